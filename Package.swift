@@ -1,0 +1,40 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "AttnLab",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "attnlab", targets: ["attnlab"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config (Debian: libopenblas-dev, libgit2-dev, libcairo2-dev).
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CGit2", pkgConfig: "libgit2",
+                       providers: [.apt(["libgit2-dev"])]),
+        .systemLibrary(name: "CCairo", pkgConfig: "cairo",
+                       providers: [.apt(["libcairo2-dev"])]),
+
+        .target(name: "AttnCore", dependencies: ["CBLAS"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        .target(name: "AttnModels", dependencies: ["AttnCore", "ZIPFoundation"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        .target(name: "AttnViews", dependencies: ["AttnCore"],
+                resources: [.copy("Resources")]),
+        .target(name: "AttnFigures", dependencies: ["AttnCore", "CCairo"]),
+        .executableTarget(name: "attnlab", dependencies: [
+            "AttnCore", "AttnModels", "AttnViews", "AttnFigures",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "AttnCoreTests", dependencies: ["AttnCore"]),
+        .testTarget(name: "AttnModelsTests", dependencies: ["AttnModels"],
+                    resources: [.copy("Fixtures")]),
+    ]
+)

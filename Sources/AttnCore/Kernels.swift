@@ -1,0 +1,202 @@
+import CBLAS
+import Foundation
+
+/// Matrix products through OpenBLAS.
+public enum BLAS {
+    /// Sets the number of threads OpenBLAS uses (it reads OPENBLAS_NUM_THREADS only when loaded).
+    public static func setThreads(_ count: Int) {
+        openblas_set_num_threads(Int32(max(1, count)))
+    }
+
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// `C[m, n] = alpha · op(A) · op(B) + beta · C`, all row-major; `op` transposes when asked.
+    @inline(__always)
+    public static func gemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int,
+                            alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                            b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
+/// A dense layer `y = x · Wᵀ + b` with PyTorch's weight layout `[out, in]`.
+public struct Linear: Sendable {
+    public var weight: Tensor   // [out, in]
+    public var bias: Tensor?    // [out]
+
+    public init(weight: Tensor, bias: Tensor?) {
+        precondition(weight.rank == 2, "a linear weight is [out, in], got \(weight.shape)")
+        self.weight = weight
+        self.bias = bias
+    }
+
+    public var inFeatures: Int { weight.shape[1] }
+    public var outFeatures: Int { weight.shape[0] }
+
+    /// `x` is `[n, in]`; the result is `[n, out]`.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let n = x.count / inFeatures
+        var y = Tensor(zeros: [n, outFeatures])
+        x.withUnsafeBufferPointer { xs in
+            y.withUnsafeMutableBufferPointer { ys in
+                apply(xs.baseAddress!, rows: n, into: ys.baseAddress!)
+            }
+        }
+        return y
+    }
+
+    /// Writes `[rows, out]` into `output` from `[rows, in]` at `input`.
+    public func apply(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>) {
+        let (inF, outF) = (inFeatures, outFeatures)
+        if let bias {
+            bias.withUnsafeBufferPointer { b in
+                for r in 0 ..< rows { (output + r * outF).update(from: b.baseAddress!, count: outF) }
+            }
+        }
+        weight.withUnsafeBufferPointer { w in
+            BLAS.gemm(transposeB: true, m: rows, n: outF, k: inF, a: input, lda: inF, b: w.baseAddress!, ldb: inF,
+                      beta: bias == nil ? 0 : 1, c: output, ldc: outF)
+        }
+    }
+}
+
+/// Element-wise and row-wise kernels written so that the compiler vectorises them.
+public enum Kernels {
+    /// Softmax of each row of `[rows, cols]` in place, with the maximum subtracted first.
+    public static func softmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+        for r in 0 ..< rows {
+            let row = p + r * cols
+            var maximum = -Float.infinity
+            for j in 0 ..< cols { maximum = max(maximum, row[j]) }
+            if maximum == -Float.infinity { maximum = 0 }
+            for j in 0 ..< cols { row[j] = row[j] - maximum }
+            exp(row, count: cols)
+            var sum: Float = 0
+            for j in 0 ..< cols { sum += row[j] }
+            let scale = 1 / sum
+            for j in 0 ..< cols { row[j] *= scale }
+        }
+    }
+
+    /// `eˣ` in place: Cephes' polynomial after range reduction by ln 2, relative error about 1e-7.
+    /// Inputs below -87.3 give 0 (masked positions).
+    public static func exp(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0 ..< count {
+            let x = min(max(p[i], -87.3), 88.7)
+            // n = round(x / ln 2) by the 1.5·2²³ trick, which stays in floating point and vectorises.
+            let shifted = x * 1.442_695_04 + 12_582_912
+            let n = shifted - 12_582_912
+            let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4
+            var poly: Float = 1.987_569_15e-4
+            poly = poly * r + 1.398_199_950_7e-3
+            poly = poly * r + 8.333_451_907_3e-3
+            poly = poly * r + 4.166_579_589_4e-2
+            poly = poly * r + 1.666_666_545_9e-1
+            poly = poly * r + 5.000_000_120_1e-1
+            let expR = poly * r * r + r + 1
+            let exponent = Int32(bitPattern: shifted.bitPattern &- Float(12_582_912).bitPattern) &+ 127
+            let scale = Float(bitPattern: UInt32(bitPattern: exponent &<< 23))
+            p[i] = p[i] < -87.3 ? 0 : expR * scale
+        }
+    }
+
+    /// GELU with the exact error function, `x · Φ(x)`, as BERT's `"gelu"`, in place.
+    public static func gelu(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0 ..< count {
+            let x = p[i]
+            p[i] = 0.5 * x * (1 + erf(x * 0.707_106_781_186_547_5))
+        }
+    }
+
+    /// GELU with the tanh approximation (`gelu_new`, `gelu_pytorch_tanh`), in place.
+    public static func geluTanh(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0 ..< count {
+            let x = p[i]
+            let y = 0.797_884_560_802_865_4 * (x + 0.044_715 * x * x * x)
+            p[i] = 0.5 * x * (1 + tanh(y))
+        }
+    }
+
+    /// ReLU in place.
+    public static func relu(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0 ..< count { p[i] = max(p[i], 0) }
+    }
+
+    /// The error function in single precision: a rational approximation on [-4, 4] (as in Eigen's
+    /// fast float erf), absolute error below 1e-6, and ±1 outside.
+    @inline(__always)
+    public static func erf(_ value: Float) -> Float {
+        let x = min(max(value, -4), 4)
+        let x2 = x * x
+        var a: Float = -2.726_142_258_013_06e-10
+        a = a * x2 + 2.770_681_424_959_02e-08
+        a = a * x2 - 2.101_024_020_825_08e-06
+        a = a * x2 - 5.692_506_394_623_46e-05
+        a = a * x2 - 7.349_906_303_268_55e-04
+        a = a * x2 - 2.954_599_808_540_25e-03
+        a = a * x2 - 1.609_603_332_624_15e-02
+        var b: Float = -1.456_607_184_649_96e-05
+        b = b * x2 - 2.133_740_552_789_05e-04
+        b = b * x2 - 1.682_826_974_382_03e-03
+        b = b * x2 - 7.373_329_167_204_68e-03
+        b = b * x2 - 1.426_473_905_141_89e-02
+        return x * a / b
+    }
+
+    /// tanh through `1 - 2 / (e²ʸ + 1)`, with the vectorisable exponential.
+    @inline(__always)
+    public static func tanh(_ y: Float) -> Float {
+        var e = min(max(2 * y, -87), 87)
+        exp(&e, count: 1)
+        return 1 - 2 / (e + 1)
+    }
+
+    /// Layer normalisation of each row of `[rows, dim]` in place: `(x - mean) / √(var + eps) · γ + β`.
+    public static func layerNorm(_ p: UnsafeMutablePointer<Float>, rows: Int, dim: Int,
+                                 gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>?, eps: Float) {
+        for r in 0 ..< rows {
+            let row = p + r * dim
+            var sum: Float = 0
+            for j in 0 ..< dim { sum += row[j] }
+            let mean = sum / Float(dim)
+            var squares: Float = 0
+            for j in 0 ..< dim {
+                let d = row[j] - mean
+                squares += d * d
+            }
+            let inverse = 1 / (squares / Float(dim) + eps).squareRoot()
+            if let beta {
+                for j in 0 ..< dim { row[j] = (row[j] - mean) * inverse * gamma[j] + beta[j] }
+            } else {
+                for j in 0 ..< dim { row[j] = (row[j] - mean) * inverse * gamma[j] }
+            }
+        }
+    }
+
+    /// T5's RMS norm of each row in place: `x / √(mean(x²) + eps) · γ` (no mean, no bias).
+    public static func rmsNorm(_ p: UnsafeMutablePointer<Float>, rows: Int, dim: Int,
+                               gamma: UnsafePointer<Float>, eps: Float) {
+        for r in 0 ..< rows {
+            let row = p + r * dim
+            var squares: Float = 0
+            for j in 0 ..< dim { squares += row[j] * row[j] }
+            let inverse = 1 / (squares / Float(dim) + eps).squareRoot()
+            for j in 0 ..< dim { row[j] = row[j] * inverse * gamma[j] }
+        }
+    }
+
+    /// `a += b`, element-wise.
+    public static func add(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
+        for i in 0 ..< count { a[i] += b[i] }
+    }
+}
+
+extension Tensor {
+    /// Applies a pointer kernel to all scalars in place.
+    public mutating func apply(_ kernel: (UnsafeMutablePointer<Float>, Int) -> Void) {
+        let n = count
+        withUnsafeMutableBufferPointer { kernel($0.baseAddress!, n) }
+    }
+}

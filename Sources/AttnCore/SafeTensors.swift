@@ -1,0 +1,281 @@
+import Foundation
+
+/// The element types a safetensors header may name.
+public enum SafeTensorsDType: String, Sendable, CaseIterable {
+    case f64 = "F64", f32 = "F32", f16 = "F16", bf16 = "BF16"
+    case i64 = "I64", i32 = "I32", i16 = "I16", i8 = "I8", u8 = "U8", bool = "BOOL"
+    case u16 = "U16", u32 = "U32", u64 = "U64", f8e4m3 = "F8_E4M3", f8e5m2 = "F8_E5M2"
+
+    /// Bytes per element.
+    public var size: Int {
+        switch self {
+        case .f64, .i64, .u64: 8
+        case .f32, .i32, .u32: 4
+        case .f16, .bf16, .i16, .u16: 2
+        case .i8, .u8, .bool, .f8e4m3, .f8e5m2: 1
+        }
+    }
+}
+
+/// A safetensors file, memory-mapped, whose header has been checked before anything is trusted:
+/// the declared header length lies within the file, the header is a JSON object, every dtype is
+/// known, every shape agrees with its byte range, every range lies within the file, and no two
+/// ranges overlap.
+public final class SafeTensorsFile: @unchecked Sendable {
+    /// One tensor's entry in the header.
+    public struct Entry: Sendable {
+        public var dtype: SafeTensorsDType
+        public var shape: [Int]
+        /// Byte range relative to the start of the data section.
+        public var range: Range<Int>
+    }
+
+    public let path: String
+    /// Tensors by name, as the header declares them.
+    public let entries: [String: Entry]
+    /// The header's `__metadata__` map (string to string).
+    public let metadata: [String: String]
+
+    private let base: UnsafeRawPointer
+    private let mappedLength: Int
+    private let dataStart: Int
+
+    /// Maps and validates the file at `path`.
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            throw CoreError("cannot open the weight file (\(String(cString: strerror(errno))))", location: path,
+                            hint: "check that the file exists and is readable")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw CoreError("cannot read the file's size", location: path) }
+        let size = Int(info.st_size)
+        guard size >= 8 else {
+            throw CoreError("not a safetensors file: \(size) bytes, shorter than the 8-byte header length",
+                            location: path, hint: "the file is truncated; download it again")
+        }
+        guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
+            throw CoreError("cannot map the file into memory", location: path)
+        }
+        self.base = UnsafeRawPointer(mapped)
+        self.mappedLength = size
+        do {
+            let headerLength = Int(clamping: base.loadUnaligned(as: UInt64.self).littleEndian)
+            guard headerLength <= size - 8, headerLength <= 100_000_000 else {
+                throw CoreError("header length \(headerLength) runs past the end of the \(size)-byte file",
+                                location: path, hint: "the file is truncated or not safetensors; download it again")
+            }
+            dataStart = 8 + headerLength
+            let header = Data(bytes: base + 8, count: headerLength)
+            let (entries, metadata) = try Self.parseHeader(header, dataLength: size - dataStart, path: path)
+            self.entries = entries
+            self.metadata = metadata
+        } catch {
+            munmap(mapped, size)
+            throw error
+        }
+    }
+
+    deinit { munmap(UnsafeMutableRawPointer(mutating: base), mappedLength) }
+
+    private static func parseHeader(_ header: Data, dataLength: Int, path: String) throws
+        -> ([String: Entry], [String: String])
+    {
+        let json: Any
+        do {
+            json = try JSONSerialization.jsonObject(with: header)
+        } catch {
+            throw CoreError("the header is not valid JSON", location: path,
+                            hint: "the file is corrupt or not safetensors; download it again")
+        }
+        guard let object = json as? [String: Any] else {
+            throw CoreError("the header is not a JSON object", location: path, hint: "the file is corrupt")
+        }
+        var entries: [String: Entry] = [:]
+        var metadata: [String: String] = [:]
+        for (name, value) in object {
+            if name == "__metadata__" {
+                guard let map = value as? [String: Any] else {
+                    throw CoreError("__metadata__ is not an object", location: path)
+                }
+                for (key, item) in map {
+                    guard let text = item as? String else {
+                        throw CoreError("__metadata__[\(key)] is not a string", location: path)
+                    }
+                    metadata[key] = text
+                }
+                continue
+            }
+            let at = "\(path) [\(name)]"
+            guard let fields = value as? [String: Any] else {
+                throw CoreError("the header entry is not an object", location: at)
+            }
+            guard let dtypeName = fields["dtype"] as? String else {
+                throw CoreError("the header entry has no dtype", location: at)
+            }
+            guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
+                throw CoreError("unknown dtype \"\(dtypeName)\"", location: at,
+                                hint: "known: \(SafeTensorsDType.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard let shapeValues = fields["shape"] as? [Any],
+                  let shape = Self.integers(shapeValues), shape.allSatisfy({ $0 >= 0 && $0 < 1 << 40 })
+            else { throw CoreError("the shape is not a list of non-negative integers", location: at) }
+            guard let offsetValues = fields["data_offsets"] as? [Any],
+                  let offsets = Self.integers(offsetValues), offsets.count == 2
+            else { throw CoreError("data_offsets is not a pair of integers", location: at) }
+            let (begin, end) = (offsets[0], offsets[1])
+            guard begin >= 0, begin <= end, end <= dataLength else {
+                throw CoreError("data_offsets [\(begin), \(end)] lie outside the \(dataLength) bytes of data",
+                                location: at, hint: "the file is truncated or corrupt; download it again")
+            }
+            let (elements, overflow) = shape.reduce((1, false)) { acc, dim in
+                let (product, o) = acc.0.multipliedReportingOverflow(by: dim)
+                return (product, acc.1 || o)
+            }
+            guard !overflow, elements * dtype.size == end - begin else {
+                throw CoreError("shape \(shape) of \(dtype.rawValue) needs \(elements * dtype.size) bytes but data_offsets give \(end - begin)",
+                                location: at, hint: "the file is corrupt")
+            }
+            entries[name] = Entry(dtype: dtype, shape: shape, range: begin ..< end)
+        }
+        let ranges = entries.sorted { $0.value.range.lowerBound < $1.value.range.lowerBound }
+        for (previous, next) in zip(ranges, ranges.dropFirst())
+        where next.value.range.lowerBound < previous.value.range.upperBound {
+            throw CoreError("tensors \(previous.key) and \(next.key) overlap in the data section",
+                            location: path, hint: "the file is corrupt")
+        }
+        return (entries, metadata)
+    }
+
+    private static func integers(_ values: [Any]) -> [Int]? {
+        var result: [Int] = []
+        for value in values {
+            guard let number = value as? NSNumber else { return nil }
+            let double = number.doubleValue
+            guard double == double.rounded(), let int = Int(exactly: double) else { return nil }
+            result.append(int)
+        }
+        return result
+    }
+
+    /// The names of the tensors, sorted.
+    public var names: [String] { entries.keys.sorted() }
+
+    /// The raw bytes of a tensor.
+    public func bytes(_ name: String) throws -> UnsafeRawBufferPointer {
+        guard let entry = entries[name] else {
+            throw CoreError("no tensor named \(name)", location: path)
+        }
+        return UnsafeRawBufferPointer(start: base + dataStart + entry.range.lowerBound, count: entry.range.count)
+    }
+
+    /// A tensor read as Float32 (from F32, F16, BF16 or F64).
+    public func tensor(_ name: String) throws -> Tensor {
+        guard let entry = entries[name] else {
+            throw CoreError("no tensor named \(name)", location: path)
+        }
+        let raw = try bytes(name)
+        let count = entry.shape.reduce(1, *)
+        var scalars = [Float](repeating: 0, count: count)
+        scalars.withUnsafeMutableBufferPointer { out in
+            switch entry.dtype {
+            case .f32:
+                for i in 0 ..< count { out[i] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self).littleEndian) }
+            case .f16:
+                for i in 0 ..< count { out[i] = Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian)) }
+            case .bf16:
+                for i in 0 ..< count { out[i] = Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian) << 16) }
+            case .f64:
+                for i in 0 ..< count { out[i] = Float(Double(bitPattern: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian)) }
+            default:
+                break
+            }
+        }
+        guard [.f32, .f16, .bf16, .f64].contains(entry.dtype) else {
+            throw CoreError("tensor \(name) is \(entry.dtype.rawValue), not a floating-point type", location: path)
+        }
+        return Tensor(shape: entry.shape, scalars: scalars)
+    }
+}
+
+/// Builds a safetensors file: tensors are written in name order with a sorted header, so the same
+/// tensors and metadata always give the same bytes.
+public struct SafeTensorsWriter {
+    /// How a tensor is stored.
+    public enum StoredType: Sendable { case f32, f16 }
+
+    private var tensors: [String: (Tensor, StoredType)] = [:]
+    public var metadata: [String: String] = [:]
+
+    public init(metadata: [String: String] = [:]) { self.metadata = metadata }
+
+    public mutating func add(_ name: String, _ tensor: Tensor, as type: StoredType = .f32) {
+        tensors[name] = (tensor, type)
+    }
+
+    /// The file's bytes.
+    public func encoded() -> Data {
+        var header = "{"
+        var body = Data()
+        var first = true
+        func appendKey(_ key: String) {
+            if !first { header += "," }
+            first = false
+            header += Self.jsonString(key) + ":"
+        }
+        if !metadata.isEmpty {
+            appendKey("__metadata__")
+            header += "{" + metadata.keys.sorted().map { Self.jsonString($0) + ":" + Self.jsonString(metadata[$0]!) }
+                .joined(separator: ",") + "}"
+        }
+        for name in tensors.keys.sorted() {
+            let (tensor, type) = tensors[name]!
+            let begin = body.count
+            switch type {
+            case .f32:
+                tensor.withUnsafeBufferPointer { buffer in
+                    var littleEndian = buffer.map { $0.bitPattern.littleEndian }
+                    body.append(Data(bytes: &littleEndian, count: littleEndian.count * 4))
+                }
+            case .f16:
+                var halves = tensor.scalars.map { Float16($0).bitPattern.littleEndian }
+                body.append(Data(bytes: &halves, count: halves.count * 2))
+            }
+            appendKey(name)
+            let dtype = type == .f32 ? "F32" : "F16"
+            header += "{\"dtype\":\"\(dtype)\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(begin),\(body.count)]}"
+        }
+        header += "}"
+        // Pad the header with spaces so that the data starts 8-byte aligned, as the reference writer does.
+        while (header.utf8.count % 8) != 0 { header += " " }
+        var length = UInt64(header.utf8.count).littleEndian
+        var data = Data(bytes: &length, count: 8)
+        data.append(header.data(using: .utf8)!)
+        data.append(body)
+        return data
+    }
+
+    /// Writes the file atomically.
+    public func write(to url: URL) throws {
+        try AtomicFile.write(encoded(), to: url)
+    }
+
+    static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,189 @@
+import Foundation
+
+/// The trace file: one safetensors file with tensors named `<stack>.<what>` (`encoder.attention`,
+/// `cross.query`, `decoder.hidden`, `outputs.logits`) and everything else as JSON under the
+/// `__metadata__` key `attnlab.trace`.
+///
+/// It is also the import format. From Python:
+/// ```python
+/// save_file({"encoder.attention": att.contiguous()},            # [layers, heads, n, n], float32
+///           "x.safetensors", metadata={"attnlab.trace": json.dumps({"tokens": ["[CLS]", "hi", "[SEP]"]})})
+/// ```
+/// Tokens may be plain strings or objects (`text`, `id`, `segment`, `word`, `special`, …); all
+/// other fields are optional.
+public enum TraceFile {
+    public static let metadataKey = "attnlab.trace"
+    public static let formatVersion = 1
+
+    /// The JSON document stored in the metadata.
+    struct Document: Codable {
+        var formatVersion: Int?
+        var inputs: TraceInputs?
+        var tokens: [FlexibleToken]
+        var decoderTokens: [FlexibleToken]?
+        var outputs: TraceOutputs?
+        var provenance: Provenance?
+
+        enum CodingKeys: String, CodingKey {
+            case inputs, tokens, outputs, provenance
+            case formatVersion = "format_version", decoderTokens = "decoder_tokens"
+        }
+    }
+
+    /// A token written either as a string or as an object with optional fields.
+    struct FlexibleToken: Codable {
+        var token: TraceToken
+
+        init(_ token: TraceToken) { self.token = token }
+
+        init(from decoder: Decoder) throws {
+            if let text = try? decoder.singleValueContainer().decode(String.self) {
+                token = TraceToken(text: text, id: -1)
+                return
+            }
+            let c = try decoder.container(keyedBy: Keys.self)
+            let text = try c.decode(String.self, forKey: .text)
+            token = TraceToken(text: text,
+                               display: try c.decodeIfPresent(String.self, forKey: .display),
+                               id: try c.decodeIfPresent(Int.self, forKey: .id) ?? -1,
+                               start: try c.decodeIfPresent(Int.self, forKey: .start),
+                               end: try c.decodeIfPresent(Int.self, forKey: .end),
+                               word: try c.decodeIfPresent(Int.self, forKey: .word),
+                               segment: try c.decodeIfPresent(Int.self, forKey: .segment) ?? 0,
+                               special: try c.decodeIfPresent(Bool.self, forKey: .special) ?? false)
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encode(token.text, forKey: .text)
+            try c.encode(token.display, forKey: .display)
+            try c.encode(token.id, forKey: .id)
+            try c.encodeIfPresent(token.start, forKey: .start)
+            try c.encodeIfPresent(token.end, forKey: .end)
+            try c.encodeIfPresent(token.word, forKey: .word)
+            try c.encode(token.segment, forKey: .segment)
+            try c.encode(token.special, forKey: .special)
+        }
+
+        enum Keys: String, CodingKey { case text, display, id, start, end, word, segment, special }
+    }
+
+    /// The bytes of a trace file.
+    public static func encode(_ trace: Trace) throws -> Data {
+        var writer = SafeTensorsWriter()
+        for (kind, stack) in trace.stacks {
+            writer.add("\(kind.rawValue).attention", stack.attention)
+            if let t = stack.query { writer.add("\(kind.rawValue).query", t) }
+            if let t = stack.key { writer.add("\(kind.rawValue).key", t) }
+            if let t = stack.value { writer.add("\(kind.rawValue).value", t) }
+            if let t = stack.hidden { writer.add("\(kind.rawValue).hidden", t) }
+        }
+        if let logits = trace.logits { writer.add("outputs.logits", logits) }
+        let document = Document(formatVersion: formatVersion, inputs: trace.inputs,
+                                tokens: trace.tokens.map(FlexibleToken.init),
+                                decoderTokens: trace.decoderTokens?.map(FlexibleToken.init),
+                                outputs: trace.outputs, provenance: trace.provenance)
+        writer.metadata[metadataKey] = String(decoding: try stableJSON(document), as: UTF8.self)
+        return writer.encoded()
+    }
+
+    /// Writes a trace atomically.
+    public static func write(_ trace: Trace, to url: URL) throws {
+        try AtomicFile.write(try encode(trace), to: url)
+    }
+
+    /// Reads and checks a trace file: every stack's shapes must agree with the tokens.
+    public static func read(_ url: URL) throws -> Trace {
+        let path = url.path
+        let file = try SafeTensorsFile(path: path)
+        guard let json = file.metadata[metadataKey] else {
+            throw CoreError("not an AttnLab trace: the safetensors metadata has no \"\(metadataKey)\" entry", location: path,
+                            hint: "write one with `attnlab trace`, or add the metadata as the trace format in the README says")
+        }
+        let document: Document
+        do {
+            document = try JSONDecoder().decode(Document.self, from: Data(json.utf8))
+        } catch {
+            throw CoreError("the trace metadata is not valid: \(describe(error))", location: path)
+        }
+        if let version = document.formatVersion, version > formatVersion {
+            throw CoreError("trace format version \(version) is newer than this attnlab reads (\(formatVersion))",
+                            location: path, hint: "update attnlab")
+        }
+        var stacks: [StackKind: AttentionStack] = [:]
+        for kind in StackKind.allCases {
+            let name = "\(kind.rawValue).attention"
+            guard file.entries[name] != nil else { continue }
+            func optional(_ what: String) throws -> Tensor? {
+                file.entries["\(kind.rawValue).\(what)"] == nil ? nil : try file.tensor("\(kind.rawValue).\(what)")
+            }
+            stacks[kind] = AttentionStack(attention: try file.tensor(name), query: try optional("query"),
+                                          key: try optional("key"), value: try optional("value"),
+                                          hidden: try optional("hidden"))
+        }
+        guard !stacks.isEmpty else {
+            throw CoreError("the trace has no attention (no tensor named encoder.attention, decoder.attention or cross.attention)",
+                            location: path)
+        }
+        let tokens = document.tokens.map(\.token)
+        let trace = Trace(inputs: document.inputs ?? TraceInputs(a: tokens.map(\.text).joined(separator: " ")),
+                          tokens: tokens, decoderTokens: document.decoderTokens?.map(\.token), stacks: stacks,
+                          outputs: document.outputs ?? TraceOutputs(),
+                          logits: file.entries["outputs.logits"] == nil ? nil : try file.tensor("outputs.logits"),
+                          provenance: document.provenance ?? Provenance(model: "imported", architecture: "unknown"))
+        try validate(trace, path: path)
+        return trace
+    }
+
+    /// Checks that every stack's tensors agree with the tokens along their axes.
+    public static func validate(_ trace: Trace, path: String) throws {
+        for (kind, stack) in trace.stacks {
+            let queries = trace.queryTokens(kind).count, keys = trace.keyTokens(kind).count
+            let shape = stack.attention.shape
+            guard shape.count == 4, shape[2] == queries, shape[3] == keys else {
+                throw CoreError("\(kind.rawValue).attention has shape \(shape) but the trace has \(queries) query and \(keys) key tokens",
+                                location: path, hint: "attention must be [layers, heads, queries, keys]")
+            }
+            for (what, tensor) in [("query", stack.query), ("key", stack.key), ("value", stack.value)] {
+                guard let tensor else { continue }
+                let n = what == "query" ? queries : keys
+                guard tensor.rank == 4, tensor.shape[0] == shape[0], tensor.shape[1] == shape[1], tensor.shape[2] == n else {
+                    throw CoreError("\(kind.rawValue).\(what) has shape \(tensor.shape), expected [\(shape[0]), \(shape[1]), \(n), head_dim]",
+                                    location: path)
+                }
+            }
+            if let hidden = stack.hidden, hidden.rank != 3 || hidden.shape[1] != queries {
+                throw CoreError("\(kind.rawValue).hidden has shape \(hidden.shape), expected [layers + 1, \(queries), hidden]",
+                                location: path)
+            }
+            if stack.attention.scalars.contains(where: { !$0.isFinite }) {
+                throw CoreError("\(kind.rawValue).attention holds NaN or infinite values", location: path)
+            }
+        }
+    }
+
+    /// JSON with sorted keys, so that the same trace always gives the same bytes.
+    public static func stableJSON<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(value)
+    }
+
+    static func describe(_ error: Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, let context):
+            return "missing \"\(key.stringValue)\" at \(path(context))"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            return "wrong type at \(path(context)): \(context.debugDescription)"
+        case DecodingError.dataCorrupted(let context):
+            return "\(context.debugDescription) at \(path(context))"
+        default:
+            return "\(error)"
+        }
+    }
+
+    private static func path(_ context: DecodingError.Context) -> String {
+        let parts = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }
+        return parts.isEmpty ? "the top level" : parts.joined()
+    }
+}

@@ -1,0 +1,3 @@
+import Testing
+@testable import AttnCore
+@Test func placeholder() {}

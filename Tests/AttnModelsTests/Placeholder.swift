@@ -1,0 +1,3 @@
+import Testing
+@testable import AttnModels
+@Test func placeholder() {}
