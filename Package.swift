@@ -25,16 +25,22 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         .target(name: "AttnModels", dependencies: ["AttnCore", "ZIPFoundation"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
-        .target(name: "AttnViews", dependencies: ["AttnCore"],
+        .target(name: "AttnDiff", dependencies: ["AttnCore"]),
+        .target(name: "AttnViews", dependencies: ["AttnCore", "AttnDiff"],
                 resources: [.copy("Resources")]),
-        .target(name: "AttnFigures", dependencies: ["AttnCore", "CCairo"]),
+        .target(name: "AttnFigures", dependencies: ["AttnCore", "AttnDiff", "CCairo"]),
         .executableTarget(name: "attnlab", dependencies: [
-            "AttnCore", "AttnModels", "AttnViews", "AttnFigures",
+            "AttnCore", "AttnModels", "AttnDiff", "AttnViews", "AttnFigures",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "AttnCoreTests", dependencies: ["AttnCore"]),
         .testTarget(name: "AttnModelsTests", dependencies: ["AttnModels"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "AttnDiffTests", dependencies: ["AttnDiff"]),
+        .testTarget(name: "AttnViewsTests", dependencies: ["AttnViews"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "AttnFiguresTests", dependencies: ["AttnFigures"],
                     resources: [.copy("Fixtures")]),
     ]
 )

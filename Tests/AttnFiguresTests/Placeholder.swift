@@ -1,0 +1,3 @@
+import Testing
+@testable import AttnFigures
+@Test func placeholder() {}

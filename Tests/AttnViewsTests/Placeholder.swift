@@ -1,0 +1,3 @@
+import Testing
+@testable import AttnViews
+@Test func placeholder() {}

