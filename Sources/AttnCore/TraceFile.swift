@@ -169,7 +169,8 @@ public enum TraceFile {
         return try encoder.encode(value)
     }
 
-    static func describe(_ error: Error) -> String {
+    /// A decoding error as one readable phrase: what was wrong and at which key.
+    public static func describe(_ error: Error) -> String {
         switch error {
         case DecodingError.keyNotFound(let key, let context):
             return "missing \"\(key.stringValue)\" at \(path(context))"

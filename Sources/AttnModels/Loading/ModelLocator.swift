@@ -1,0 +1,126 @@
+import AttnCore
+import Foundation
+
+/// A model folder on disk and the name it was asked for by.
+public struct ModelFolder: Sendable, Equatable {
+    /// The id the user gave (`sentence-transformers/all-MiniLM-L6-v2`) or the folder path.
+    public var id: String
+    public var url: URL
+}
+
+/// Finds model folders: a path, an id or name under `Models/` (and `$ATTNLAB_MODELS`), or a
+/// Hugging Face id in the HF cache (`$HF_HOME/hub` or `~/.cache/huggingface/hub`). Never the network.
+public struct ModelLocator: Sendable {
+    /// Folders searched for ids and names, in order.
+    public var roots: [URL]
+    /// Hugging Face hub caches searched for `models--ORG--NAME/snapshots/*/`.
+    public var hubCaches: [URL]
+
+    public init(roots: [URL], hubCaches: [URL]) {
+        self.roots = roots
+        self.hubCaches = hubCaches
+    }
+
+    /// The locations a user expects: `./Models`, `$ATTNLAB_MODELS` (colon-separated) and the HF cache.
+    public static func standard(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                workingDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) -> ModelLocator {
+        var roots: [URL] = []
+        if let extra = environment["ATTNLAB_MODELS"] {
+            roots += extra.split(separator: ":").map { URL(fileURLWithPath: String($0)) }
+        }
+        roots.append(workingDirectory.appendingPathComponent("Models"))
+        var caches: [URL] = []
+        if let hub = environment["HF_HUB_CACHE"] { caches.append(URL(fileURLWithPath: hub)) }
+        if let home = environment["HF_HOME"] { caches.append(URL(fileURLWithPath: home).appendingPathComponent("hub")) }
+        let userHome = environment["HOME"] ?? NSHomeDirectory()
+        caches.append(URL(fileURLWithPath: userHome).appendingPathComponent(".cache/huggingface/hub"))
+        return ModelLocator(roots: roots, hubCaches: caches)
+    }
+
+    /// Resolves what the user typed to a folder with a config.json.
+    public func resolve(_ spec: String) throws -> ModelFolder {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        if fm.fileExists(atPath: spec, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else {
+                throw ModelError("not a folder", location: spec, hint: "give the model's folder (the one with config.json), not a file in it")
+            }
+            let url = URL(fileURLWithPath: spec).standardizedFileURL
+            guard fm.fileExists(atPath: url.appendingPathComponent("config.json").path) else {
+                throw ModelError("no config.json in the model folder", location: spec,
+                                 hint: "a model folder holds config.json, the weights and the tokenizer files")
+            }
+            return ModelFolder(id: spec, url: url)
+        }
+        for root in roots {
+            let direct = root.appendingPathComponent(spec)
+            if Self.isModelFolder(direct) { return ModelFolder(id: spec, url: direct) }
+        }
+        // A bare name (`all-MiniLM-L6-v2`) matches `Models/ORG/NAME`.
+        if !spec.contains("/") {
+            for root in roots {
+                for org in (try? fm.contentsOfDirectory(atPath: root.path))?.sorted() ?? [] {
+                    let candidate = root.appendingPathComponent(org).appendingPathComponent(spec)
+                    if Self.isModelFolder(candidate) { return ModelFolder(id: "\(org)/\(spec)", url: candidate) }
+                }
+            }
+        }
+        if spec.contains("/"), let snapshot = hubSnapshot(for: spec) {
+            return ModelFolder(id: spec, url: snapshot)
+        }
+        let known = list().map(\.id)
+        throw ModelError("unknown model \"\(spec)\"", hint: "looked in " +
+            (roots + hubCaches).map(\.path).joined(separator: ", ") +
+            (known.isEmpty ? "; no models found there (run `make setup` to fetch the bundled ones)"
+                           : "; available: " + known.joined(separator: ", ")))
+    }
+
+    /// The newest snapshot of a hub id in the HF cache.
+    func hubSnapshot(for id: String) -> URL? {
+        let fm = FileManager.default
+        let folderName = "models--" + id.replacingOccurrences(of: "/", with: "--")
+        for cache in hubCaches {
+            let snapshots = cache.appendingPathComponent(folderName).appendingPathComponent("snapshots")
+            guard let revisions = try? fm.contentsOfDirectory(at: snapshots, includingPropertiesForKeys: [.contentModificationDateKey]) else { continue }
+            let sorted = revisions.filter(Self.isModelFolder).sorted {
+                let a = (try? $0.resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate) ?? .distantPast
+                let b = (try? $1.resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate) ?? .distantPast
+                return a > b
+            }
+            if let newest = sorted.first { return newest }
+        }
+        return nil
+    }
+
+    /// Every model folder found in the roots (one or two levels deep) and the HF caches.
+    public func list() -> [ModelFolder] {
+        let fm = FileManager.default
+        var found: [ModelFolder] = []
+        for root in roots {
+            for name in (try? fm.contentsOfDirectory(atPath: root.path))?.sorted() ?? [] where !name.hasPrefix(".") {
+                let folder = root.appendingPathComponent(name)
+                if Self.isModelFolder(folder) {
+                    found.append(ModelFolder(id: name, url: folder))
+                    continue
+                }
+                for inner in (try? fm.contentsOfDirectory(atPath: folder.path))?.sorted() ?? [] {
+                    let candidate = folder.appendingPathComponent(inner)
+                    if Self.isModelFolder(candidate) { found.append(ModelFolder(id: "\(name)/\(inner)", url: candidate)) }
+                }
+            }
+        }
+        for cache in hubCaches {
+            for name in (try? fm.contentsOfDirectory(atPath: cache.path))?.sorted() ?? [] where name.hasPrefix("models--") {
+                let id = name.dropFirst("models--".count).replacingOccurrences(of: "--", with: "/")
+                if let snapshot = hubSnapshot(for: id), !found.contains(where: { $0.id == id }) {
+                    found.append(ModelFolder(id: id, url: snapshot))
+                }
+            }
+        }
+        return found
+    }
+
+    static func isModelFolder(_ url: URL) -> Bool {
+        FileManager.default.fileExists(atPath: url.appendingPathComponent("config.json").path)
+    }
+}

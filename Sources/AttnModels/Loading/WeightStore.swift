@@ -1,0 +1,153 @@
+import AttnCore
+import Foundation
+
+/// A file of named tensors: safetensors today; PyTorch's `.bin` plugs in here too.
+public protocol TensorSource: AnyObject, Sendable {
+    var path: String { get }
+    /// Tensor names in the file.
+    var tensorNames: [String] { get }
+    func shape(of name: String) -> [Int]?
+    /// The tensor converted to Float32.
+    func tensor(_ name: String) throws -> Tensor
+}
+
+extension SafeTensorsFile: TensorSource {
+    public var tensorNames: [String] { names }
+    public func shape(of name: String) -> [Int]? { entries[name]?.shape }
+}
+
+/// All the weights of a model folder, by canonical name: legacy LayerNorm names `gamma` / `beta`
+/// read as `weight` / `bias`, and sharded checkpoints are joined through their index file.
+public final class WeightStore: @unchecked Sendable {
+    public let folder: URL
+    public let sources: [TensorSource]
+    /// Canonical name → (source, name in that source).
+    private let locations: [String: (TensorSource, String)]
+
+    public init(folder: URL) throws {
+        self.folder = folder
+        let fm = FileManager.default
+        let single = folder.appendingPathComponent("model.safetensors")
+        let index = folder.appendingPathComponent("model.safetensors.index.json")
+        var sources: [TensorSource] = []
+        if fm.fileExists(atPath: single.path) {
+            sources = [try SafeTensorsFile(path: single.path)]
+        } else if fm.fileExists(atPath: index.path) {
+            sources = try Self.shards(index: index).map { try SafeTensorsFile(path: folder.appendingPathComponent($0).path) }
+        } else {
+            throw ModelError("no weights in the model folder (looked for model.safetensors and model.safetensors.index.json)",
+                             location: folder.path, hint: "copy the model's weight files into the folder")
+        }
+        self.sources = sources
+        var locations: [String: (TensorSource, String)] = [:]
+        for source in sources {
+            for name in source.tensorNames { locations[Self.canonical(name)] = (source, name) }
+        }
+        self.locations = locations
+    }
+
+    /// The shard files an index names, in order.
+    static func shards(index: URL) throws -> [String] {
+        guard let data = FileManager.default.contents(atPath: index.path),
+              let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+              let map = object["weight_map"] as? [String: String]
+        else {
+            throw ModelError("the shard index has no \"weight_map\" object", location: index.path, hint: "the file is corrupt")
+        }
+        return Array(Set(map.values)).sorted()
+    }
+
+    /// `…LayerNorm.gamma` → `…LayerNorm.weight`, `…LayerNorm.beta` → `…LayerNorm.bias`, as transformers does.
+    static func canonical(_ name: String) -> String {
+        if name.hasSuffix(".gamma") { return String(name.dropLast(".gamma".count)) + ".weight" }
+        if name.hasSuffix(".beta") { return String(name.dropLast(".beta".count)) + ".bias" }
+        return name
+    }
+
+    public var names: [String] { locations.keys.sorted() }
+
+    public func contains(_ name: String) -> Bool { locations[name] != nil }
+
+    public func shape(of name: String) -> [Int]? {
+        guard let (source, original) = locations[name] else { return nil }
+        return source.shape(of: original)
+    }
+
+    public func tensor(_ name: String) throws -> Tensor {
+        guard let (source, original) = locations[name] else {
+            throw ModelError("missing tensor \(name)", location: folder.path)
+        }
+        return try source.tensor(original)
+    }
+
+    /// SHA-256 over the weight files' hashes, in name order.
+    public func contentHash() throws -> String {
+        var combined = SHA256()
+        for path in sources.map(\.path).sorted() {
+            combined.update(Data(try SHA256.hash(fileAt: path).utf8))
+        }
+        return combined.finalize()
+    }
+}
+
+/// Takes an architecture's tensors out of a `WeightStore` with the shapes it expects, and collects
+/// every missing tensor and shape mismatch into one error instead of stopping at the first.
+public final class WeightLoader {
+    public let store: WeightStore
+    /// Prefix in front of the base model's names (`bert.` in task checkpoints, nothing in base ones).
+    public let prefix: String
+    private var missing: [String] = []
+    private var mismatched: [String] = []
+    private var used: Set<String> = []
+
+    /// `probe` is a name every checkpoint of the architecture has (`embeddings.word_embeddings.weight`);
+    /// the first of `prefixes` under which it exists is used for `base(_:)`.
+    public init(store: WeightStore, probe: String, prefixes: [String]) {
+        self.store = store
+        self.prefix = prefixes.first { store.contains($0 + probe) } ?? prefixes.first ?? ""
+    }
+
+    /// A tensor of the base model (the prefix is added).
+    public func base(_ name: String, _ shape: [Int]) -> Tensor { take(prefix + name, shape) }
+
+    /// A tensor by its full name.
+    public func take(_ name: String, _ shape: [Int]) -> Tensor {
+        guard let actual = store.shape(of: name) else {
+            missing.append(name)
+            return Tensor(zeros: shape)
+        }
+        used.insert(name)
+        guard actual == shape else {
+            mismatched.append("\(name) is \(actual), expected \(shape)")
+            return Tensor(zeros: shape)
+        }
+        do {
+            return try store.tensor(name)
+        } catch {
+            mismatched.append("\(name): \(error)")
+            return Tensor(zeros: shape)
+        }
+    }
+
+    /// A tensor that may be absent (an optional head); nil when it is.
+    public func optional(_ name: String, _ shape: [Int]) -> Tensor? {
+        store.contains(name) ? take(name, shape) : nil
+    }
+
+    /// Throws one error naming every missing tensor and shape mismatch, and the unexpected names.
+    public func finish(architecture: String) throws {
+        guard !missing.isEmpty || !mismatched.isEmpty else { return }
+        var parts: [String] = []
+        if !missing.isEmpty { parts.append("missing tensors: " + Self.summarise(missing)) }
+        if !mismatched.isEmpty { parts.append("shape mismatches: " + Self.summarise(mismatched)) }
+        let unexpected = store.names.filter { !used.contains($0) }
+        if !unexpected.isEmpty { parts.append("tensors in the file that were not used: " + Self.summarise(unexpected)) }
+        throw ModelError("the weights do not fit a \(architecture) model with this config.json; " + parts.joined(separator: "; "),
+                         location: store.folder.path,
+                         hint: "check that config.json belongs to these weights and that the weight file is complete")
+    }
+
+    private static func summarise(_ names: [String]) -> String {
+        names.count <= 6 ? names.joined(separator: ", ") : names.prefix(6).joined(separator: ", ") + " and \(names.count - 6) more"
+    }
+}

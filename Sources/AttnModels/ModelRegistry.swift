@@ -1,0 +1,25 @@
+import AttnCore
+import Foundation
+
+/// From `config.json`'s `model_type` to the architecture that runs it. To add an architecture,
+/// write its file under `Architectures/` and add one line here (README: "Adding an architecture").
+public enum ModelRegistry {
+    public typealias Loader = (ModelConfig, WeightStore) throws -> TransformerModel
+
+    public static let architectures: [String: Loader] = [
+        "bert": { config, weights in try BertModel(config: config.decode(BertConfig.self), weights: weights, path: config.path) },
+    ]
+
+    /// The model types AttnLab runs, sorted.
+    public static var supportedTypes: [String] { architectures.keys.sorted() }
+
+    /// Loads the architecture named by the folder's config.json with the folder's weights.
+    public static func load(folder: URL) throws -> TransformerModel {
+        let config = try ModelConfig(folder: folder)
+        guard let loader = architectures[config.modelType] else {
+            throw ModelError("model_type \"\(config.modelType)\" is not supported", location: config.path,
+                             hint: "AttnLab runs: " + supportedTypes.joined(separator: ", "))
+        }
+        return try loader(config, try WeightStore(folder: folder))
+    }
+}
