@@ -21,19 +21,33 @@ public enum BLAS {
     }
 }
 
-/// A dense layer `y = x · Wᵀ + b` with PyTorch's weight layout `[out, in]`.
+/// A dense layer `y = x · Wᵀ + b`, given PyTorch's weight layout `[out, in]` and kept transposed
+/// (`[in, out]`), which OpenBLAS packs faster for the short inputs AttnLab mostly sees.
 public struct Linear: Sendable {
-    public var weight: Tensor   // [out, in]
-    public var bias: Tensor?    // [out]
+    /// The weight transposed: `[in, out]`.
+    public let kernel: Tensor
+    public let bias: Tensor?   // [out]
 
+    /// `weight` is `[out, in]`, as PyTorch's `nn.Linear` stores it.
     public init(weight: Tensor, bias: Tensor?) {
         precondition(weight.rank == 2, "a linear weight is [out, in], got \(weight.shape)")
-        self.weight = weight
+        let (out, inF) = (weight.shape[0], weight.shape[1])
+        var transposed = [Float](repeating: 0, count: out * inF)
+        for o in 0 ..< out {
+            for i in 0 ..< inF { transposed[i * out + o] = weight.scalars[o * inF + i] }
+        }
+        self.init(kernel: Tensor(shape: [inF, out], scalars: transposed), bias: bias)
+    }
+
+    /// `kernel` is `[in, out]` (GPT-2's Conv1D layout).
+    public init(kernel: Tensor, bias: Tensor?) {
+        precondition(kernel.rank == 2, "a linear kernel is [in, out], got \(kernel.shape)")
+        self.kernel = kernel
         self.bias = bias
     }
 
-    public var inFeatures: Int { weight.shape[1] }
-    public var outFeatures: Int { weight.shape[0] }
+    public var inFeatures: Int { kernel.shape[0] }
+    public var outFeatures: Int { kernel.shape[1] }
 
     /// `x` is `[n, in]`; the result is `[n, out]`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
@@ -55,11 +69,31 @@ public struct Linear: Sendable {
                 for r in 0 ..< rows { (output + r * outF).update(from: b.baseAddress!, count: outF) }
             }
         }
-        weight.withUnsafeBufferPointer { w in
-            BLAS.gemm(transposeB: true, m: rows, n: outF, k: inF, a: input, lda: inF, b: w.baseAddress!, ldb: inF,
+        kernel.withUnsafeBufferPointer { w in
+            BLAS.gemm(m: rows, n: outF, k: inF, a: input, lda: inF, b: w.baseAddress!, ldb: outF,
                       beta: bias == nil ? 0 : 1, c: output, ldc: outF)
         }
     }
+}
+
+/// `x · Eᵀ + b` for a tied output layer whose weight is an embedding matrix `E` `[vocab, hidden]`
+/// (kept in that layout, as the embeddings need it): `x` `[n, hidden]` → `[n, vocab]`.
+public func tiedProjection(_ x: Tensor, embeddings: Tensor, bias: Tensor?) -> Tensor {
+    let (vocab, hidden) = (embeddings.shape[0], embeddings.shape[1])
+    let n = x.count / hidden
+    var y = Tensor(zeros: [n, vocab])
+    x.withUnsafeBufferPointer { xs in
+        embeddings.withUnsafeBufferPointer { e in
+            y.withUnsafeMutableBufferPointer { ys in
+                if let bias {
+                    for r in 0 ..< n { (ys.baseAddress! + r * vocab).update(from: bias.scalars, count: vocab) }
+                }
+                BLAS.gemm(transposeB: true, m: n, n: vocab, k: hidden, a: xs.baseAddress!, lda: hidden,
+                          b: e.baseAddress!, ldb: hidden, beta: bias == nil ? 0 : 1, c: ys.baseAddress!, ldc: vocab)
+            }
+        }
+    }
+    return y
 }
 
 /// Element-wise and row-wise kernels written so that the compiler vectorises them.
@@ -68,23 +102,55 @@ public enum Kernels {
     public static func softmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
         for r in 0 ..< rows {
             let row = p + r * cols
-            var maximum = -Float.infinity
-            for j in 0 ..< cols { maximum = max(maximum, row[j]) }
+            var maximum = maxElement(row, count: cols)
             if maximum == -Float.infinity { maximum = 0 }
             for j in 0 ..< cols { row[j] = row[j] - maximum }
             exp(row, count: cols)
-            var sum: Float = 0
-            for j in 0 ..< cols { sum += row[j] }
-            let scale = 1 / sum
+            let scale = 1 / sum(row, count: cols)
             for j in 0 ..< cols { row[j] *= scale }
         }
+    }
+
+    /// The sum of `count` floats, in eight interleaved partial sums so that it vectorises (and is
+    /// the same on every run: the order is fixed).
+    @inline(__always)
+    public static func sum(_ p: UnsafePointer<Float>, count: Int) -> Float {
+        var lanes = SIMD8<Float>(repeating: 0)
+        var i = 0
+        while i + 8 <= count {
+            lanes += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+            i += 8
+        }
+        var total = lanes.sum()
+        while i < count { total += p[i]; i += 1 }
+        return total
+    }
+
+    /// The largest of `count` floats (at least one), in eight interleaved lanes.
+    @inline(__always)
+    public static func maxElement(_ p: UnsafePointer<Float>, count: Int) -> Float {
+        var (m0, m1, m2, m3, m4, m5, m6, m7) = (-Float.infinity, -Float.infinity, -Float.infinity, -Float.infinity,
+                                                -Float.infinity, -Float.infinity, -Float.infinity, -Float.infinity)
+        var i = 0
+        while i + 8 <= count {
+            m0 = p[i] > m0 ? p[i] : m0; m1 = p[i + 1] > m1 ? p[i + 1] : m1
+            m2 = p[i + 2] > m2 ? p[i + 2] : m2; m3 = p[i + 3] > m3 ? p[i + 3] : m3
+            m4 = p[i + 4] > m4 ? p[i + 4] : m4; m5 = p[i + 5] > m5 ? p[i + 5] : m5
+            m6 = p[i + 6] > m6 ? p[i + 6] : m6; m7 = p[i + 7] > m7 ? p[i + 7] : m7
+            i += 8
+        }
+        var best = Swift.max(Swift.max(Swift.max(m0, m1), Swift.max(m2, m3)), Swift.max(Swift.max(m4, m5), Swift.max(m6, m7)))
+        while i < count { best = p[i] > best ? p[i] : best; i += 1 }
+        return best
     }
 
     /// `eˣ` in place: Cephes' polynomial after range reduction by ln 2, relative error about 1e-7.
     /// Inputs below -87.3 give 0 (masked positions).
     public static func exp(_ p: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0 ..< count {
-            let x = min(max(p[i], -87.3), 88.7)
+            let input = p[i]
+            var x = input < -87.3 ? -87.3 : input
+            x = x > 88.7 ? 88.7 : x
             // n = round(x / ln 2) by the 1.5·2²³ trick, which stays in floating point and vectorises.
             let shifted = x * 1.442_695_04 + 12_582_912
             let n = shifted - 12_582_912
@@ -98,7 +164,7 @@ public enum Kernels {
             let expR = poly * r * r + r + 1
             let exponent = Int32(bitPattern: shifted.bitPattern &- Float(12_582_912).bitPattern) &+ 127
             let scale = Float(bitPattern: UInt32(bitPattern: exponent &<< 23))
-            p[i] = p[i] < -87.3 ? 0 : expR * scale
+            p[i] = input < -87.3 ? 0 : expR * scale
         }
     }
 
@@ -158,9 +224,7 @@ public enum Kernels {
                                  gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>?, eps: Float) {
         for r in 0 ..< rows {
             let row = p + r * dim
-            var sum: Float = 0
-            for j in 0 ..< dim { sum += row[j] }
-            let mean = sum / Float(dim)
+            let mean = sum(row, count: dim) / Float(dim)
             var squares: Float = 0
             for j in 0 ..< dim {
                 let d = row[j] - mean

@@ -22,6 +22,13 @@ public struct Tensor: Sendable, Equatable {
         self.init(shape: shape, scalars: [Float](repeating: 0, count: shape.reduce(1, *)))
     }
 
+    /// A tensor whose scalars the caller overwrites before reading them (no zero-filling pass over
+    /// large capture buffers).
+    public init(uninitialized shape: [Int]) {
+        let count = shape.reduce(1, *)
+        self.init(shape: shape, scalars: [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count })
+    }
+
     /// The number of elements.
     public var count: Int { scalars.count }
     /// The number of dimensions.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AttnCore
 
 /// `attnlab`: the command line. Each subcommand lives in its own file and only calls library code.
 struct AttnLabCommand: ParsableCommand {
@@ -7,14 +8,11 @@ struct AttnLabCommand: ParsableCommand {
         abstract: "A debugging workbench for the attention of transformer models.",
         subcommands: [
             // one line per command, in the order a user meets them
-            HelloCommand.self,
+            ModelsCommand.self,
+            BenchCommand.self,
         ]
     )
 }
 
-struct HelloCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "hello", abstract: "Placeholder.")
-    func run() throws { print("hello") }
-}
-
+Parallel.configureAllocator()
 AttnLabCommand.main()

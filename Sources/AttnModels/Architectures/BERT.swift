@@ -164,10 +164,12 @@ public final class BertModel: TransformerModel {
         let (d, m, L) = (h / heads, config.intermediateSize, layers.count)
         let types = input.typeIds ?? [Int](repeating: 0, count: n)
 
-        var attention = Tensor(zeros: [L, heads, n, n])
-        var query = capture.contains(.qkv) ? Tensor(zeros: [L, heads, n, d]) : nil
-        var key = query, value = query
-        var hidden = capture.contains(.hidden) ? Tensor(zeros: [L + 1, n, h]) : nil
+        // Capture buffers, each filled completely below.
+        var attention = Tensor(uninitialized: [L, heads, n, n])
+        var query = capture.contains(.qkv) ? Tensor(uninitialized: [L, heads, n, d]) : nil
+        var key = capture.contains(.qkv) ? Tensor(uninitialized: [L, heads, n, d]) : nil
+        var value = capture.contains(.qkv) ? Tensor(uninitialized: [L, heads, n, d]) : nil
+        var hidden = capture.contains(.hidden) ? Tensor(uninitialized: [L + 1, n, h]) : nil
 
         // Embeddings: word + position + token type, then LayerNorm.       x: (n, h)
         var x = Tensor(zeros: [n, h])
@@ -245,7 +247,7 @@ public final class BertModel: TransformerModel {
         var transformed = lmTransform(rows)
         transformed.apply { activation($0, count: $1) }
         transformed.withUnsafeMutableBufferPointer { lmNorm($0.baseAddress!, rows: positions.count) }
-        return Linear(weight: wordEmbeddings, bias: lmBias)(transformed)
+        return tiedProjection(transformed, embeddings: wordEmbeddings, bias: lmBias)
     }
 
     /// The classification head: pooler (tanh of a dense layer on `[CLS]`) then the classifier.
