@@ -10,6 +10,21 @@ public enum BLAS {
 
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
+    /// The kernel family OpenBLAS chose for this CPU (`Haswell`, `SkylakeX`, `Prescott`, …).
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// The kernel family this CPU should get, when OpenBLAS chose a generic one: inside some virtual
+    /// machines it does not recognise the CPU and falls back to SSE3 kernels ("Prescott") that are
+    /// three times slower. Nil when OpenBLAS's choice is fine.
+    public static func betterCore(cpuFlags: Set<String>) -> String? {
+        let generic: Set<String> = ["prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai",
+                                    "coppermine", "northwood", "banias", "unknown"]
+        guard generic.contains(coreName.lowercased()) else { return nil }
+        if cpuFlags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) { return "SkylakeX" }
+        if cpuFlags.isSuperset(of: ["avx2", "fma"]) { return "Haswell" }
+        return nil
+    }
+
     /// `C[m, n] = alpha · op(A) · op(B) + beta · C`, all row-major; `op` transposes when asked.
     @inline(__always)
     public static func gemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int,

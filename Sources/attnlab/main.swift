@@ -14,5 +14,6 @@ struct AttnLabCommand: ParsableCommand {
     )
 }
 
+OpenBLASKernels.ensureFast()
 Parallel.configureAllocator()
 AttnLabCommand.main()
