@@ -15,11 +15,17 @@ public enum ModelRegistry {
 
     /// Loads the architecture named by the folder's config.json with the folder's weights.
     public static func load(folder: URL) throws -> TransformerModel {
+        try loadWithWeights(folder: folder).model
+    }
+
+    /// The model and the weight files it was read from.
+    public static func loadWithWeights(folder: URL) throws -> (model: TransformerModel, weights: WeightStore) {
         let config = try ModelConfig(folder: folder)
         guard let loader = architectures[config.modelType] else {
             throw ModelError("model_type \"\(config.modelType)\" is not supported", location: config.path,
                              hint: "AttnLab runs: " + supportedTypes.joined(separator: ", "))
         }
-        return try loader(config, try WeightStore(folder: folder))
+        let weights = try WeightStore(folder: folder)
+        return (try loader(config, weights), weights)
     }
 }
