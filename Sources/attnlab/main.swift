@@ -1,11 +1,13 @@
 import ArgumentParser
 import AttnCore
+import Foundation
 
 /// `attnlab`: the command line. Each subcommand lives in its own file and only calls library code.
 struct AttnLabCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attnlab",
         abstract: "A debugging workbench for the attention of transformer models.",
+        version: AttnLab.version,
         subcommands: [
             // one line per command, in the order a user meets them
             ModelsCommand.self,
@@ -14,6 +16,27 @@ struct AttnLabCommand: ParsableCommand {
     )
 }
 
+/// Runs a command line: `error: …` and exit 1 for a failure, the usage message and exit 2 for bad usage.
+func runCommandLine() -> Never {
+    do {
+        var command = try AttnLabCommand.parseAsRoot()
+        try command.run()
+        exit(0)
+    } catch {
+        let code = AttnLabCommand.exitCode(for: error)
+        if code.isSuccess {
+            print(AttnLabCommand.fullMessage(for: error))
+            exit(0)
+        }
+        if code == .validationFailure {
+            FileHandle.standardError.write(Data((AttnLabCommand.fullMessage(for: error) + "\n").utf8))
+            exit(2)
+        }
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        exit(1)
+    }
+}
+
 OpenBLASKernels.ensureFast()
 Parallel.configureAllocator()
-AttnLabCommand.main()
+runCommandLine()
