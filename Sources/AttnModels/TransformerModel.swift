@@ -47,6 +47,8 @@ public struct ModelSummary: Sendable, Equatable {
     public var layers: Int
     public var heads: Int
     public var hidden: Int
+    /// Width of the feed-forward layer.
+    public var intermediate: Int
     public var vocabulary: Int
     public var maxPositions: Int
     public var parameters: Int
@@ -73,10 +75,20 @@ public protocol TransformerModel: AnyObject, Sendable {
     func languageModelLogits(_ output: ModelOutput, positions: [Int]) throws -> Tensor
     /// Class logits `[labels]`.
     func classificationLogits(_ output: ModelOutput) throws -> Tensor
+    /// Floating-point operations of one forward pass on `tokens` tokens (linear layers and the two
+    /// attention products), for the bench's GFLOP/s.
+    func forwardFLOPs(tokens: Int) -> Double
 }
 
 extension TransformerModel {
     public var labels: [String]? { nil }
+
+    /// An encoder stack's cost: per layer, 2·n·(4h² + 2hm) for the projections and feed-forward,
+    /// and 2·2·n²·h for q·kᵀ and attention·v.
+    public func forwardFLOPs(tokens n: Int) -> Double {
+        let (h, m, n) = (Double(summary.hidden), Double(summary.intermediate), Double(n))
+        return Double(summary.layers) * (2 * n * (4 * h * h + 2 * h * m) + 4 * n * n * h)
+    }
 
     public func languageModelLogits(_ output: ModelOutput, positions: [Int]) throws -> Tensor {
         throw ModelError("this \(summary.architecture) checkpoint has no language-model head",

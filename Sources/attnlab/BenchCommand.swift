@@ -26,6 +26,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seconds to spend on each measurement (at least 5 runs each).")
     var seconds = 1.0
 
+    func validate() throws {
+        _ = try Self.integers(tokens, "--tokens")
+        _ = try Self.integers(threads, "--threads")
+        guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+    }
+
     func run() throws {
         #if DEBUG
         print("warning: this is a debug build; build with `swift build -c release` for real figures\n")
@@ -52,7 +58,7 @@ struct BenchCommand: ParsableCommand {
                 continue
             }
             let input = Self.input(length: n, vocabulary: s.vocabulary)
-            let flops = Self.forwardFLOPs(loaded, tokens: n)
+            let flops = loaded.forwardFLOPs(tokens: n)
             for t in threadCounts {
                 Parallel.setThreads(t)
                 let full = try Self.time(seconds: seconds) { _ = try loaded.forward(input, capture: [.qkv, .hidden]) }
@@ -66,16 +72,6 @@ struct BenchCommand: ParsableCommand {
         }
         print(Table.render(rows))
         print("\nGFLOP/s counts the linear layers and the two attention products; \"attention only\" is the same pass capturing attention alone.")
-    }
-
-    /// Multiply-adds of the linear layers and the attention products, ×2.
-    static func forwardFLOPs(_ model: TransformerModel, tokens n: Int) -> Double {
-        let s = model.summary
-        let (h, m) = (Double(s.hidden), Double(s.hidden) * 4)
-        let intermediate = (model as? BertModel).map { Double($0.config.intermediateSize) } ?? m
-        let linear = 2 * Double(n) * (4 * h * h + 2 * h * intermediate)
-        let attention = 2 * 2 * Double(n) * Double(n) * h
-        return Double(s.layers) * (linear + attention)
     }
 
     static func input(length n: Int, vocabulary: Int) -> ModelInput {

@@ -152,7 +152,7 @@ public final class BertModel: TransformerModel {
         taskHeads = heads
         let perLayer = 4 * h * h + 4 * h + 2 * h * c.intermediateSize + c.intermediateSize + h + 4 * h
         summary = ModelSummary(architecture: "bert", layers: c.numHiddenLayers, heads: c.numAttentionHeads, hidden: h,
-                               vocabulary: c.vocabSize, maxPositions: c.maxPositionEmbeddings,
+                               intermediate: c.intermediateSize, vocabulary: c.vocabSize, maxPositions: c.maxPositionEmbeddings,
                                parameters: (c.vocabSize + c.maxPositionEmbeddings + types) * h + 2 * h + c.numHiddenLayers * perLayer
                                    + (pooler == nil ? 0 : h * h + h))
     }
