@@ -33,8 +33,9 @@ let package = Package(
         .target(name: "AttnViews", dependencies: ["AttnCore", "AttnDiff"],
                 resources: [.copy("Resources")]),
         .target(name: "AttnFigures", dependencies: ["AttnCore", "AttnDiff", "CCairo"]),
+        .target(name: "AttnSnapshots", dependencies: ["AttnCore", "AttnDiff", "CGit2"]),
         .executableTarget(name: "attnlab", dependencies: [
-            "AttnCore", "AttnModels", "AttnDiff", "AttnViews", "AttnFigures",
+            "AttnCore", "AttnModels", "AttnDiff", "AttnViews", "AttnFigures", "AttnSnapshots",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -46,6 +47,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AttnFiguresTests", dependencies: ["AttnFigures"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "AttnSnapshotsTests", dependencies: ["AttnSnapshots"]),
     ],
     // Swift 5 mode: the numeric code shares unsafe pointers across threads on purpose (disjoint ranges).
     swiftLanguageModes: [.v5]

@@ -1,0 +1,3 @@
+import Testing
+@testable import AttnSnapshots
+@Test func placeholder() {}
