@@ -1,0 +1,165 @@
+import Foundation
+
+/// Reads a model folder's tokenizer: `tokenizer.json` (Hugging Face's `tokenizers` format) when there
+/// is one, else BERT's `vocab.txt` with `tokenizer_config.json` (casing, accents) beside it.
+public enum TokenizerLoader {
+    /// Loads the tokenizer of the model in `folder`.
+    public static func load(folder: URL) throws -> any Tokenizer {
+        let fileManager = FileManager.default
+        let tokenizerFile = folder.appendingPathComponent("tokenizer.json")
+        let config = try readConfig(in: folder)
+        if fileManager.fileExists(atPath: tokenizerFile.path) {
+            return try load(tokenizerFile: tokenizerFile, config: config)
+        }
+        let vocabularyFile = folder.appendingPathComponent("vocab.txt")
+        if fileManager.fileExists(atPath: vocabularyFile.path) {
+            return try load(vocabularyFile: vocabularyFile, config: config)
+        }
+        throw TokenizerError(.missingFile, file: folder.path, "has no tokenizer.json and no vocab.txt",
+                             hint: "download the model's tokenizer files into the folder (tokenizer.json, or vocab.txt for BERT models)")
+    }
+
+    /// Loads a tokenizer.json file. `mask_token` is read from `tokenizer_config.json` beside it when
+    /// present, else an added token spelt `[MASK]` or `<mask>` is taken.
+    public static func load(tokenizerFile url: URL) throws -> any Tokenizer {
+        try load(tokenizerFile: url, config: try readConfig(in: url.deletingLastPathComponent()))
+    }
+
+    // MARK: - tokenizer.json
+
+    static func load(tokenizerFile url: URL, config: TokenizerConfig?) throws -> PipelineTokenizer {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw TokenizerError(.missingFile, file: url.path, "cannot be read", hint: "check that the file exists and is readable")
+        }
+        let root = try TokenizerJSON.parse(data, file: url.path)
+        _ = try root.objectMembers()
+
+        let normalizer = try root["normalizer"].map(NormalizerFactory.make)
+        let preTokenizer = try root["pre_tokenizer"].map(PreTokenizerFactory.make)
+        let model = try TokenizationModelFactory.make(try root.required("model"))
+        let postProcessor = try root["post_processor"].map(PostProcessorFactory.make)
+        let decoder = try root["decoder"].map(DecoderFactory.make) ?? PlainDecoder()
+
+        var addedTokens: [AddedToken] = []
+        for entry in try root["added_tokens"]?.array() ?? [] {
+            let special = try entry.optionalBool("special") ?? false
+            addedTokens.append(AddedToken(id: try entry.required("id").int(),
+                                          content: try entry.required("content").string(),
+                                          singleWord: try entry.optionalBool("single_word") ?? false,
+                                          stripLeft: try entry.optionalBool("lstrip") ?? false,
+                                          stripRight: try entry.optionalBool("rstrip") ?? false,
+                                          normalized: try entry.optionalBool("normalized") ?? !special,
+                                          special: special))
+        }
+        let addedVocabulary = AddedVocabulary(tokens: addedTokens, normalizer: normalizer)
+
+        var tokenizer = PipelineTokenizer(normalizer: normalizer, preTokenizer: preTokenizer, model: model,
+                                          postProcessor: postProcessor, decoder: decoder,
+                                          addedVocabulary: addedVocabulary, maskToken: nil,
+                                          sourceFiles: [url] + (config.map { [$0.file] } ?? []))
+        let candidates = config?.maskToken.map { [$0] } ?? ["[MASK]", "<mask>"]
+        tokenizer.maskToken = candidates.first { tokenizer.id(for: $0) != nil }
+        return tokenizer
+    }
+
+    // MARK: - vocab.txt (BERT without tokenizer.json)
+
+    /// Builds what transformers' `BertTokenizerFast` builds from a vocab.txt: BERT normalizer (casing,
+    /// accents and CJK spacing from tokenizer_config.json), BERT pre-tokenizer, WordPiece with `##`
+    /// and 100 characters a word, `[CLS] A [SEP] B [SEP]`.
+    static func load(vocabularyFile url: URL, config: TokenizerConfig?) throws -> PipelineTokenizer {
+        let vocabulary = try WordPieceModel.readVocabularyFile(url)
+        let names = config?.specialTokens ?? [:]
+        let unknown = names["unk_token"] ?? "[UNK]"
+        let model = try WordPieceModel(vocabulary: vocabulary, unknownToken: unknown, file: url.path, key: "unk_token")
+
+        func special(_ key: String, _ fallback: String) throws -> TemplateProcessor.SpecialTokens {
+            let name = names[key] ?? fallback
+            guard let id = vocabulary[VocabularyKey(name)] else {
+                throw TokenizerError.invalidFile(url.path, key: key, "the token \"\(name)\" is not in the vocabulary",
+                                                 hint: "BERT needs it; fix \(key) in tokenizer_config.json or the vocabulary")
+            }
+            return TemplateProcessor.SpecialTokens(ids: [id], tokens: [name])
+        }
+        let cls = try special("cls_token", "[CLS]"), sep = try special("sep_token", "[SEP]")
+        let postProcessor = TemplateProcessor(
+            single: [.special(cls, typeId: 0), .sequence(0, typeId: 0), .special(sep, typeId: 0)],
+            pair: [.special(cls, typeId: 0), .sequence(0, typeId: 0), .special(sep, typeId: 0),
+                   .sequence(1, typeId: 1), .special(sep, typeId: 1)])
+
+        let lowercase = config?.doLowerCase ?? true
+        let normalizer = BertNormalizer(cleanText: true, handleChineseCharacters: config?.tokenizeChineseCharacters ?? true,
+                                        stripAccents: config?.stripAccents, lowercase: lowercase)
+        var specialNames = ["unk_token", "sep_token", "pad_token", "cls_token", "mask_token"].map { names[$0] }
+        specialNames += (config?.additionalSpecialTokens ?? []).map(Optional.some)
+        let defaults = ["[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]"]
+        var addedTokens: [AddedToken] = []
+        for (index, name) in specialNames.enumerated() {
+            let content = name ?? (index < defaults.count ? defaults[index] : "")
+            guard let id = vocabulary[VocabularyKey(content)], !addedTokens.contains(where: { $0.content == content }) else { continue }
+            addedTokens.append(AddedToken(id: id, content: content, normalized: false, special: true))
+        }
+        let mask = names["mask_token"] ?? "[MASK]"
+        return PipelineTokenizer(normalizer: normalizer, preTokenizer: BertPreTokenizer(), model: model,
+                                 postProcessor: postProcessor, decoder: WordPieceDecoder(prefix: "##", cleanup: true),
+                                 addedVocabulary: AddedVocabulary(tokens: addedTokens, normalizer: normalizer),
+                                 maskToken: vocabulary[VocabularyKey(mask)] != nil ? mask : nil,
+                                 sourceFiles: [url] + (config.map { [$0.file] } ?? []))
+    }
+
+    // MARK: - tokenizer_config.json
+
+    /// What transformers' tokenizer_config.json (and special_tokens_map.json) say about the tokenizer.
+    struct TokenizerConfig {
+        var file: URL
+        var doLowerCase: Bool?
+        var stripAccents: Bool?
+        var tokenizeChineseCharacters: Bool?
+        /// `unk_token`, `mask_token`, … by key.
+        var specialTokens: [String: String] = [:]
+        var additionalSpecialTokens: [String] = []
+
+        var maskToken: String? { specialTokens["mask_token"] }
+    }
+
+    static func readConfig(in folder: URL) throws -> TokenizerConfig? {
+        let url = folder.appendingPathComponent("tokenizer_config.json")
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        var config = TokenizerConfig(file: url)
+        let root = try readJSON(url)
+        config.doLowerCase = try root.optionalBool("do_lower_case")
+        config.stripAccents = try root.optionalBool("strip_accents")
+        config.tokenizeChineseCharacters = try root.optionalBool("tokenize_chinese_chars")
+        // special_tokens_map.json first, tokenizer_config.json over it.
+        let mapURL = folder.appendingPathComponent("special_tokens_map.json")
+        let sources = FileManager.default.fileExists(atPath: mapURL.path) ? [try readJSON(mapURL), root] : [root]
+        for source in sources {
+            for key in ["unk_token", "sep_token", "pad_token", "cls_token", "mask_token"] {
+                if let name = try tokenName(source[key]) { config.specialTokens[key] = name }
+            }
+            if let extra = source["additional_special_tokens"] {
+                config.additionalSpecialTokens = try extra.array().compactMap(tokenName)
+            }
+        }
+        return config
+    }
+
+    /// A special token is a string, or an object with its `content` (older transformers versions).
+    private static func tokenName(_ json: TokenizerJSON?) throws -> String? {
+        guard let json else { return nil }
+        if case .object = json.value { return try json.required("content").string() }
+        return try json.string()
+    }
+
+    private static func readJSON(_ url: URL) throws -> TokenizerJSON {
+        guard let data = try? Data(contentsOf: url) else {
+            throw TokenizerError(.missingFile, file: url.path, "cannot be read", hint: "check that the file is readable")
+        }
+        let json = try TokenizerJSON.parse(data, file: url.path)
+        _ = try json.objectMembers()
+        return json
+    }
+}
