@@ -11,6 +11,7 @@ struct AttnLabCommand: ParsableCommand {
         subcommands: [
             // one line per command, in the order a user meets them
             ModelsCommand.self,
+            TraceCommand.self,
             BenchCommand.self,
         ]
     )
