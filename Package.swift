@@ -48,6 +48,8 @@ let package = Package(
         .testTarget(name: "AttnFiguresTests", dependencies: ["AttnFigures"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AttnSnapshotsTests", dependencies: ["AttnSnapshots"]),
+        // Runs the built `attnlab` binary as a user would.
+        .testTarget(name: "attnlabTests", dependencies: ["attnlab", "AttnCore"]),
     ],
     // Swift 5 mode: the numeric code shares unsafe pointers across threads on purpose (disjoint ranges).
     swiftLanguageModes: [.v5]

@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+
+/// Runs the `attnlab` binary that `swift build` made, as a user would, from the repository root.
+enum CLI {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["ATTNLAB_BIN"] { return URL(fileURLWithPath: path) }
+        // The products of the same build sit in the test runner's folder (or beside its bundle).
+        let candidates = [Bundle.main.bundleURL.appendingPathComponent("attnlab"),
+                          Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("attnlab"),
+                          repository.appendingPathComponent(".build/debug/attnlab")]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs `attnlab ARGUMENTS` in `directory` (the repository by default) and waits for it.
+    @discardableResult
+    static func run(_ arguments: [String], in directory: URL = repository, environment: [String: String] = [:]) throws -> Result {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read before waiting so that a large output cannot fill the pipe and block the child.
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// A fresh temporary folder.
+    static func temporaryFolder() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("attnlab-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    static let miniLM = "sentence-transformers/all-MiniLM-L6-v2"
+}
