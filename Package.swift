@@ -30,12 +30,13 @@ let package = Package(
         .target(name: "AttnCore", dependencies: ["CBLAS"], swiftSettings: optimised),
         .target(name: "AttnModels", dependencies: ["AttnCore", "ZIPFoundation"], swiftSettings: optimised),
         .target(name: "AttnDiff", dependencies: ["AttnCore"]),
+        .target(name: "AttnExperiments", dependencies: ["AttnCore", "AttnModels", "AttnDiff", "Yams"]),
         .target(name: "AttnViews", dependencies: ["AttnCore", "AttnDiff"],
                 resources: [.copy("Resources")]),
         .target(name: "AttnFigures", dependencies: ["AttnCore", "AttnDiff", "CCairo"]),
         .target(name: "AttnSnapshots", dependencies: ["AttnCore", "AttnDiff", "CGit2"]),
         .executableTarget(name: "attnlab", dependencies: [
-            "AttnCore", "AttnModels", "AttnDiff", "AttnViews", "AttnFigures", "AttnSnapshots",
+            "AttnCore", "AttnModels", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures", "AttnSnapshots",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -43,6 +44,7 @@ let package = Package(
         .testTarget(name: "AttnModelsTests", dependencies: ["AttnModels"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AttnDiffTests", dependencies: ["AttnDiff"]),
+        .testTarget(name: "AttnExperimentsTests", dependencies: ["AttnExperiments"]),
         .testTarget(name: "AttnViewsTests", dependencies: ["AttnViews"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AttnFiguresTests", dependencies: ["AttnFigures"],

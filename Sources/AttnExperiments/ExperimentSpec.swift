@@ -1,0 +1,150 @@
+import AttnCore
+import AttnModels
+import Foundation
+
+/// An experiment file, parsed and validated: which models, which inputs, which perturbations,
+/// what to expect, what to capture and render.
+public struct Experiment: Sendable {
+    /// `name`: used in folder names (`runs/<name>/`, `Snapshots/<name>/`).
+    public var name: String
+    public var description: String?
+    public var models: [ModelSpec]
+    public var inputs: [InputSpec]
+    public var perturbations: [PerturbationSpec]
+    public var expectations: [ExpectationSpec]
+    public var capture: CaptureOptions
+    public var views: [String]
+    public var figures: [String]
+    /// The file it was read from, and the SHA-256 of its bytes.
+    public var file: String
+    public var hash: String
+}
+
+/// A model and the task to run it for.
+public struct ModelSpec: Sendable {
+    /// What the model is resolved from (folder, id under Models/, Hugging Face id).
+    public var id: String
+    /// A short name for paths and tables (default: the id's last component).
+    public var name: String
+    public var task: ModelTask?
+    /// Similarity at or above it counts as `labels[1]`, below as `labels[0]`.
+    public var threshold: Double?
+    /// Label names: for similarity, the two sides of the threshold; for classification, overrides `id2label`.
+    public var labels: [String]?
+    public var topK: Int
+}
+
+/// One input: a text, or a pair, and optionally a decoder text.
+public struct InputSpec: Sendable, Equatable {
+    public var id: String
+    public var a: String
+    public var b: String?
+    public var decoder: String?
+    /// The name of the unperturbed variant (default `base`).
+    public var baseName: String
+}
+
+/// Which sentence a perturbation edits.
+public enum SegmentTarget: String, Sendable, CaseIterable {
+    case a, b, both
+}
+
+/// One perturbation; lists of replacements expand into one variant each.
+public struct PerturbationSpec: Sendable {
+    public enum Kind: Sendable, Equatable {
+        /// Whole-word, case-preserving replacement of words or phrases.
+        case replace(from: String, to: String)
+        /// Removes a word or phrase.
+        case delete(String)
+        /// Inserts text after (or before) a word.
+        case insert(text: String, anchor: String, after: Bool)
+        /// Replaces a word with the model's mask token.
+        case mask(String)
+        /// Exchanges sentences A and B.
+        case swap
+    }
+
+    /// The variant name (`terrific`, or `adjectives-great` for an expanded list).
+    public var id: String
+    public var kind: Kind
+    public var target: SegmentTarget
+}
+
+/// What to compare: a model output.
+public enum OutputName: Sendable, Equatable {
+    case similarity
+    /// The probability of a class label (classification) or of a token at the first mask (masked-lm).
+    case probability(String)
+
+    public var description: String {
+        switch self {
+        case .similarity: "similarity"
+        case .probability(let label): "p(\(label))"
+        }
+    }
+}
+
+/// One expectation: which variants it applies to, and what must hold.
+public struct ExpectationSpec: Sendable {
+    public enum Check: Sendable, Equatable {
+        case above(OutputName, Double)
+        case below(OutputName, Double)
+        case equals(OutputName, Double, tolerance: Double)
+        case label(String)
+        /// The output stays within `tolerance` of the base variant's.
+        case invariant(OutputName, tolerance: Double)
+        /// The output moves up (or down) from the base variant's by at least `by`.
+        case direction(OutputName, up: Bool, by: Double)
+        /// Attention from word `from` to word `to`.
+        case attention(AttentionCheck)
+        /// Attention mass from one sentence's tokens to the other's.
+        case mass(MassCheck)
+    }
+
+    /// `input/variant`, either part may be `*`.
+    public var variant: String
+    /// Restricts it to one model (its name); nil for all.
+    public var model: String?
+    public var check: Check
+    /// Line in the experiment file, for messages.
+    public var line: Int
+}
+
+/// Where to read attention: one head, any head, or the mean over a layer range.
+public struct HeadSelection: Sendable, Equatable {
+    public var layer: Int?
+    public var head: Int?
+    /// Mean over these layers (and over `head`, or all heads).
+    public var layers: ClosedRange<Int>?
+
+    public init(layer: Int? = nil, head: Int? = nil, layers: ClosedRange<Int>? = nil) {
+        self.layer = layer
+        self.head = head
+        self.layers = layers
+    }
+
+    public var description: String {
+        if let layers { return "mean of layers \(layers.lowerBound)-\(layers.upperBound)" + (head.map { ", head \($0)" } ?? "") }
+        if let layer, let head { return "layer \(layer), head \(head)" }
+        if let layer { return "any head of layer \(layer)" }
+        if let head { return "head \(head) of any layer" }
+        return "any head"
+    }
+}
+
+public struct AttentionCheck: Sendable, Equatable {
+    public var from: String
+    public var to: String
+    public var min: Double?
+    public var max: Double?
+    public var heads: HeadSelection
+}
+
+public struct MassCheck: Sendable, Equatable {
+    /// 0 for sentence A, 1 for B.
+    public var from: Int
+    public var to: Int
+    public var min: Double?
+    public var max: Double?
+    public var heads: HeadSelection
+}
