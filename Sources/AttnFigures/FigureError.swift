@@ -1,0 +1,24 @@
+/// The error every figure operation throws: what was wrong, where, and what to do about it.
+///
+/// `description` is the line the command line prints after `error: `.
+public struct FigureError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// What was wrong.
+    public var message: String
+    /// The file, tensor or option the problem is in, when there is one.
+    public var location: String?
+    /// What the user can do about it.
+    public var hint: String?
+
+    public init(_ message: String, location: String? = nil, hint: String? = nil) {
+        self.message = message
+        self.location = location
+        self.hint = hint
+    }
+
+    public var description: String {
+        var text = location.map { "\($0): " } ?? ""
+        text += message
+        if let hint { text += "; \(hint)" }
+        return text
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+
+/// Cairo's SVG surface writes every glyph as an outline (`<symbol>` + `<use>`), so a reader cannot
+/// select or search the text. This adds each text again as a real `<text>` element, invisible
+/// (`fill-opacity="0"`) and stretched to the drawn width (`textLength`), on top of the outlines:
+/// the picture is cairo's, and selecting, searching and screen readers find the words.
+enum SVGText {
+    static func addSelectableText(_ texts: [PlacedText], to svg: Data) -> Data {
+        guard !texts.isEmpty, let document = String(data: svg, encoding: .utf8),
+              let close = document.range(of: "</svg>", options: .backwards) else { return svg }
+        var layer = "<g id=\"attnlab-text\" font-family=\"DejaVu Sans, sans-serif\" fill=\"#000000\" fill-opacity=\"0\">\n"
+        for text in texts {
+            var transform = "translate(\(number(text.x)) \(number(text.y)))"
+            if text.rotation != 0 { transform += " rotate(\(number(text.rotation)))" }
+            layer += "<text transform=\"\(transform)\" x=\"\(number(text.offset))\" y=\"\(number(text.baseline))\""
+            layer += " font-size=\"\(number(text.size))\""
+            if text.bold { layer += " font-weight=\"bold\"" }
+            if text.advance > 0 { layer += " textLength=\"\(number(text.advance))\" lengthAdjust=\"spacingAndGlyphs\"" }
+            layer += ">\(escape(text.text))</text>\n"
+        }
+        layer += "</g>\n"
+        var result = document
+        result.insert(contentsOf: layer, at: close.lowerBound)
+        return Data(result.utf8)
+    }
+
+    static func number(_ value: Double) -> String {
+        let rounded = (value * 100).rounded() / 100
+        if rounded == rounded.rounded() { return String(Int(rounded)) }
+        return String(format: "%.2f", rounded)
+    }
+
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&apos;"
+            // XML 1.0 forbids most control characters, even escaped.
+            case _ where scalar.value < 0x20 && scalar != "\t" && scalar != "\n": out += "\u{FFFD}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+}

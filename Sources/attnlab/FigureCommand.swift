@@ -1,0 +1,322 @@
+import ArgumentParser
+import AttnCore
+import AttnFigures
+import Foundation
+
+/// `attnlab figure`: static figures for papers and reviews, drawn with cairo as PNG, PDF or SVG.
+struct FigureCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "figure",
+        abstract: "Draw a static attention figure (PNG, PDF or SVG) from traces or arrays.",
+        discussion: """
+        Kinds: heatmap (one head or a mean of heads), cross (decoder × encoder), compare (two \
+        matrices: colour and circles), stability (N runs: mean and interval), evolution (T \
+        checkpoints: mean and sparklines), regions (detected key regions; --format json prints \
+        them), overview (every layer × head).
+
+        Matrices come from each trace (and each --array) for each --layer/--head selection: \
+        one trace with two selections, or two traces with one, make the two matrices of compare. \
+        Arrays: .npy (float16/32/64) or safetensors (--tensor NAME), shaped [q, k], [n, q, k], \
+        [layers, heads, q, k] or [n, layers, heads, q, k]. Layers and heads count from 0; \
+        --layer -1 is the last layer; --head mean averages every head.
+        """)
+
+    @Argument(help: "Trace files (.safetensors written by attnlab or from Python).")
+    var traces: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("heatmap, cross, compare, stability, evolution, regions or overview.", valueName: "kind"))
+    var kind: String
+
+    @Option(name: .long, help: ArgumentHelp("The file to write; its extension (.png, .pdf, .svg, .json) gives the format.", valueName: "file"))
+    var out: String?
+
+    @Option(name: .long, help: ArgumentHelp("Output format when it differs from --out's extension: png, pdf, svg, or json (regions only).", valueName: "format"))
+    var format: String?
+
+    @Option(name: .customLong("trace"), help: ArgumentHelp("Another trace file (repeatable).", valueName: "file"))
+    var moreTraces: [String] = []
+
+    @Option(name: .customLong("array"), help: ArgumentHelp("A .npy or .safetensors array (repeatable).", valueName: "file"))
+    var arrays: [String] = []
+
+    @Option(name: .customLong("tensor"), help: ArgumentHelp("The tensor of a safetensors array: one name for all, or one per safetensors --array.", valueName: "name"))
+    var tensors: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("A text file with one token label per line, for arrays.", valueName: "file"))
+    var labels: String?
+
+    @Option(name: .long, help: ArgumentHelp("The stack of the traces: encoder, decoder or cross.", valueName: "stack"))
+    var stack: String?
+
+    @Option(name: .customLong("layer"), help: ArgumentHelp("Layer, 0-based; -1 is the last (repeatable).", valueName: "n"))
+    var layers: [Int] = []
+
+    @Option(name: .customLong("head"), help: ArgumentHelp("Head, 0-based; 1,3 is their mean; mean is all heads' (repeatable).", valueName: "h"))
+    var heads: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Page width in points, or column (240) or page (505).", valueName: "points"))
+    var width: String?
+
+    @Option(name: .customLong("font-size"), help: ArgumentHelp("Text size in points.", valueName: "points"))
+    var fontSize: Double = 7
+
+    @Option(name: .long, help: "PNG resolution in dots per inch.")
+    var dpi: Double = 300
+
+    @Option(name: .long, help: "A title; \"\" for none.")
+    var title: String?
+
+    @Option(name: .customLong("row-title"), help: "The rows' axis title; \"\" for none.")
+    var rowTitle: String?
+
+    @Option(name: .customLong("column-title"), help: "The columns' axis title; \"\" for none.")
+    var columnTitle: String?
+
+    @Option(name: .long, help: ArgumentHelp("blues, greens, oranges, purples, reds, greys, ylorrd or viridis.", valueName: "map"))
+    var colormap: String = "blues"
+
+    @Option(name: .long, help: "Colour scale exponent; above 1 keeps weak attention pale.")
+    var gamma: Double = 1.5
+
+    @Option(name: .long, help: "Colour scale minimum (default 0).")
+    var vmin: Double?
+
+    @Option(name: .long, help: "Colour scale maximum (default: the largest value).")
+    var vmax: Double?
+
+    @Option(name: .long, help: "How many of the strongest cells to enlarge and annotate.")
+    var top: Int = 3
+
+    @Option(name: .long, help: "How much larger an enlarged cell is drawn.")
+    var enlarge: Double = 1.8
+
+    @Flag(name: .customLong("no-values"), help: "Do not write values in the enlarged cells.")
+    var noValues = false
+
+    @Option(name: .long, help: ArgumentHelp("self-attention, or question-context (dividers between sentence A and B).", valueName: "mode"))
+    var mode: String = "self-attention"
+
+    @Option(name: .customLong("segment-names"), help: ArgumentHelp("Names of sentence A and B in question-context mode.", valueName: "a,b"))
+    var segmentNames: String = "Question,Context"
+
+    @Option(name: .customLong("label-threshold"), help: "Above this many tokens only some labels are drawn.")
+    var labelThreshold: Int = 64
+
+    @Option(name: .customLong("label-interval"), help: "Draw every n-th label on long inputs.")
+    var labelInterval: Int = 10
+
+    @Option(name: .customLong("box"), help: ArgumentHelp("Outline rows:columns, inclusive token ranges such as 4-8:10-12 or label=4-8 (repeatable).", valueName: "box"))
+    var boxes: [String] = []
+
+    @Option(name: .customLong("circle-ratio"), help: "The largest circle's radius as a fraction of a cell.")
+    var circleRatio: Double = 0.45
+
+    @Option(name: .long, help: ArgumentHelp("Stability interval: ci95, se or sd.", valueName: "interval"))
+    var interval: String = "ci95"
+
+    @Flag(name: .customLong("normalize-sparklines"), help: "Scale each sparkline to its own range.")
+    var normalizeSparklines = false
+
+    @Option(name: .long, help: "Regions: how many to find.")
+    var regions: Int = 3
+
+    @Option(name: .customLong("min-seed-distance"), help: "Regions: seeds lie more than this many cells apart.")
+    var minSeedDistance: Int = 2
+
+    @Option(name: .customLong("expansion-threshold"), help: "Regions: a neighbouring row or column joins while its mean is at least this × the seed.")
+    var expansionThreshold: Double = 0.5
+
+    @Option(name: .customLong("seed-contrast"), help: "Regions: every seed after the first is at least mean + this × standard deviation.")
+    var seedContrast: Double = 1
+
+    @Option(name: .customLong("expansion-steps"), help: "Regions: at most this many rounds of growth (default: no limit).")
+    var expansionSteps: Int?
+
+    @Option(name: .long, help: "Regions: merge regions at most this many cells apart...")
+    var proximity: Int = 2
+
+    @Option(name: .customLong("merge-threshold"), help: "...when their bounding box keeps at least this fraction of their mean.")
+    var mergeThreshold: Double = 0.6
+
+    @Flag(name: .customLong("shared-scale"), help: "Overview: one colour scale for every head.")
+    var sharedScale = false
+
+    func run() throws {
+        do {
+            try draw()
+        } catch let error as FigureError {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        } catch let error as CoreError {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    func validate() throws {
+        guard FigureKind(rawValue: kind) != nil else {
+            throw ValidationError("unknown kind \"\(kind)\"; choose one of \(FigureKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if traces.isEmpty && moreTraces.isEmpty && arrays.isEmpty {
+            throw ValidationError("give a trace file, --trace or --array")
+        }
+        if out == nil && !(format == "json" && kind == "regions") {
+            throw ValidationError("say where to write the figure with --out FILE.png, .pdf or .svg")
+        }
+        if let format, format != "json", FigureFormat(rawValue: format) == nil {
+            throw ValidationError("unknown format \"\(format)\"; choose png, pdf, svg, or json for regions")
+        }
+        if format == "json" && kind != "regions" {
+            throw ValidationError("--format json is for --kind regions")
+        }
+        if !layers.isEmpty, !heads.isEmpty, layers.count != heads.count, layers.count != 1, heads.count != 1 {
+            throw ValidationError("\(layers.count) --layer and \(heads.count) --head: give as many of each, or one of either")
+        }
+    }
+
+    private func draw() throws {
+        let kind = FigureKind(rawValue: kind)!
+        var sources: [AttentionSource] = []
+        for path in traces + moreTraces {
+            let url = URL(fileURLWithPath: path)
+            sources.append(.trace(try TraceFile.read(url), name: url.lastPathComponent))
+        }
+        sources += try readArrays()
+        let input = try FigureInputs.make(kind: kind, sources: sources, selections: try selections(),
+                                          stack: try stack.map(parseStack), labels: try readLabels())
+        let options = try figureOptions()
+
+        let outputFormat = format ?? out.map { URL(fileURLWithPath: $0).pathExtension.lowercased() } ?? ""
+        if outputFormat == "json" {
+            guard input.matrices.count == 1 else { throw FigureError("regions are detected on one matrix, got \(input.matrices.count)") }
+            let regions = try RegionDetector.detect(input.matrices[0], options: options.regionOptions)
+            let json = try RegionDetector.json(regions, rowLabels: input.rowLabels, columnLabels: input.columnLabels)
+            if let out {
+                try writeAtomically(json, to: URL(fileURLWithPath: out))
+            } else {
+                FileHandle.standardOutput.write(json)
+            }
+            return
+        }
+        guard let figureFormat = FigureFormat(rawValue: outputFormat), let out else {
+            throw FigureError("cannot tell the format of \(out ?? "the output")", location: "--out",
+                              hint: "end the file name with .png, .pdf or .svg, or pass --format")
+        }
+        let data = try FigureRenderer.render(kind, input, options: options, format: figureFormat)
+        try writeAtomically(data, to: URL(fileURLWithPath: out))
+    }
+
+    private func writeAtomically(_ data: Data, to url: URL) throws {
+        try AtomicFile.write(data, to: url)
+    }
+
+    private func readArrays() throws -> [AttentionSource] {
+        let safetensors = arrays.filter { !$0.lowercased().hasSuffix(".npy") }
+        guard tensors.count <= 1 || tensors.count == safetensors.count else {
+            throw FigureError("\(tensors.count) --tensor names for \(safetensors.count) safetensors arrays", location: "--tensor",
+                              hint: "give one name for all, or one per safetensors --array in order")
+        }
+        var safetensorsIndex = 0
+        return try arrays.map { path in
+            let url = URL(fileURLWithPath: path)
+            if path.lowercased().hasSuffix(".npy") {
+                guard tensors.isEmpty || !safetensors.isEmpty else {
+                    throw FigureError("--tensor names a tensor of a safetensors file; \(url.lastPathComponent) is a .npy array", location: "--tensor")
+                }
+                return .array(try NumpyArray.read(url), name: url.lastPathComponent)
+            }
+            let file = try SafeTensorsFile(path: path)
+            let name: String
+            if tensors.count == 1 {
+                name = tensors[0]
+            } else if !tensors.isEmpty {
+                name = tensors[safetensorsIndex]
+            } else if file.names.count == 1 {
+                name = file.names[0]
+            } else {
+                throw FigureError("the file holds \(file.names.count) tensors", location: path,
+                                  hint: "choose one with --tensor (\(file.names.prefix(8).joined(separator: ", "))\(file.names.count > 8 ? ", …" : ""))")
+            }
+            safetensorsIndex += 1
+            guard file.entries[name] != nil else {
+                throw FigureError("no tensor named \(name)", location: path,
+                                  hint: "it holds \(file.names.prefix(8).joined(separator: ", "))\(file.names.count > 8 ? ", …" : "")")
+            }
+            return .array(try file.tensor(name), name: "\(url.lastPathComponent):\(name)")
+        }
+    }
+
+    private func readLabels() throws -> [String]? {
+        guard let labels else { return nil }
+        guard let text = try? String(contentsOfFile: labels, encoding: .utf8) else {
+            throw FigureError("cannot read the labels", location: labels, hint: "give a UTF-8 text file with one label per line")
+        }
+        var lines = text.components(separatedBy: "\n").map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
+        if lines.last == "" { lines.removeLast() }
+        return lines
+    }
+
+    private func selections() throws -> [HeadSelection] {
+        if layers.isEmpty && heads.isEmpty { return [] }
+        let headList = try heads.map(HeadSelection.parseHeads)
+        let count = max(layers.count, headList.count)
+        return (0 ..< count).map { index in
+            HeadSelection(layer: layers.isEmpty ? -1 : layers[layers.count == 1 ? 0 : index],
+                          heads: headList.isEmpty ? .all : headList[headList.count == 1 ? 0 : index])
+        }
+    }
+
+    private func parseStack(_ text: String) throws -> StackKind {
+        guard let kind = StackKind(rawValue: text) else {
+            throw FigureError("unknown stack \"\(text)\"", location: "--stack", hint: "choose encoder, decoder or cross")
+        }
+        return kind
+    }
+
+    private func figureOptions() throws -> FigureOptions {
+        var options = FigureOptions()
+        if let width {
+            guard let points = FigureOptions.namedWidths[width] ?? Double(width) else {
+                throw FigureError("cannot read the width \"\(width)\"", location: "--width", hint: "give points (240), column or page")
+            }
+            options.width = points
+        }
+        options.fontSize = fontSize
+        options.dpi = dpi
+        options.title = title
+        options.rowAxisTitle = rowTitle
+        options.columnAxisTitle = columnTitle
+        guard let map = ColorMapName(rawValue: colormap.lowercased()) else {
+            throw FigureError("unknown colour map \"\(colormap)\"", location: "--colormap",
+                              hint: "choose \(ColorMapName.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        options.colorMap = map
+        options.gamma = gamma
+        options.minimum = vmin
+        options.maximum = vmax
+        options.topCount = top
+        options.enlargement = enlarge
+        options.annotateTopCells = !noValues
+        guard let heatmapMode = HeatmapMode(rawValue: mode) else {
+            throw FigureError("unknown mode \"\(mode)\"", location: "--mode", hint: "choose self-attention or question-context")
+        }
+        options.mode = heatmapMode
+        options.segmentNames = segmentNames.split(separator: ",", omittingEmptySubsequences: false).map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        options.sparseLabelThreshold = labelThreshold
+        options.labelInterval = labelInterval
+        options.boxes = try boxes.map(CellBox.init(parsing:))
+        options.maxCircleRatio = circleRatio
+        guard let stabilityInterval = StabilityInterval(rawValue: interval) else {
+            throw FigureError("unknown interval \"\(interval)\"", location: "--interval", hint: "choose ci95, se or sd")
+        }
+        options.interval = stabilityInterval
+        options.normalizeSparklines = normalizeSparklines
+        options.regionOptions = RegionDetector.Options(regions: regions, minSeedDistance: minSeedDistance,
+                                                       seedContrast: seedContrast, expansionThreshold: expansionThreshold,
+                                                       maxExpansionSteps: expansionSteps, proximity: proximity, mergeThreshold: mergeThreshold)
+        options.sharedScale = sharedScale
+        return options
+    }
+}
