@@ -1,0 +1,190 @@
+import AttnCore
+import AttnModels
+import Foundation
+
+/// How to run an experiment.
+public struct RunOptions: Sendable {
+    /// Variants traced at once (each forward pass then uses one thread, so results do not depend on it).
+    public var threads: Int
+    /// Where runs are written (`runs/` by default): `<runs>/<experiment>/<run-id>/`.
+    public var runsFolder: URL
+    public var locator: ModelLocator
+    /// Called after each variant with (done, total, what); from worker threads, one call at a time.
+    public var progress: (@Sendable (Int, Int, String) -> Void)?
+    /// The run's folder name; default: the UTC time.
+    public var runID: String?
+
+    public init(threads: Int = 1, runsFolder: URL = URL(fileURLWithPath: "runs"), locator: ModelLocator = .standard(),
+                progress: (@Sendable (Int, Int, String) -> Void)? = nil, runID: String? = nil) {
+        self.threads = threads
+        self.runsFolder = runsFolder
+        self.locator = locator
+        self.progress = progress
+        self.runID = runID
+    }
+}
+
+/// A finished run: its folder, its manifest and its traces (in memory, for reports).
+public struct RunResult: Sendable {
+    public var folder: URL
+    public var manifest: Manifest
+    public var subjects: [ExpectationEvaluator.Subject]
+}
+
+/// One model × input × variant to trace.
+public struct PlannedVariant: Sendable {
+    public var model: Int
+    public var variant: Variant
+}
+
+/// Plans, runs and stores an experiment: loads each model once, traces every model × input ×
+/// variant on the available threads, evaluates the expectations, and writes the run folder
+/// (written under a temporary name and renamed when complete, so no partial run is ever left).
+public enum Executor {
+    /// The variants of every input for one model: the base, then each perturbation that applies.
+    public static func plan(_ experiment: Experiment, maskTokens: [String?]) -> [PlannedVariant] {
+        var planned: [PlannedVariant] = []
+        for (m, mask) in maskTokens.enumerated() {
+            for input in experiment.inputs {
+                planned.append(PlannedVariant(model: m, variant: .base(of: input)))
+                for perturbation in experiment.perturbations {
+                    if let variant = perturbation.apply(to: input, maskToken: mask) {
+                        planned.append(PlannedVariant(model: m, variant: variant))
+                    }
+                }
+            }
+        }
+        return planned
+    }
+
+    public static func run(_ experiment: Experiment, options: RunOptions) throws -> RunResult {
+        let started = Date()
+        let models: [LoadedModel] = try experiment.models.map { spec in
+            do {
+                return try LoadedModel(spec.id, locator: options.locator)
+            } catch {
+                throw RunError("model \(spec.name) (\(spec.id)): \(error)")
+            }
+        }
+        let planned = plan(experiment, maskTokens: models.map { $0.tokenizer.maskToken })
+
+        // Trace every variant. Each forward pass runs on one thread; the threads share the variants.
+        Parallel.setThreads(1)
+        let workers = max(1, min(options.threads, planned.count))
+        let results = ResultSlots<Result<Trace, Error>>(count: planned.count)
+        let counter = WorkCounter()
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while let index = counter.next(below: planned.count) {
+                let job = planned[index], spec = experiment.models[job.model]
+                let request = TraceRequest(a: job.variant.a, b: job.variant.b, decoderText: job.variant.decoder, task: spec.task,
+                                           capture: experiment.capture, topK: spec.topK)
+                results[index] = Result { try models[job.model].trace(request) }
+                let done = counter.finish()
+                options.progress?(done, planned.count, "\(spec.name) \(job.variant.path)")
+            }
+        }
+        var subjects: [ExpectationEvaluator.Subject] = []
+        for (index, job) in planned.enumerated() {
+            let spec = experiment.models[job.model]
+            switch results[index]! {
+            case .failure(let error):
+                throw RunError("model \(spec.name), variant \(job.variant.path): \(error)")
+            case .success(let trace):
+                subjects.append(.init(model: spec.name, variant: job.variant, trace: trace, label: label(trace, spec)))
+            }
+        }
+        let expectations = ExpectationEvaluator.evaluate(experiment.expectations, subjects: subjects, inputs: experiment.inputs)
+
+        // Write the run under a temporary name, then rename it into place.
+        let seconds = Date().timeIntervalSince(started)
+        let experimentFolder = options.runsFolder.appendingPathComponent(experiment.name)
+        let runID = options.runID ?? uniqueRunID(in: experimentFolder, at: started)
+        let folder = experimentFolder.appendingPathComponent(runID)
+        let staging = experimentFolder.appendingPathComponent(".\(runID).partial-\(getpid())")
+        let fm = FileManager.default
+        try? fm.removeItem(at: staging)
+        do {
+            try fm.createDirectory(at: staging, withIntermediateDirectories: true)
+            var records: [Manifest.VariantRecord] = []
+            for subject in subjects {
+                let relative = "traces/\(subject.model)/\(subject.variant.input)/\(subject.variant.name).safetensors"
+                try TraceFile.write(subject.trace, to: staging.appendingPathComponent(relative))
+                records.append(.init(model: subject.model, variant: subject.variant, trace: relative,
+                                     tokens: subject.trace.tokens.count, outputs: subject.trace.outputs, label: subject.label))
+            }
+            let formatter = ISO8601DateFormatter()
+            let manifest = Manifest(
+                attnlabVersion: AttnLab.version,
+                experiment: .init(name: experiment.name, description: experiment.description, file: experiment.file, hash: experiment.hash),
+                models: zip(experiment.models, models).map { spec, loaded in
+                    .init(name: spec.name, id: spec.id, architecture: loaded.modelType,
+                          task: (spec.task ?? loaded.defaultTask(for: TraceRequest(a: "", b: experiment.inputs.first?.b))).rawValue,
+                          layers: loaded.model.summary.layers, heads: loaded.model.summary.heads,
+                          weightsHash: loaded.weightsHash, tokenizerHash: loaded.tokenizerHash)
+                },
+                variants: records, expectations: expectations, passed: expectations.allSatisfy(\.passed),
+                timing: .init(runID: runID, started: formatter.string(from: started), threads: workers, seconds: seconds,
+                              variantsPerSecond: Double(planned.count) / max(seconds, 1e-9)))
+            try AtomicFile.write(try manifest.encoded(), to: staging.appendingPathComponent("manifest.json"))
+            if fm.fileExists(atPath: folder.path) { try fm.removeItem(at: folder) }
+            try fm.moveItem(at: staging, to: folder)
+            return RunResult(folder: folder, manifest: manifest, subjects: subjects)
+        } catch {
+            try? fm.removeItem(at: staging)
+            throw RunError("cannot write the run to \(folder.path): \(error)")
+        }
+    }
+
+    /// The label a variant's outputs amount to: the side of the similarity threshold, the most
+    /// probable class, or the most probable token at the first mask.
+    static func label(_ trace: Trace, _ spec: ModelSpec) -> String? {
+        if let similarity = trace.outputs.similarity, let threshold = spec.threshold {
+            let labels = spec.labels ?? ["not-paraphrase", "paraphrase"]
+            return similarity >= threshold ? labels[1] : labels[0]
+        }
+        if let probabilities = trace.outputs.probabilities, let labels = spec.labels ?? trace.outputs.labels,
+           let best = probabilities.indices.max(by: { probabilities[$0] < probabilities[$1] }), best < labels.count {
+            return labels[best]
+        }
+        return trace.outputs.topk?.first?.candidates.first?.token
+    }
+
+    static func uniqueRunID(in folder: URL, at date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        let stem = formatter.string(from: date)
+        var id = stem, suffix = 2
+        while FileManager.default.fileExists(atPath: folder.appendingPathComponent(id).path) {
+            id = "\(stem)-\(suffix)"
+            suffix += 1
+        }
+        return id
+    }
+}
+
+/// Slots that worker threads fill at distinct indices.
+final class ResultSlots<T>: @unchecked Sendable {
+    private var values: [T?]
+    private let lock = NSLock()
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+    subscript(index: Int) -> T? {
+        get { lock.withLock { values[index] } }
+        set { lock.withLock { values[index] = newValue } }
+    }
+}
+
+/// Hands out work indices and counts finished ones.
+final class WorkCounter: @unchecked Sendable {
+    private var nextIndex = 0, finished = 0
+    private let lock = NSLock()
+    func next(below limit: Int) -> Int? {
+        lock.withLock {
+            guard nextIndex < limit else { return nil }
+            defer { nextIndex += 1 }
+            return nextIndex
+        }
+    }
+    func finish() -> Int { lock.withLock { finished += 1; return finished } }
+}

@@ -1,0 +1,178 @@
+import AttnCore
+import AttnDiff
+import Foundation
+
+/// Evaluates expectations on traced variants.
+public enum ExpectationEvaluator {
+    /// One traced variant, as the evaluator sees it.
+    public struct Subject {
+        public var model: String
+        public var variant: Variant
+        public var trace: Trace
+        public var label: String?
+        public init(model: String, variant: Variant, trace: Trace, label: String?) {
+            self.model = model
+            self.variant = variant
+            self.trace = trace
+            self.label = label
+        }
+    }
+
+    /// The results of every expectation on every variant it names, in file order.
+    public static func evaluate(_ expectations: [ExpectationSpec], subjects: [Subject], inputs: [InputSpec]) -> [Manifest.ExpectationResult] {
+        var results: [Manifest.ExpectationResult] = []
+        for expectation in expectations {
+            let parts = expectation.variant.split(separator: "/").map(String.init)
+            let (inputPattern, variantPattern) = (parts.first ?? "*", parts.count > 1 ? parts[1] : "*")
+            let matching = subjects.filter {
+                (expectation.model == nil || expectation.model == $0.model)
+                    && (inputPattern == "*" || inputPattern == $0.variant.input)
+                    && (variantPattern == "*" || variantPattern == $0.variant.name)
+            }
+            if matching.isEmpty {
+                results.append(.init(line: expectation.line, model: expectation.model ?? "*", variant: expectation.variant,
+                                     expectation: describe(expectation.check), passed: false,
+                                     actual: "no variant is named \(expectation.variant) (did the perturbation apply to the input?)"))
+                continue
+            }
+            for subject in matching {
+                let base = subjects.first {
+                    $0.model == subject.model && $0.variant.input == subject.variant.input && $0.variant.isBase
+                }
+                let (passed, actual) = check(expectation.check, subject, base: base)
+                results.append(.init(line: expectation.line, model: subject.model, variant: subject.variant.path,
+                                     expectation: describe(expectation.check), passed: passed, actual: actual))
+            }
+        }
+        return results
+    }
+
+    static func format(_ value: Double) -> String { String(format: "%.4f", value) }
+
+    /// An output of a trace by name: similarity, a class's probability, or a token's probability at the first mask.
+    static func output(_ name: OutputName, _ trace: Trace) -> Double? {
+        switch name {
+        case .similarity:
+            return trace.outputs.similarity
+        case .probability(let label):
+            if let labels = trace.outputs.labels, let probabilities = trace.outputs.probabilities,
+               let index = labels.firstIndex(of: label) { return probabilities[index] }
+            if let candidates = trace.outputs.topk?.first?.candidates {
+                return candidates.first { $0.token == label }?.probability ?? 0
+            }
+            return nil
+        }
+    }
+
+    static func check(_ check: ExpectationSpec.Check, _ subject: Subject, base: Subject?) -> (Bool, String) {
+        let trace = subject.trace
+        func missing(_ name: OutputName) -> (Bool, String) {
+            (false, "the trace has no output \(name.description) (task \(trace.provenance.task))")
+        }
+        switch check {
+        case .above(let name, let bound):
+            guard let value = output(name, trace) else { return missing(name) }
+            return (value > bound, "\(name.description) = \(format(value))")
+        case .below(let name, let bound):
+            guard let value = output(name, trace) else { return missing(name) }
+            return (value < bound, "\(name.description) = \(format(value))")
+        case .equals(let name, let target, let tolerance):
+            guard let value = output(name, trace) else { return missing(name) }
+            return (abs(value - target) <= tolerance, "\(name.description) = \(format(value))")
+        case .label(let expected):
+            guard let label = subject.label else { return (false, "the outputs give no label (task \(trace.provenance.task))") }
+            return (label == expected, "label \(label)" + (trace.outputs.similarity.map { " (similarity \(format($0)))" } ?? ""))
+        case .invariant(let name, let tolerance):
+            guard let base else { return (false, "no base variant to compare with") }
+            guard let value = output(name, trace), let reference = output(name, base.trace) else { return missing(name) }
+            return (abs(value - reference) <= tolerance, "\(name.description) \(format(reference)) → \(format(value)) (moved \(format(value - reference)))")
+        case .direction(let name, let up, let by):
+            guard let base else { return (false, "no base variant to compare with") }
+            guard let value = output(name, trace), let reference = output(name, base.trace) else { return missing(name) }
+            let change = value - reference
+            return (up ? change >= by && change > 0 : change <= -by && change < 0,
+                    "\(name.description) \(format(reference)) → \(format(value)) (\(change >= 0 ? "+" : "")\(format(change)))")
+        case .attention(let attention):
+            return checkAttention(attention, trace)
+        case .mass(let mass):
+            return checkMass(mass, trace)
+        }
+    }
+
+    /// Attention from word X to word Y: for each head, the mean over X's tokens (as queries) of the
+    /// sum over Y's tokens (as keys); when a word occurs more than once, the strongest pair counts.
+    static func checkAttention(_ check: AttentionCheck, _ trace: Trace) -> (Bool, String) {
+        guard let stack = trace.stacks[.encoder] else { return (false, "the trace has no encoder attention") }
+        let words = WordAlignment.words(trace.tokens, inputs: trace.inputs).filter { !$0.special }
+        let fromWords = words.filter { $0.text.lowercased() == check.from.lowercased() }
+        let toWords = words.filter { $0.text.lowercased() == check.to.lowercased() }
+        guard !fromWords.isEmpty else { return (false, "no word \"\(check.from)\" in the input (words: \(words.map(\.text).joined(separator: " ")))") }
+        guard !toWords.isEmpty else { return (false, "no word \"\(check.to)\" in the input (words: \(words.map(\.text).joined(separator: " ")))") }
+        let (layers, heads, n) = (stack.layerCount, stack.headCount, trace.tokens.count)
+        func weight(_ l: Int, _ h: Int) -> Float {
+            var best: Float = 0
+            for from in fromWords {
+                for to in toWords {
+                    var total: Float = 0
+                    for q in from.tokens { for k in to.tokens { total += stack.attention.scalars[((l * heads + h) * n + q) * n + k] } }
+                    best = max(best, total / Float(from.tokens.count))
+                }
+            }
+            return best
+        }
+        return judge(selection: check.heads, layers: layers, heads: heads, minimum: check.min, maximum: check.max,
+                     what: "attention \"\(check.from)\" → \"\(check.to)\"", value: weight)
+    }
+
+    static func checkMass(_ check: MassCheck, _ trace: Trace) -> (Bool, String) {
+        guard trace.isPair else { return (false, "the input is not a pair of sentences") }
+        let mass = CrossSentenceAttention.mass(trace, from: check.from, to: check.to)
+        guard let first = mass.first else { return (false, "the trace has no encoder attention") }
+        let names = ["A", "B"]
+        return judge(selection: check.heads, layers: mass.count, heads: first.count, minimum: check.min, maximum: check.max,
+                     what: "attention mass \(names[check.from]) → \(names[check.to])", value: { mass[$0][$1] })
+    }
+
+    /// Applies min/max to the selected heads: one head; the mean of a layer range; or any head
+    /// (min: the strongest head must reach it; max: no head may pass it).
+    static func judge(selection: HeadSelection, layers: Int, heads: Int, minimum: Double?, maximum: Double?,
+                      what: String, value: (Int, Int) -> Float) -> (Bool, String) {
+        if let layer = selection.layer, layer >= layers { return (false, "layer \(layer) does not exist (the model has \(layers))") }
+        if let head = selection.head, head >= heads { return (false, "head \(head) does not exist (the model has \(heads))") }
+        if let range = selection.layers, range.upperBound >= layers { return (false, "layers \(range) do not exist (the model has \(layers))") }
+        func within(_ v: Double) -> Bool { (minimum.map { v >= $0 } ?? true) && (maximum.map { v <= $0 } ?? true) }
+        if let range = selection.layers {
+            let headRange = selection.head.map { [$0] } ?? Array(0 ..< heads)
+            var total: Double = 0
+            for l in range { for h in headRange { total += Double(value(l, h)) } }
+            let mean = total / Double(range.count * headRange.count)
+            return (within(mean), "\(what) = \(format(mean)) (\(selection.description))")
+        }
+        var candidates: [(Int, Int, Double)] = []
+        for l in selection.layer.map({ [$0] }) ?? Array(0 ..< layers) {
+            for h in selection.head.map({ [$0] }) ?? Array(0 ..< heads) { candidates.append((l, h, Double(value(l, h)))) }
+        }
+        guard let strongest = candidates.max(by: { $0.2 < $1.2 }) else { return (false, "no head selected") }
+        // With a minimum, the strongest head must reach it; with a maximum, no head may pass it.
+        let passed = (minimum.map { strongest.2 >= $0 } ?? true) && (maximum.map { strongest.2 <= $0 } ?? true)
+        return (passed, "\(what) = \(format(strongest.2)) at layer \(strongest.0), head \(strongest.1)"
+                + (candidates.count > 1 ? " (strongest of \(candidates.count) heads)" : ""))
+    }
+
+    /// The expectation in words.
+    public static func describe(_ check: ExpectationSpec.Check) -> String {
+        func bounds(_ minimum: Double?, _ maximum: Double?) -> String {
+            [minimum.map { "≥ \($0)" }, maximum.map { "≤ \($0)" }].compactMap { $0 }.joined(separator: " and ")
+        }
+        switch check {
+        case .above(let name, let v): return "\(name.description) > \(v)"
+        case .below(let name, let v): return "\(name.description) < \(v)"
+        case .equals(let name, let v, let tolerance): return "\(name.description) = \(v) ± \(tolerance)"
+        case .label(let label): return "label is \(label)"
+        case .invariant(let name, let tolerance): return "\(name.description) stays within \(tolerance) of the base"
+        case .direction(let name, let up, let by): return "\(name.description) goes \(up ? "up" : "down") from the base" + (by > 0 ? " by at least \(by)" : "")
+        case .attention(let a): return "attention \"\(a.from)\" → \"\(a.to)\" \(bounds(a.min, a.max)) in \(a.heads.description)"
+        case .mass(let m): return "attention mass \(m.from == 0 ? "A" : "B") → \(m.to == 0 ? "A" : "B") \(bounds(m.min, m.max)) in \(m.heads.description)"
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import AttnCore
+import Foundation
+
+/// `runs/<experiment>/<run-id>/manifest.json`: what was run, on which weights, with which outputs and
+/// expectation results. Everything but `timing` is the same for the same experiment and weights.
+public struct Manifest: Codable, Sendable, Equatable {
+    public struct ExperimentInfo: Codable, Sendable, Equatable {
+        public var name: String
+        public var description: String?
+        public var file: String
+        public var hash: String
+    }
+
+    public struct ModelInfo: Codable, Sendable, Equatable {
+        public var name: String
+        public var id: String
+        public var architecture: String
+        public var task: String
+        public var layers: Int
+        public var heads: Int
+        public var weightsHash: String
+        public var tokenizerHash: String
+
+        enum CodingKeys: String, CodingKey {
+            case name, id, architecture, task, layers, heads
+            case weightsHash = "weights_hash", tokenizerHash = "tokenizer_hash"
+        }
+    }
+
+    public struct VariantRecord: Codable, Sendable, Equatable {
+        public var model: String
+        public var variant: Variant
+        /// The trace file, relative to the run folder.
+        public var trace: String
+        public var tokens: Int
+        public var outputs: TraceOutputs
+        /// The label the outputs amount to (thresholded similarity, top class, top token at the mask).
+        public var label: String?
+    }
+
+    public struct ExpectationResult: Codable, Sendable, Equatable {
+        public var line: Int
+        public var model: String
+        public var variant: String
+        /// What was expected, in words.
+        public var expectation: String
+        public var passed: Bool
+        /// What was measured, in words (`0.351 in layer 5, head 4`).
+        public var actual: String
+    }
+
+    public struct Timing: Codable, Sendable, Equatable {
+        public var runID: String
+        public var started: String
+        public var threads: Int
+        public var seconds: Double
+        public var variantsPerSecond: Double
+
+        enum CodingKeys: String, CodingKey {
+            case started, threads, seconds
+            case runID = "run_id", variantsPerSecond = "variants_per_second"
+        }
+    }
+
+    public var attnlabVersion: String
+    public var experiment: ExperimentInfo
+    public var models: [ModelInfo]
+    public var variants: [VariantRecord]
+    public var expectations: [ExpectationResult]
+    public var passed: Bool
+    public var timing: Timing
+
+    enum CodingKeys: String, CodingKey {
+        case experiment, models, variants, expectations, passed, timing
+        case attnlabVersion = "attnlab_version"
+    }
+
+    /// Pretty, key-sorted JSON.
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return try encoder.encode(self) + Data("\n".utf8)
+    }
+
+    public static func read(_ url: URL) throws -> Manifest {
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw RunError("no manifest at \(url.path); give a run folder (runs/<experiment>/<run-id>) or a trace file")
+        }
+        do {
+            return try JSONDecoder().decode(Manifest.self, from: data)
+        } catch {
+            throw RunError("\(url.path): not a run manifest: \(TraceFile.describe(error))")
+        }
+    }
+}
