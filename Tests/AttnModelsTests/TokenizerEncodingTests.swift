@@ -53,7 +53,7 @@ struct TokenizerEncodingTests {
     }
 
     @Test func displayDropsTheContinuationMarker() throws {
-        let encoding = try Self.tiny().encode("the quick fox")
+        let encoding = try Self.tiny().encode("Café naïve résumé")
         let pieces = encoding.tokens.filter { $0.text.hasPrefix("##") }
         #expect(!pieces.isEmpty)
         #expect(pieces.allSatisfy { "##" + $0.display == $0.text })
