@@ -25,7 +25,6 @@ import sys
 import tokenizers
 from tokenizers import AddedToken, Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordPiece
-from tokenizers.trainers import WordPieceTrainer
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(ROOT, "Tests", "AttnModelsTests", "Fixtures", "tokenizer")
@@ -136,19 +135,27 @@ Mixed case text, URLs like https://www.example.com/path and code like def foo(x)
 """
 
 
-def train_tiny_vocabulary():
-    """A ~300-token WordPiece vocabulary, trained on a few paragraphs (cased, accents kept)."""
-    tokenizer = Tokenizer(WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = WordPieceTrainer(vocab_size=300, limit_alphabet=120,
-                               special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+def build_tiny_vocabulary():
+    """A 300-token WordPiece vocabulary, built deterministically from a few paragraphs (the library's
+    trainer breaks ties in hash order, so its output changes from run to run): the special tokens,
+    every character seen (alone and as a "##" continuation), the most frequent words, and the most
+    frequent word endings as "##" pieces. Cased, accented and lowercased unaccented text all appear."""
+    from collections import Counter
     lines = [line for line in TRAINING_TEXT.strip().splitlines()]
-    # Lowercased and accent-free copies, so that every tiny variant finds most of its pieces.
     lines += [line.lower() for line in lines]
     lines += [normalizers.BertNormalizer().normalize_str(line) for line in lines]
-    tokenizer.train_from_iterator(lines * 3, trainer=trainer)
-    return tokenizer.get_vocab()
+    split = pre_tokenizers.BertPreTokenizer()
+    words = Counter(word for line in lines for word, _ in split.pre_tokenize_str(line))
+    characters = sorted({c for word in words for c in word})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + characters + ["##" + c for c in characters]
+    by_frequency = lambda counter: [w for w, _ in sorted(counter.items(), key=lambda item: (-item[1], item[0]))]
+    endings = Counter(word[-n:] for word in words for n in (2, 3, 4) if len(word) > n + 1)
+    common_words = [w for w in by_frequency(words) if len(w) > 1][:90]
+    common_endings = ["##" + e for e in by_frequency(endings)]
+    vocab += common_words
+    vocab += [e for e in common_endings if e not in vocab][: 300 - len(vocab)]
+    assert len(vocab) == len(set(vocab)) == 300, len(vocab)
+    return {token: index for index, token in enumerate(vocab)}
 
 
 def bert_template(tokenizer):
@@ -317,7 +324,7 @@ def unicode_blocks():
 def main():
     generator = {"script": "Tools/reference/make_tokenizer_fixtures.py", "tokenizers": tokenizers.__version__}
 
-    vocab = train_tiny_vocabulary()
+    vocab = build_tiny_vocabulary()
     tiny = []
     for name, purpose, tokenizer in tiny_variants(vocab):
         path = os.path.join(OUT, "tiny", name, "tokenizer.json")

@@ -9,7 +9,7 @@ protocol TokenDecoder: Sendable {
 }
 
 /// The `"type"` values of `decoder` in tokenizer.json.
-enum DecoderType: String, CaseIterable, Sendable {
+enum TokenDecoderType: String, CaseIterable, Sendable {
     case wordPiece = "WordPiece"
     // Known to Hugging Face, not built here yet.
     case byteLevel = "ByteLevel"
@@ -22,17 +22,17 @@ enum DecoderType: String, CaseIterable, Sendable {
     case strip = "Strip"
     case byteFallback = "ByteFallback"
 
-    static let supported: [DecoderType] = [.wordPiece]
+    static let supported: [TokenDecoderType] = [.wordPiece]
 }
 
-enum DecoderFactory {
+enum TokenDecoderFactory {
     /// Builds the decoder that `json` (the `decoder` object of tokenizer.json) describes.
     static func make(_ json: TokenizerJSON) throws -> any TokenDecoder {
         let typeName = try json.required("type").string()
-        guard let type = DecoderType(rawValue: typeName), DecoderType.supported.contains(type) else {
+        guard let type = TokenDecoderType(rawValue: typeName), TokenDecoderType.supported.contains(type) else {
             throw TokenizerError.unsupportedType("decoder", typeName, file: json.file, key: json.childPath("type"),
-                                                 known: DecoderType(rawValue: typeName) != nil,
-                                                 supported: DecoderType.supported.map(\.rawValue))
+                                                 known: TokenDecoderType(rawValue: typeName) != nil,
+                                                 supported: TokenDecoderType.supported.map(\.rawValue))
         }
         switch type {
         case .wordPiece:
@@ -40,13 +40,13 @@ enum DecoderFactory {
                                     cleanup: try json.optionalBool("cleanup") ?? true)
         default:
             throw TokenizerError.unsupportedType("decoder", typeName, file: json.file, key: json.childPath("type"),
-                                                 known: true, supported: DecoderType.supported.map(\.rawValue))
+                                                 known: true, supported: TokenDecoderType.supported.map(\.rawValue))
         }
     }
 }
 
 /// Tokens as they read when nothing says otherwise (no `decoder` in tokenizer.json).
-struct PlainDecoder: TokenDecoder {
+struct PlainTokenDecoder: TokenDecoder {
     func display(_ token: String) -> String { token }
     func decode(_ tokens: [String]) -> String { tokens.joined(separator: " ") }
 }

@@ -41,7 +41,7 @@ public enum TokenizerLoader {
         let preTokenizer = try root["pre_tokenizer"].map(PreTokenizerFactory.make)
         let model = try TokenizationModelFactory.make(try root.required("model"))
         let postProcessor = try root["post_processor"].map(PostProcessorFactory.make)
-        let decoder = try root["decoder"].map(DecoderFactory.make) ?? PlainDecoder()
+        let decoder = try root["decoder"].map(TokenDecoderFactory.make) ?? PlainTokenDecoder()
 
         var addedTokens: [AddedToken] = []
         for entry in try root["added_tokens"]?.array() ?? [] {

@@ -198,8 +198,9 @@ private final class DecompositionCache: @unchecked Sendable {
         return result.isEmpty ? nil : result
     }
 
-    /// Foundation's NFC of the pair is one scalar exactly when the pair has a primary composite,
-    /// given that `second` comes in canonical order after what `first` was composed from.
+    /// Foundation's NFC of `first` (decomposed) then `second` is one scalar exactly when the pair has
+    /// a primary composite, given that `second` comes in canonical order after what `first` was
+    /// composed from. (Foundation does not recompose an already composed `first`: U+0CCA U+0CD5.)
     func composite(_ first: Unicode.Scalar, _ second: Unicode.Scalar) -> Unicode.Scalar? {
         let key = UInt64(first.value) << 32 | UInt64(second.value)
         lock.lock()
@@ -207,7 +208,7 @@ private final class DecompositionCache: @unchecked Sendable {
         lock.unlock()
         if let cached { return cached == 0 ? nil : Unicode.Scalar(cached) }
         var pair = String.UnicodeScalarView()
-        pair.append(first)
+        pair.append(contentsOf: value(for: first, compatible: false) ?? [first])
         pair.append(second)
         let composed = Array(String(pair).precomposedStringWithCanonicalMapping.unicodeScalars)
         let result = composed.count == 1 ? composed[0] : nil
