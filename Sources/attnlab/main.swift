@@ -13,6 +13,7 @@ struct AttnLabCommand: ParsableCommand {
             ModelsCommand.self,
             TraceCommand.self,
             RunCommand.self,
+            DiffCommand.self,
             BenchCommand.self,
             FigureCommand.self,
         ]

@@ -1,0 +1,139 @@
+import AttnCore
+import Foundation
+
+/// How much one head's attention changed between two traces.
+public struct HeadDelta: Sendable, Equatable, Codable {
+    public var layer: Int
+    public var head: Int
+    /// Mean over the shared query words of the Jensen–Shannon divergence (base 2, in [0, 1]) of their
+    /// attention over the shared key words.
+    public var jsDivergence: Double
+    /// Mean over the shared query words of the L1 distance of those rows (in [0, 2]).
+    public var l1: Double
+    /// Mean over the shared query words of the share of their top-k attended words that changed.
+    public var topKChange: Double
+    /// Change in the mean attention mass from sentence A to B and from B to A (pairs only).
+    public var massChange: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case layer, head, l1
+        case jsDivergence = "js_divergence", topKChange = "top_k_change", massChange = "mass_change"
+    }
+}
+
+/// How much the attention paid by one word changed, over all heads.
+public struct WordDelta: Sendable, Equatable, Codable {
+    public var text: String
+    public var segment: Int
+    /// Mean over heads of the word's row divergence.
+    public var jsDivergence: Double
+    /// The head where it changed most.
+    public var layer: Int
+    public var head: Int
+    public var strongest: Double
+
+    enum CodingKeys: String, CodingKey {
+        case text, segment, layer, head, strongest
+        case jsDivergence = "js_divergence"
+    }
+}
+
+/// Two traces compared through their words: per-head metrics ranked by change, the words whose
+/// attention moved most, and the words that differ.
+public struct TraceDiff: Sendable {
+    public var alignment: WordAlignment
+    /// Every head, most changed first.
+    public var heads: [HeadDelta]
+    /// Every shared (non-special) word, most moved first.
+    public var words: [WordDelta]
+
+    /// Words that differ between the traces: (word in A or nil, word in B or nil).
+    public var changedWords: [(a: String?, b: String?)] {
+        alignment.pairs.filter { $0.status != .matched }.map { pair in
+            (pair.a.map { alignment.wordsA[$0].text }, pair.b.map { alignment.wordsB[$0].text })
+        }
+    }
+
+    /// Compares one stack of two traces (same number of layers and heads).
+    public static func compare(_ a: Trace, _ b: Trace, stack kind: StackKind = .encoder, topK: Int = 3) throws -> TraceDiff {
+        guard kind == .encoder else {
+            throw CoreError("only the encoder stack can be compared word by word", hint: "compare the encoder attention")
+        }
+        guard let stackA = a.stacks[kind], let stackB = b.stacks[kind] else {
+            throw CoreError("both traces need \(kind.rawValue) attention")
+        }
+        guard stackA.layerCount == stackB.layerCount, stackA.headCount == stackB.headCount else {
+            throw CoreError("the traces have \(stackA.layerCount)×\(stackA.headCount) and \(stackB.layerCount)×\(stackB.headCount) heads",
+                            hint: "compare traces of models with the same number of layers and heads")
+        }
+        let alignment = WordAlignment(a, b)
+        let shared = alignment.commonPairs
+        let (layers, heads) = (stackA.layerCount, stackA.headCount)
+        let contentRows = shared.indices.filter { !alignment.wordsA[shared[$0].a!].special }
+        let massA = a.isPair ? [CrossSentenceAttention.mass(a, from: 0, to: 1), CrossSentenceAttention.mass(a, from: 1, to: 0)] : nil
+        let massB = b.isPair ? [CrossSentenceAttention.mass(b, from: 0, to: 1), CrossSentenceAttention.mass(b, from: 1, to: 0)] : nil
+
+        var deltas: [HeadDelta] = []
+        var wordTotals = [Double](repeating: 0, count: shared.count)
+        var wordBest = [(Double, Int, Int)](repeating: (-1, 0, 0), count: shared.count)
+        for l in 0 ..< layers {
+            for h in 0 ..< heads {
+                let rowsA = try alignment.wordMatrix(headMatrix(stackA, l, h), side: .a)
+                let rowsB = try alignment.wordMatrix(headMatrix(stackB, l, h), side: .b)
+                let m = shared.count
+                var js = 0.0, l1 = 0.0, topChange = 0.0
+                for row in contentRows {
+                    let p = normalised(Array(rowsA.scalars[row * m ..< (row + 1) * m]))
+                    let q = normalised(Array(rowsB.scalars[row * m ..< (row + 1) * m]))
+                    let divergence = jensenShannon(p, q)
+                    js += divergence
+                    l1 += zip(p, q).reduce(0) { $0 + abs($1.0 - $1.1) }
+                    topChange += Double(topK - Set(top(p, topK)).intersection(top(q, topK)).count) / Double(min(topK, m))
+                    wordTotals[row] += divergence
+                    if divergence > wordBest[row].0 { wordBest[row] = (divergence, l, h) }
+                }
+                let count = Double(max(contentRows.count, 1))
+                var massChange: Double?
+                if let massA, let massB {
+                    massChange = (abs(Double(massA[0][l][h] - massB[0][l][h])) + abs(Double(massA[1][l][h] - massB[1][l][h]))) / 2
+                }
+                deltas.append(HeadDelta(layer: l, head: h, jsDivergence: js / count, l1: l1 / count,
+                                        topKChange: topChange / count, massChange: massChange))
+            }
+        }
+        let words = contentRows.map { row -> WordDelta in
+            let word = alignment.wordsA[shared[row].a!]
+            return WordDelta(text: word.text, segment: word.segment, jsDivergence: wordTotals[row] / Double(layers * heads),
+                             layer: wordBest[row].1, head: wordBest[row].2, strongest: wordBest[row].0)
+        }
+        return TraceDiff(alignment: alignment,
+                         heads: deltas.sorted { ($0.jsDivergence, -$0.layer, -$0.head) > ($1.jsDivergence, -$1.layer, -$1.head) },
+                         words: words.sorted { $0.jsDivergence > $1.jsDivergence })
+    }
+
+    static func headMatrix(_ stack: AttentionStack, _ l: Int, _ h: Int) -> Tensor {
+        let (q, k) = (stack.attention.shape[2], stack.attention.shape[3])
+        let start = (l * stack.headCount + h) * q * k
+        return Tensor(shape: [q, k], scalars: Array(stack.attention.scalars[start ..< start + q * k]))
+    }
+
+    static func normalised(_ row: [Float]) -> [Double] {
+        let total = row.reduce(0) { $0 + Double($1) }
+        return total > 0 ? row.map { Double($0) / total } : row.map { _ in 1 / Double(max(row.count, 1)) }
+    }
+
+    /// Jensen–Shannon divergence in bits.
+    public static func jensenShannon(_ p: [Double], _ q: [Double]) -> Double {
+        var total = 0.0
+        for (x, y) in zip(p, q) {
+            let m = (x + y) / 2
+            if x > 0 { total += 0.5 * x * log2(x / m) }
+            if y > 0 { total += 0.5 * y * log2(y / m) }
+        }
+        return max(0, total)
+    }
+
+    static func top(_ row: [Double], _ k: Int) -> [Int] {
+        Array(row.indices.sorted { row[$0] != row[$1] ? row[$0] > row[$1] : $0 < $1 }.prefix(k))
+    }
+}
