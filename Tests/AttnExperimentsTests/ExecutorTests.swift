@@ -1,0 +1,118 @@
+import AttnCore
+import Foundation
+import Testing
+@testable import AttnExperiments
+@testable import AttnModels
+
+/// The executor on the real all-MiniLM-L6-v2: the case study end to end, determinism across thread
+/// counts, and expectations that fail with their numbers.
+@Suite(.serialized) struct ExecutorTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let runs = FileManager.default.temporaryDirectory.appendingPathComponent("attnlab-runs-\(UUID().uuidString)")
+    var locator: ModelLocator { ModelLocator(roots: [Self.repository.appendingPathComponent("Models")], hubCaches: []) }
+
+    func experiment(_ name: String = "paraphrase-eminem.yaml") throws -> Experiment {
+        try ExperimentParser.load(Self.repository.appendingPathComponent("Experiments/\(name)"))
+    }
+
+    @Test func theCaseStudyPasses() throws {
+        let result = try Executor.run(try experiment(), options: RunOptions(threads: 2, runsFolder: runs, locator: locator, runID: "one"))
+        let manifest = result.manifest
+        #expect(manifest.passed, "\(manifest.expectations.filter { !$0.passed })")
+        #expect(manifest.variants.map(\.variant.path) == ["eminem/sick", "eminem/terrific", "eminem/available"])
+        let similarities = manifest.variants.map { $0.outputs.similarity ?? 0 }
+        #expect(abs(similarities[0] - 0.679) < 1e-3 && abs(similarities[1] - 0.809) < 1e-3 && abs(similarities[2] - 0.644) < 1e-3)
+        #expect(manifest.variants.map { $0.label ?? "" } == ["not-paraphrase", "paraphrase", "not-paraphrase"])
+        #expect(manifest.models.first?.weightsHash.count == 64)
+        // The run folder is whole: manifest and one trace per variant, nothing temporary.
+        let folder = runs.appendingPathComponent("paraphrase-eminem/one")
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("manifest.json").path))
+        let terrific = try TraceFile.read(folder.appendingPathComponent("traces/minilm/eminem/terrific.safetensors"))
+        #expect(terrific.stacks[.encoder]?.query != nil)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: runs.appendingPathComponent("paraphrase-eminem").path) == ["one"])
+    }
+
+    @Test func sameExperimentSameBytesWhateverTheThreadCount() throws {
+        let spec = try experiment()
+        let one = try Executor.run(spec, options: RunOptions(threads: 1, runsFolder: runs, locator: locator, runID: "t1"))
+        let two = try Executor.run(spec, options: RunOptions(threads: 2, runsFolder: runs, locator: locator, runID: "t2"))
+        var (a, b) = (one.manifest, two.manifest)
+        a.timing = b.timing
+        #expect(a == b)
+        #expect(try a.encoded() == b.encoded())
+        for record in one.manifest.variants {
+            let bytesA = try Data(contentsOf: one.folder.appendingPathComponent(record.trace))
+            let bytesB = try Data(contentsOf: two.folder.appendingPathComponent(record.trace))
+            #expect(bytesA == bytesB, "\(record.trace) differs between 1 and 2 threads")
+        }
+    }
+
+    @Test func failingExpectationsSayWhatWasMeasured() throws {
+        var spec = try experiment()
+        spec.expectations = try ExperimentParser.parse("""
+        name: x
+        models: [{id: m, name: minilm}]
+        inputs: [{id: i, a: x}]
+        expect:
+          - variant: eminem/sick
+            label: paraphrase
+          - variant: eminem/sick
+            attention: { from: sick, to: awesome, min: 0.5 }
+          - variant: eminem/terrific
+            output: similarity
+            below: 0.5
+          - variant: eminem/available
+            output: similarity
+            direction: up
+          - variant: eminem/terrific
+            invariant: similarity
+            tolerance: 0.01
+          - variant: eminem/sick
+            mass: { from: b, to: a, max: 0.01, layers: 0-5 }
+          - variant: eminem/nothing
+            label: paraphrase
+          - variant: eminem/terrific
+            attention: { from: eminem, to: awesome, layer: 9, head: 0, min: 0.1 }
+        """, file: "x.yaml").expectations
+        let result = try Executor.run(spec, options: RunOptions(runsFolder: runs, locator: locator, runID: "fail"))
+        let results = result.manifest.expectations
+        #expect(!result.manifest.passed)
+        #expect(results.allSatisfy { !$0.passed }, "\(results.filter(\.passed))")
+        #expect(results[0].actual.contains("label not-paraphrase (similarity 0.6790)"))
+        #expect(results[1].actual.contains("attention \"sick\" → \"awesome\" = 0.1122 at layer 1, head 8"))
+        #expect(results[2].actual == "similarity = 0.8088")
+        #expect(results[3].actual.contains("0.6790 → 0.6439"))
+        #expect(results[4].actual.contains("moved 0.1298"))
+        #expect(results[5].actual.contains("attention mass B → A"))
+        #expect(results[6].actual.contains("no variant is named eminem/nothing"))
+        #expect(results[7].actual.contains("layer 9 does not exist"))
+    }
+
+    @Test func wordsSplitIntoPiecesAreFound() throws {
+        // "eminem" is emi ##nem: the word's attention sums over its key pieces and averages over its query pieces.
+        var spec = try experiment()
+        spec.expectations = try ExperimentParser.parse("""
+        name: x
+        models: [{id: m, name: minilm}]
+        inputs: [{id: i, a: x}]
+        expect:
+          - variant: eminem/sick
+            attention: { from: eminem, to: eminem, min: 0.5 }
+        """, file: "x.yaml").expectations
+        let result = try Executor.run(spec, options: RunOptions(runsFolder: runs, locator: locator, runID: "pieces"))
+        let outcome = try #require(result.manifest.expectations.first)
+        #expect(outcome.passed, "\(outcome.actual)")
+        let trace = try #require(result.subjects.first?.trace)
+        let stack = try #require(trace.stacks[.encoder])
+        // Recompute by hand for the head the evaluator reported.
+        let numbers = outcome.actual.split(whereSeparator: { !$0.isNumber && $0 != "." }).compactMap { Double($0) }
+        let (value, layer, head) = (numbers[0], Int(numbers[1]), Int(numbers[2]))
+        let n = trace.tokens.count
+        func w(_ q: Int, _ k: Int) -> Double { Double(stack.attention[layer, head, q, k]) }
+        // eminem in A is tokens 2, 3; in B tokens 15, 16.
+        let pairs = [([2, 3], [15, 16]), ([15, 16], [2, 3]), ([2, 3], [2, 3]), ([15, 16], [15, 16])]
+        let best = pairs.map { from, to in from.reduce(0.0) { total, q in total + to.reduce(0.0) { $0 + w(q, $1) } } / 2 }.max()!
+        #expect(n == 21)
+        #expect(abs(best - value) < 1e-4)
+    }
+}
