@@ -1,0 +1,67 @@
+import AttnCore
+import Testing
+@testable import AttnDiff
+
+/// The diff metrics on hand-made traces whose answers are known.
+@Suite struct TraceDiffTests {
+    /// A pair "a b" / "c" as [CLS] a b [SEP] c [SEP], with 2 layers × 2 heads of attention given per head.
+    static func trace(b: String = "c", heads: [[[Float]]]) -> Trace {
+        let tokens = [TraceToken(text: "[CLS]", id: 1, segment: 0, special: true),
+                      TraceToken(text: "a", id: 2, start: 0, end: 1, word: 0, segment: 0),
+                      TraceToken(text: "b", id: 3, start: 2, end: 3, word: 1, segment: 0),
+                      TraceToken(text: "[SEP]", id: 4, segment: 0, special: true),
+                      TraceToken(text: b, id: 5, start: 0, end: b.unicodeScalars.count, word: 0, segment: 1),
+                      TraceToken(text: "[SEP]", id: 4, segment: 1, special: true)]
+        let attention = Tensor(shape: [2, 2, 6, 6], scalars: heads.flatMap { $0.flatMap { $0 } })
+        return Trace(inputs: TraceInputs(a: "a b", b: b), tokens: tokens, stacks: [.encoder: AttentionStack(attention: attention)],
+                     provenance: Provenance(model: "hand", architecture: "bert"))
+    }
+
+    static func uniform() -> [[Float]] { Array(repeating: Array(repeating: 1.0 / 6, count: 6), count: 6) }
+
+    /// Every row attends to one key.
+    static func pointing(to key: Int) -> [[Float]] {
+        Array(repeating: (0 ..< 6).map { $0 == key ? 1 : 0 }, count: 6)
+    }
+
+    @Test func identicalTracesDoNotDiffer() throws {
+        let heads = [Self.uniform(), Self.pointing(to: 1), Self.pointing(to: 4), Self.uniform()]
+        let diff = try TraceDiff.compare(Self.trace(heads: heads), Self.trace(heads: heads))
+        #expect(diff.heads.allSatisfy { $0.jsDivergence == 0 && $0.l1 == 0 && $0.topKChange == 0 && $0.massChange == 0 })
+        #expect(diff.changedWords.isEmpty)
+    }
+
+    @Test func theHeadThatMovedRanksFirstWithOneBit() throws {
+        let before = [Self.uniform(), Self.pointing(to: 1), Self.pointing(to: 2), Self.uniform()]
+        let after = [Self.uniform(), Self.pointing(to: 1), Self.pointing(to: 4), Self.uniform()]
+        let diff = try TraceDiff.compare(Self.trace(heads: before), Self.trace(heads: after))
+        let first = try #require(diff.heads.first)
+        #expect(first.layer == 1 && first.head == 0)
+        // Every content row moved all its attention from "b" to "c": disjoint distributions, 1 bit, L1 2.
+        #expect(abs(first.jsDivergence - 1) < 1e-9)
+        #expect(abs(first.l1 - 2) < 1e-9)
+        // A → B mass went from 0 to 1 for the rows of A, B → A from 1 to 0 for the row of c: mean change 1.
+        #expect(abs((first.massChange ?? 0) - 1) < 1e-6)
+        #expect(diff.heads.dropFirst().allSatisfy { $0.jsDivergence == 0 })
+    }
+
+    @Test func jensenShannonIsSymmetricAndBounded() {
+        let p = [0.5, 0.5, 0], q = [0, 0.5, 0.5]
+        #expect(abs(TraceDiff.jensenShannon(p, q) - TraceDiff.jensenShannon(q, p)) < 1e-12)
+        #expect(abs(TraceDiff.jensenShannon(p, q) - 0.5) < 1e-9)
+        #expect(TraceDiff.jensenShannon([1, 0], [0, 1]) == 1)
+    }
+
+    @Test func changedWordsAreAlignedAndReported() throws {
+        let heads = [Self.uniform(), Self.uniform(), Self.uniform(), Self.uniform()]
+        let diff = try TraceDiff.compare(Self.trace(b: "c", heads: heads), Self.trace(b: "d", heads: heads))
+        #expect(diff.changedWords.map { "\($0.a ?? "∅")→\($0.b ?? "∅")" } == ["c→d"])
+    }
+
+    @Test func refusesModelsOfDifferentShapes() {
+        let small = Trace(inputs: TraceInputs(a: "a"), tokens: [TraceToken(text: "a", id: 1, start: 0, end: 1, word: 0)],
+                          stacks: [.encoder: AttentionStack(attention: Tensor(shape: [1, 1, 1, 1], scalars: [1]))],
+                          provenance: Provenance(model: "x", architecture: "bert"))
+        #expect(throws: CoreError.self) { try TraceDiff.compare(small, Self.trace(heads: [Self.uniform(), Self.uniform(), Self.uniform(), Self.uniform()])) }
+    }
+}
