@@ -96,10 +96,13 @@ public struct TopKPrediction: Codable, Sendable, Equatable {
     /// Index into the trace's tokens (the decoder's tokens for seq2seq).
     public var position: Int
     public var candidates: [Candidate]
+    /// Tokens asked for by name (an expectation's `output: she`), whatever their rank.
+    public var watched: [Candidate]?
 
-    public init(position: Int, candidates: [Candidate]) {
+    public init(position: Int, candidates: [Candidate], watched: [Candidate]? = nil) {
         self.position = position
         self.candidates = candidates
+        self.watched = watched
     }
 }
 

@@ -68,6 +68,17 @@ public enum Executor {
         }
         let planned = plan(experiment, maskTokens: models.map { $0.tokenizer.maskToken })
 
+        // Tokens whose probability an expectation reads (`output: she`) are kept whatever their rank.
+        let watched = experiment.expectations.flatMap { expectation -> [String] in
+            switch expectation.check {
+            case .above(let name, _), .below(let name, _), .equals(let name, _, _), .invariant(let name, _), .direction(let name, _, _):
+                if case .probability(let token) = name { return [token] }
+                return []
+            default:
+                return []
+            }
+        }
+
         // Trace every variant. Each forward pass runs on one thread; the threads share the variants.
         Parallel.setThreads(1)
         let workers = max(1, min(options.threads, planned.count))
@@ -76,8 +87,9 @@ public enum Executor {
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             while let index = counter.next(below: planned.count) {
                 let job = planned[index], spec = experiment.models[job.model]
-                let request = TraceRequest(a: job.variant.a, b: job.variant.b, decoderText: job.variant.decoder, task: spec.task,
+                var request = TraceRequest(a: job.variant.a, b: job.variant.b, decoderText: job.variant.decoder, task: spec.task,
                                            capture: experiment.capture, topK: spec.topK)
+                request.watchedTokens = watched
                 results[index] = Result { try models[job.model].trace(request) }
                 let done = counter.finish()
                 options.progress?(done, planned.count, "\(spec.name) \(job.variant.path)")

@@ -57,8 +57,9 @@ public enum ExpectationEvaluator {
         case .probability(let label):
             if let labels = trace.outputs.labels, let probabilities = trace.outputs.probabilities,
                let index = labels.firstIndex(of: label) { return probabilities[index] }
-            if let candidates = trace.outputs.topk?.first?.candidates {
-                return candidates.first { $0.token == label }?.probability ?? 0
+            if let prediction = trace.outputs.topk?.first {
+                return (prediction.watched ?? []).first { $0.token == label }?.probability
+                    ?? prediction.candidates.first { $0.token == label }?.probability
             }
             return nil
         }
@@ -93,7 +94,7 @@ public enum ExpectationEvaluator {
             return (up ? change >= by && change > 0 : change <= -by && change < 0,
                     "\(name.description) \(format(reference)) → \(format(value)) (\(change >= 0 ? "+" : "")\(format(change)))")
         case .attention(let attention):
-            return checkAttention(attention, trace)
+            return checkAttention(attention, trace, base: base?.trace)
         case .mass(let mass):
             return checkMass(mass, trace)
         }
@@ -101,11 +102,25 @@ public enum ExpectationEvaluator {
 
     /// Attention from word X to word Y: for each head, the mean over X's tokens (as queries) of the
     /// sum over Y's tokens (as keys); when a word occurs more than once, the strongest pair counts.
-    static func checkAttention(_ check: AttentionCheck, _ trace: Trace) -> (Bool, String) {
+    /// Special tokens are words too when named exactly (`[MASK]`, `[SEP]`). A word of the base input
+    /// that a perturbation replaced is found in the variant through the word alignment
+    /// (`france` names `italy` in the variant that replaced it).
+    static func checkAttention(_ check: AttentionCheck, _ trace: Trace, base: Trace? = nil) -> (Bool, String) {
         guard let stack = trace.stacks[.encoder] else { return (false, "the trace has no encoder attention") }
-        let words = WordAlignment.words(trace.tokens, inputs: trace.inputs).filter { !$0.special }
-        let fromWords = words.filter { $0.text.lowercased() == check.from.lowercased() }
-        let toWords = words.filter { $0.text.lowercased() == check.to.lowercased() }
+        let words = WordAlignment.words(trace.tokens, inputs: trace.inputs)
+        func matches(_ word: WordAlignment.Word, _ name: String) -> Bool {
+            word.special ? word.text == name : word.text.lowercased() == name.lowercased()
+        }
+        let alignment = base.map { WordAlignment($0, trace) }
+        func named(_ name: String) -> [WordAlignment.Word] {
+            let direct = words.filter { matches($0, name) }
+            guard direct.isEmpty, let alignment else { return direct }
+            return alignment.pairs.compactMap { pair in
+                guard let a = pair.a, let b = pair.b, matches(alignment.wordsA[a], name) else { return nil }
+                return alignment.wordsB[b]
+            }
+        }
+        let fromWords = named(check.from), toWords = named(check.to)
         guard !fromWords.isEmpty else { return (false, "no word \"\(check.from)\" in the input (words: \(words.map(\.text).joined(separator: " ")))") }
         guard !toWords.isEmpty else { return (false, "no word \"\(check.to)\" in the input (words: \(words.map(\.text).joined(separator: " ")))") }
         let (layers, heads, n) = (stack.layerCount, stack.headCount, trace.tokens.count)

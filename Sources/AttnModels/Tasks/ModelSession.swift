@@ -30,6 +30,8 @@ public struct TraceRequest: Sendable {
     public var truncate: Bool
     /// Candidates kept per predicted position.
     public var topK: Int
+    /// Tokens whose probability is kept at every predicted position, whatever their rank.
+    public var watchedTokens: [String] = []
 
     public init(a: String, b: String? = nil, decoderText: String? = nil, task: ModelTask? = nil,
                 capture: CaptureOptions = [], truncate: Bool = false, topK: Int = 5) {
@@ -127,7 +129,7 @@ public final class LoadedModel: @unchecked Sendable {
                                  hint: "write \(tokenizer.maskToken ?? "the mask token") where the model should predict a word")
             }
             let vocabulary = try model.languageModelLogits(output, positions: positions)
-            outputs.topk = topK(vocabulary, positions: positions, k: request.topK)
+            outputs.topk = topK(vocabulary, positions: positions, k: request.topK, watching: request.watchedTokens)
         case .causalLM, .seq2seq:
             let positions = Array(0 ..< output.lastHidden.shape[0])
             let vocabulary = try model.languageModelLogits(output, positions: positions)
@@ -141,7 +143,7 @@ public final class LoadedModel: @unchecked Sendable {
     }
 
     /// The `k` most probable tokens at each position of `[positions, vocab]` logits.
-    func topK(_ logits: Tensor, positions: [Int], k: Int) -> [TopKPrediction] {
+    func topK(_ logits: Tensor, positions: [Int], k: Int, watching watched: [String] = []) -> [TopKPrediction] {
         let vocabulary = logits.shape[1]
         return positions.enumerated().map { row, position in
             let probabilities = Self.softmax(Array(logits.scalars[row * vocabulary ..< (row + 1) * vocabulary]))
@@ -149,9 +151,12 @@ public final class LoadedModel: @unchecked Sendable {
             let best = probabilities.indices.sorted { (i: Int, j: Int) -> Bool in
                 probabilities[i] != probabilities[j] ? probabilities[i] > probabilities[j] : i < j
             }.prefix(k)
+            let watchedCandidates = watched.compactMap { token in
+                tokenizer.id(for: token).map { Candidate(token: token, id: $0, probability: probabilities[$0]) }
+            }
             return TopKPrediction(position: position, candidates: best.map {
                 Candidate(token: tokenizer.token(for: $0) ?? "<\($0)>", id: $0, probability: probabilities[$0])
-            })
+            }, watched: watchedCandidates.isEmpty ? nil : watchedCandidates)
         }
     }
 
