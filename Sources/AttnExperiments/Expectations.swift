@@ -150,7 +150,7 @@ public enum ExpectationEvaluator {
 
     /// Applies min/max to the selected heads: one head; the mean of a layer range; or any head
     /// (min: the strongest head must reach it; max: no head may pass it).
-    static func judge(selection: HeadSelection, layers: Int, heads: Int, minimum: Double?, maximum: Double?,
+    static func judge(selection: HeadScope, layers: Int, heads: Int, minimum: Double?, maximum: Double?,
                       what: String, value: (Int, Int) -> Float) -> (Bool, String) {
         if let layer = selection.layer, layer >= layers { return (false, "layer \(layer) does not exist (the model has \(layers))") }
         if let head = selection.head, head >= heads { return (false, "head \(head) does not exist (the model has \(heads))") }

@@ -414,9 +414,9 @@ final class SpecReader {
         return text == "similarity" ? .similarity : .probability(text)
     }
 
-    func heads(_ fields: [(key: String, node: Node, keyNode: Node)], _ key: String) -> HeadSelection {
+    func heads(_ fields: [(key: String, node: Node, keyNode: Node)], _ key: String) -> HeadScope {
         let value = { (name: String) in fields.first { $0.key == name }?.node }
-        var selection = HeadSelection(layer: value("layer").flatMap { integer($0, "\(key).layer") },
+        var selection = HeadScope(layer: value("layer").flatMap { integer($0, "\(key).layer") },
                                       head: value("head").flatMap { integer($0, "\(key).head") })
         if let node = value("layers"), let text = string(node, "\(key).layers") {
             let parts = text.split(separator: "-").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }

@@ -111,7 +111,7 @@ public struct ExpectationSpec: Sendable {
 }
 
 /// Where to read attention: one head, any head, or the mean over a layer range.
-public struct HeadSelection: Sendable, Equatable {
+public struct HeadScope: Sendable, Equatable {
     public var layer: Int?
     public var head: Int?
     /// Mean over these layers (and over `head`, or all heads).
@@ -137,7 +137,7 @@ public struct AttentionCheck: Sendable, Equatable {
     public var to: String
     public var min: Double?
     public var max: Double?
-    public var heads: HeadSelection
+    public var heads: HeadScope
 }
 
 public struct MassCheck: Sendable, Equatable {
@@ -146,5 +146,5 @@ public struct MassCheck: Sendable, Equatable {
     public var to: Int
     public var min: Double?
     public var max: Double?
-    public var heads: HeadSelection
+    public var heads: HeadScope
 }
