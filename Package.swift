@@ -35,8 +35,10 @@ let package = Package(
                 resources: [.copy("Resources")]),
         .target(name: "AttnFigures", dependencies: ["AttnCore", "AttnDiff", "CCairo"]),
         .target(name: "AttnSnapshots", dependencies: ["AttnCore", "AttnDiff", "CGit2"]),
+        // Run reports: tables, comparisons and links to views, from a run and its traces.
+        .target(name: "AttnReports", dependencies: ["AttnCore", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures"]),
         .executableTarget(name: "attnlab", dependencies: [
-            "AttnCore", "AttnModels", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures", "AttnSnapshots",
+            "AttnCore", "AttnModels", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures", "AttnSnapshots", "AttnReports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -50,6 +52,7 @@ let package = Package(
         .testTarget(name: "AttnFiguresTests", dependencies: ["AttnFigures"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AttnSnapshotsTests", dependencies: ["AttnSnapshots"]),
+        .testTarget(name: "AttnReportsTests", dependencies: ["AttnReports"]),
         // Runs the built `attnlab` binary as a user would.
         .testTarget(name: "attnlabTests", dependencies: ["attnlab", "AttnCore"]),
     ],

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AttnCore
 import AttnExperiments
+import AttnReports
 import Foundation
 
 /// `attnlab run`: execute an experiment file, write the run folder and report, check the expectations.
@@ -29,7 +30,10 @@ struct RunCommand: ParsableCommand {
         let result = try Executor.run(spec, options: RunOptions(threads: threads, runsFolder: URL(fileURLWithPath: runs),
                                                                 progress: { progress.update($0, $1, $2) }))
         progress.finish()
+        let report = result.folder.appendingPathComponent("report.html")
+        try AtomicFile.write(Data(try RunReport.render(result.manifest, subjects: result.subjects).utf8), to: report)
         print(RunSummary.render(result.manifest, folder: result.folder))
+        print("report: \(report.path)")
         if !result.manifest.passed { throw ExitCode(1) }
     }
 }

@@ -1,0 +1,151 @@
+import AttnCore
+import AttnDiff
+import AttnExperiments
+import AttnFigures
+import Foundation
+
+/// `report.html` of a run: the variants × models with their outputs, the expectations with what
+/// was measured, and for each perturbed variant the heads that changed most, drawn for the base and
+/// the variant side by side with their difference. One self-contained file (figures inlined).
+public enum RunReport {
+    public struct Options: Sendable {
+        /// Heads shown per perturbed variant.
+        public var headsPerVariant: Int = 3
+        /// Links to view pages, by (model, variant path) → [(view name, path relative to the report)].
+        public var viewLinks: [String: [(String, String)]] = [:]
+
+        public init(headsPerVariant: Int = 3) { self.headsPerVariant = headsPerVariant }
+
+        public static func key(model: String, variant: String) -> String { "\(model) \(variant)" }
+    }
+
+    /// The report's HTML.
+    public static func render(_ manifest: Manifest, subjects: [ExpectationEvaluator.Subject], options: Options = Options()) throws -> String {
+        var html = """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>\(HTML.escape(manifest.experiment.name)) — AttnLab report</title>
+        <style>\(style)</style></head><body>
+        <h1>\(HTML.escape(manifest.experiment.name))</h1>
+        """
+        if let description = manifest.experiment.description { html += "<p class=\"lead\">\(HTML.escape(description))</p>" }
+        let passed = manifest.expectations.filter(\.passed).count
+        html += "<p class=\"status \(manifest.passed ? "pass" : "fail")\">\(manifest.passed ? "All" : "\(passed) of") \(manifest.expectations.count) expectations passed</p>"
+        html += "<p class=\"meta\">experiment <code>\(HTML.escape(manifest.experiment.file))</code> (sha256 \(manifest.experiment.hash.prefix(12))), run \(HTML.escape(manifest.timing.runID)), attnlab \(HTML.escape(manifest.attnlabVersion))</p>"
+
+        html += "<h2>Models</h2><table><tr><th>name</th><th>model</th><th>architecture</th><th>task</th><th>layers × heads</th><th>weights sha256</th></tr>"
+        for model in manifest.models {
+            html += "<tr><td>\(HTML.escape(model.name))</td><td><code>\(HTML.escape(model.id))</code></td><td>\(HTML.escape(model.architecture))</td><td>\(HTML.escape(model.task))</td><td>\(model.layers) × \(model.heads)</td><td><code>\(model.weightsHash.prefix(12))</code></td></tr>"
+        }
+        html += "</table>"
+
+        html += variantTable(manifest, options: options)
+        html += expectationTable(manifest)
+
+        html += "<h2>What changed</h2>"
+        for subject in subjects where !subject.variant.isBase {
+            guard let base = subjects.first(where: { $0.model == subject.model && $0.variant.input == subject.variant.input && $0.variant.isBase })
+            else { continue }
+            html += try comparison(base: base, variant: subject, options: options)
+        }
+        html += "</body></html>\n"
+        return html
+    }
+
+    static func outputText(_ outputs: TraceOutputs) -> String {
+        if let s = outputs.similarity { return String(format: "similarity %.4f", s) }
+        if let labels = outputs.labels, let p = outputs.probabilities, let best = p.indices.max(by: { p[$0] < p[$1] }) {
+            return String(format: "%@ %.3f", labels[best], p[best])
+        }
+        if let top = outputs.topk?.first?.candidates.prefix(3) {
+            return top.map { String(format: "%@ %.3f", $0.token, $0.probability) }.joined(separator: ", ")
+        }
+        return ""
+    }
+
+    static func variantTable(_ manifest: Manifest, options: Options) -> String {
+        let models = manifest.models.map(\.name)
+        var paths: [String] = []
+        for record in manifest.variants where !paths.contains(record.variant.path) { paths.append(record.variant.path) }
+        var html = "<h2>Variants</h2><table><tr><th>variant</th><th>change</th><th>text</th>"
+        html += models.map { "<th>\(HTML.escape($0))</th>" }.joined() + "</tr>"
+        for path in paths {
+            guard let first = manifest.variants.first(where: { $0.variant.path == path }) else { continue }
+            let variant = first.variant
+            let text = HTML.escape(variant.a) + (variant.b.map { "<br><span class=\"b\">" + HTML.escape($0) + "</span>" } ?? "")
+            html += "<tr><td><code>\(HTML.escape(path))</code></td><td>\(HTML.escape(variant.perturbation ?? "base"))</td><td class=\"text\">\(text)</td>"
+            for model in models {
+                guard let record = manifest.variants.first(where: { $0.model == model && $0.variant.path == path }) else {
+                    html += "<td></td>"
+                    continue
+                }
+                let links = (options.viewLinks[Options.key(model: model, variant: path)] ?? [])
+                    .map { "<a href=\"\(HTML.escape($0.1))\">\(HTML.escape($0.0))</a>" }.joined(separator: " · ")
+                html += "<td>\(HTML.escape(outputText(record.outputs)))"
+                if let label = record.label { html += "<br><b>\(HTML.escape(label))</b>" }
+                if !links.isEmpty { html += "<br><span class=\"links\">\(links)</span>" }
+                html += "</td>"
+            }
+            html += "</tr>"
+        }
+        return html + "</table>"
+    }
+
+    static func expectationTable(_ manifest: Manifest) -> String {
+        guard !manifest.expectations.isEmpty else { return "" }
+        var html = "<h2>Expectations</h2><table><tr><th></th><th>variant</th><th>model</th><th>expected</th><th>measured</th><th>line</th></tr>"
+        for result in manifest.expectations {
+            html += "<tr class=\"\(result.passed ? "pass" : "fail")\"><td>\(result.passed ? "✔" : "✘")</td><td><code>\(HTML.escape(result.variant))</code></td><td>\(HTML.escape(result.model))</td><td>\(HTML.escape(result.expectation))</td><td>\(HTML.escape(result.actual))</td><td>\(result.line)</td></tr>"
+        }
+        return html + "</table>"
+    }
+
+    /// The heads that changed most between a variant and its base, each drawn base | variant | compare.
+    static func comparison(base: ExpectationEvaluator.Subject, variant: ExpectationEvaluator.Subject, options: Options) throws -> String {
+        let diff = try TraceDiff.compare(base.trace, variant.trace)
+        var html = "<section><h3><code>\(HTML.escape(variant.variant.path))</code> vs <code>\(HTML.escape(base.variant.path))</code> · \(HTML.escape(variant.model))</h3>"
+        let changed = diff.changedWords.map { "<del>\(HTML.escape($0.a ?? "∅"))</del> → <ins>\(HTML.escape($0.b ?? "∅"))</ins>" }
+        html += "<p>\(HTML.escape(variant.variant.perturbation ?? "")): \(changed.isEmpty ? "no word changed" : changed.joined(separator: ", "))</p>"
+        html += "<table><tr><th>rank</th><th>layer</th><th>head</th><th>JS divergence</th><th>L1</th><th>top-3 changed</th><th>A↔B mass change</th></tr>"
+        for (rank, head) in diff.heads.prefix(options.headsPerVariant).enumerated() {
+            html += "<tr><td>\(rank + 1)</td><td>\(head.layer)</td><td>\(head.head)</td>"
+                + String(format: "<td>%.3f</td><td>%.3f</td><td>%.0f%%</td>", head.jsDivergence, head.l1, head.topKChange * 100)
+                + "<td>\(head.massChange.map { String(format: "%.3f", $0) } ?? "–")</td></tr>"
+        }
+        html += "</table>"
+        let moved = diff.words.prefix(5).map { String(format: "%@ (%.3f)", HTML.escape($0.text), $0.jsDivergence) }
+        html += "<p>Words whose attention moved most: \(moved.joined(separator: ", "))</p>"
+        for head in diff.heads.prefix(options.headsPerVariant) {
+            let selection = HeadSelection(layer: head.layer, heads: .list([head.head]))
+            var figureOptions = FigureOptions()
+            figureOptions.dpi = 110
+            figureOptions.width = 240
+            html += "<div class=\"row\"><h4>layer \(head.layer), head \(head.head)</h4>"
+            for (title, kind, sources) in [
+                (base.variant.path, FigureKind.heatmap, [AttentionSource.trace(base.trace, name: base.variant.path)]),
+                (variant.variant.path, .heatmap, [.trace(variant.trace, name: variant.variant.path)]),
+                ("\(variant.variant.name) (colour) vs \(base.variant.name) (circles)", .compare,
+                 [.trace(variant.trace, name: variant.variant.path), .trace(base.trace, name: base.variant.path)]),
+            ] {
+                figureOptions.title = title
+                let input = try FigureInputs.make(kind: kind, sources: sources, selections: [selection])
+                let png = try FigureRenderer.render(kind, input, options: figureOptions, format: .png)
+                html += "<figure><img alt=\"\(HTML.escape(title)), layer \(head.layer), head \(head.head)\" src=\"data:image/png;base64,\(png.base64EncodedString())\"></figure>"
+            }
+            html += "</div>"
+        }
+        return html + "</section>"
+    }
+
+    static let style = """
+    body{font:14px/1.45 system-ui,-apple-system,"DejaVu Sans",sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#1b1f24}
+    h1{margin-bottom:.2em}.lead{font-size:1.1em;color:#444}.meta{color:#666;font-size:.9em}
+    table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #d0d7de;padding:.3em .6em;vertical-align:top;text-align:left}
+    th{background:#f6f8fa}tr.pass td:first-child{color:#1a7f37}tr.fail td:first-child{color:#cf222e}tr.fail{background:#fff5f5}
+    .status{font-weight:bold;padding:.4em .8em;display:inline-block;border-radius:4px}.status.pass{background:#dafbe1;color:#116329}.status.fail{background:#ffebe9;color:#a40e26}
+    .text .b{color:#555}del{color:#cf222e}ins{color:#1a7f37;text-decoration:none;font-weight:bold}
+    section{border-top:1px solid #d0d7de;margin-top:1.5em}.row{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}.row h4{width:100%;margin:.8em 0 0}
+    figure{margin:0}figure img{max-width:380px;height:auto;border:1px solid #eee}.links a{font-size:.9em}
+    """
+}
