@@ -25,7 +25,7 @@ public struct AtomicDirectoryUpdate {
     public private(set) var removals: Set<String> = []
 
     /// The stage `apply()` has reached, for the failure injected by tests.
-    enum Step: Equatable {
+    enum Step: Equatable, Sendable {
         /// The temporary file for this path has been written.
         case staged(String)
         /// This path is about to be replaced or removed.
@@ -87,8 +87,11 @@ public struct AtomicDirectoryUpdate {
         let fileManager = FileManager.default
         // Only real changes: a file that keeps its bytes keeps its timestamps too.
         var changedWrites: [String] = []
-        for (path, data) in writes where (try? Data(contentsOf: url(path))) != data {
-            changedWrites.append(path)
+        for (path, data) in writes {
+            let size = (try? fileManager.attributesOfItem(atPath: url(path).path))?[.size] as? Int
+            if size != data.count || (try? Data(contentsOf: url(path))) != data {
+                changedWrites.append(path)
+            }
         }
         let changedRemovals = removals.filter { fileManager.fileExists(atPath: url($0).path) }
         let changed = (changedWrites + changedRemovals).sorted()
