@@ -116,7 +116,7 @@ public final class GitRepository {
     }
 
     /// Creates a repository with a working tree at `folder` (`git init`), creating the folder when
-    /// needed. Opening an existing repository this way leaves it as it is.
+    /// needed. Like `git init`, on an existing repository it keeps HEAD, the index and the history.
     ///
     /// - Parameter initialBranch: the branch HEAD names before the first commit; git's
     ///   `init.defaultBranch` (or `master`) when nil.
