@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "AttnViews", dependencies: ["AttnCore", "AttnDiff"],
                 resources: [.copy("Resources")]),
         .target(name: "AttnFigures", dependencies: ["AttnCore", "AttnDiff", "CCairo"]),
-        .target(name: "AttnSnapshots", dependencies: ["AttnCore", "AttnDiff", "CGit2"]),
+        .target(name: "AttnSnapshots", dependencies: ["AttnCore", "AttnDiff", "AttnExperiments", "AttnFigures", "CGit2"]),
         // Run reports: tables, comparisons and links to views, from a run and its traces.
         .target(name: "AttnReports", dependencies: ["AttnCore", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures"]),
         .executableTarget(name: "attnlab", dependencies: [
