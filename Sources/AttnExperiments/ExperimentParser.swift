@@ -18,7 +18,7 @@ public enum ExperimentParser {
         guard let text = String(data: data, encoding: .utf8) else {
             throw ExperimentError(file: url.path, problems: [.init(line: 1, column: 1, key: "", message: "the file is not UTF-8 text")])
         }
-        return try parse(text, file: url.path, folder: url.deletingLastPathComponent(), hash: SHA256.hash(data))
+        return try parse(text, file: url.relativePath, folder: url.deletingLastPathComponent(), hash: SHA256.hash(data))
     }
 
     /// Parses experiment YAML; `folder` resolves input files given by relative path.
@@ -186,6 +186,11 @@ final class SpecReader {
             }
         } } ?? []
         checkVariantNames(inputs: inputs, perturbations: perturbations, node: root)
+        if let model = models.first(where: { $0.task == .similarity }), let inputsNode = value("inputs") {
+            for input in inputs where input.b == nil {
+                problem(inputsNode, "inputs", "input \(input.id) has no b, but model \(model.name) computes the similarity of a pair; add b: or choose another task")
+            }
+        }
         guard let name else { return nil }
         return Experiment(name: name, description: description, models: models, inputs: inputs, perturbations: perturbations,
                           expectations: expectations, capture: capture, views: views, figures: figures, file: file, hash: hash)

@@ -105,7 +105,8 @@ public final class LoadedModel: @unchecked Sendable {
             break
         case .similarity:
             guard let b = request.b else {
-                throw ModelError("the similarity task needs a pair of sentences", hint: "give sentence B with --pair")
+                throw ModelError("the similarity task needs a pair of sentences",
+                                 hint: "give sentence B (--pair on the command line, b: in an experiment)")
             }
             // Each sentence on its own, as sentence-transformers encodes them.
             let pooling = self.pooling ?? SentencePooling(mode: .mean, normalize: true)
