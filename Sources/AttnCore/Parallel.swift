@@ -21,14 +21,34 @@ public enum Parallel {
     }
 
     /// Runs `body(0..<count)`, spread over the threads when there is more than one. Each index's work
-    /// is the same whichever thread does it, so results do not depend on the thread count.
+    /// is the same whichever thread does it, so results do not depend on the thread count. BLAS
+    /// runs single-threaded inside, so that the two levels of threads do not compete.
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         if threadCount <= 1 || count <= 1 {
             for i in 0 ..< count { body(i) }
             return
         }
+        BLAS.setThreads(1)
+        defer { BLAS.setThreads(threadCount) }
         withoutActuallyEscaping(body) { body in
             DispatchQueue.concurrentPerform(iterations: count, execute: body)
+        }
+    }
+
+    /// Runs `body(range)` over `0..<count` cut into one range per thread (none shorter than
+    /// `minimum`), for element-wise and row-wise kernels.
+    public static func forRanges(_ count: Int, minimum: Int = 4096, _ body: (Range<Int>) -> Void) {
+        let parts = min(threadCount, max(1, count / max(minimum, 1)))
+        if parts <= 1 {
+            body(0 ..< count)
+            return
+        }
+        let size = (count + parts - 1) / parts
+        withoutActuallyEscaping(body) { body in
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                let start = part * size
+                if start < count { body(start ..< min(count, start + size)) }
+            }
         }
     }
 }

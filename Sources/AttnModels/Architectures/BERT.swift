@@ -38,9 +38,13 @@ struct LayerNormWeights: Sendable {
     }
 
     func callAsFunction(_ x: UnsafeMutablePointer<Float>, rows: Int) {
+        let dim = gamma.count
         gamma.withUnsafeBufferPointer { g in
             beta.withUnsafeBufferPointer { b in
-                Kernels.layerNorm(x, rows: rows, dim: gamma.count, gamma: g.baseAddress!, beta: b.baseAddress!, eps: eps)
+                Parallel.forRanges(rows, minimum: 64) { range in
+                    Kernels.layerNorm(x + range.lowerBound * dim, rows: range.count, dim: dim,
+                                      gamma: g.baseAddress!, beta: b.baseAddress!, eps: eps)
+                }
             }
         }
     }
@@ -61,10 +65,13 @@ enum Activation: String, Sendable {
     }
 
     func callAsFunction(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        switch self {
-        case .gelu: Kernels.gelu(x, count: count)
-        case .geluNew, .geluTanh: Kernels.geluTanh(x, count: count)
-        case .relu: Kernels.relu(x, count: count)
+        Parallel.forRanges(count) { range in
+            let start = x + range.lowerBound
+            switch self {
+            case .gelu: Kernels.gelu(start, count: range.count)
+            case .geluNew, .geluTanh: Kernels.geluTanh(start, count: range.count)
+            case .relu: Kernels.relu(start, count: range.count)
+            }
         }
     }
 }
