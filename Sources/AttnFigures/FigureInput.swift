@@ -336,8 +336,7 @@ public enum FigureInputs {
         let what = unique.count == 1 ? unique[0] : ""
         switch kind {
         case .heatmap, .cross, .regions:
-            let prefix = kind == .regions ? "Key regions: " : ""
-            return prefix + [model, what].filter { !$0.isEmpty }.joined(separator: " · ")
+            return ([model, what] + (kind == .regions ? ["key regions"] : [])).filter { !$0.isEmpty }.joined(separator: " · ")
         case .compare:
             if sources.count == 1, descriptions.count == 2 {
                 return "\(model) · A: \(descriptions[0]) · B: \(descriptions[1])"

@@ -75,8 +75,8 @@ struct FigureCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("blues, greens, oranges, purples, reds, greys, ylorrd or viridis.", valueName: "map"))
     var colormap: String = "blues"
 
-    @Option(name: .long, help: "Colour scale exponent; above 1 keeps weak attention pale.")
-    var gamma: Double = 1.5
+    @Option(name: .long, help: "Colour scale exponent; above 1 keeps weak attention pale (default 1.5; 0.7 for the overview).")
+    var gamma: Double?
 
     @Option(name: .long, help: "Colour scale minimum (default 0).")
     var vmin: Double?
