@@ -177,6 +177,9 @@ struct FigureCommand: ParsableCommand {
     private func draw() throws {
         let kind = FigureKind(rawValue: kind)!
         var sources: [AttentionSource] = []
+        for path in traces + moreTraces + arrays where !FileManager.default.fileExists(atPath: path) {
+            throw FigureError("no such file", location: path, hint: "check the path")
+        }
         for path in traces + moreTraces {
             let url = URL(fileURLWithPath: path)
             sources.append(.trace(try TraceFile.read(url), name: url.lastPathComponent))
