@@ -96,9 +96,4 @@ public struct ColorScale: Sendable {
     }
 
     public func color(_ value: Double) -> RGB { map.color(at: position(value)) }
-
-    /// The value whose colour sits at `position` (the inverse of `position(_:)`), for colour-bar ticks.
-    func value(atPosition position: Double) -> Double {
-        minimum + pow(min(max(position, 0), 1), 1 / gamma) * (maximum - minimum)
-    }
 }

@@ -80,7 +80,6 @@ struct MatrixPlot {
     let rowAxisTitle: String
     let columnAxisTitle: String
     let colorBar: Rect
-    let rightColumnX: Double
     let notesTop: Double
     let segmentBoundary: Int?
     let measurer: TextMeasurer
@@ -191,7 +190,6 @@ struct MatrixPlot {
         pageText = PageText(title: title, notes: input.notes, fontSize: f, width: width, measurer: measurer)
         let top = Self.padding + pageText.titleBand + segmentBand
         grid = Rect(x: leftWidth, y: top, width: cell * Double(columns), height: cell * Double(rows))
-        rightColumnX = grid.maxX
         colorBar = Rect(x: grid.maxX + 8, y: grid.y, width: 6, height: max(grid.height, 60))
         var rightBottom = colorBar.maxY + tickFont
         if let legend {
