@@ -180,9 +180,13 @@ struct FigureCommand: ParsableCommand {
         for path in traces + moreTraces + arrays where !FileManager.default.fileExists(atPath: path) {
             throw FigureError("no such file", location: path, hint: "check the path")
         }
-        for path in traces + moreTraces {
+        let tracePaths = traces + moreTraces
+        for path in tracePaths {
             let url = URL(fileURLWithPath: path)
-            sources.append(.trace(try TraceFile.read(url), name: url.lastPathComponent))
+            // Files are named by their file name, or with their folder when two share one.
+            let clash = tracePaths.filter { URL(fileURLWithPath: $0).lastPathComponent == url.lastPathComponent }.count > 1
+            let name = clash ? url.deletingLastPathComponent().lastPathComponent + "/" + url.lastPathComponent : url.lastPathComponent
+            sources.append(.trace(try TraceFile.read(url), name: name))
         }
         sources += try readArrays()
         let input = try FigureInputs.make(kind: kind, sources: sources, selections: try selections(),
