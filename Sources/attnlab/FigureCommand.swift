@@ -141,16 +141,9 @@ struct FigureCommand: ParsableCommand {
     @Flag(name: .customLong("shared-scale"), help: "Overview: one colour scale for every head.")
     var sharedScale = false
 
+    /// Errors (`FigureError`, `CoreError`) go to the root command, which prints `error: …` and exits 1.
     func run() throws {
-        do {
-            try draw()
-        } catch let error as FigureError {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode(1)
-        } catch let error as CoreError {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        try draw()
     }
 
     func validate() throws {
