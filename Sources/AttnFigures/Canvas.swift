@@ -12,6 +12,11 @@ struct Rect: Sendable, Equatable {
     var midY: Double { y + height / 2 }
 
     func insetBy(_ d: Double) -> Rect { Rect(x: x + d, y: y + d, width: width - 2 * d, height: height - 2 * d) }
+
+    /// True when the two rectangles share more than an edge.
+    func intersects(_ other: Rect) -> Bool {
+        x < other.maxX - 1e-9 && other.x < maxX - 1e-9 && y < other.maxY - 1e-9 && other.y < maxY - 1e-9
+    }
 }
 
 /// Where a text's anchor point sits along the text.

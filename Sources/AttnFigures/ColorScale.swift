@@ -81,12 +81,12 @@ public struct ColorScale: Sendable {
     }
 
     /// A scale from the options' ends, or from 0 to the largest of `values` when they are not set.
-    init(options: FigureOptions, values: [Float]) {
+    init(options: FigureOptions, values: [Float], kind: FigureKind = .heatmap) {
         let largest = Double(values.max() ?? 1)
         let minimum = options.minimum ?? min(0, Double(values.min() ?? 0))
         var maximum = options.maximum ?? largest
         if maximum <= minimum { maximum = minimum + 1 }
-        self.init(map: options.colorMap, minimum: minimum, maximum: maximum, gamma: options.gamma)
+        self.init(map: options.colorMap, minimum: minimum, maximum: maximum, gamma: options.gamma(for: kind))
     }
 
     /// The position of `value` along the colour map, 0…1.
@@ -96,9 +96,4 @@ public struct ColorScale: Sendable {
     }
 
     public func color(_ value: Double) -> RGB { map.color(at: position(value)) }
-
-    /// The value whose colour sits at `position` (the inverse of `position(_:)`), for colour-bar ticks.
-    func value(atPosition position: Double) -> Double {
-        minimum + pow(min(max(position, 0), 1), 1 / gamma) * (maximum - minimum)
-    }
 }

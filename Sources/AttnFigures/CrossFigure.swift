@@ -11,9 +11,9 @@ enum CrossFigure {
                               location: "--mode", hint: "drop --mode")
         }
         var input = input
-        if input.rowAxisTitle == FigureInput(matrices: []).rowAxisTitle {
-            input.rowAxisTitle = "Decoder tokens (queries)"
-            input.columnAxisTitle = "Encoder tokens (keys)"
+        // An input built by hand keeps the self-attention titles unless it names its own.
+        if (input.rowAxisTitle, input.columnAxisTitle) == FigureInput.selfAttentionAxisTitles {
+            (input.rowAxisTitle, input.columnAxisTitle) = FigureInput.crossAttentionAxisTitles
         }
         return try HeatmapFigure.draw(input, options: options, format: format)
     }

@@ -20,7 +20,7 @@ enum EvolutionFigure {
         var input = input
         input.notes.insert(options.normalizeSparklines
             ? "Cell: mean of \(steps) checkpoints. Line: first to last checkpoint, each cell on its own scale."
-            : "Cell: mean of \(steps) checkpoints. Line: first to last checkpoint, all on one scale (\(MatrixPlot.format(Double(low)))–\(MatrixPlot.format(Double(high)))).",
+            : "Cell: mean of \(steps) checkpoints. Line: first to last checkpoint, all on one scale (\(String(format: "%.2f", low))–\(String(format: "%.2f", high))).",
             at: 0)
         let plot = try MatrixPlot(input: input, options: options, cellValues: mean, scale: scale, legend: nil,
                                   priorityRows: top.map(\.row), priorityColumns: top.map(\.column))

@@ -21,10 +21,14 @@ public struct FigureInput: Sendable {
     public var notes: [String] = []
     /// The title drawn when the options give none.
     public var defaultTitle: String = ""
-    public var rowAxisTitle: String = "Tokens attending (queries)"
-    public var columnAxisTitle: String = "Tokens attended to (keys)"
+    public var rowAxisTitle: String = FigureInput.selfAttentionAxisTitles.rows
+    public var columnAxisTitle: String = FigureInput.selfAttentionAxisTitles.columns
     /// The overview's attention `[layers, heads, queries, keys]`.
     public var stack: Tensor?
+
+    /// The axis titles of self-attention and of cross-attention.
+    public static let selfAttentionAxisTitles = (rows: "Tokens attending (queries)", columns: "Tokens attended to (keys)")
+    public static let crossAttentionAxisTitles = (rows: "Decoder tokens (queries)", columns: "Encoder tokens (keys)")
 
     public init(matrices: [Tensor], matrixNames: [String]? = nil, rowLabels: [String]? = nil, columnLabels: [String]? = nil,
                 rowSegments: [Int]? = nil, columnSegments: [Int]? = nil, stack: Tensor? = nil) {
@@ -188,8 +192,7 @@ public enum FigureInputs {
             input.columnLabels = labels.count == columns ? labels : (0 ..< columns).map(String.init)
         }
         if stackKind == .cross {
-            input.rowAxisTitle = "Decoder tokens (queries)"
-            input.columnAxisTitle = "Encoder tokens (keys)"
+            (input.rowAxisTitle, input.columnAxisTitle) = FigureInput.crossAttentionAxisTitles
         }
         input.defaultTitle = title(kind: kind, descriptions: descriptions, sources: sources, count: matrices.count)
         return input
@@ -336,8 +339,7 @@ public enum FigureInputs {
         let what = unique.count == 1 ? unique[0] : ""
         switch kind {
         case .heatmap, .cross, .regions:
-            let prefix = kind == .regions ? "Key regions: " : ""
-            return prefix + [model, what].filter { !$0.isEmpty }.joined(separator: " · ")
+            return ([model, what] + (kind == .regions ? ["key regions"] : [])).filter { !$0.isEmpty }.joined(separator: " · ")
         case .compare:
             if sources.count == 1, descriptions.count == 2 {
                 return "\(model) · A: \(descriptions[0]) · B: \(descriptions[1])"

@@ -106,8 +106,13 @@ public struct FigureOptions: Sendable {
     public var columnAxisTitle: String?
     /// The colour map of cells (and circles).
     public var colorMap: ColorMapName = .blues
-    /// Exponent of the colour scale: `((v − min) / (max − min))^gamma`; above 1 keeps weak attention pale.
-    public var gamma: Double = 1.5
+    /// Exponent of the colour scale: `((v − min) / (max − min))^gamma`; above 1 keeps weak attention
+    /// pale, below 1 brings it out. nil takes 1.5, and 0.7 for the overview, whose panels are too
+    /// small for pale cells to show.
+    public var gamma: Double?
+
+    /// The gamma a figure of `kind` uses.
+    func gamma(for kind: FigureKind) -> Double { gamma ?? (kind == .overview ? 0.7 : 1.5) }
     /// Ends of the colour scale; nil takes 0 and the largest value shown.
     public var minimum: Double?
     public var maximum: Double?

@@ -87,8 +87,8 @@ public enum FigureRenderer {
         guard options.dpi >= 36, options.dpi <= 2400 else {
             throw FigureError("the resolution must lie between 36 and 2400 dpi, got \(options.dpi)", location: "--dpi")
         }
-        guard options.gamma > 0, options.gamma.isFinite else {
-            throw FigureError("gamma must be a positive number, got \(options.gamma)", location: "--gamma")
+        if let gamma = options.gamma, !(gamma > 0 && gamma.isFinite) {
+            throw FigureError("gamma must be a positive number, got \(gamma)", location: "--gamma")
         }
         if let low = options.minimum, let high = options.maximum, !(low < high) {
             throw FigureError("the colour scale's minimum \(low) is not below its maximum \(high)", location: "--vmin/--vmax")

@@ -20,22 +20,32 @@ enum HeatmapFigure {
         return try FigureRenderer.finish(canvas, plot: plot)
     }
 
-    /// The strongest cells drawn `enlargement` times larger on top of the grid, the strongest last
-    /// (on top), with their value written inside when there is room for it.
+    /// The strongest cells drawn `enlargement` times larger on top of the grid, with their value
+    /// written inside when there is room for it. Each stays inside the grid and over its own cell;
+    /// when it would cover a stronger one's, it moves aside (its cell at an edge or a corner of
+    /// it), and when no place is free it is only outlined at its own size.
     static func drawTopCells(_ top: [(row: Int, column: Int)], plot: MatrixPlot, on canvas: Canvas) {
         let options = plot.options
-        for (row, column) in top.reversed() {
+        var placed: [Rect] = []
+        for (row, column) in top {
             let value = Double(plot.value(row: row, column: column))
             let color = plot.scale.color(value)
             let text = String(format: "%.2f", value)
             let font = min(plot.fontSize, max(4, plot.cell * options.enlargement * 0.36))
             var side = plot.cell * options.enlargement
             if options.annotateTopCells { side = max(side, plot.measurer.width(text, size: font) + 3) }
-            let (cx, cy) = plot.cellCenter(row: row, column: column)
-            // Kept inside the grid so that it never covers a label.
-            let x = min(max(cx - side / 2, plot.grid.x), plot.grid.maxX - side)
-            let y = min(max(cy - side / 2, plot.grid.y), plot.grid.maxY - side)
-            let rect = Rect(x: x, y: y, width: min(side, plot.grid.width), height: min(side, plot.grid.height))
+            side = min(side, plot.grid.width, plot.grid.height)
+            let own = plot.cellRect(row: row, column: column)
+            let slack = max(side - plot.cell, 0)
+            let candidates = [0.5, 0, 1].flatMap { fx in [0.5, 0, 1].map { fy in (fx, fy) } }.map { fx, fy in
+                Rect(x: min(max(own.x - slack * fx, plot.grid.x), plot.grid.maxX - side),
+                     y: min(max(own.y - slack * fy, plot.grid.y), plot.grid.maxY - side), width: side, height: side)
+            }
+            guard let rect = candidates.first(where: { candidate in !placed.contains { $0.intersects(candidate) } }) else {
+                canvas.stroke(own, .ink, lineWidth: 0.5)
+                continue
+            }
+            placed.append(rect)
             canvas.fill(rect, color)
             canvas.stroke(rect, .ink, lineWidth: 0.5)
             if options.annotateTopCells {

@@ -12,26 +12,31 @@ struct CircleLegend {
 /// by every kind.
 struct PageText {
     let titleLines: [String]
+    let titleSize: Double
     let noteLines: [String]
     let fontSize: Double
 
     init(title: String, notes: [String], fontSize f: Double, width: Double, measurer: TextMeasurer) {
         fontSize = f
         let limit = width - 2 * MatrixPlot.padding
-        var lines = title.isEmpty ? [] : MatrixPlot.wrap(title, size: f + 1.5, width: limit, measurer: measurer, bold: true)
+        // A title that does not fit is set smaller (down to the labels' size), then wrapped.
+        var size = f + 1.5
+        while size > f, measurer.width(title, size: size, bold: true) > limit { size -= 0.5 }
+        var lines = title.isEmpty ? [] : MatrixPlot.wrap(title, size: size, width: limit, measurer: measurer, bold: true)
         if lines.count > 2 {
-            lines = [lines[0], measurer.truncate(lines[1...].joined(separator: " "), size: f + 1.5, to: limit, bold: true)]
+            lines = [lines[0], measurer.truncate(lines[1...].joined(separator: " "), size: size, to: limit, bold: true)]
         }
         titleLines = lines
+        titleSize = size
         noteLines = notes.flatMap { MatrixPlot.wrap($0, size: f - 0.5, width: limit, measurer: measurer) }
     }
 
     /// Height of the title and the space under it.
-    var titleBand: Double { titleLines.isEmpty ? 0 : Double(titleLines.count) * (fontSize + 1.5) * 1.25 + (fontSize + 1.5) * 0.55 }
+    var titleBand: Double { titleLines.isEmpty ? 0 : Double(titleLines.count) * titleSize * 1.25 + titleSize * 0.55 }
     var notesHeight: Double { noteLines.isEmpty ? 0 : 2 + Double(noteLines.count) * (fontSize - 0.5) * 1.4 }
 
     func drawTitle(on canvas: Canvas, width: Double) {
-        let size = fontSize + 1.5
+        let size = titleSize
         for (index, line) in titleLines.enumerated() {
             canvas.text(line, x: width / 2, y: MatrixPlot.padding + size * (0.8 + 1.25 * Double(index)), size: size, anchor: .middle, bold: true)
         }
@@ -75,7 +80,6 @@ struct MatrixPlot {
     let rowAxisTitle: String
     let columnAxisTitle: String
     let colorBar: Rect
-    let rightColumnX: Double
     let notesTop: Double
     let segmentBoundary: Int?
     let measurer: TextMeasurer
@@ -186,7 +190,6 @@ struct MatrixPlot {
         pageText = PageText(title: title, notes: input.notes, fontSize: f, width: width, measurer: measurer)
         let top = Self.padding + pageText.titleBand + segmentBand
         grid = Rect(x: leftWidth, y: top, width: cell * Double(columns), height: cell * Double(rows))
-        rightColumnX = grid.maxX
         colorBar = Rect(x: grid.maxX + 8, y: grid.y, width: 6, height: max(grid.height, 60))
         var rightBottom = colorBar.maxY + tickFont
         if let legend {
@@ -364,8 +367,9 @@ struct MatrixPlot {
             if let label = box.label, !label.isEmpty {
                 let size = max(fontSize - 1, 4)
                 let width = measurer.width(label, size: size, bold: true)
-                let tag = Rect(x: rect.x, y: rect.y - size * 1.3, width: width + 3, height: size * 1.3)
-                let placed = tag.y < grid.y ? Rect(x: tag.x, y: rect.y, width: tag.width, height: tag.height) : tag
+                // Above the box when that stays on the grid, else below it, else inside its top.
+                var placed = Rect(x: min(rect.x, grid.maxX - width - 3), y: rect.y - size * 1.3, width: width + 3, height: size * 1.3)
+                if placed.y < grid.y { placed.y = rect.maxY <= grid.maxY - placed.height ? rect.maxY : rect.y }
                 canvas.fill(placed, color)
                 canvas.text(label, x: placed.x + 1.5, y: placed.midY, size: size, color: .white, bold: true)
             }

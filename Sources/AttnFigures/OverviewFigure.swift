@@ -28,7 +28,7 @@ enum OverviewFigure {
             }
         }
         let overall = headMaxima.max() ?? 1
-        let sharedScale = ColorScale(options: options, values: [0, overall])
+        let sharedScale = ColorScale(options: options, values: [0, overall], kind: .overview)
         let ticks: [(position: Double, text: String)] = options.sharedScale
             ? ColorBarTicks.ticks(for: sharedScale, count: 5).map { ($0.position, $0.text) }
             : [(0, MatrixPlot.format(options.minimum ?? 0)), (1, "max")]
@@ -73,7 +73,7 @@ enum OverviewFigure {
                 let panel = layer * heads + head
                 var scale = sharedScale
                 if !options.sharedScale {
-                    scale = ColorScale(options: options, values: [0, headMaxima[panel]])
+                    scale = ColorScale(options: options, values: [0, headMaxima[panel]], kind: .overview)
                 }
                 let colors = stack.withUnsafeBufferPointer { all in
                     (panel * size ..< (panel + 1) * size).map { scale.color(Double(all[$0])) }

@@ -75,8 +75,8 @@ struct FigureCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("blues, greens, oranges, purples, reds, greys, ylorrd or viridis.", valueName: "map"))
     var colormap: String = "blues"
 
-    @Option(name: .long, help: "Colour scale exponent; above 1 keeps weak attention pale.")
-    var gamma: Double = 1.5
+    @Option(name: .long, help: "Colour scale exponent; above 1 keeps weak attention pale (default 1.5; 0.7 for the overview).")
+    var gamma: Double?
 
     @Option(name: .long, help: "Colour scale minimum (default 0).")
     var vmin: Double?
@@ -141,16 +141,9 @@ struct FigureCommand: ParsableCommand {
     @Flag(name: .customLong("shared-scale"), help: "Overview: one colour scale for every head.")
     var sharedScale = false
 
+    /// Errors (`FigureError`, `CoreError`) go to the root command, which prints `error: …` and exits 1.
     func run() throws {
-        do {
-            try draw()
-        } catch let error as FigureError {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode(1)
-        } catch let error as CoreError {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        try draw()
     }
 
     func validate() throws {
@@ -177,9 +170,16 @@ struct FigureCommand: ParsableCommand {
     private func draw() throws {
         let kind = FigureKind(rawValue: kind)!
         var sources: [AttentionSource] = []
-        for path in traces + moreTraces {
+        for path in traces + moreTraces + arrays where !FileManager.default.fileExists(atPath: path) {
+            throw FigureError("no such file", location: path, hint: "check the path")
+        }
+        let tracePaths = traces + moreTraces
+        for path in tracePaths {
             let url = URL(fileURLWithPath: path)
-            sources.append(.trace(try TraceFile.read(url), name: url.lastPathComponent))
+            // Files are named by their file name, or with their folder when two share one.
+            let clash = tracePaths.filter { URL(fileURLWithPath: $0).lastPathComponent == url.lastPathComponent }.count > 1
+            let name = clash ? url.deletingLastPathComponent().lastPathComponent + "/" + url.lastPathComponent : url.lastPathComponent
+            sources.append(.trace(try TraceFile.read(url), name: name))
         }
         sources += try readArrays()
         let input = try FigureInputs.make(kind: kind, sources: sources, selections: try selections(),

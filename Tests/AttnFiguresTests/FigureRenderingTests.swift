@@ -191,7 +191,7 @@ struct FigureRenderingTests {
         let stack = input.stack!
         for (layer, head) in [(0, 0), (3, 7), (5, 11)] {
             let panel = stack[layer][head]
-            let scale = ColorScale(options: options, values: [0, panel.scalars.max()!])
+            let scale = ColorScale(options: options, values: [0, panel.scalars.max()!], kind: .overview)
             let best = panel.scalars.indices.max { panel.scalars[$0] < panel.scalars[$1] }!
             let (row, column) = (best / 128, best % 128)
             let (x, y) = figure.panelCellCenter(layer: layer, head: head, row: row, column: column)!

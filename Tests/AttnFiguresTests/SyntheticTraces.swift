@@ -66,8 +66,10 @@ enum SyntheticTraces {
 
     /// Attention `[layers, heads, queries, keys]` with a different pattern per head.
     /// `links` are (query, key) pairs that the "semantic" heads attend between, both ways.
+    /// `alignment`, when given, names for each query the keys every head attends to (a translation's
+    /// word alignment).
     static func attention(queries: [TraceToken], keys: [TraceToken], layers: Int, heads: Int, seed: UInt64,
-                          links: [(Int, Int)] = [], causal: Bool = false, crossDiagonal: Bool = false) -> Tensor {
+                          links: [(Int, Int)] = [], causal: Bool = false, alignment: [[Int]]? = nil) -> Tensor {
         var random = Random(state: seed)
         let (n, m) = (queries.count, keys.count)
         var scalars = [Float](repeating: 0, count: layers * heads * n * m)
@@ -90,7 +92,7 @@ enum SyntheticTraces {
                         for (a, b) in links where a == q || b == q { logits[a == q ? b : a] += 5 }
                         logits[min(q, m - 1)] += 1
                     }
-                    if crossDiagonal { logits[min(max(q - 1 + layer % 2, 0), m - 1)] += 3 }
+                    if let alignment { for k in alignment[q] { logits[k] += 4 - Double(alignment[q].count - 1) * 0.7 } }
                     if causal { for k in 0 ..< m where k > q { logits[k] = -.infinity } }
                     let top = logits.max()!
                     let exps = logits.map { Foundation.exp($0 - top) }
@@ -149,12 +151,14 @@ enum SyntheticTraces {
         let stacks: [StackKind: AttentionStack] = [
             .encoder: AttentionStack(attention: attention(queries: encoder, keys: encoder, layers: 2, heads: 4, seed: 3)),
             .decoder: AttentionStack(attention: attention(queries: decoder, keys: decoder, layers: 2, heads: 4, seed: 4, causal: true)),
-            .cross: AttentionStack(attention: attention(queries: decoder, keys: encoder, layers: 2, heads: 4, seed: 5, crossDiagonal: true)),
+            .cross: AttentionStack(attention: attention(queries: decoder, keys: encoder, layers: 2, heads: 4, seed: 5, alignment: [
+                [0], [0], [1, 2], [3], [4], [5], [6], [6], [7], [7, 8], [11], [11], [10], [12], [13],
+            ])),
         ]
         return Trace(inputs: TraceInputs(a: "The environmental scientists have discovered that climate change is affecting biodiversity.",
                                          decoder: "Die Umweltwissenschaftler haben entdeckt, dass der Klimawandel die Artenvielfalt beeinflusst."),
                      tokens: encoder, decoderTokens: decoder, stacks: stacks,
-                     provenance: Provenance(model: "synthetic/marian", architecture: "marian"))
+                     provenance: Provenance(model: "synthetic/made-up-translation", architecture: "marian"))
     }
 
     /// `count` noisy copies of one head's attention (runs with different seeds), `[count, n, n]`.
