@@ -116,3 +116,25 @@ import Testing
         #expect(abs(best - value) < 1e-4)
     }
 }
+
+extension ExecutorTests {
+    @Test func passingExpectationsOfEveryKind() throws {
+        var spec = try experiment()
+        spec.expectations = try ExperimentParser.parse("""
+        name: x
+        models: [{id: m, name: minilm}]
+        inputs: [{id: i, a: x}]
+        expect:
+          - { variant: eminem/terrific, output: similarity, above: 0.8 }
+          - { variant: eminem/sick, output: similarity, below: 0.7 }
+          - { variant: eminem/sick, output: similarity, equals: 0.679, tolerance: 0.001 }
+          - { variant: eminem/available, output: similarity, direction: down }
+          - { variant: eminem/sick, mass: { from: b, to: a, min: 0.1 } }
+          - { variant: eminem/sick, mass: { from: a, to: b, max: 0.9, layer: 5, head: 4 } }
+          - { variant: "*/*", attention: { from: eminem, to: "[CLS]", min: 0.05, layers: 0-2 } }
+        """, file: "x.yaml").expectations
+        let result = try Executor.run(spec, options: RunOptions(runsFolder: runs, locator: locator, runID: "pass"))
+        #expect(result.manifest.passed, "\(result.manifest.expectations.filter { !$0.passed })")
+        #expect(result.manifest.expectations.count == 9)
+    }
+}
