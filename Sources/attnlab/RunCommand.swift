@@ -30,8 +30,10 @@ struct RunCommand: ParsableCommand {
         let result = try Executor.run(spec, options: RunOptions(threads: threads, runsFolder: URL(fileURLWithPath: runs),
                                                                 progress: { progress.update($0, $1, $2) }))
         progress.finish()
+        var options = RunReport.Options()
+        options.viewLinks = try RunArtifacts.writeFigures(spec, result: result)
         let report = result.folder.appendingPathComponent("report.html")
-        try AtomicFile.write(Data(try RunReport.render(result.manifest, subjects: result.subjects).utf8), to: report)
+        try AtomicFile.write(Data(try RunReport.render(result.manifest, subjects: result.subjects, options: options).utf8), to: report)
         print(RunSummary.render(result.manifest, folder: result.folder))
         print("report: \(report.path)")
         if !result.manifest.passed { throw ExitCode(1) }
