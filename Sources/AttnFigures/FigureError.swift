@@ -1,7 +1,7 @@
+import AttnCore
+
 /// The error every figure operation throws: what was wrong, where, and what to do about it.
-///
-/// `description` is the line the command line prints after `error: `.
-public struct FigureError: Error, CustomStringConvertible, Equatable, Sendable {
+public struct FigureError: ExplainedError, Equatable, Sendable {
     /// What was wrong.
     public var message: String
     /// The file, tensor or option the problem is in, when there is one.
@@ -13,12 +13,5 @@ public struct FigureError: Error, CustomStringConvertible, Equatable, Sendable {
         self.message = message
         self.location = location
         self.hint = hint
-    }
-
-    public var description: String {
-        var text = location.map { "\($0): " } ?? ""
-        text += message
-        if let hint { text += "; \(hint)" }
-        return text
     }
 }

@@ -1,7 +1,7 @@
 import AttnCore
 
 /// The error AttnModels throws: what was wrong, in which file or tensor, and what to do.
-public struct ModelError: Error, CustomStringConvertible, Equatable {
+public struct ModelError: ExplainedError, Equatable {
     public var location: String?
     public var message: String
     public var hint: String?
@@ -10,12 +10,5 @@ public struct ModelError: Error, CustomStringConvertible, Equatable {
         self.message = message
         self.location = location
         self.hint = hint
-    }
-
-    public var description: String {
-        var text = location.map { "\($0): " } ?? ""
-        text += message
-        if let hint { text += "; \(hint)" }
-        return text
     }
 }
