@@ -8,6 +8,7 @@ public enum ModelRegistry {
 
     public static let architectures: [String: Loader] = [
         "bert": { config, weights in try BertModel(config: config.decode(BertConfig.self), weights: weights, path: config.path) },
+        "gpt2": { config, weights in try GPT2Model(config: config.decode(GPT2Config.self), weights: weights, path: config.path) },
     ]
 
     /// The model types AttnLab runs, sorted.
