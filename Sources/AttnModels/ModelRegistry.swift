@@ -9,6 +9,15 @@ public enum ModelRegistry {
     public static let architectures: [String: Loader] = [
         "bert": { config, weights in try BertModel(config: config.decode(BertConfig.self), weights: weights, path: config.path) },
         "gpt2": { config, weights in try GPT2Model(config: config.decode(GPT2Config.self), weights: weights, path: config.path) },
+        "roberta": { config, weights in try RobertaModel(config: config.decode(RobertaConfig.self), weights: weights, path: config.path) },
+        "xlm-roberta": { config, weights in
+            try RobertaModel(config: config.decode(RobertaConfig.self), weights: weights, path: config.path, architecture: "xlm-roberta")
+        },
+        "camembert": { config, weights in
+            try RobertaModel(config: config.decode(RobertaConfig.self), weights: weights, path: config.path, architecture: "camembert")
+        },
+        "distilbert": { config, weights in try DistilBertModel(config: config.decode(DistilBertConfig.self), weights: weights, path: config.path) },
+        "albert": { config, weights in try AlbertModel(config: config.decode(AlbertConfig.self), weights: weights, path: config.path) },
     ]
 
     /// The model types AttnLab runs, sorted.
