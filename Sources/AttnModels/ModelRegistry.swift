@@ -18,6 +18,9 @@ public enum ModelRegistry {
         },
         "distilbert": { config, weights in try DistilBertModel(config: config.decode(DistilBertConfig.self), weights: weights, path: config.path) },
         "albert": { config, weights in try AlbertModel(config: config.decode(AlbertConfig.self), weights: weights, path: config.path) },
+        "bart": { config, weights in try BartModel(config: config.decode(BartConfig.self), weights: weights, path: config.path) },
+        "marian": { config, weights in try MarianModel(config: config.decode(MarianConfig.self), weights: weights, path: config.path) },
+        "t5": { config, weights in try T5Model(config: config.decode(T5Config.self), weights: weights, path: config.path) },
     ]
 
     /// The model types AttnLab runs, sorted.
