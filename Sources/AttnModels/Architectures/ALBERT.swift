@@ -96,7 +96,7 @@ public final class AlbertModel: TransformerModel {
         if let dense = w.optional("predictions.dense.weight", [e, h]) {
             lmDense = Linear(weight: dense, bias: w.take("predictions.dense.bias", [e]))
             lmNorm = LayerNormWeights(w, "predictions.LayerNorm", dim: e, eps: eps, base: false)
-            lmDecoder = w.optional("predictions.decoder.weight", [c.vocabSize, e]) ?? wordEmbeddings
+            lmDecoder = tied(w.optional("predictions.decoder.weight", [c.vocabSize, e]), to: wordEmbeddings)
             let decoderBias = w.optional("predictions.decoder.bias", [c.vocabSize])
             lmBias = w.optional("predictions.bias", [c.vocabSize]) ?? decoderBias ?? w.take("predictions.bias", [c.vocabSize])
         } else {
@@ -109,7 +109,8 @@ public final class AlbertModel: TransformerModel {
         if classifier != nil && pooler != nil { heads_.insert(.classification) }
         taskHeads = heads_
         summary = ModelSummary(architecture: "albert", layers: c.numHiddenLayers * inner, heads: heads, hidden: h, intermediate: m,
-                               vocabulary: c.vocabSize, maxPositions: c.maxPositionEmbeddings, parameters: storedParameterCount(weights))
+                               vocabulary: c.vocabSize, maxPositions: c.maxPositionEmbeddings, parameters: parameterCount(wordEmbeddings, positionEmbeddings, typeEmbeddings, embeddingNorm, embeddingToHidden, groups,
+                                                          pooler, classifier, lmDense, lmNorm, lmDecoder, lmBias))
     }
 
     public func forward(_ input: ModelInput, capture: CaptureOptions) throws -> ModelOutput {

@@ -64,9 +64,11 @@ public final class BartModel: TransformerModel {
         let (d, v) = (c.dModel, c.vocabSize)
         embeddingScale = c.scaleEmbedding == true ? Float(d).squareRoot() : 1
         let w = WeightLoader(store: weights, probe: "encoder.layers.0.self_attn.q_proj.weight", prefixes: ["model.", ""])
-        let shared = w.optional(w.prefix + "shared.weight", [v, d])
-        encoderEmbeddings = w.optional(w.prefix + "encoder.embed_tokens.weight", [v, d]) ?? shared ?? w.base("shared.weight", [v, d])
-        decoderEmbeddings = w.optional(w.prefix + "decoder.embed_tokens.weight", [v, d]) ?? shared ?? encoderEmbeddings
+        // One table shared by both embeddings and the LM head; files hold it under one name or several.
+        let shared = w.optional(w.prefix + "shared.weight", [v, d]) ?? w.optional(w.prefix + "encoder.embed_tokens.weight", [v, d])
+            ?? w.base("shared.weight", [v, d])
+        encoderEmbeddings = tied(w.optional(w.prefix + "encoder.embed_tokens.weight", [v, d]), to: shared)
+        decoderEmbeddings = tied(w.optional(w.prefix + "decoder.embed_tokens.weight", [v, d]), to: shared)
         let positions = c.maxPositionEmbeddings + Self.positionOffset
         encoderPositions = w.base("encoder.embed_positions.weight", [positions, d])
         decoderPositions = w.base("decoder.embed_positions.weight", [positions, d])
@@ -78,14 +80,15 @@ public final class BartModel: TransformerModel {
         decoderLayers = (0 ..< c.decoderLayers).map {
             BartFamilyLayers.decoder(w, "decoder.layers.\($0).", hidden: d, heads: c.decoderAttentionHeads, ffn: c.decoderFfnDim, activation: activation)
         }
-        lmHead = w.optional("lm_head.weight", [v, d]) ?? shared ?? decoderEmbeddings
+        lmHead = tied(w.optional("lm_head.weight", [v, d]), to: shared)
         finalLogitsBias = (w.optional("final_logits_bias", [1, v]) ?? Tensor(zeros: [1, v])).reshaped([v])
         try w.finish(architecture: "BART")
 
         taskHeads = [.seq2seq]
         summary = ModelSummary(architecture: "bart", layers: c.encoderLayers, heads: c.encoderAttentionHeads, hidden: d,
                                intermediate: c.encoderFfnDim, vocabulary: v, maxPositions: c.maxPositionEmbeddings,
-                               parameters: storedParameterCount(weights))
+                               parameters: parameterCount(encoderEmbeddings, decoderEmbeddings, encoderPositions, decoderPositions, encoderEmbeddingNorm,
+                                                          decoderEmbeddingNorm, encoderLayers, decoderLayers, lmHead))
     }
 
     public func forward(_ input: ModelInput, capture: CaptureOptions) throws -> ModelOutput {

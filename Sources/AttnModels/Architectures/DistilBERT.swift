@@ -74,7 +74,7 @@ public final class DistilBertModel: TransformerModel {
         if let transform = w.optional("vocab_transform.weight", [h, h]) {
             vocabTransform = Linear(weight: transform, bias: w.take("vocab_transform.bias", [h]))
             vocabNorm = LayerNormWeights(w, "vocab_layer_norm", dim: h, eps: eps, base: false)
-            vocabProjector = w.optional("vocab_projector.weight", [c.vocabSize, h]) ?? wordEmbeddings
+            vocabProjector = tied(w.optional("vocab_projector.weight", [c.vocabSize, h]), to: wordEmbeddings)
             vocabBias = w.take("vocab_projector.bias", [c.vocabSize])
         } else {
             (vocabTransform, vocabNorm, vocabProjector, vocabBias) = (nil, nil, nil, nil)
@@ -86,7 +86,8 @@ public final class DistilBertModel: TransformerModel {
         if classifier != nil { heads_.insert(.classification) }
         taskHeads = heads_
         summary = ModelSummary(architecture: "distilbert", layers: c.nLayers, heads: heads, hidden: h, intermediate: m,
-                               vocabulary: c.vocabSize, maxPositions: c.maxPositionEmbeddings, parameters: storedParameterCount(weights))
+                               vocabulary: c.vocabSize, maxPositions: c.maxPositionEmbeddings, parameters: parameterCount(wordEmbeddings, positionEmbeddings, embeddingNorm, layers, preClassifier, classifier,
+                                                          vocabTransform, vocabNorm, vocabProjector, vocabBias))
     }
 
     public func forward(_ input: ModelInput, capture: CaptureOptions) throws -> ModelOutput {

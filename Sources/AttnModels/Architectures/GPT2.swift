@@ -75,12 +75,12 @@ public final class GPT2Model: TransformerModel {
         positionEmbeddings = w.base("wpe.weight", [c.nPositions, h])
         blocks = (0 ..< c.nLayer).map { GPT2Block(w, $0, c, inner: m, activation: activation) }
         finalNorm = LayerNormWeights(w, "ln_f", dim: h, eps: c.layerNormEpsilon ?? 1e-5)
-        lmHead = w.optional("lm_head.weight", [c.vocabSize, h]) ?? tokenEmbeddings
+        lmHead = tied(w.optional("lm_head.weight", [c.vocabSize, h]), to: tokenEmbeddings)
         try w.finish(architecture: "GPT-2")
 
         taskHeads = [.causalLM]
         summary = ModelSummary(architecture: "gpt2", layers: c.nLayer, heads: c.nHead, hidden: h, intermediate: m,
-                               vocabulary: c.vocabSize, maxPositions: c.nPositions, parameters: storedParameterCount(weights))
+                               vocabulary: c.vocabSize, maxPositions: c.nPositions, parameters: parameterCount(tokenEmbeddings, positionEmbeddings, blocks, finalNorm, lmHead))
     }
 
     public func forward(_ input: ModelInput, capture: CaptureOptions) throws -> ModelOutput {

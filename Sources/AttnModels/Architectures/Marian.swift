@@ -60,10 +60,16 @@ public final class MarianModel: TransformerModel {
         decoderVocabulary = shareEmbeddings ? v : c.decoderVocabSize ?? v
         embeddingScale = c.scaleEmbedding == true ? Float(d).squareRoot() : 1
         let w = WeightLoader(store: weights, probe: "encoder.layers.0.self_attn.q_proj.weight", prefixes: ["model.", ""])
-        let shared = shareEmbeddings ? w.optional(w.prefix + "shared.weight", [v, d]) : nil
-        encoderEmbeddings = w.optional(w.prefix + "encoder.embed_tokens.weight", [v, d]) ?? shared ?? w.base("shared.weight", [v, d])
-        decoderEmbeddings = w.optional(w.prefix + "decoder.embed_tokens.weight", [decoderVocabulary, d])
-            ?? shared ?? w.base("decoder.embed_tokens.weight", [decoderVocabulary, d])
+        if shareEmbeddings {
+            // One table for both embeddings and the LM head; files hold it under one name or several.
+            let shared = w.optional(w.prefix + "shared.weight", [v, d]) ?? w.optional(w.prefix + "encoder.embed_tokens.weight", [v, d])
+                ?? w.base("shared.weight", [v, d])
+            encoderEmbeddings = tied(w.optional(w.prefix + "encoder.embed_tokens.weight", [v, d]), to: shared)
+            decoderEmbeddings = tied(w.optional(w.prefix + "decoder.embed_tokens.weight", [v, d]), to: shared)
+        } else {
+            encoderEmbeddings = w.base("encoder.embed_tokens.weight", [v, d])
+            decoderEmbeddings = w.base("decoder.embed_tokens.weight", [decoderVocabulary, d])
+        }
         positions = Self.sinusoids(positions: c.maxPositionEmbeddings, dim: d)
         encoderLayers = (0 ..< c.encoderLayers).map {
             BartFamilyLayers.encoder(w, "encoder.layers.\($0).", hidden: d, heads: c.encoderAttentionHeads, ffn: c.encoderFfnDim, activation: activation)
@@ -71,7 +77,7 @@ public final class MarianModel: TransformerModel {
         decoderLayers = (0 ..< c.decoderLayers).map {
             BartFamilyLayers.decoder(w, "decoder.layers.\($0).", hidden: d, heads: c.decoderAttentionHeads, ffn: c.decoderFfnDim, activation: activation)
         }
-        lmHead = w.optional("lm_head.weight", [decoderVocabulary, d]) ?? decoderEmbeddings
+        lmHead = tied(w.optional("lm_head.weight", [decoderVocabulary, d]), to: decoderEmbeddings)
         finalLogitsBias = (w.optional("final_logits_bias", [1, decoderVocabulary]) ?? Tensor(zeros: [1, decoderVocabulary]))
             .reshaped([decoderVocabulary])
         try w.finish(architecture: "Marian")
@@ -79,7 +85,7 @@ public final class MarianModel: TransformerModel {
         taskHeads = [.seq2seq]
         summary = ModelSummary(architecture: "marian", layers: c.encoderLayers, heads: c.encoderAttentionHeads, hidden: d,
                                intermediate: c.encoderFfnDim, vocabulary: v, maxPositions: c.maxPositionEmbeddings,
-                               parameters: storedParameterCount(weights))
+                               parameters: parameterCount(encoderEmbeddings, decoderEmbeddings, encoderLayers, decoderLayers, lmHead))
     }
 
     /// Marian's sinusoidal table (as `MarianSinusoidalPositionalEmbedding`, in double precision):

@@ -89,7 +89,7 @@ public final class RobertaModel: TransformerModel {
         if let dense = w.optional("lm_head.dense.weight", [h, h]) {
             lmDense = Linear(weight: dense, bias: w.take("lm_head.dense.bias", [h]))
             lmNorm = LayerNormWeights(w, "lm_head.layer_norm", dim: h, eps: eps, base: false)
-            lmDecoder = w.optional("lm_head.decoder.weight", [c.vocabSize, h]) ?? wordEmbeddings
+            lmDecoder = tied(w.optional("lm_head.decoder.weight", [c.vocabSize, h]), to: wordEmbeddings)
             // lm_head.bias and lm_head.decoder.bias are one tensor; files carry either or both.
             let decoderBias = w.optional("lm_head.decoder.bias", [c.vocabSize])
             lmBias = w.optional("lm_head.bias", [c.vocabSize]) ?? decoderBias ?? w.take("lm_head.bias", [c.vocabSize])
@@ -105,7 +105,8 @@ public final class RobertaModel: TransformerModel {
         // Positions start after the padding index, so the table holds padding + 1 fewer tokens.
         summary = ModelSummary(architecture: architecture, layers: c.numHiddenLayers, heads: heads, hidden: h, intermediate: m,
                                vocabulary: c.vocabSize, maxPositions: max(1, c.maxPositionEmbeddings - padding - 1),
-                               parameters: storedParameterCount(weights))
+                               parameters: parameterCount(wordEmbeddings, positionEmbeddings, typeEmbeddings, embeddingNorm, layers,
+                                                          classifierDense, classifierOutput, lmDense, lmNorm, lmDecoder, lmBias))
     }
 
     public func forward(_ input: ModelInput, capture: CaptureOptions) throws -> ModelOutput {

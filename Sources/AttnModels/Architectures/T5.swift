@@ -143,14 +143,15 @@ public final class T5Model: TransformerModel {
         decoderRelativeBias = w.base("decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", [buckets, heads])
         encoderFinalNorm = RMSNormWeights(w, "encoder.final_layer_norm", dim: d, eps: eps)
         decoderFinalNorm = RMSNormWeights(w, "decoder.final_layer_norm", dim: d, eps: eps)
-        lmHead = w.optional("lm_head.weight", [v, d]) ?? shared
+        lmHead = tied(w.optional("lm_head.weight", [v, d]), to: shared)
         // transformers 5 writes scale_decoder_outputs; older configs say tie_word_embeddings: false for v1.1.
         outputScale = c.scaleDecoderOutputs ?? (c.tieWordEmbeddings ?? true) ? 1 / Float(d).squareRoot() : 1
         try w.finish(architecture: "T5")
 
         taskHeads = [.seq2seq]
         summary = ModelSummary(architecture: "t5", layers: c.numLayers, heads: heads, hidden: d, intermediate: c.dFf,
-                               vocabulary: v, maxPositions: c.nPositions ?? 512, parameters: storedParameterCount(weights))
+                               vocabulary: v, maxPositions: c.nPositions ?? 512, parameters: parameterCount(shared, encoderRelativeBias, decoderRelativeBias, encoderBlocks, decoderBlocks,
+                                                          encoderFinalNorm, decoderFinalNorm, lmHead))
     }
 
     /// T5's bucket for a key `relative` positions after the query (Mesh TensorFlow's scheme): half

@@ -275,24 +275,30 @@ private func withOptionalPointer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Fl
     return tensor.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 
-/// The number of elements of the distinct floating-point tensors in a model's weight files (tied
-/// weights that a `.bin` stores twice over one storage count once).
-func storedParameterCount(_ weights: WeightStore) -> Int {
+/// A weight that a checkpoint may tie to another (an LM head to the embeddings): `source` when the
+/// file has no tensor of its own, or a copy with the same values (a `.bin` stores tied weights
+/// under every name), so that the model keeps one array.
+func tied(_ candidate: Tensor?, to source: Tensor) -> Tensor {
+    guard let candidate, candidate != source else { return source }
+    return candidate
+}
+
+/// The number of parameters in a model's parts: the elements of every tensor they hold (found by
+/// reflection through structs, arrays and optionals), a tensor shared by two parts (tied
+/// embeddings) counted once.
+func parameterCount(_ parts: Any...) -> Int {
+    var seen = Set<UnsafeRawPointer>()
     var total = 0
-    for source in weights.sources {
-        if let checkpoint = source as? PyTorchCheckpoint {
-            var seen = Set<String>()
-            for view in checkpoint.views.values where view.dtype.isFloatingPoint {
-                if seen.insert("\(view.storage.key)@\(view.offset)\(view.shape)\(view.strides)").inserted { total += view.count }
-            }
-        } else if let file = source as? SafeTensorsFile {
-            for entry in file.entries.values where [.f32, .f16, .bf16, .f64].contains(entry.dtype) {
-                total += entry.shape.reduce(1, *)
-            }
-        } else {
-            for name in source.tensorNames { total += source.shape(of: name)?.reduce(1, *) ?? 0 }
+    func visit(_ value: Any) {
+        if let tensor = value as? Tensor {
+            guard tensor.count > 0 else { return }
+            let address = tensor.scalars.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!) }
+            if seen.insert(address).inserted { total += tensor.count }
+            return
         }
+        for child in Mirror(reflecting: value).children { visit(child.value) }
     }
+    parts.forEach(visit)
     return total
 }
 
