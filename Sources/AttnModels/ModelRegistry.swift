@@ -21,6 +21,9 @@ public enum ModelRegistry {
         "bart": { config, weights in try BartModel(config: config.decode(BartConfig.self), weights: weights, path: config.path) },
         "marian": { config, weights in try MarianModel(config: config.decode(MarianConfig.self), weights: weights, path: config.path) },
         "t5": { config, weights in try T5Model(config: config.decode(T5Config.self), weights: weights, path: config.path) },
+        "mt5": { config, weights in
+            try T5Model(config: config.decode(T5Config.self), weights: weights, path: config.path, architecture: "mt5")
+        },
     ]
 
     /// The model types AttnLab runs, sorted.

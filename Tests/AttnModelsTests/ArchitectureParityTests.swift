@@ -55,7 +55,7 @@ enum ArchitectureFixtures {
     static let encoderDecoder = ["bart", "marian", "t5", "t5-gated"]
 
     @Test func registryRunsEveryArchitecture() {
-        #expect(Set(["albert", "bart", "bert", "camembert", "distilbert", "gpt2", "marian", "roberta", "t5", "xlm-roberta"])
+        #expect(Set(["albert", "bart", "bert", "camembert", "distilbert", "gpt2", "marian", "mt5", "roberta", "t5", "xlm-roberta"])
             .isSubset(of: Set(ModelRegistry.supportedTypes)))
     }
 

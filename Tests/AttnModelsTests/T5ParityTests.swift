@@ -30,6 +30,19 @@ import Testing
         expectClose(logits, try expected.tensor("logits"), within: 1e-4, "t5-gated logits")
     }
 
+    /// mT5 (model_type "mt5"): T5 v1.1's layers, and no rescaled output although transformers 5
+    /// writes tie_word_embeddings: true into its config.
+    @Test func mt5MatchesPyTorch() throws {
+        let model = try ModelRegistry.load(folder: ArchitectureFixtures.url("mt5"))
+        #expect(model.summary.architecture == "mt5")
+        let expected = try ArchitectureFixtures.expected("mt5")
+        let input = ArchitectureFixtures.input(expected)
+        let output = try model.forward(input, capture: [.hidden])
+        #expect(try ArchitectureFixtures.compareStacks(output, expected, "mt5") == 3)
+        let logits = try model.languageModelLogits(output, positions: Array(input.decoderIds!.indices))
+        expectClose(logits, try expected.tensor("logits"), within: 1e-4, "mt5 logits")
+    }
+
     /// Mesh TensorFlow's buckets: exact for small distances, logarithmic beyond, capped at the last.
     @Test func relativePositionBuckets() {
         // Bidirectional, 32 buckets, max distance 128: 16 per direction, 8 exact.

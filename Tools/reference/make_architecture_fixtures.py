@@ -28,7 +28,7 @@ from safetensors.torch import save_file
 import transformers
 from transformers import (AlbertConfig, AlbertForMaskedLM, BartConfig, BartForConditionalGeneration,
                           DistilBertConfig, DistilBertForSequenceClassification, GPT2Config, GPT2LMHeadModel,
-                          MarianConfig, MarianMTModel, RobertaConfig, RobertaForMaskedLM,
+                          MarianConfig, MarianMTModel, MT5Config, MT5ForConditionalGeneration, RobertaConfig, RobertaForMaskedLM,
                           RobertaForSequenceClassification, T5Config, T5ForConditionalGeneration)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -406,6 +406,22 @@ def t5():
                                "decoder.attention": stacked(out.decoder_attentions),
                                "cross.attention": stacked(out.cross_attentions),
                                "decoder.hidden": stacked(out.decoder_hidden_states), "logits": out.logits[0]},
+                  {"ids": ids, "decoder_ids": decoder_ids})
+
+    # mT5: T5 v1.1's layers, and never a rescaled output, whatever its config says about ties.
+    torch.manual_seed(19)
+    config = MT5Config(vocab_size=VOCAB, d_model=HIDDEN, d_kv=8, d_ff=FFN, num_layers=1, num_heads=HEADS,
+                       relative_attention_num_buckets=8, relative_attention_max_distance=12, initializer_factor=1.0,
+                       pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, attn_implementation="eager")
+    model = MT5ForConditionalGeneration(config).eval()
+    round_to(model, torch.float16)
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor([ids]), decoder_input_ids=torch.tensor([decoder_ids]),
+                    output_attentions=True, output_hidden_states=True)
+    save_checkpoints(model, "mt5", write_bin=False)
+    save_expected("mt5", {"encoder.attention": stacked(out.encoder_attentions),
+                          "cross.attention": stacked(out.cross_attentions),
+                          "decoder.hidden": stacked(out.decoder_hidden_states), "logits": out.logits[0]},
                   {"ids": ids, "decoder_ids": decoder_ids})
 
 

@@ -91,7 +91,8 @@ public final class T5Model: TransformerModel {
     /// d_model^-0.5 when the head is tied (T5 v1.0), else 1.
     private let outputScale: Float
 
-    public init(config c: T5Config, weights: WeightStore, path: String) throws {
+    /// `architecture` is `t5` or `mt5`; mT5 never rescales its output, whatever its config says of ties.
+    public init(config c: T5Config, weights: WeightStore, path: String, architecture: String = "t5") throws {
         config = c
         let (d, heads, v) = (c.dModel, c.numHeads, c.vocabSize)
         let eps = c.layerNormEpsilon ?? 1e-6
@@ -145,11 +146,12 @@ public final class T5Model: TransformerModel {
         decoderFinalNorm = RMSNormWeights(w, "decoder.final_layer_norm", dim: d, eps: eps)
         lmHead = tied(w.optional("lm_head.weight", [v, d]), to: shared)
         // transformers 5 writes scale_decoder_outputs; older configs say tie_word_embeddings: false for v1.1.
-        outputScale = c.scaleDecoderOutputs ?? (c.tieWordEmbeddings ?? true) ? 1 / Float(d).squareRoot() : 1
+        let rescale = architecture != "mt5" && (c.scaleDecoderOutputs ?? c.tieWordEmbeddings ?? true)
+        outputScale = rescale ? 1 / Float(d).squareRoot() : 1
         try w.finish(architecture: "T5")
 
         taskHeads = [.seq2seq]
-        summary = ModelSummary(architecture: "t5", layers: c.numLayers, heads: heads, hidden: d, intermediate: c.dFf,
+        summary = ModelSummary(architecture: architecture, layers: c.numLayers, heads: heads, hidden: d, intermediate: c.dFf,
                                vocabulary: v, maxPositions: c.nPositions ?? 512, parameters: parameterCount(shared, encoderRelativeBias, decoderRelativeBias, encoderBlocks, decoderBlocks,
                                                           encoderFinalNorm, decoderFinalNorm, lmHead))
     }
