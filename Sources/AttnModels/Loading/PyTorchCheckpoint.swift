@@ -123,7 +123,10 @@ public final class PyTorchCheckpoint: TensorSource, @unchecked Sendable {
         var data = Data()
         data.reserveCapacity(Int(entry.uncompressedSize))
         do {
-            _ = try archive.extract(entry, bufferSize: 1 << 20) { data.append($0) }
+            // No CRC check, as PyTorch's own reader: torch.save may write zero CRCs
+            // (torch.serialization.set_crc32_options(False)), and checking costs more than reading.
+            // Sizes were checked against the pickle's storages.
+            _ = try archive.extract(entry, bufferSize: 1 << 20, skipCRC32: true) { data.append($0) }
         } catch {
             throw ModelError("cannot read \(entry.path) from the zip archive (\(error))", location: path,
                              hint: "the file is damaged or truncated; download it again")
@@ -134,25 +137,26 @@ public final class PyTorchCheckpoint: TensorSource, @unchecked Sendable {
     /// Reads a strided view of raw storage bytes into a row-major Float32 tensor.
     static func gather(_ view: TorchTensorView, from raw: UnsafeRawBufferPointer) -> Tensor {
         let count = view.count
-        let load: (Int) -> Float
-        switch view.dtype {
-        case .f32: load = { Float(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self).littleEndian) }
-        case .f16: load = { Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self).littleEndian)) }
-        case .bf16: load = { Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self).littleEndian) << 16) }
-        case .f64: load = { Float(Double(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self).littleEndian)) }
-        default: load = { _ in 0 }
-        }
         var scalars = [Float](repeating: 0, count: count)
-        if view.isContiguous {
-            for i in 0 ..< count { scalars[i] = load(view.offset + i) }
-        } else {
-            // Walk the index in row-major order, keeping the storage position in step.
+        scalars.withUnsafeMutableBufferPointer { out in
+            if view.isContiguous {
+                convert(raw, dtype: view.dtype, from: view.offset, count: count, into: out.baseAddress!)
+                return
+            }
+            // Walk the index in row-major order, keeping the storage position in step; each
+            // innermost row is converted as a run.
             let rank = view.shape.count
+            let (rowLength, rowStride) = (view.shape[rank - 1], view.strides[rank - 1])
             var index = [Int](repeating: 0, count: rank)
             var source = view.offset
-            for i in 0 ..< count {
-                scalars[i] = load(source)
-                var d = rank - 1
+            for row in 0 ..< count / max(rowLength, 1) {
+                let target = out.baseAddress! + row * rowLength
+                if rowStride == 1 {
+                    convert(raw, dtype: view.dtype, from: source, count: rowLength, into: target)
+                } else {
+                    for j in 0 ..< rowLength { convert(raw, dtype: view.dtype, from: source + j * rowStride, count: 1, into: target + j) }
+                }
+                var d = rank - 2
                 while d >= 0 {
                     index[d] += 1
                     source += view.strides[d]
@@ -164,5 +168,22 @@ public final class PyTorchCheckpoint: TensorSource, @unchecked Sendable {
             }
         }
         return Tensor(shape: view.shape, scalars: scalars)
+    }
+
+    /// Converts `count` little-endian elements starting at element `first` to Float32.
+    private static func convert(_ raw: UnsafeRawBufferPointer, dtype: TorchDType, from first: Int, count: Int,
+                                into out: UnsafeMutablePointer<Float>) {
+        switch dtype {
+        case .f32:
+            for i in 0 ..< count { out[i] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: (first + i) * 4, as: UInt32.self).littleEndian) }
+        case .f16:
+            for i in 0 ..< count { out[i] = Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: (first + i) * 2, as: UInt16.self).littleEndian)) }
+        case .bf16:
+            for i in 0 ..< count { out[i] = Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: (first + i) * 2, as: UInt16.self).littleEndian) << 16) }
+        case .f64:
+            for i in 0 ..< count { out[i] = Float(Double(bitPattern: raw.loadUnaligned(fromByteOffset: (first + i) * 8, as: UInt64.self).littleEndian)) }
+        default:
+            break
+        }
     }
 }
