@@ -8,6 +8,22 @@ public enum ModelRegistry {
 
     public static let architectures: [String: Loader] = [
         "bert": { config, weights in try BertModel(config: config.decode(BertConfig.self), weights: weights, path: config.path) },
+        "gpt2": { config, weights in try GPT2Model(config: config.decode(GPT2Config.self), weights: weights, path: config.path) },
+        "roberta": { config, weights in try RobertaModel(config: config.decode(RobertaConfig.self), weights: weights, path: config.path) },
+        "xlm-roberta": { config, weights in
+            try RobertaModel(config: config.decode(RobertaConfig.self), weights: weights, path: config.path, architecture: "xlm-roberta")
+        },
+        "camembert": { config, weights in
+            try RobertaModel(config: config.decode(RobertaConfig.self), weights: weights, path: config.path, architecture: "camembert")
+        },
+        "distilbert": { config, weights in try DistilBertModel(config: config.decode(DistilBertConfig.self), weights: weights, path: config.path) },
+        "albert": { config, weights in try AlbertModel(config: config.decode(AlbertConfig.self), weights: weights, path: config.path) },
+        "bart": { config, weights in try BartModel(config: config.decode(BartConfig.self), weights: weights, path: config.path) },
+        "marian": { config, weights in try MarianModel(config: config.decode(MarianConfig.self), weights: weights, path: config.path) },
+        "t5": { config, weights in try T5Model(config: config.decode(T5Config.self), weights: weights, path: config.path) },
+        "mt5": { config, weights in
+            try T5Model(config: config.decode(T5Config.self), weights: weights, path: config.path, architecture: "mt5")
+        },
     ]
 
     /// The model types AttnLab runs, sorted.

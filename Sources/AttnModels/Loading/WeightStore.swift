@@ -1,7 +1,7 @@
 import AttnCore
 import Foundation
 
-/// A file of named tensors: safetensors today; PyTorch's `.bin` plugs in here too.
+/// A file of named tensors: safetensors, or PyTorch's `pytorch_model.bin` (`PyTorchCheckpoint`).
 public protocol TensorSource: AnyObject, Sendable {
     var path: String { get }
     /// Tensor names in the file.
@@ -18,6 +18,7 @@ extension SafeTensorsFile: TensorSource {
 
 /// All the weights of a model folder, by canonical name: legacy LayerNorm names `gamma` / `beta`
 /// read as `weight` / `bias`, and sharded checkpoints are joined through their index file.
+/// Safetensors are preferred; `pytorch_model.bin` (or its shards) is read when there are none.
 public final class WeightStore: @unchecked Sendable {
     public let folder: URL
     public let sources: [TensorSource]
@@ -34,8 +35,13 @@ public final class WeightStore: @unchecked Sendable {
             sources = [try SafeTensorsFile(path: single.path)]
         } else if fm.fileExists(atPath: index.path) {
             sources = try Self.shards(index: index).map { try SafeTensorsFile(path: folder.appendingPathComponent($0).path) }
+        } else if fm.fileExists(atPath: folder.appendingPathComponent("pytorch_model.bin").path) {
+            sources = [try PyTorchCheckpoint(path: folder.appendingPathComponent("pytorch_model.bin").path)]
+        } else if fm.fileExists(atPath: folder.appendingPathComponent("pytorch_model.bin.index.json").path) {
+            sources = try Self.shards(index: folder.appendingPathComponent("pytorch_model.bin.index.json"))
+                .map { try PyTorchCheckpoint(path: folder.appendingPathComponent($0).path) }
         } else {
-            throw ModelError("no weights in the model folder (looked for model.safetensors and model.safetensors.index.json)",
+            throw ModelError("no weights in the model folder (looked for model.safetensors, pytorch_model.bin and their .index.json)",
                              location: folder.path, hint: "copy the model's weight files into the folder")
         }
         self.sources = sources
