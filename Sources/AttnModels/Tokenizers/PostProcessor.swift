@@ -13,12 +13,11 @@ protocol PostProcessor: Sendable {
 enum PostProcessorType: String, CaseIterable, Sendable {
     case template = "TemplateProcessing"
     case bert = "BertProcessing"
-    // Known to Hugging Face, not built here yet.
     case roberta = "RobertaProcessing"
     case byteLevel = "ByteLevel"
     case sequence = "Sequence"
 
-    static let supported: [PostProcessorType] = [.template, .bert]
+    static let supported: [PostProcessorType] = [.template, .bert, .roberta, .byteLevel, .sequence]
 }
 
 enum PostProcessorFactory {
@@ -33,7 +32,13 @@ enum PostProcessorFactory {
         switch type {
         case .template:
             return try TemplateProcessor(json: json)
-        case .bert:
+        case .byteLevel:
+            return ByteLevelProcessor(trimOffsets: try json.optionalBool("trim_offsets") ?? true,
+                                      addPrefixSpace: try json.optionalBool("add_prefix_space") ?? true)
+        case .sequence:
+            let stages = try json.required("processors").array().map(make)
+            return SequenceProcessor(stages: stages)
+        case .bert, .roberta:
             func specialToken(_ key: String) throws -> TemplateProcessor.SpecialTokens {
                 let pair = try json.required(key).array()
                 guard pair.count == 2 else {
@@ -44,14 +49,16 @@ enum PostProcessorFactory {
                 return TemplateProcessor.SpecialTokens(ids: [try pair[1].int()], tokens: [token])
             }
             let cls = try specialToken("cls"), sep = try specialToken("sep")
+            if type == .roberta {
+                return RobertaProcessor(cls: (cls.tokens[0], cls.ids[0]), sep: (sep.tokens[0], sep.ids[0]),
+                                        trimOffsets: try json.optionalBool("trim_offsets") ?? true,
+                                        addPrefixSpace: try json.optionalBool("add_prefix_space") ?? true)
+            }
             // [CLS] A [SEP] and [CLS] A [SEP] B [SEP], B's part with type id 1.
             return TemplateProcessor(
                 single: [.special(cls, typeId: 0), .sequence(0, typeId: 0), .special(sep, typeId: 0)],
                 pair: [.special(cls, typeId: 0), .sequence(0, typeId: 0), .special(sep, typeId: 0),
                        .sequence(1, typeId: 1), .special(sep, typeId: 1)])
-        case .roberta, .byteLevel, .sequence:
-            throw TokenizerError.unsupportedType("post-processor", typeName, file: json.file, key: json.childPath("type"),
-                                                 known: true, supported: PostProcessorType.supported.map(\.rawValue))
         }
     }
 }
@@ -149,5 +156,30 @@ struct TemplateProcessor: PostProcessor {
             }
         }
         return (tokens, typeIds)
+    }
+}
+
+/// Several post-processors: the spans are trimmed by the first ones (ByteLevel), the special tokens
+/// added by the last (Hugging Face's `Sequence`, as Llama 3 uses it).
+struct SequenceProcessor: PostProcessor {
+    var stages: [any PostProcessor]
+
+    func addedTokenCount(isPair: Bool) -> Int {
+        stages.reduce(0) { $0 + $1.addedTokenCount(isPair: isPair) }
+    }
+
+    func process(_ a: [TraceToken], _ b: [TraceToken]?) -> (tokens: [TraceToken], typeIds: [Int]) {
+        var a = a, b = b
+        // Every stage but the last sees the sequences on their own (none of them adds tokens).
+        for stage in stages.dropLast() {
+            let first = stage.process(a, nil).tokens
+            a = first
+            if let second = b { b = stage.process(second, nil).tokens }
+        }
+        guard let last = stages.last else {
+            let tokens = a + (b ?? [])
+            return (tokens, tokens.map(\.segment))
+        }
+        return last.process(a, b)
     }
 }
