@@ -99,7 +99,7 @@ enum GPT2Pattern {
 
     /// The Unicode version of Oniguruma's tables in `tokenizers` (checked on every code point by
     /// `TokenizerUnicodeTests`).
-    static let oniguruma = (major: 15, minor: 0)
+    static let oniguruma = (major: 16, minor: 0)
 
     static func isSpace(_ scalar: Unicode.Scalar) -> Bool { UnicodeRules.isWhitespace(scalar) }
 
@@ -279,8 +279,8 @@ struct ByteLevelProcessor: PostProcessor {
     }
 }
 
-/// RoBERTa's post-processor: `<s> A </s>` and `<s> A </s> </s> B </s>`, spans trimmed of spaces
-/// when `trim_offsets`.
+/// RoBERTa's post-processor: `<s> A </s>` and `<s> A </s> </s> B </s>` (type ids all 0), spans
+/// trimmed of spaces when `trim_offsets`.
 struct RobertaProcessor: PostProcessor {
     var cls: (token: String, id: Int)
     var sep: (token: String, id: Int)
@@ -299,12 +299,8 @@ struct RobertaProcessor: PostProcessor {
             TraceToken(text: token.token, display: token.token, id: token.id, segment: segment, special: true)
         }
         var tokens = [special(cls, segment: 0)] + a + [special(sep, segment: 0)]
-        var typeIds = [Int](repeating: 0, count: tokens.count)
-        if let b {
-            let second = [special(sep, segment: 1)] + b + [special(sep, segment: 1)]
-            tokens += second
-            typeIds += [Int](repeating: 1, count: second.count)
-        }
-        return (tokens, typeIds)
+        if let b { tokens += [special(sep, segment: 1)] + b + [special(sep, segment: 1)] }
+        // RoBERTa has one token type: every type id is 0, sentence B's too.
+        return (tokens, [Int](repeating: 0, count: tokens.count))
     }
 }

@@ -111,10 +111,18 @@ extension TokenizerLoader {
         let normalizer = SentencePieceNormalizer(charsmap: charsmap, addDummyPrefix: spm.addDummyPrefix,
                                                  removeExtraWhitespaces: spm.removeExtraWhitespaces,
                                                  escapeWhitespaces: spm.escapeWhitespaces)
+        // As SentencePiece's lattice: unknown characters score 10 below the lowest normal piece,
+        // user-defined pieces always win (their length times the highest score, plus one).
         let pieceTypes = spm.pieces.map(\.type)
-        let unigram = try UnigramModel(pieces: spm.pieces.map { ($0.text, $0.score) }, unknownID: spm.unknownID,
-                                       byteFallback: spm.byteFallback,
+        let normalScores = spm.pieces.filter { $0.type == .normal }.map { Float($0.score) }
+        let lowest = normalScores.min() ?? 0, highest = normalScores.max() ?? 0
+        let scored = spm.pieces.map { piece -> (text: String, score: Double) in
+            guard piece.type == .userDefined else { return (piece.text, piece.score) }
+            return (piece.text, Double(Float(piece.text.unicodeScalars.count) * highest + 1))
+        }
+        let unigram = try UnigramModel(pieces: scored, unknownID: spm.unknownID, byteFallback: spm.byteFallback,
                                        usable: { pieceTypes[$0] == .normal || pieceTypes[$0] == .userDefined },
+                                       unknownScore: Double(lowest - 10), singlePrecision: true,
                                        file: spmURL.path, key: "pieces")
         let names = config?.specialTokens ?? [:]
         let unknown = names["unk_token"] ?? "<unk>", eos = names["eos_token"] ?? "</s>", pad = names["pad_token"] ?? "<pad>"

@@ -13,6 +13,9 @@ struct UnigramModel: TokenizationModel {
     let unknownID: Int?
     let byteFallback: Bool
     let unknownScore: Double
+    /// Add scores in single precision, as SentencePiece does (Hugging Face adds in double): the two
+    /// break ties between equally good spellings differently (`ww w` or `w ww`).
+    let singlePrecision: Bool
     /// The pieces the lattice may use, in a trie over their scalars.
     private let trie: PieceTrie
 
@@ -21,8 +24,11 @@ struct UnigramModel: TokenizationModel {
 
     /// - Parameters: `usable` tells which pieces may spell text (SentencePiece leaves out control
     ///   and unused pieces; Hugging Face uses them all); `file` and `key` name the source, for errors.
+    ///   `unknownScore` is the score of an unknown character (Hugging Face: 10 below the lowest
+    ///   score of all pieces; SentencePiece: of the normal pieces).
     init(pieces: [(text: String, score: Double)], unknownID: Int?, byteFallback: Bool,
-         usable: ((Int) -> Bool)? = nil, file: String, key: String) throws {
+         usable: ((Int) -> Bool)? = nil, unknownScore: Double? = nil, singlePrecision: Bool = false,
+         file: String, key: String) throws {
         guard !pieces.isEmpty else {
             throw TokenizerError.invalidFile(file, key: key, "the vocabulary is empty", hint: "re-download the tokenizer files")
         }
@@ -42,7 +48,8 @@ struct UnigramModel: TokenizationModel {
         self.idsByPiece = ids
         self.unknownID = unknownID
         self.byteFallback = byteFallback
-        self.unknownScore = (pieces.map(\.score).min() ?? 0) - 10
+        self.unknownScore = unknownScore ?? (pieces.map(\.score).min() ?? 0) - 10
+        self.singlePrecision = singlePrecision
         self.trie = trie
     }
 
@@ -73,14 +80,17 @@ struct UnigramModel: TokenizationModel {
         for start in 0..<count {
             guard let here = best[start]?.score else { continue }
             var hasSingleScalarPiece = false
+            func add(_ score: Double) -> Double {
+                singlePrecision ? Double(Float(here) + Float(score)) : here + score
+            }
             trie.forEachPrefix(of: scalars, from: start) { end, id in
-                let score = here + pieces[id].score
+                let score = add(pieces[id].score)
                 if best[end] == nil || score > best[end]!.score { best[end] = (score, start, id) }
                 if end == start + 1 { hasSingleScalarPiece = true }
             }
             if !hasSingleScalarPiece {
                 // Without an unknown id Hugging Face fails; the character is then dropped here.
-                let score = here + unknownScore
+                let score = add(unknownScore)
                 if best[start + 1] == nil || score > best[start + 1]!.score {
                     best[start + 1] = (score, start, unknownID ?? -1)
                 }
