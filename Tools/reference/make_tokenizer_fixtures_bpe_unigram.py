@@ -47,8 +47,10 @@ import make_tokenizer_fixtures as base  # noqa: E402  (the WordPiece fixtures' c
 
 OUT = base.OUT
 
-# The WordPiece corpus, and what matters more to byte-level and SentencePiece tokenizers.
-SENTENCES = [s for s in base.SENTENCES if "[MASK]" not in s and "[SEP]" not in s and "XYZZY" not in s] + [
+# The WordPiece corpus (less its WordPiece-only cases: special tokens in brackets, 100-character
+# words), and what matters more to byte-level and SentencePiece tokenizers.
+SENTENCES = [s for s in base.SENTENCES if "[MASK]" not in s and "[SEP]" not in s and "XYZZY" not in s
+             and len(s) < 200 and "abcdefghij" * 10 not in s] + [
     "I'll've you'd they're we've she's 'S 'LL it's",
     "word  two   three    four",
     "  indented\n    code\n\tline",
@@ -71,6 +73,21 @@ PAIRS = base.PAIRS + [
 ]
 
 SINGLE_TRUNCATED = base.SINGLE_TRUNCATED
+
+# A shorter corpus for the variants of a layout already checked on the whole one (fixture size):
+# accents, CJK, emoji, whitespace runs, digits, code, empty input, special tokens, pairs.
+FOCUSED = [
+    "Hello world", "The quick brown fox jumps over the lazy dog.", "Café naïve résumé", "CAFÉ NAÏVE RÉSUMÉ",
+    "我爱北京天安门", "Tokyo東京Tokyo and 𠀀𠀁 (CJK extension B)", "Emoji 😀👍🏽 test 🥲 🫠",
+    "   leading and trailing spaces   ", "many     spaces\t\ttabs\n\nnewlines\r\nand\u000bvertical\u000cform feed",
+    "\u00a0non-breaking\u2003em space\u3000ideographic\u2028line\u2029para",
+    "1234567890 3.14159 1,000,000 2024-01-01 ½ ² ①", "def foo(x): return x**2 + 1  # comment",
+    "    def f(x):\n        return x  # trailing   \n", "I'll've you'd they're we've she's 'S 'LL it's",
+    "ＡＢＣ１２３ ﬁnance ﬂow ㍿", "e\u0301 a\u0308 o\u0323\u0302 a\u0301\u0323 x\u0323\u0301",
+    "Hello <mask> world and <mask>.", "<s> typed </s> tokens <pad> <unk>", "ĠĊ Ġ Ċ already byte-level characters",
+    "▁ already ▁metaspace▁ characters", "supercalifragilisticexpialidocious", "", " ", "\u0000\u0001\u0002",
+]
+FOCUSED_PAIRS = [p for p in PAIRS if p[2] is not None or p[0] in ("", "only a", "Café naïve", "  spaces before")]
 
 TRAINING_TEXT = base.TRAINING_TEXT + """
 It's what they'll say: we're sure you've heard I'd rather go. Don't won't can't isn't.
@@ -324,7 +341,13 @@ def train_spm(prefix, text, vocab_size, rule, **options):
         arguments.update(options)
         spm.SentencePieceTrainer.train(**arguments)
         with open(os.path.join(tmp, "m.model"), "rb") as f:
-            return f.read()
+            proto = spm_proto(f.read())
+    # The trainer records its temporary paths; keep the file the same from run to run.
+    proto.trainer_spec.input[:] = ["corpus.txt"]
+    proto.trainer_spec.model_prefix = prefix
+    if proto.normalizer_spec.normalization_rule_tsv:
+        proto.normalizer_spec.normalization_rule_tsv = "rules.tsv"
+    return proto.SerializeToString(deterministic=True)
 
 
 def spm_proto(data):
@@ -466,9 +489,12 @@ def unicode_blocks(charsmap):
     return result
 
 
-def encode_cases(tokenizer):
+def encode_cases(tokenizer, focused=False):
     saved = (base.SENTENCES, base.PAIRS, base.SINGLE_TRUNCATED)
-    base.SENTENCES, base.PAIRS, base.SINGLE_TRUNCATED = SENTENCES, PAIRS, SINGLE_TRUNCATED
+    if focused:
+        base.SENTENCES, base.PAIRS, base.SINGLE_TRUNCATED = FOCUSED, FOCUSED_PAIRS, SINGLE_TRUNCATED[:2]
+    else:
+        base.SENTENCES, base.PAIRS, base.SINGLE_TRUNCATED = SENTENCES, PAIRS, SINGLE_TRUNCATED
     try:
         return base.encode_cases(tokenizer)
     finally:
@@ -483,14 +509,33 @@ def document(generator, entries):
     return '{"generator":%s,\n"tokenizers":[\n%s\n]}\n' % (head, body)
 
 
-def save_variants(folder, variants):
+def tokenizer_json(tokenizer):
+    """tokenizer.json indented, but the vocabulary and the merges one entry a line (fixture size)."""
+    root = json.loads(tokenizer.to_str())
+    model = root["model"]
+    compact = {key: model.pop(key) for key in ("vocab", "merges") if key in model}
+    text = json.dumps(root, ensure_ascii=False, indent=1)
+    for key, value in compact.items():
+        if isinstance(value, dict):
+            body = ",\n".join("  %s:%s" % (json.dumps(k, ensure_ascii=False), json.dumps(v)) for k, v in value.items())
+            rendered = "{\n" + body + "\n }"
+        else:
+            body = ",\n".join("  " + json.dumps(v, ensure_ascii=False, separators=(",", ":")) for v in value)
+            rendered = "[\n" + body + "\n ]"
+        text = text.replace('\n "model": {', '\n "model": {\n  %s: %s,' % (json.dumps(key), rendered), 1)
+    assert json.loads(text)["model"].keys() >= compact.keys()
+    return text + "\n"
+
+
+def save_variants(folder, variants, focused=()):
     entries = []
     for name, purpose, tokenizer in variants:
         path = os.path.join(OUT, folder, name, "tokenizer.json")
-        base.write(path, json.dumps(json.loads(tokenizer.to_str()), ensure_ascii=False, indent=1) + "\n")
+        base.write(path, tokenizer_json(tokenizer))
         reloaded = Tokenizer.from_file(path)
+        assert reloaded.to_str() == Tokenizer.from_str(tokenizer.to_str()).to_str(), name
         entries.append({"name": name, "file": os.path.relpath(path, OUT), "purpose": purpose,
-                        "vocab_size": reloaded.get_vocab_size(), "cases": encode_cases(reloaded)})
+                        "vocab_size": reloaded.get_vocab_size(), "cases": encode_cases(reloaded, name in focused)})
     return entries
 
 
@@ -499,7 +544,8 @@ def main():
                  "sentencepiece": spm.__version__}
 
     variants = bpe_variants()
-    entries = save_variants("bpe", variants)
+    entries = save_variants("bpe", variants, focused={"roberta-prefix-space", "gpt2-prefix-space-trim", "llama3-split",
+                                                      "bpe-word-suffix", "llama2-byte-fallback"})
     by_name = {name: t for name, _, t in variants}
     write_bpe_files("gpt2", by_name["gpt2"], {"tokenizer_class": "GPT2Tokenizer", "add_prefix_space": False,
                                               "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>",
@@ -513,7 +559,7 @@ def main():
     base.write(os.path.join(OUT, "parity-bpe.json"), document(generator, entries))
 
     variants = unigram_variants()
-    entries = save_variants("unigram", variants)
+    entries = save_variants("unigram", variants, focused={"t5-legacy", "unigram-byte-fallback"})
     base.write(os.path.join(OUT, "parity-unigram.json"), document(generator, entries))
 
     folder = marian_folder()
