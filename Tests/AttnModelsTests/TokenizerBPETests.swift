@@ -17,7 +17,7 @@ struct TokenizerBPETests {
     /// Every BPE tokenizer of the fixtures: ids, tokens, spans, words, segments and type ids of every
     /// sentence, pair and truncated input.
     @Test(arguments: ["gpt2", "roberta", "roberta-prefix-space", "gpt2-prefix-space-trim", "llama3-split",
-                      "bpe-word-suffix", "llama2-byte-fallback"])
+                      "bpe-word-suffix", "bpe-subword-prefix", "llama2-byte-fallback"])
     func matchesHuggingFace(_ name: String) throws {
         let entry = try Self.entry(name)
         let tokenizer = try TokenizerLoader.load(tokenizerFile: TokenizerFixtures.folder.appendingPathComponent(entry.file))
@@ -96,6 +96,11 @@ struct TokenizerBPETests {
         #expect(try Self.tokenizer("llama2-byte-fallback").family == .unigram)
         let display = try Self.tokenizer("llama2-byte-fallback").encode("Hello world").tokens.map(\.display)
         #expect(!display.joined().contains("▁"), "\(display)")
+        // BPE with `##` pieces and a WordPiece decoder reads as WordPiece.
+        let prefixed = try Self.tokenizer("bpe-subword-prefix")
+        #expect(prefixed.family == .wordPiece)
+        let pieces = try prefixed.encode("unbelievable tokenizers").tokens.filter { $0.text.hasPrefix("##") }
+        #expect(!pieces.isEmpty && pieces.allSatisfy { "##" + $0.display == $0.text })
     }
 
     /// GPT-2's pre-tokenizer on every code point (letters, numbers, spaces as Oniguruma classes them).

@@ -111,9 +111,9 @@ Un deux trois quatre cinq six sept huit neuf dix onze douze treize.
 # ---------------------------------------------------------------------------------------------
 # A deterministic BPE trainer (the library's breaks ties in hash order)
 
-def train_bpe(words, merges_wanted, min_count=2):
+def train_bpe(words, merges_wanted, min_count=2, join=lambda a, b: a + b):
     """BPE merges learnt from `words` (a Counter of symbol tuples): the most frequent adjacent pair
-    is merged, ties broken by the pair's text. Returns the merges in order."""
+    is merged (into `join(a, b)`), ties broken by the pair's text. Returns the merges in order."""
     words = {tuple(w): c for w, c in words.items()}
     merges = []
     for _ in range(merges_wanted):
@@ -133,7 +133,7 @@ def train_bpe(words, merges_wanted, min_count=2):
             out, i = [], 0
             while i < len(word):
                 if i + 1 < len(word) and word[i] == a and word[i + 1] == b:
-                    out.append(a + b)
+                    out.append(join(a, b))
                     i += 2
                 else:
                     out.append(word[i])
@@ -253,6 +253,27 @@ def bpe_variants():
     t.pre_tokenizer = pre_tokenizers.Whitespace()
     variants.append(("bpe-word-suffix", "BPE with end_of_word_suffix </w> and an unknown token, NFC + Lowercase, "
                      "Whitespace pre-tokenizer, no post-processor", t))
+
+    # WordPiece-like BPE: "##" before every character but a word's first.
+    counter = collections.Counter()
+    for line in training_lines():
+        for word, _ in pre_tokenizers.BertPreTokenizer().pre_tokenize_str(line):
+            counter[(word[0],) + tuple("##" + c for c in word[1:])] += 1
+    join = lambda a, b: a + b[2:]
+    prefix_merges = train_bpe(counter, 400, join=join)
+    characters = sorted({c for word in counter for c in word})
+    tokens = ["[UNK]", "[CLS]", "[SEP]"] + characters + [join(a, b) for a, b in prefix_merges]
+    vocab = {}
+    for token in tokens:
+        vocab.setdefault(token, len(vocab))
+    t = Tokenizer(BPE(vocab, prefix_merges, unk_token="[UNK]", continuing_subword_prefix="##", fuse_unk=True))
+    t.normalizer = normalizers.BertNormalizer(lowercase=False)
+    t.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    t.post_processor = processors.BertProcessing(("[SEP]", vocab["[SEP]"]), ("[CLS]", vocab["[CLS]"]))
+    t.decoder = decoders.WordPiece()
+    t.add_special_tokens([AddedToken(x, special=True, normalized=False) for x in ["[UNK]", "[CLS]", "[SEP]"]])
+    variants.append(("bpe-subword-prefix", "BPE with continuing_subword_prefix ## and fuse_unk, BERT normalizer, "
+                     "pre-tokenizer and post-processor", t))
 
     # Llama 2: ▁ for spaces by the normalizer, byte fallback, decoders Replace/ByteFallback/Fuse/Strip.
     counter = collections.Counter()
@@ -545,7 +566,7 @@ def main():
 
     variants = bpe_variants()
     entries = save_variants("bpe", variants, focused={"roberta-prefix-space", "gpt2-prefix-space-trim", "llama3-split",
-                                                      "bpe-word-suffix", "llama2-byte-fallback"})
+                                                      "bpe-word-suffix", "bpe-subword-prefix", "llama2-byte-fallback"})
     by_name = {name: t for name, _, t in variants}
     write_bpe_files("gpt2", by_name["gpt2"], {"tokenizer_class": "GPT2Tokenizer", "add_prefix_space": False,
                                               "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>",

@@ -70,10 +70,8 @@ public enum TokenizerLoader {
         var model = try TokenizationModelFactory.make(try root.required("model"))
         let postProcessor = try root["post_processor"].map(PostProcessorFactory.make)
         let decoder = try root["decoder"].map(TokenDecoderFactory.make) ?? PlainTokenDecoder()
-        // A BPE model reads as byte-level only with GPT-2's alphabet; with `▁` it is SentencePiece's (Llama).
-        if var bpe = model as? BPEModel, !(preTokenizer is ByteLevelPreTokenizer || decoder is ByteLevelDecoder
-                                           || (preTokenizer as? SequencePreTokenizer)?.stages.contains { $0 is ByteLevelPreTokenizer } == true) {
-            bpe.family = .unigram
+        if var bpe = model as? BPEModel {
+            bpe.family = bpeFamily(preTokenizer: preTokenizer, decoder: decoder)
             model = bpe
         }
 
@@ -97,6 +95,22 @@ public enum TokenizerLoader {
         let candidates = config?.maskToken.map { [$0] } ?? ["[MASK]", "<mask>"]
         tokenizer.maskToken = candidates.first { tokenizer.id(for: $0) != nil }
         return tokenizer
+    }
+
+    /// How a BPE model's tokens read: byte-level with GPT-2's alphabet, SentencePiece's with `▁`
+    /// (Llama 2), WordPiece's with a `##` decoder; byte-level when nothing tells.
+    static func bpeFamily(preTokenizer: (any PreTokenizer)?, decoder: any TokenDecoder) -> TokenizerFamily {
+        let preTokenizers = (preTokenizer as? SequencePreTokenizer)?.stages ?? preTokenizer.map { [$0] } ?? []
+        let decoders = (decoder as? SequenceDecoder)?.stages ?? [decoder]
+        if preTokenizers.contains(where: { $0 is ByteLevelPreTokenizer }) || decoders.contains(where: { $0 is ByteLevelDecoder }) {
+            return .byteLevelBPE
+        }
+        if decoders.contains(where: { $0 is WordPieceDecoder }) { return .wordPiece }
+        if preTokenizers.contains(where: { $0 is MetaspacePreTokenizer })
+            || decoders.contains(where: { $0 is MetaspaceDecoder || ($0 as? ReplaceDecoder)?.pattern == "▁" }) {
+            return .unigram
+        }
+        return .byteLevelBPE
     }
 
     // MARK: - vocab.txt (BERT without tokenizer.json)
