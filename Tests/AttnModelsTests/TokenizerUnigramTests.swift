@@ -36,7 +36,8 @@ struct TokenizerUnigramTests {
     }
 
     /// Marian without tokenizer.json: source.spm (source side) and target.spm (target side) with the
-    /// ids of vocab.json, against transformers' MarianTokenizer (ids and tokens; it has no spans).
+    /// ids of vocab.json, against transformers' MarianTokenizer (ids and tokens, `<unk>` for unknown
+    /// pieces; it has no spans).
     @Test(arguments: TokenizerSide.allCases)
     func marianSentencePieceFilesMatchTransformers(_ side: TokenizerSide) throws {
         let url = TokenizerFixtures.folder.appendingPathComponent("parity-marian.json")
@@ -48,11 +49,29 @@ struct TokenizerUnigramTests {
         var failures: [String] = []
         for testCase in document.cases where testCase.side == side.rawValue {
             let encoding = try tokenizer.encode(testCase.a)
-            if encoding.ids != testCase.ids {
+            if encoding.ids != testCase.ids || encoding.tokens.map(\.text) != testCase.tokens {
                 failures.append("\(String(reflecting: testCase.a)): ids \(encoding.ids) != \(testCase.ids)\n  tokens \(encoding.tokens.map(\.text)) != \(testCase.tokens)")
             }
         }
         #expect(failures.isEmpty, "\(failures.count) differences:\n\(failures.prefix(12).joined(separator: "\n"))")
+    }
+
+    /// T5 and BART tokenize the decoder's text with the same tokenizer; Marian with target.spm.
+    @Test func targetSideIsTheSameTokenizerUnlessMarian() throws {
+        let folder = TokenizerFixtures.folder.appendingPathComponent("unigram/t5")
+        let text = "Le renard brun, the quick fox."
+        let source = try TokenizerLoader.load(folder: folder, side: .source)
+        let target = try TokenizerLoader.load(folder: folder, side: .target)
+        #expect(try source.encode(text).ids == target.encode(text).ids)
+        #expect(target.sourceFiles.map(\.lastPathComponent) == ["tokenizer.json"])
+
+        let marianSource = try TokenizerLoader.load(folder: Self.marianFolder, side: .source)
+        let marianTarget = try TokenizerLoader.load(folder: Self.marianFolder, side: .target)
+        let french = "La bibliothèque est là-bas"
+        #expect(try marianSource.encode(french).ids != marianTarget.encode(french).ids)
+        // One vocabulary (vocab.json) for both sides: an id means the same piece on either side.
+        #expect(marianSource.vocabularySize == marianTarget.vocabularySize)
+        #expect(marianSource.token(for: 5) == marianTarget.token(for: 5))
     }
 
     @Test func marianSpansPointIntoTheOriginalText() throws {

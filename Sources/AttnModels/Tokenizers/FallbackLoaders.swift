@@ -156,7 +156,8 @@ extension TokenizerLoader {
 }
 
 /// A model whose tokens take their ids from another vocabulary (Marian: SentencePiece pieces, ids
-/// from vocab.json); a piece missing from it is the unknown token.
+/// from vocab.json); a piece missing from it is the unknown token, spelt as that vocabulary spells
+/// it (`<unk>`, as transformers' `convert_ids_to_tokens` gives).
 struct VocabularyMappedModel: TokenizationModel {
     let inner: any TokenizationModel
     let vocabulary: [VocabularyKey: Int]
@@ -180,7 +181,12 @@ struct VocabularyMappedModel: TokenizationModel {
     func tokenize(_ word: ArraySlice<Unicode.Scalar>) -> [ModelToken] {
         inner.tokenize(word).map { token in
             var token = token
-            token.id = vocabulary[VocabularyKey(token.text)] ?? unknownID
+            if let id = vocabulary[VocabularyKey(token.text)] {
+                token.id = id
+            } else {
+                token.id = unknownID
+                token.text = tokensByID[unknownID] ?? token.text
+            }
             return token
         }
     }

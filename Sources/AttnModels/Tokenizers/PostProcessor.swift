@@ -37,6 +37,11 @@ enum PostProcessorFactory {
                                       addPrefixSpace: try json.optionalBool("add_prefix_space") ?? true)
         case .sequence:
             let stages = try json.required("processors").array().map(make)
+            guard stages.filter(SequenceProcessor.addsTokens).count <= 1 else {
+                throw TokenizerError.unsupportedType("post-processor", "Sequence with two post-processors that add special tokens",
+                                                     file: json.file, key: json.childPath("processors"), known: true,
+                                                     supported: ["Sequence with at most one that adds special tokens"])
+            }
             return SequenceProcessor(stages: stages)
         case .bert, .roberta:
             func specialToken(_ key: String) throws -> TemplateProcessor.SpecialTokens {
@@ -159,10 +164,16 @@ struct TemplateProcessor: PostProcessor {
     }
 }
 
-/// Several post-processors: the spans are trimmed by the first ones (ByteLevel), the special tokens
-/// added by the last (Hugging Face's `Sequence`, as Llama 3 uses it).
+/// Several post-processors (Hugging Face's `Sequence`, as Llama 3 uses it): those that add no
+/// tokens (ByteLevel's span trimming) run on each sequence, then the one that adds the special tokens
+/// (at most one; the factory refuses more). Trimming leaves special tokens alone, so running it
+/// first gives what Hugging Face's order gives.
 struct SequenceProcessor: PostProcessor {
     var stages: [any PostProcessor]
+
+    static func addsTokens(_ stage: any PostProcessor) -> Bool {
+        stage.addedTokenCount(isPair: false) > 0 || stage.addedTokenCount(isPair: true) > 0
+    }
 
     func addedTokenCount(isPair: Bool) -> Int {
         stages.reduce(0) { $0 + $1.addedTokenCount(isPair: isPair) }
@@ -170,16 +181,12 @@ struct SequenceProcessor: PostProcessor {
 
     func process(_ a: [TraceToken], _ b: [TraceToken]?) -> (tokens: [TraceToken], typeIds: [Int]) {
         var a = a, b = b
-        // Every stage but the last sees the sequences on their own (none of them adds tokens).
-        for stage in stages.dropLast() {
-            let first = stage.process(a, nil).tokens
-            a = first
+        for stage in stages where !Self.addsTokens(stage) {
+            a = stage.process(a, nil).tokens
             if let second = b { b = stage.process(second, nil).tokens }
         }
-        guard let last = stages.last else {
-            let tokens = a + (b ?? [])
-            return (tokens, tokens.map(\.segment))
-        }
-        return last.process(a, b)
+        if let adding = stages.first(where: Self.addsTokens) { return adding.process(a, b) }
+        let tokens = a + (b ?? [])
+        return (tokens, tokens.map(\.segment))
     }
 }
