@@ -178,16 +178,25 @@ struct TokenizerUnigramTests {
         #expect(marian.decode(ids, skipSpecialTokens: true) == "Hello world")
     }
 
-    /// The nmt_nfkc charsmap (the T5 fixture's) on every code point: the whole block as one text,
-    /// and each character alone (between spaces).
+    /// The nmt_nfkc charsmap (the T5 fixture's) on every code point, applied as Hugging Face's
+    /// Precompiled normalizer does and as SentencePiece does: the whole block as one text, and each
+    /// character alone (between spaces).
     @Test func precompiledNormalizerMatchesHuggingFaceOnEveryCharacter() throws {
         let blocks = try TokenizerUnicodeTests.blocks(file: "unicode-blocks-bpe-unigram.json")
         let data = try Data(contentsOf: TokenizerFixtures.folder.appendingPathComponent("unigram/t5/tokenizer.json"))
         let json = try TokenizerJSON.parse(data, file: "t5")
         let charsmap = try PrecompiledCharsmap(base64: try json.required("normalizer").required("precompiled_charsmap").string(),
                                                file: "t5", key: "normalizer")
-        let normalizer = PrecompiledNormalizer(charsmap: charsmap)
-        for (name, spaced) in [("Precompiled(nmt_nfkc)", false), ("Precompiled(nmt_nfkc) spaced", true)] {
+        let sentencePiece = SentencePieceNormalizer(charsmap: charsmap, addDummyPrefix: true, removeExtraWhitespaces: true,
+                                                    escapeWhitespaces: true)
+        let stages: [(String, Bool, any TextNormalizer)] = [
+            ("Precompiled(nmt_nfkc)", false, PrecompiledNormalizer(charsmap: charsmap)),
+            ("Precompiled(nmt_nfkc) spaced", true, PrecompiledNormalizer(charsmap: charsmap)),
+            // SentencePiece's own way with the same rules (Marian's spm files).
+            ("SentencePiece(nmt_nfkc)", false, sentencePiece),
+            ("SentencePiece(nmt_nfkc) spaced", true, sentencePiece),
+        ]
+        for (name, spaced, normalizer) in stages {
             let expected = try #require(blocks.normalizers[name])
             var mismatches: [String] = []
             for (index, start) in blocks.starts.enumerated() {

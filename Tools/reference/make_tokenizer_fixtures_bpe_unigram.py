@@ -497,6 +497,17 @@ def unicode_blocks(charsmap):
         text = " ".join(c for c in base.block_text(s))
         hashes.append("%016x" % base.fnv1a(precompiled.normalize_str(text).encode("utf-8")))
     result["normalizers"]["Precompiled(nmt_nfkc) spaced"] = hashes
+    # SentencePiece's own normalizer (Marian's spm files): longest rule, spaces collapsed and escaped.
+    sentencepiece = spm.SentencePieceNormalizer(rule_name="nmt_nfkc")
+    assert sentencepiece.serialized_normalizer_spec(), "no nmt_nfkc rules"
+    for name, spaced in (("SentencePiece(nmt_nfkc)", False), ("SentencePiece(nmt_nfkc) spaced", True)):
+        hashes = []
+        for s in starts:
+            text = base.block_text(s)
+            if spaced:
+                text = " ".join(text)
+            hashes.append("%016x" % base.fnv1a(sentencepiece.normalize(text).encode("utf-8")))
+        result["normalizers"][name] = hashes
     splitter = pre_tokenizers.ByteLevel(add_prefix_space=False)
     hashes = []
     for s in starts:

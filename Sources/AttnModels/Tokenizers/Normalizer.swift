@@ -60,7 +60,10 @@ enum NormalizerFactory {
             let stages = try json.required("normalizers").array().map(make)
             return SequenceNormalizer(stages: stages)
         case .precompiled:
-            let charsmap = try json.required("precompiled_charsmap")
+            // Some files have a null or empty charsmap (a SentencePiece model without rules).
+            guard let charsmap = json["precompiled_charsmap"], try !charsmap.string().isEmpty else {
+                return SequenceNormalizer(stages: [])
+            }
             return PrecompiledNormalizer(charsmap: try PrecompiledCharsmap(base64: try charsmap.string(), file: json.file,
                                                                            key: charsmap.path))
         case .replace:
