@@ -140,7 +140,7 @@ struct TokenizerBPETests {
             root["model"] = model
         }
         let error = try #require(TokenizerLoaderTests.loadError(file))
-        #expect(error.key == "merges[3]", "\(error)")
+        #expect(error.key == "model.merges[3]", "\(error)")
         #expect(error.message.contains("\"Ġzz\" is not in the vocabulary"), "\(error)")
     }
 

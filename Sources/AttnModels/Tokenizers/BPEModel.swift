@@ -34,7 +34,7 @@ struct BPEModel: TokenizationModel {
     init(vocabulary: [VocabularyKey: Int], merges: [(String, String)], unknownToken: String?,
          continuingSubwordPrefix: String? = nil, endOfWordSuffix: String? = nil, fuseUnknown: Bool = false,
          byteFallback: Bool = false, ignoreMerges: Bool = false, family: TokenizerFamily = .byteLevelBPE,
-         file: String, key: String) throws {
+         file: String, key: String, mergeKey: (Int) -> String = { "merges[\($0)]" }) throws {
         guard !vocabulary.isEmpty else {
             throw TokenizerError.invalidFile(file, key: key, "the vocabulary is empty", hint: "re-download the tokenizer files")
         }
@@ -49,7 +49,7 @@ struct BPEModel: TokenizationModel {
         for (rank, (left, right)) in merges.enumerated() {
             guard let leftID = vocabulary[VocabularyKey(left)], let rightID = vocabulary[VocabularyKey(right)] else {
                 let missing = vocabulary[VocabularyKey(left)] == nil ? left : right
-                throw TokenizerError.invalidFile(file, key: "merges[\(rank)]",
+                throw TokenizerError.invalidFile(file, key: mergeKey(rank),
                                                  "merges \"\(left) \(right)\" but \"\(missing)\" is not in the vocabulary",
                                                  hint: "the merges and the vocabulary do not belong together; re-download both")
             }
@@ -59,7 +59,7 @@ struct BPEModel: TokenizationModel {
             merged += prefixLength > 0 && rightBytes.starts(with: Array(continuingSubwordPrefix!.utf8))
                 ? rightBytes.dropFirst(prefixLength) : rightBytes[...]
             guard let mergedID = vocabulary[VocabularyKey(utf8: merged)] else {
-                throw TokenizerError.invalidFile(file, key: "merges[\(rank)]",
+                throw TokenizerError.invalidFile(file, key: mergeKey(rank),
                                                  "merges \"\(left) \(right)\" into \"\(String(decoding: merged, as: UTF8.self))\", which is not in the vocabulary",
                                                  hint: "the merges and the vocabulary do not belong together; re-download both")
             }
@@ -133,7 +133,8 @@ struct BPEModel: TokenizationModel {
                       fuseUnknown: try json.optionalBool("fuse_unk") ?? false,
                       byteFallback: try json.optionalBool("byte_fallback") ?? false,
                       ignoreMerges: try json.optionalBool("ignore_merges") ?? false,
-                      family: family, file: json.file, key: vocabularyJSON.path)
+                      family: family, file: json.file, key: vocabularyJSON.path,
+                      mergeKey: { "\(mergesJSON.path)[\($0)]" })
     }
 
     /// Reads GPT-2's merges.txt: an optional `#version` line, then one merge a line, best first.

@@ -13,7 +13,8 @@ extension TokenizerLoader {
     static func load(vocabularyJSON url: URL, merges mergesURL: URL, config: TokenizerConfig?) throws -> PipelineTokenizer {
         let vocabulary = try readVocabularyJSON(url)
         let merges = try BPEModel.readMergesFile(mergesURL)
-        let model = try BPEModel(vocabulary: vocabulary, merges: merges, unknownToken: nil, file: mergesURL.path, key: "vocabulary")
+        let model = try BPEModel(vocabulary: vocabulary, merges: merges, unknownToken: nil, file: mergesURL.path, key: "vocabulary",
+                                 mergeKey: { "merge \($0 + 1)" })
         let names = config?.specialTokens ?? [:]
         let className = config?.tokenizerClass?.lowercased() ?? ""
         let hasRobertaTokens = ["<s>", "</s>", "<mask>"].allSatisfy { vocabulary[VocabularyKey($0)] != nil }
