@@ -89,6 +89,12 @@ enum TokenizerFixtures {
                 let encoding = try tokenizer.encode(testCase.a, pair: testCase.b, maxLength: testCase.max_length,
                                                     truncate: true)
                 failures += differences(encoding, testCase).map { "\(label): \($0)" }
+            } catch let error as TokenizerError where error.kind == .maxLengthTooSmall {
+                // When the maximum length cannot hold the special tokens, Hugging Face either drops
+                // them (no post-processor tokens in its answer) or ignores the limit (an answer longer
+                // than it); AttnLab says so instead, as the model would not get the input it expects.
+                let huggingFaceGaveUp = !testCase.special.contains(1) || testCase.ids.count > (testCase.max_length ?? .max)
+                if !huggingFaceGaveUp { failures.append("\(label): threw \(error)") }
             } catch {
                 failures.append("\(label): threw \(error)")
             }

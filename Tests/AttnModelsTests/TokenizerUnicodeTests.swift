@@ -35,8 +35,8 @@ struct TokenizerUnicodeTests {
         "WhitespaceSplit": WhitespaceSplitPreTokenizer(),
     ]
 
-    static func blocks() throws -> Blocks {
-        let url = TokenizerFixtures.folder.appendingPathComponent("unicode-blocks.json")
+    static func blocks(file: String = "unicode-blocks.json") throws -> Blocks {
+        let url = TokenizerFixtures.folder.appendingPathComponent(file)
         return try JSONDecoder().decode(Blocks.self, from: Data(contentsOf: url))
     }
 

@@ -109,6 +109,57 @@ struct NormalizedText: Sendable, Equatable {
         alignments = newAlignments
     }
 
+    /// Puts `prefix` before the text, Hugging Face's `prepend`: the first new scalar takes the span of
+    /// the old first scalar, and so does everything inserted after it. Nothing happens to empty text.
+    mutating func prepend(_ prefix: [Unicode.Scalar]) {
+        guard let first = alignments.first, !prefix.isEmpty else { return }
+        scalars.insert(contentsOf: prefix, at: 0)
+        alignments.insert(contentsOf: repeatElement(first, count: prefix.count), at: 0)
+    }
+
+    /// Replaces each range of `matches` (sorted, not overlapping) by `content`, Hugging Face's
+    /// `replace`: the matched scalars are removed and the new ones inserted, each taking the span of
+    /// the last scalar removed.
+    mutating func replace(_ matches: [Range<Int>], with content: [Unicode.Scalar]) {
+        guard !matches.isEmpty else { return }
+        var newScalars: [Unicode.Scalar] = []
+        var newAlignments: [Span] = []
+        newScalars.reserveCapacity(scalars.count)
+        newAlignments.reserveCapacity(scalars.count)
+        var position = 0
+        for match in matches where !match.isEmpty {
+            newScalars.append(contentsOf: scalars[position..<match.lowerBound])
+            newAlignments.append(contentsOf: alignments[position..<match.lowerBound])
+            newScalars.append(contentsOf: content)
+            newAlignments.append(contentsOf: repeatElement(alignments[match.upperBound - 1], count: content.count))
+            position = match.upperBound
+        }
+        newScalars.append(contentsOf: scalars[position...])
+        newAlignments.append(contentsOf: alignments[position...])
+        scalars = newScalars
+        alignments = newAlignments
+    }
+
+    /// Rebuilds the text from pieces that each replace a range of old scalars (the ranges partition
+    /// the text, in order): every new scalar of a piece spans all the old scalars it replaces. A piece
+    /// with no output removes its scalars. This is SentencePiece's alignment, coarser than `transform`.
+    mutating func rebuild(_ pieces: [(old: Range<Int>, new: [Unicode.Scalar])]) {
+        var newScalars: [Unicode.Scalar] = []
+        var newAlignments: [Span] = []
+        newScalars.reserveCapacity(scalars.count)
+        newAlignments.reserveCapacity(scalars.count)
+        for piece in pieces where !piece.old.isEmpty {
+            let span = Span(start: alignments[piece.old.lowerBound].start, end: alignments[piece.old.upperBound - 1].end)
+            newScalars.append(contentsOf: piece.new)
+            newAlignments.append(contentsOf: repeatElement(span, count: piece.new.count))
+        }
+        scalars = newScalars
+        alignments = newAlignments
+    }
+
+    /// The span in the original text where this piece starts (Hugging Face's `offsets_original().0`).
+    var originalOffset: Int { alignments.first?.start ?? originalStart }
+
     // MARK: Splitting (pre-tokenizers)
 
     /// What to do with the scalars a pattern matched, Hugging Face's `SplitDelimiterBehavior`.

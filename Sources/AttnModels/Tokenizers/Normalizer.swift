@@ -15,14 +15,15 @@ enum NormalizerType: String, CaseIterable, Sendable {
     case stripAccents = "StripAccents"
     case strip = "Strip"
     case sequence = "Sequence"
-    // Known to Hugging Face, not built here yet (SentencePiece and byte-level models use them).
     case precompiled = "Precompiled"
     case replace = "Replace"
     case prepend = "Prepend"
     case byteLevel = "ByteLevel"
+    // Known to Hugging Face, not built here yet.
     case nmt = "Nmt"
 
-    static let supported: [NormalizerType] = [.bert, .lowercase, .nfd, .nfkd, .nfc, .nfkc, .stripAccents, .strip, .sequence]
+    static let supported: [NormalizerType] = [.bert, .lowercase, .nfd, .nfkd, .nfc, .nfkc, .stripAccents, .strip, .sequence,
+                                              .precompiled, .replace, .prepend, .byteLevel]
 }
 
 enum NormalizerFactory {
@@ -58,7 +59,21 @@ enum NormalizerFactory {
         case .sequence:
             let stages = try json.required("normalizers").array().map(make)
             return SequenceNormalizer(stages: stages)
-        case .precompiled, .replace, .prepend, .byteLevel, .nmt:
+        case .precompiled:
+            // Some files have a null or empty charsmap (a SentencePiece model without rules).
+            guard let charsmap = json["precompiled_charsmap"], try !charsmap.string().isEmpty else {
+                return SequenceNormalizer(stages: [])
+            }
+            return PrecompiledNormalizer(charsmap: try PrecompiledCharsmap(base64: try charsmap.string(), file: json.file,
+                                                                           key: charsmap.path))
+        case .replace:
+            return ReplaceNormalizer(pattern: try TextPattern(json: try json.required("pattern")),
+                                     content: Array(try json.required("content").string().unicodeScalars))
+        case .prepend:
+            return PrependNormalizer(prefix: Array(try json.required("prepend").string().unicodeScalars))
+        case .byteLevel:
+            return ByteLevelNormalizer()
+        case .nmt:
             throw TokenizerError.unsupportedType("normalizer", typeName, file: json.file, key: json.childPath("type"),
                                                  known: true, supported: NormalizerType.supported.map(\.rawValue))
         }
@@ -248,4 +263,9 @@ struct UnicodeNormalizer: TextNormalizer {
         output.append(contentsOf: blocked)
         return output
     }
+}
+
+/// Every character written as the byte-level characters of its UTF-8 bytes (GPT-2's alphabet).
+struct ByteLevelNormalizer: TextNormalizer {
+    func normalize(_ text: inout NormalizedText) { ByteLevelAlphabet.encode(&text) }
 }

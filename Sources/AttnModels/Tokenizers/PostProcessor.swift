@@ -13,12 +13,11 @@ protocol PostProcessor: Sendable {
 enum PostProcessorType: String, CaseIterable, Sendable {
     case template = "TemplateProcessing"
     case bert = "BertProcessing"
-    // Known to Hugging Face, not built here yet.
     case roberta = "RobertaProcessing"
     case byteLevel = "ByteLevel"
     case sequence = "Sequence"
 
-    static let supported: [PostProcessorType] = [.template, .bert]
+    static let supported: [PostProcessorType] = [.template, .bert, .roberta, .byteLevel, .sequence]
 }
 
 enum PostProcessorFactory {
@@ -33,7 +32,18 @@ enum PostProcessorFactory {
         switch type {
         case .template:
             return try TemplateProcessor(json: json)
-        case .bert:
+        case .byteLevel:
+            return ByteLevelProcessor(trimOffsets: try json.optionalBool("trim_offsets") ?? true,
+                                      addPrefixSpace: try json.optionalBool("add_prefix_space") ?? true)
+        case .sequence:
+            let stages = try json.required("processors").array().map(make)
+            guard stages.filter(SequenceProcessor.addsTokens).count <= 1 else {
+                throw TokenizerError.unsupportedType("post-processor", "Sequence with two post-processors that add special tokens",
+                                                     file: json.file, key: json.childPath("processors"), known: true,
+                                                     supported: ["Sequence with at most one that adds special tokens"])
+            }
+            return SequenceProcessor(stages: stages)
+        case .bert, .roberta:
             func specialToken(_ key: String) throws -> TemplateProcessor.SpecialTokens {
                 let pair = try json.required(key).array()
                 guard pair.count == 2 else {
@@ -44,14 +54,16 @@ enum PostProcessorFactory {
                 return TemplateProcessor.SpecialTokens(ids: [try pair[1].int()], tokens: [token])
             }
             let cls = try specialToken("cls"), sep = try specialToken("sep")
+            if type == .roberta {
+                return RobertaProcessor(cls: (cls.tokens[0], cls.ids[0]), sep: (sep.tokens[0], sep.ids[0]),
+                                        trimOffsets: try json.optionalBool("trim_offsets") ?? true,
+                                        addPrefixSpace: try json.optionalBool("add_prefix_space") ?? true)
+            }
             // [CLS] A [SEP] and [CLS] A [SEP] B [SEP], B's part with type id 1.
             return TemplateProcessor(
                 single: [.special(cls, typeId: 0), .sequence(0, typeId: 0), .special(sep, typeId: 0)],
                 pair: [.special(cls, typeId: 0), .sequence(0, typeId: 0), .special(sep, typeId: 0),
                        .sequence(1, typeId: 1), .special(sep, typeId: 1)])
-        case .roberta, .byteLevel, .sequence:
-            throw TokenizerError.unsupportedType("post-processor", typeName, file: json.file, key: json.childPath("type"),
-                                                 known: true, supported: PostProcessorType.supported.map(\.rawValue))
         }
     }
 }
@@ -149,5 +161,32 @@ struct TemplateProcessor: PostProcessor {
             }
         }
         return (tokens, typeIds)
+    }
+}
+
+/// Several post-processors (Hugging Face's `Sequence`, as Llama 3 uses it): those that add no
+/// tokens (ByteLevel's span trimming) run on each sequence, then the one that adds the special tokens
+/// (at most one; the factory refuses more). Trimming leaves special tokens alone, so running it
+/// first gives what Hugging Face's order gives.
+struct SequenceProcessor: PostProcessor {
+    var stages: [any PostProcessor]
+
+    static func addsTokens(_ stage: any PostProcessor) -> Bool {
+        stage.addedTokenCount(isPair: false) > 0 || stage.addedTokenCount(isPair: true) > 0
+    }
+
+    func addedTokenCount(isPair: Bool) -> Int {
+        stages.reduce(0) { $0 + $1.addedTokenCount(isPair: isPair) }
+    }
+
+    func process(_ a: [TraceToken], _ b: [TraceToken]?) -> (tokens: [TraceToken], typeIds: [Int]) {
+        var a = a, b = b
+        for stage in stages where !Self.addsTokens(stage) {
+            a = stage.process(a, nil).tokens
+            if let second = b { b = stage.process(second, nil).tokens }
+        }
+        if let adding = stages.first(where: Self.addsTokens) { return adding.process(a, b) }
+        let tokens = a + (b ?? [])
+        return (tokens, tokens.map(\.segment))
     }
 }

@@ -11,17 +11,17 @@ enum PreTokenizerType: String, CaseIterable, Sendable {
     case whitespace = "Whitespace"
     case whitespaceSplit = "WhitespaceSplit"
     case sequence = "Sequence"
-    // Known to Hugging Face, not built here yet.
     case byteLevel = "ByteLevel"
     case metaspace = "Metaspace"
     case split = "Split"
+    // Known to Hugging Face, not built here yet.
     case punctuation = "Punctuation"
     case digits = "Digits"
     case charDelimiterSplit = "CharDelimiterSplit"
     case unicodeScripts = "UnicodeScripts"
     case fixedLength = "FixedLength"
 
-    static let supported: [PreTokenizerType] = [.bert, .whitespace, .whitespaceSplit, .sequence]
+    static let supported: [PreTokenizerType] = [.bert, .whitespace, .whitespaceSplit, .sequence, .byteLevel, .metaspace, .split]
 }
 
 enum PreTokenizerFactory {
@@ -42,6 +42,20 @@ enum PreTokenizerFactory {
             return WhitespaceSplitPreTokenizer()
         case .sequence:
             return SequencePreTokenizer(stages: try json.required("pretokenizers").array().map(make))
+        case .byteLevel:
+            return ByteLevelPreTokenizer(addPrefixSpace: try json.optionalBool("add_prefix_space") ?? true,
+                                         useRegex: try json.optionalBool("use_regex") ?? true)
+        case .metaspace:
+            return try MetaspacePreTokenizer(json: json)
+        case .split:
+            let behaviorJSON = try json.required("behavior")
+            let name = try behaviorJSON.string()
+            guard let behavior = NormalizedText.DelimiterBehavior(rawValue: name) else {
+                throw TokenizerError.invalidFile(json.file, key: behaviorJSON.path, "unknown split behavior \"\(name)\"",
+                                                 hint: "use Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous")
+            }
+            return SplitPreTokenizer(pattern: try TextPattern(json: try json.required("pattern")), behavior: behavior,
+                                     invert: try json.optionalBool("invert") ?? false)
         default:
             throw TokenizerError.unsupportedType("pre-tokenizer", typeName, file: json.file, key: json.childPath("type"),
                                                  known: true, supported: PreTokenizerType.supported.map(\.rawValue))
@@ -97,5 +111,24 @@ struct SequencePreTokenizer: PreTokenizer {
             pieces = pieces.flatMap { stage.split($0).filter { !$0.isEmpty } }
         }
         return pieces
+    }
+}
+
+/// Cuts at the matches of a literal or a regular expression (`invert`: the matches are the words).
+struct SplitPreTokenizer: PreTokenizer {
+    var pattern: TextPattern
+    var behavior: NormalizedText.DelimiterBehavior
+    var invert: Bool
+
+    func split(_ text: NormalizedText) -> [NormalizedText] {
+        var matches: [(range: Range<Int>, isMatch: Bool)] = []
+        var position = 0
+        for range in pattern.matches(in: text.scalars) {
+            if position < range.lowerBound { matches.append((position..<range.lowerBound, invert)) }
+            matches.append((range, !invert))
+            position = range.upperBound
+        }
+        if position < text.count { matches.append((position..<text.count, invert)) }
+        return text.split(matches: matches, behavior: behavior)
     }
 }

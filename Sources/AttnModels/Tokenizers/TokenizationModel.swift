@@ -20,12 +20,12 @@ struct ModelToken: Sendable, Equatable {
 /// The `"type"` values of `model` in tokenizer.json.
 enum TokenizationModelType: String, CaseIterable, Sendable {
     case wordPiece = "WordPiece"
-    // Known to Hugging Face, not built here yet.
     case bpe = "BPE"
     case unigram = "Unigram"
+    // Known to Hugging Face, not built here yet.
     case wordLevel = "WordLevel"
 
-    static let supported: [TokenizationModelType] = [.wordPiece]
+    static let supported: [TokenizationModelType] = [.wordPiece, .bpe, .unigram]
 }
 
 enum TokenizationModelFactory {
@@ -39,7 +39,7 @@ enum TokenizationModelFactory {
             typeName = TokenizationModelType.wordPiece.rawValue
         } else {
             throw TokenizerError.invalidFile(json.file, key: json.childPath("type"), "is missing",
-                                             hint: "the model section must say which model it is (\"WordPiece\")")
+                                             hint: "the model section must say which model it is (\"WordPiece\", \"BPE\", \"Unigram\")")
         }
         guard let type = TokenizationModelType(rawValue: typeName), TokenizationModelType.supported.contains(type) else {
             throw TokenizerError.unsupportedType("model", typeName, file: json.file, key: json.childPath("type"),
@@ -49,7 +49,11 @@ enum TokenizationModelFactory {
         switch type {
         case .wordPiece:
             return try WordPieceModel(json: json)
-        case .bpe, .unigram, .wordLevel:
+        case .bpe:
+            return try BPEModel(json: json, family: .byteLevelBPE)
+        case .unigram:
+            return try UnigramModel(json: json)
+        case .wordLevel:
             throw TokenizerError.unsupportedType("model", typeName, file: json.file, key: json.childPath("type"),
                                                  known: true, supported: TokenizationModelType.supported.map(\.rawValue))
         }

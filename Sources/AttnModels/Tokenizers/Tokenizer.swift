@@ -5,9 +5,10 @@ import Foundation
 public enum TokenizerFamily: String, Sendable, Codable, CaseIterable {
     /// BERT's WordPiece (`##` marks a piece that continues a word).
     case wordPiece
-    /// GPT-2 / RoBERTa byte-level BPE (`Ġ` marks a leading space). Not read yet.
+    /// GPT-2 / RoBERTa / BART byte-level BPE (`Ġ` marks a leading space).
     case byteLevelBPE
-    /// SentencePiece Unigram (T5, Marian; `▁` marks a leading space). Not read yet.
+    /// SentencePiece (T5 and Marian's Unigram, and BPE over `▁` words as in Llama 2; `▁` marks a
+    /// leading space).
     case unigram
 }
 
@@ -148,7 +149,10 @@ struct PipelineTokenizer: Tokenizer {
         for (piece, addedToken) in pieces {
             if let addedToken {
                 let span = piece.originalSpan(of: addedToken.range)
-                tokens.append(TraceToken(text: addedToken.text, display: addedToken.text, id: addedToken.id,
+                // The text is what matched (with the spaces an `lstrip` token swallowed, as Hugging
+                // Face spells it); the display is the token's own spelling.
+                let display = addedVocabulary.tokensByID[addedToken.id]?.content ?? addedToken.text
+                tokens.append(TraceToken(text: addedToken.text, display: display, id: addedToken.id,
                                          start: span.start, end: span.end, word: wordIndex, segment: segment))
                 wordIndex += 1
                 continue

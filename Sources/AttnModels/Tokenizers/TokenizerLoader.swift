@@ -1,22 +1,50 @@
 import Foundation
 
-/// Reads a model folder's tokenizer: `tokenizer.json` (Hugging Face's `tokenizers` format) when there
-/// is one, else BERT's `vocab.txt` with `tokenizer_config.json` (casing, accents) beside it.
+/// Which text of an encoder-decoder model a tokenizer is for.
+public enum TokenizerSide: String, Sendable, CaseIterable {
+    /// The encoder's input (and the only side of encoder-only and decoder-only models).
+    case source
+    /// The decoder's text. Marian models tokenize it with `target.spm` (and `target_vocab.json`
+    /// when the vocabularies are separate); every other model uses one tokenizer for both sides.
+    case target
+}
+
+/// Reads a model folder's tokenizer. In order of preference:
+/// - `tokenizer.json` (Hugging Face's `tokenizers` format), for every family;
+/// - Marian's `source.spm` / `target.spm` (SentencePiece models) with `vocab.json`;
+/// - GPT-2 / RoBERTa / BART's `vocab.json` with `merges.txt`;
+/// - BERT's `vocab.txt`;
+/// each with `tokenizer_config.json` (and `special_tokens_map.json`) beside it for special tokens,
+/// casing and `add_prefix_space`.
 public enum TokenizerLoader {
-    /// Loads the tokenizer of the model in `folder`.
+    /// Loads the tokenizer of the model in `folder` (its source side).
     public static func load(folder: URL) throws -> any Tokenizer {
+        try load(folder: folder, side: .source)
+    }
+
+    /// Loads the tokenizer of the model in `folder` for one side: `.target` is the decoder's
+    /// tokenizer of an encoder-decoder model (Marian's `target.spm`; the same as `.source` for T5,
+    /// BART and models with a tokenizer.json).
+    public static func load(folder: URL, side: TokenizerSide) throws -> any Tokenizer {
         let fileManager = FileManager.default
-        let tokenizerFile = folder.appendingPathComponent("tokenizer.json")
+        func exists(_ name: String) -> Bool { fileManager.fileExists(atPath: folder.appendingPathComponent(name).path) }
         let config = try readConfig(in: folder)
-        if fileManager.fileExists(atPath: tokenizerFile.path) {
-            return try load(tokenizerFile: tokenizerFile, config: config)
+        if exists("tokenizer.json") {
+            return try load(tokenizerFile: folder.appendingPathComponent("tokenizer.json"), config: config)
         }
-        let vocabularyFile = folder.appendingPathComponent("vocab.txt")
-        if fileManager.fileExists(atPath: vocabularyFile.path) {
-            return try load(vocabularyFile: vocabularyFile, config: config)
+        if exists("source.spm") || exists("target.spm") {
+            return try loadMarian(folder: folder, side: side, config: config)
         }
-        throw TokenizerError(.missingFile, file: folder.path, "has no tokenizer.json and no vocab.txt",
-                             hint: "download the model's tokenizer files into the folder (tokenizer.json, or vocab.txt for BERT models)")
+        if exists("vocab.json") && exists("merges.txt") {
+            return try load(vocabularyJSON: folder.appendingPathComponent("vocab.json"),
+                            merges: folder.appendingPathComponent("merges.txt"), config: config)
+        }
+        if exists("vocab.txt") {
+            return try load(vocabularyFile: folder.appendingPathComponent("vocab.txt"), config: config)
+        }
+        throw TokenizerError(.missingFile, file: folder.path,
+                             "has no tokenizer.json, vocab.txt, vocab.json with merges.txt, or source.spm",
+                             hint: "download the model's tokenizer files into the folder (tokenizer.json; or vocab.txt for BERT, vocab.json and merges.txt for GPT-2/RoBERTa/BART, source.spm, target.spm and vocab.json for Marian)")
     }
 
     /// Loads a tokenizer.json file. `mask_token` is read from `tokenizer_config.json` beside it when
@@ -39,9 +67,13 @@ public enum TokenizerLoader {
 
         let normalizer = try root["normalizer"].map(NormalizerFactory.make)
         let preTokenizer = try root["pre_tokenizer"].map(PreTokenizerFactory.make)
-        let model = try TokenizationModelFactory.make(try root.required("model"))
+        var model = try TokenizationModelFactory.make(try root.required("model"))
         let postProcessor = try root["post_processor"].map(PostProcessorFactory.make)
         let decoder = try root["decoder"].map(TokenDecoderFactory.make) ?? PlainTokenDecoder()
+        if var bpe = model as? BPEModel {
+            bpe.family = bpeFamily(preTokenizer: preTokenizer, decoder: decoder)
+            model = bpe
+        }
 
         var addedTokens: [AddedToken] = []
         for entry in try root["added_tokens"]?.array() ?? [] {
@@ -63,6 +95,22 @@ public enum TokenizerLoader {
         let candidates = config?.maskToken.map { [$0] } ?? ["[MASK]", "<mask>"]
         tokenizer.maskToken = candidates.first { tokenizer.id(for: $0) != nil }
         return tokenizer
+    }
+
+    /// How a BPE model's tokens read: byte-level with GPT-2's alphabet, SentencePiece's with `▁`
+    /// (Llama 2), WordPiece's with a `##` decoder; byte-level when nothing tells.
+    static func bpeFamily(preTokenizer: (any PreTokenizer)?, decoder: any TokenDecoder) -> TokenizerFamily {
+        let preTokenizers = (preTokenizer as? SequencePreTokenizer)?.stages ?? preTokenizer.map { [$0] } ?? []
+        let decoders = (decoder as? SequenceDecoder)?.stages ?? [decoder]
+        if preTokenizers.contains(where: { $0 is ByteLevelPreTokenizer }) || decoders.contains(where: { $0 is ByteLevelDecoder }) {
+            return .byteLevelBPE
+        }
+        if decoders.contains(where: { $0 is WordPieceDecoder }) { return .wordPiece }
+        if preTokenizers.contains(where: { $0 is MetaspacePreTokenizer })
+            || decoders.contains(where: { $0 is MetaspaceDecoder || ($0 as? ReplaceDecoder)?.pattern == "▁" }) {
+            return .unigram
+        }
+        return .byteLevelBPE
     }
 
     // MARK: - vocab.txt (BERT without tokenizer.json)
@@ -121,6 +169,13 @@ public enum TokenizerLoader {
         /// `unk_token`, `mask_token`, … by key.
         var specialTokens: [String: String] = [:]
         var additionalSpecialTokens: [String] = []
+        /// Special tokens written as objects with `"lstrip": true` (RoBERTa's `<mask>`).
+        var leftStrippedTokens: Set<String> = []
+        var addPrefixSpace: Bool?
+        /// `tokenizer_class` (`RobertaTokenizer`, `GPT2TokenizerFast`, …).
+        var tokenizerClass: String?
+        /// Marian: `target_vocab.json` holds the target side's ids.
+        var separateVocabularies: Bool?
 
         var maskToken: String? { specialTokens["mask_token"] }
     }
@@ -133,12 +188,18 @@ public enum TokenizerLoader {
         config.doLowerCase = try root.optionalBool("do_lower_case")
         config.stripAccents = try root.optionalBool("strip_accents")
         config.tokenizeChineseCharacters = try root.optionalBool("tokenize_chinese_chars")
+        config.addPrefixSpace = try root.optionalBool("add_prefix_space")
+        config.tokenizerClass = try root.optionalString("tokenizer_class")
+        config.separateVocabularies = try root.optionalBool("separate_vocabs")
         // special_tokens_map.json first, tokenizer_config.json over it.
         let mapURL = folder.appendingPathComponent("special_tokens_map.json")
         let sources = FileManager.default.fileExists(atPath: mapURL.path) ? [try readJSON(mapURL), root] : [root]
         for source in sources {
-            for key in ["unk_token", "sep_token", "pad_token", "cls_token", "mask_token"] {
-                if let name = try tokenName(source[key]) { config.specialTokens[key] = name }
+            for key in ["unk_token", "sep_token", "pad_token", "cls_token", "mask_token", "bos_token", "eos_token"] {
+                if let name = try tokenName(source[key]) {
+                    config.specialTokens[key] = name
+                    if try source[key]?["lstrip"]?.bool() == true { config.leftStrippedTokens.insert(name) }
+                }
             }
             if let extra = source["additional_special_tokens"] {
                 config.additionalSpecialTokens = try extra.array().compactMap(tokenName)
