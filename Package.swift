@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "AttnSnapshotsTests", dependencies: ["AttnSnapshots"]),
         .testTarget(name: "AttnReportsTests", dependencies: ["AttnReports"]),
         // Runs the built `attnlab` binary as a user would.
-        .testTarget(name: "attnlabTests", dependencies: ["attnlab", "AttnCore"]),
+        .testTarget(name: "attnlabTests", dependencies: ["attnlab", "AttnCore"], resources: [.copy("Fixtures")]),
     ],
     // Swift 5 mode: the numeric code shares unsafe pointers across threads on purpose (disjoint ranges).
     swiftLanguageModes: [.v5]

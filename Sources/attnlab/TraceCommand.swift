@@ -24,6 +24,9 @@ struct TraceCommand: ParsableCommand {
     @Option(help: "Sentence B of a pair.")
     var pair: String?
 
+    @Option(name: .customLong("decoder-text"), help: "The decoder's input of an encoder-decoder model (BART, T5, Marian), read teacher-forced.")
+    var decoderText: String?
+
     @Option(help: "What to compute besides attention: \(ModelTask.allCases.map(\.rawValue).joined(separator: ", ")). Default: the model's natural task.")
     var task: String?
 
@@ -74,7 +77,7 @@ struct TraceCommand: ParsableCommand {
     func run() throws {
         Parallel.setThreads(threads)
         let loaded = try LoadedModel(model)
-        let request = TraceRequest(a: text, b: pair, task: task.flatMap(ModelTask.init(rawValue:)),
+        let request = TraceRequest(a: text, b: pair, decoderText: decoderText, task: task.flatMap(ModelTask.init(rawValue:)),
                                    capture: try Self.captureOptions(capture), truncate: truncate, topK: topK)
         let trace = try loaded.trace(request)
         let format = self.format ?? (out?.lowercased().hasSuffix(".json") == true ? "json" : out == nil ? "summary" : "safetensors")
@@ -106,9 +109,15 @@ enum TraceSummary {
         if let labels = outputs.labels, let probabilities = outputs.probabilities {
             lines.append("classes: " + zip(labels, probabilities).map { String(format: "%@ %.3f", $0, $1) }.joined(separator: ", "))
         }
-        for prediction in outputs.topk ?? [] {
-            let token = trace.tokens.indices.contains(prediction.position) ? trace.tokens[prediction.position].text : "#\(prediction.position)"
-            lines.append("predictions at \(prediction.position) (\(token)): "
+        if let decoder = trace.decoderTokens {
+            lines.append("decoder tokens (\(decoder.count)): " + decoder.map(\.text).joined(separator: " "))
+        }
+        let predicted = trace.decoderTokens ?? trace.tokens
+        let shown = ["causal-lm", "seq2seq"].contains(trace.provenance.task) ? Array((outputs.topk ?? []).suffix(1)) : (outputs.topk ?? [])
+        for prediction in shown {
+            let token = predicted.indices.contains(prediction.position) ? predicted[prediction.position].text : "#\(prediction.position)"
+            let what = ["causal-lm", "seq2seq"].contains(trace.provenance.task) ? "next token after" : "predictions at"
+            lines.append("\(what) \(prediction.position) (\(token)): "
                          + prediction.candidates.map { String(format: "%@ %.3f", $0.token, $0.probability) }.joined(separator: ", "))
         }
         let links = CrossSentenceAttention.strongestPerLayer(trace)

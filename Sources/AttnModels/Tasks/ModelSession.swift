@@ -51,6 +51,8 @@ public final class LoadedModel: @unchecked Sendable {
     public let folder: ModelFolder
     public let model: TransformerModel
     public let tokenizer: any Tokenizer
+    /// The decoder's tokenizer of an encoder-decoder (Marian's target side; otherwise `tokenizer`).
+    public let decoderTokenizer: any Tokenizer
     /// The folder's sentence-transformers pooling, if it has one.
     public let pooling: SentencePooling?
     public let modelType: String
@@ -70,6 +72,7 @@ public final class LoadedModel: @unchecked Sendable {
         let weights: WeightStore
         (model, weights) = try ModelRegistry.loadWithWeights(folder: folder.url)
         tokenizer = try TokenizerLoader.load(folder: folder.url)
+        decoderTokenizer = model.taskHeads.contains(.seq2seq) ? try TokenizerLoader.load(folder: folder.url, side: .target) : tokenizer
         pooling = try SentencePooling.read(folder: folder.url)
         weightsHash = try weights.contentHash()
         var hasher = SHA256()
@@ -83,6 +86,8 @@ public final class LoadedModel: @unchecked Sendable {
     /// model given a pair, classification when the checkpoint has a classifier, masked-LM when it
     /// has that head and the text holds a mask token, otherwise attention only.
     public func defaultTask(for request: TraceRequest) -> ModelTask {
+        if model.taskHeads.contains(.seq2seq) { return .seq2seq }
+        if model.taskHeads.contains(.causalLM) { return .causalLM }
         if pooling != nil && request.b != nil { return .similarity }
         if model.taskHeads.contains(.classification) { return .classification }
         if model.taskHeads.contains(.maskedLM), let mask = tokenizer.maskToken,
@@ -96,7 +101,19 @@ public final class LoadedModel: @unchecked Sendable {
         let task = request.task ?? defaultTask(for: request)
         let limit = model.summary.maxPositions
         let encoding = try tokenizer.encode(request.a, pair: request.b, maxLength: limit, truncate: request.truncate)
-        let output = try model.forward(ModelInput(ids: encoding.ids, typeIds: encoding.typeIds), capture: request.capture)
+        // An encoder-decoder reads the decoder text teacher-forced, as BertViz's example does.
+        var decoding: Encoding?
+        if model.taskHeads.contains(.seq2seq) {
+            guard let decoderText = request.decoderText else {
+                throw ModelError("this \(modelType) model is an encoder-decoder: it needs the decoder's input text",
+                                 hint: "give it with --decoder-text (decoder: in an experiment), for example the translation")
+            }
+            decoding = try decoderTokenizer.encode(decoderText, pair: nil, maxLength: limit, truncate: request.truncate)
+        } else if request.decoderText != nil {
+            throw ModelError("this \(modelType) model has no decoder", hint: "leave out --decoder-text")
+        }
+        let output = try model.forward(ModelInput(ids: encoding.ids, typeIds: encoding.typeIds, decoderIds: decoding?.ids),
+                                       capture: request.capture)
 
         var outputs = TraceOutputs()
         var logits: Tensor?
@@ -132,19 +149,23 @@ public final class LoadedModel: @unchecked Sendable {
             let vocabulary = try model.languageModelLogits(output, positions: positions)
             outputs.topk = topK(vocabulary, positions: positions, k: request.topK, watching: request.watchedTokens)
         case .causalLM, .seq2seq:
+            // The next token after every position (of the decoder, for an encoder-decoder).
             let positions = Array(0 ..< output.lastHidden.shape[0])
             let vocabulary = try model.languageModelLogits(output, positions: positions)
-            outputs.topk = topK(vocabulary, positions: positions, k: request.topK)
+            outputs.topk = topK(vocabulary, positions: positions, k: request.topK, watching: request.watchedTokens,
+                                tokenizer: task == .seq2seq ? decoderTokenizer : tokenizer)
         }
         let provenance = Provenance(model: folder.id, architecture: modelType, weightsHash: weightsHash,
                                     tokenizerHash: tokenizerHash, task: task.rawValue, capture: request.capture.names)
         return Trace(inputs: TraceInputs(a: request.a, b: request.b, decoder: request.decoderText),
-                     tokens: encoding.tokens, stacks: output.stacks, outputs: outputs, logits: logits,
-                     provenance: provenance)
+                     tokens: encoding.tokens, decoderTokens: decoding?.tokens, stacks: output.stacks, outputs: outputs,
+                     logits: logits, provenance: provenance)
     }
 
     /// The `k` most probable tokens at each position of `[positions, vocab]` logits.
-    func topK(_ logits: Tensor, positions: [Int], k: Int, watching watched: [String] = []) -> [TopKPrediction] {
+    func topK(_ logits: Tensor, positions: [Int], k: Int, watching watched: [String] = [],
+              tokenizer: (any Tokenizer)? = nil) -> [TopKPrediction] {
+        let tokenizer = tokenizer ?? self.tokenizer
         let vocabulary = logits.shape[1]
         return positions.enumerated().map { row, position in
             let probabilities = Self.softmax(Array(logits.scalars[row * vocabulary ..< (row + 1) * vocabulary]))

@@ -1,0 +1,53 @@
+import AttnCore
+import Foundation
+import Testing
+
+/// `attnlab trace` on a tiny random model of every architecture, each with a real tokenizer of its
+/// family (the numbers are checked by the parity tests; this checks the whole path a user takes).
+@Suite struct ArchitectureTraceTests {
+    static let models = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/models")
+
+    @Test(arguments: [("gpt2", "causal-lm", "Ġworld"), ("roberta", "masked-lm", "Ġworld"), ("distilbert", "masked-lm", "world"),
+                      ("albert", "masked-lm", "world")])
+    func encoderAndDecoderOnlyModels(name: String, task: String, token: String) throws {
+        let folder = try CLI.temporaryFolder()
+        let out = folder.appendingPathComponent("\(name).safetensors")
+        let mask = ["roberta": " <mask>", "gpt2": ""][name] ?? " [MASK]"
+        let result = try CLI.run(["trace", "--model", Self.models.appendingPathComponent(name).path,
+                                  "--text", "Hello world, attention is\(mask) here.", "--capture", "attention,qkv,hidden", "--out", out.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let trace = try TraceFile.read(out)
+        #expect(trace.provenance.architecture == name && trace.provenance.task == task)
+        #expect(trace.tokens.contains { $0.text == token && $0.display == "world" })
+        let stack = try #require(trace.stacks[.encoder])
+        #expect(stack.attention.shape == [2, 2, trace.tokens.count, trace.tokens.count])
+        #expect(stack.query != nil && stack.hidden != nil)
+        #expect(!(trace.outputs.topk ?? []).isEmpty)
+        if name == "gpt2" {   // causal: no token attends to a later one
+            for q in 0 ..< trace.tokens.count { for k in (q + 1) ..< trace.tokens.count { #expect(stack.attention[0, 0, q, k] == 0) } }
+        }
+    }
+
+    @Test(arguments: ["bart", "t5", "marian"])
+    func encoderDecoderModelsNeedAndUseTheDecoderText(name: String) throws {
+        let model = Self.models.appendingPathComponent(name).path
+        let missing = try CLI.run(["trace", "--model", model, "--text", "the cat sat on the mat."])
+        #expect(missing.status == 1 && missing.stderr.contains("--decoder-text"), "\(missing.stderr)")
+
+        let folder = try CLI.temporaryFolder()
+        let out = folder.appendingPathComponent("\(name).safetensors")
+        let result = try CLI.run(["trace", "--model", model, "--text", "the cat sat on the mat.",
+                                  "--decoder-text", "le chat était assis.", "--capture", "qkv", "--out", out.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let trace = try TraceFile.read(out)
+        let decoder = try #require(trace.decoderTokens)
+        let (ne, nd) = (trace.tokens.count, decoder.count)
+        #expect(trace.stacks[.encoder]?.attention.shape == [2, 2, ne, ne])
+        #expect(trace.stacks[.decoder]?.attention.shape == [2, 2, nd, nd])
+        #expect(trace.stacks[.cross]?.attention.shape == [2, 2, nd, ne])
+        #expect(trace.stacks[.cross]?.key?.shape[2] == ne && trace.stacks[.cross]?.query?.shape[2] == nd)
+        #expect(trace.outputs.topk?.count == nd)
+        #expect(trace.inputs.decoder == "le chat était assis.")
+        #expect(decoder.allSatisfy { !$0.display.hasPrefix("▁") && !$0.display.hasPrefix("Ġ") }, "display forms drop the space markers")
+    }
+}
