@@ -8,6 +8,7 @@ struct AttnLabCommand: ParsableCommand {
         subcommands: [
             // one line per command, in the order a user meets them
             HelloCommand.self,
+            ViewCommand.self,
         ]
     )
 }
