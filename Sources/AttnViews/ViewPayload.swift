@@ -73,6 +73,8 @@ struct ViewPayload: Encodable {
         var key: Section?
         var value: Section?
         var headDim: Int?
+        /// The size of each value vector (usually `headDim`).
+        var valueDim: Int?
         /// The factor q·k is multiplied by before the softmax (1/√d; 1 for T5, which folds it into its weights).
         var scoreScale: Double?
     }
@@ -82,6 +84,8 @@ struct ViewPayload: Encodable {
         var layer: Int
         var heads: [Int]
         var token: Int?
+        /// `all`, `aa`, `bb`, `ab` or `ba`.
+        var filter: String
         var threshold: Double
         var topK: Int
     }
@@ -148,17 +152,18 @@ struct ViewPayload: Encodable {
                 queries: queries, keys: keys,
                 attention: blob.addAttention(stack.attention, layers: layers, heads: heads))
             if includeQKV, let query = stack.query, let key = stack.key, let value = stack.value {
-                packed.query = blob.addHalfFloats(query, layers: layers, heads: heads)
-                packed.key = blob.addHalfFloats(key, layers: layers, heads: heads)
-                packed.value = blob.addHalfFloats(value, layers: layers, heads: heads)
                 let headDim = query.shape[3]
-                packed.headDim = headDim
-                packed.scoreScale = unscaledArchitectures.contains(trace.provenance.architecture.lowercased())
-                    ? 1 : 1 / Double(headDim).squareRoot()
                 guard key.shape[3] == headDim else {
                     throw CoreError("\(kind.rawValue).query has head size \(headDim) but \(kind.rawValue).key has \(key.shape[3])",
                                     hint: "queries and keys must have the same head size")
                 }
+                packed.query = blob.addHalfFloats(query, layers: layers, heads: heads)
+                packed.key = blob.addHalfFloats(key, layers: layers, heads: heads)
+                packed.value = blob.addHalfFloats(value, layers: layers, heads: heads)
+                packed.headDim = headDim
+                packed.valueDim = value.shape[3]
+                packed.scoreScale = unscaledArchitectures.contains(trace.provenance.architecture.lowercased())
+                    ? 1 : 1 / Double(headDim).squareRoot()
             }
             stacks.append(packed)
         }
@@ -174,8 +179,18 @@ struct ViewPayload: Encodable {
             throw CoreError("token \(token) is out of range: the \(firstStack.rawValue) stack has \(queryCount) query tokens (0–\(queryCount - 1))",
                             hint: "choose --token between 0 and \(queryCount - 1)")
         }
+        if options.sentences != .all {
+            guard trace.isPair else {
+                throw CoreError("--sentences \(options.sentences.rawValue) needs a sentence pair, and this trace has one sentence",
+                                hint: "leave it out, or trace a pair")
+            }
+            guard firstStack == .encoder else {
+                throw CoreError("--sentences filters the encoder's self-attention, and the view opens on the \(firstStack.rawValue) stack",
+                                hint: "choose --stack encoder")
+            }
+        }
         let longest = stacks.map { max($0.queries, $0.keys) }.max() ?? 0
-        let threshold = options.threshold ?? (longest > 128 ? 0.01 : 0)
+        let threshold = options.threshold ?? (longest > 64 ? 0.01 : 0)
         guard (0 ... 1).contains(threshold) else {
             throw CoreError("threshold \(threshold) is not a weight: it must lie between 0 and 1", hint: "for example --threshold 0.05")
         }
@@ -204,6 +219,7 @@ struct ViewPayload: Encodable {
             view: view, title: options.title ?? defaultTitle(trace), model: trace.provenance.model,
             architecture: trace.provenance.architecture, inputs: trace.inputs, outputs: outputs, tokens: tokens, stacks: stacks,
             initial: InitialSelection(stack: firstStack, layer: layer, heads: heads, token: options.token,
+                                      filter: options.sentences.rawValue.replacingOccurrences(of: "-", with: ""),
                                       threshold: threshold, topK: options.topK),
             data: DataInfo(encoding: "zlib-chunks", length: blob.length, compressedLength: compressed.count, chunks: chunks),
             blob: compressed)

@@ -16,6 +16,14 @@ public enum DisplayMode: String, CaseIterable, Sendable, Codable {
     case dark, light
 }
 
+/// Which sentence's tokens attend to which, for a sentence pair (BertViz's attention filter).
+public enum SentenceFilter: String, CaseIterable, Sendable, Codable {
+    /// Every token to every token.
+    case all
+    /// Sentence A to sentence A, B to B, A to B, B to A.
+    case aToA = "a-a", bToB = "b-b", aToB = "a-b", bToA = "b-a"
+}
+
 /// What a view includes and how it looks when it opens. Layer and head numbers are the model's own.
 public struct ViewOptions: Sendable, Equatable {
     /// Colour scheme.
@@ -31,10 +39,13 @@ public struct ViewOptions: Sendable, Equatable {
     /// The heads selected first: the head view draws these, the neuron view opens the first one
     /// (nil: every included head in the head view, the first one in the neuron view).
     public var selectedHeads: [Int]?
+    /// The sentence filter when the page opens (pairs only; head and model views).
+    public var sentences: SentenceFilter
     /// A token selected (pinned) when the page opens: an index along the query axis of the first
     /// stack. The head view isolates its lines, the neuron view uses it as the query.
     public var token: Int?
-    /// Lines for weights below this are hidden (nil: 0 up to 128 tokens, 0.01 above).
+    /// Lines for weights below this are hidden (nil: 0 up to 64 tokens, 0.01 above: a line is drawn
+    /// with its weight as opacity, so weaker ones barely show, and there are many).
     public var threshold: Double?
     /// Only each query token's `topK` strongest lines are drawn (0: all).
     public var topK: Int
@@ -42,14 +53,15 @@ public struct ViewOptions: Sendable, Equatable {
     public var title: String?
 
     public init(mode: DisplayMode = .dark, includeLayers: [Int]? = nil, includeHeads: [Int]? = nil,
-                stack: StackKind? = nil, layer: Int? = nil, selectedHeads: [Int]? = nil, token: Int? = nil,
-                threshold: Double? = nil, topK: Int = 0, title: String? = nil) {
+                stack: StackKind? = nil, layer: Int? = nil, selectedHeads: [Int]? = nil, sentences: SentenceFilter = .all,
+                token: Int? = nil, threshold: Double? = nil, topK: Int = 0, title: String? = nil) {
         self.mode = mode
         self.includeLayers = includeLayers
         self.includeHeads = includeHeads
         self.stack = stack
         self.layer = layer
         self.selectedHeads = selectedHeads
+        self.sentences = sentences
         self.token = token
         self.threshold = threshold
         self.topK = topK

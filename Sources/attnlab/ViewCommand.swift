@@ -19,6 +19,7 @@ struct ViewCommand: ParsableCommand {
 
         Examples:
           attnlab view eminem.trace.safetensors --view head --layer 2 --heads 0,5 --out head.html
+          attnlab view eminem.trace.safetensors --view head --layer 5 --heads 4 --sentences b-a --token 18 --out head.html
           attnlab view eminem.trace.safetensors --view model --layers 0-2 --heads 0-5 --mode light --out model.html
           attnlab view eminem.trace.safetensors --view neuron --layer 4 --heads 3 --token 7 --out neuron.html
         """)
@@ -47,10 +48,13 @@ struct ViewCommand: ParsableCommand {
     @Option(help: "encoder, decoder or cross: the attention shown first (encoder-decoder models).")
     var stack: String?
 
+    @Option(help: "For a sentence pair, the attention shown first: all, a-a, b-b, a-b (sentence A attending to B) or b-a.")
+    var sentences = "all"
+
     @Option(help: "A token selected when the page opens (its index): its lines are isolated, or it is the neuron view's query.")
     var token: Int?
 
-    @Option(help: "Hide lines whose weight is below this (default: 0, or 0.01 above 128 tokens).")
+    @Option(help: "Hide lines whose weight is below this (default: 0 up to 64 tokens, 0.01 above, where weaker lines are drawn almost invisibly anyway).")
     var threshold: Double?
 
     @Option(name: .customLong("top-k"), help: "Draw only each token's k strongest lines (0: all).")
@@ -69,6 +73,9 @@ struct ViewCommand: ParsableCommand {
         if let stack, StackKind(rawValue: stack) == nil {
             throw ValidationError("--stack must be one of encoder, decoder, cross, not \"\(stack)\"")
         }
+        guard SentenceFilter(rawValue: sentences.lowercased()) != nil else {
+            throw ValidationError("--sentences must be one of \(SentenceFilter.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(sentences)\"")
+        }
         if let heads { _ = try Self.numbers(heads, option: "--heads") }
         if let layers { _ = try Self.numbers(layers, option: "--layers") }
     }
@@ -83,13 +90,16 @@ struct ViewCommand: ParsableCommand {
             stack: stack.flatMap(StackKind.init(rawValue:)),
             layer: layer,
             selectedHeads: kind == .model ? nil : headList,
+            sentences: SentenceFilter(rawValue: sentences.lowercased())!,
             token: token, threshold: threshold, topK: topK, title: title)
         let trace = try TraceFile.read(URL(fileURLWithPath: trace))
+        let start = DispatchTime.now()
         let page = try ViewRenderer.render(trace, view: kind, options: options)
         let url = URL(fileURLWithPath: out)
         try AtomicFile.write(page, to: url)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         let tokens = trace.tokens.count + (trace.decoderTokens?.count ?? 0)
-        print("wrote \(url.path): \(kind.rawValue) view, \(tokens) tokens, \(Self.size(page.count))")
+        print("wrote \(url.path): \(kind.rawValue) view, \(tokens) tokens, \(Self.size(page.count)) in \(String(format: "%.2f", seconds)) s")
     }
 
     /// "3,5" or "0-5" or "0,2-4" as numbers.

@@ -145,6 +145,14 @@ struct BrowserTests {
         #expect(result.facts["heads"] as? [Int] == [0, 5, 11])
     }
 
+    /// Two tokens, one layer, one head: every view starts and its self-test passes.
+    @Test(arguments: ViewKind.allCases)
+    func tinyTrace(_ view: ViewKind) throws {
+        let url = Self.folder.appendingPathComponent("tiny-\(view.rawValue).html")
+        try ViewRenderer.write(SyntheticTraces.tiny(), view: view, to: url)
+        expectPassed(try Chromium.selfTest(url), expecting: ["first draw"], "\(view) view of two tokens")
+    }
+
     /// Inside a notebook output cell the page is an iframe `srcdoc`, often sandboxed: it must run
     /// there too (the self-test reports to the parent by message).
     @Test(arguments: [ViewKind.head, .model, .neuron])

@@ -64,6 +64,11 @@ enum SyntheticTraces {
         return trace
     }
 
+    /// Two tokens, one layer, one head: the smallest trace a view must handle.
+    static func tiny() -> Trace {
+        make(tokens: bertTokens(a: [], b: nil), inputs: TraceInputs(a: ""), layers: 1, heads: 1, headDim: 8, seed: 5)
+    }
+
     /// Like `single()`, without queries, keys and values.
     static func attentionOnly() -> Trace {
         var trace = single()

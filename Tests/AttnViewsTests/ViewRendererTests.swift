@@ -112,6 +112,8 @@ struct ViewRendererTests {
         #expect(initial["threshold"] as? Double == 0.05)
         #expect(initial["topK"] as? Int == 3)
         #expect(reader.html.contains("<body class=\"attnlab mode-light view-head\">"))
+        let pair = try PageReader(try ViewRenderer.render(SyntheticTraces.pair(), view: .model, options: ViewOptions(sentences: .bToA)))
+        #expect((pair.fields["initial"] as! [String: Any])["filter"] as? String == "ba")
     }
 
     @Test func sameTraceGivesTheSameBytes() throws {
@@ -129,6 +131,7 @@ struct ViewRendererTests {
         (ViewOptions(token: 8), "token 8 is out of range: the encoder stack has 8 query tokens (0–7)"),
         (ViewOptions(threshold: 1.5), "threshold 1.5 is not a weight: it must lie between 0 and 1"),
         (ViewOptions(topK: -1), "top-k -1 is negative"),
+        (ViewOptions(sentences: .aToB), "--sentences a-b needs a sentence pair, and this trace has one sentence"),
     ])
     func badOptionsAreClearErrors(options: ViewOptions, message: String) throws {
         let error = #expect(throws: CoreError.self) { try ViewRenderer.render(SyntheticTraces.single(), view: .head, options: options) }

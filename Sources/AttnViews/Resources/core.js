@@ -325,7 +325,7 @@
         for (let bits = 0; bits < 65536; bits++) halfTable[bits] = halfToFloat(bits);
       }
       const n = what === 'query' ? this.queries : this.keys;
-      const perHead = n * this.headDim, perLayer = perHead * this.heads.length;
+      const perHead = n * (what === 'value' ? this.valueDim || this.headDim : this.headDim), perLayer = perHead * this.heads.length;
       const layerStart = section.offset + this.layerIndex(layer) * 2 * perLayer;
       this.packed.ensure(layerStart, 2 * perLayer);
       const low = layerStart + this.headIndex(head) * perHead, high = low + perLayer;

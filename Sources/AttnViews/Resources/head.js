@@ -8,7 +8,7 @@
     const fields = data.fields;
     const initial = fields.initial;
     const state = {
-      stack: initial.stack, layer: initial.layer, heads: initial.heads.slice(), filter: 'all',
+      stack: initial.stack, layer: initial.layer, heads: initial.heads.slice(), filter: initial.filter || 'all',
       threshold: initial.threshold, topK: initial.topK,
     };
     const diagram = new AttnLab.AttentionDiagram(data, { onFocus: () => updateStatus() });
@@ -135,6 +135,7 @@
         const rightTokens = () => diagram.rightColumn.querySelectorAll('.token');
         const stats = () => diagram.stats;
         // Start from a known state: all heads, no focus, no filter.
+        if (document.getElementById('attnlab-filter')) AttnLab.setValue(document.getElementById('attnlab-filter'), 'all');
         diagram.setFocus(null, false);
         state.heads = stack.heads.slice();
         state.threshold = 0;

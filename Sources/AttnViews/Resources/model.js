@@ -9,8 +9,8 @@
     const initial = fields.initial;
     const longest = Math.max(...fields.stacks.map((s) => Math.max(s.queries, s.keys)));
     const state = {
-      stack: initial.stack, filter: 'all', threshold: initial.threshold, topK: initial.topK,
-      thumbnails: longest > 128 ? 'matrix' : 'lines',
+      stack: initial.stack, filter: initial.filter || 'all', threshold: initial.threshold, topK: initial.topK,
+      thumbnails: longest > 64 ? 'matrix' : 'lines',
     };
     const controls = el('div', { class: 'controls' });
     const status = el('div', { class: 'status', id: 'attnlab-status' });
@@ -60,7 +60,7 @@
       const stack = stackOf();
       const size = thumbnailSize(stack);
       grid.textContent = '';
-      grid.style.gridTemplateColumns = 'auto repeat(' + stack.heads.length + ', ' + (size + 2) + 'px)';
+      grid.style.gridTemplateColumns = 'max-content repeat(' + stack.heads.length + ', ' + (size + 2) + 'px)';
       grid.append(el('div', { class: 'axis corner' }));
       for (const head of stack.heads) grid.append(el('div', { class: 'axis column', data: { head: String(head) } }, 'Head ' + head));
       cells = [];
@@ -184,6 +184,7 @@
     return {
       state, detail, drawing,
       async selftest(t) {
+        if (document.getElementById('attnlab-filter')) AttnLab.setValue(document.getElementById('attnlab-filter'), 'all');
         const stack = stackOf();
         const rowLabels = [...grid.querySelectorAll('.axis.row')].map((node) => node.textContent);
         const columnLabels = [...grid.querySelectorAll('.axis.column')].map((node) => node.textContent);

@@ -7,12 +7,12 @@
 
   /** Everything the view shows for one (stack, layer, head, query), computed from the payload. */
   function compute(stack, layer, head, query) {
-    const d = stack.headDim, n = stack.keys;
+    const d = stack.headDim, dv = stack.valueDim || d, n = stack.keys;
     const queries = stack.vectorsOf('query', layer, head), keys = stack.vectorsOf('key', layer, head), values = stack.vectorsOf('value', layer, head);
     const q = queries.subarray(query * d, (query + 1) * d);
     const products = new Float32Array(n * d), scores = new Float64Array(n), alpha = new Float64Array(n);
     const valueNorms = new Float64Array(n), contributions = new Float64Array(n);
-    const output = new Float64Array(d);
+    const output = new Float64Array(dv);
     let maxScore = -Infinity;
     const base = stack.matrixOffset(layer, head) + query * stack.keys;
     for (let j = 0; j < n; j++) {
@@ -21,14 +21,14 @@
         const product = q[e] * keys[j * d + e];
         products[j * d + e] = product;
         dot += product;
-        norm += values[j * d + e] * values[j * d + e];
       }
+      for (let e = 0; e < dv; e++) norm += values[j * dv + e] * values[j * dv + e];
       scores[j] = dot * stack.scoreScale;
       if (scores[j] > maxScore) maxScore = scores[j];
       alpha[j] = AttnLab.weightOf[stack.bytes[base + j]];
       valueNorms[j] = Math.sqrt(norm);
       contributions[j] = alpha[j] * valueNorms[j];
-      for (let e = 0; e < d; e++) output[e] += alpha[j] * values[j * d + e];
+      for (let e = 0; e < dv; e++) output[e] += alpha[j] * values[j * dv + e];
     }
     // softmax(q·k scaled) over all keys, and over the keys the model did not mask (α > 0).
     const softmax = (include) => {
@@ -42,7 +42,7 @@
     const plainGap = gap(softmax(() => true));
     const maskedGap = gap(softmax((j) => alpha[j] > 0));
     let outputNorm = 0;
-    for (let e = 0; e < d; e++) outputNorm += output[e] * output[e];
+    for (let e = 0; e < dv; e++) outputNorm += output[e] * output[e];
     const maxAbs = (array) => { let m = 0; for (const v of array) m = Math.max(m, Math.abs(v)); return m || 1; };
     const argmax = (array) => { let best = 0; for (let j = 1; j < array.length; j++) if (array[j] > array[best]) best = j; return best; };
     return {
@@ -120,7 +120,7 @@
       const cell = Math.max(2, Math.min(6, Math.floor(192 / d)));
       const widthOf = (tokens) => Math.min(Math.max(Math.ceil(Math.max(0, ...tokens.map((t) => AttnLab.textWidth(AttnLab.tokenLabel(t), fontSize, true)))) + 16, 40), 160);
       const queryWidth = widthOf(stack.queryTokenList), keyWidth = widthOf(stack.keyTokenList);
-      const linesWidth = 110, gap = 14, bar = 104;
+      const linesWidth = 90, gap = 14, bar = 100;
       const top = 2 * rowHeight + 12;
       const columns = {};
       let x = queryWidth + linesWidth + keyWidth + 6;
@@ -128,8 +128,8 @@
       columns.product = x; x += d * cell + gap;
       columns.score = x; x += bar + gap;
       columns.alpha = x; x += bar + gap;
-      columns.v = x; x += d * cell + gap;
-      columns.contribution = x; x += bar;
+      columns.contribution = x; x += bar + gap;
+      columns.v = x; x += (stack.valueDim || d) * cell;
       geometry = { rowHeight, fontSize, cell, queryWidth, keyWidth, linesWidth, bar, top, columns, width: x + 8, height: top + n * rowHeight + 8 };
       Object.assign(board.style, { width: geometry.width + 'px', height: geometry.height + 'px' });
       const fill = (column, tokens, width, left, isQuery) => {
@@ -160,15 +160,15 @@
 
     /** Paints the columns (and, for exports, the tokens as text) through a painter. */
     function paint(painter, withText) {
-      const stack = stackOf(), g = geometry, r = result, d = stack.headDim, c = g.columns;
+      const stack = stackOf(), g = geometry, r = result, d = stack.headDim, dv = stack.valueDim || d, c = g.columns;
       const label = (x, text, align) => painter.text(x, g.rowHeight / 2 + 2, text, { colour: theme.muted, size: g.fontSize, align: align || 'left' });
       const scoreName = stack.scoreScale === 1 ? 'q·k' : 'q·k/√' + d;
       label(c.k, 'k'); label(c.product, 'q × k'); label(c.score, scoreName); label(c.alpha, 'α (softmax)'); label(c.v, 'v'); label(c.contribution, '‖α·v‖');
       label(g.queryWidth - 8, 'query', 'right');
       label(g.queryWidth + g.linesWidth + 8, 'keys');
       let cells = 0;
-      const vector = (x, y, values, offset, scale) => {
-        for (let e = 0; e < d; e++) {
+      const vector = (x, y, values, offset, scale, size) => {
+        for (let e = 0; e < (size || d); e++) {
           const value = values[offset + e];
           const strength = Math.min(1, Math.abs(value) / scale);
           if (strength < 0.02) continue;
@@ -199,7 +199,7 @@
         const y = g.top + j * g.rowHeight;
         vector(c.k, y, r.keys, j * d, keyScale);
         vector(c.product, y, r.products, j * d, r.scale.product);
-        vector(c.v, y, r.values, j * d, r.scale.v);
+        vector(c.v, y, r.values, j * dv, r.scale.v, dv);
         // q·k scaled: a bar either side of zero.
         const score = r.scores[j], half = barLength / 2;
         const length = (Math.abs(score) / r.scale.score) * half;
