@@ -77,6 +77,12 @@ public struct ViewOptions: Sendable, Equatable {
 /// let page = try ViewRenderer.render(trace, view: .head, options: ViewOptions(layer: 2, selectedHeads: [3, 5]))
 /// try AtomicFile.write(page, to: URL(fileURLWithPath: "head.html"))
 /// ```
+///
+/// Once the first view is drawn (its canvases rasterised), the page sets `data-first-draw-ms` on
+/// `<body>`: milliseconds since navigation started, parsing and decoding included. Opening the
+/// page with `chromium --headless=new --virtual-time-budget=30000 --dump-dom` therefore gives its
+/// time to interactive. Opened with `#selftest`, the page runs its interactions and writes the
+/// results as JSON into `<pre id="attnlab-selftest">`.
 public enum ViewRenderer {
     /// The page's bytes (UTF-8 HTML). Throws a `CoreError` when an option does not fit the trace
     /// (a layer or head the model does not have, a neuron view of a trace without queries and keys).

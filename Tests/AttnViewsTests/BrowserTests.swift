@@ -60,7 +60,7 @@ struct BrowserTests {
         let result = try Chromium.selfTest(try page(scenario, .head))
         var names = ["first draw", "no markup from tokens", "tokens shown", "head squares", "lines drawn for every head", "canvas painted",
                      "raw token on hover", "select layer", "toggle head off", "toggle head on", "double-click solos", "hover isolates lines",
-                     "hover shades the other side per head", "leaving restores all lines", "hover a key isolates its lines", "click pins a token",
+                     "hover shades the other side per head", "S exports the hovered token", "leaving restores all lines", "hover a key isolates its lines", "click pins a token",
                      "export SVG", "export PNG", "click again unpins", "threshold hides weak lines", "top-k per token"]
         if scenario == .pair {
             names += ["filter A → A", "filter B → B", "filter A → B", "filter B → A", "filter All restores", "export keeps token text as text"]

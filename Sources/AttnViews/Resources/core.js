@@ -552,7 +552,13 @@
   };
 
   AttnLab.exportButtons = function (drawing, name) {
-    return el('span', { class: 'export' },
+    // P and S export too: moving the mouse to a button would leave the hovered token.
+    document.addEventListener('keydown', (event) => {
+      if (event.ctrlKey || event.metaKey || event.altKey || /^(INPUT|SELECT|TEXTAREA)$/.test(event.target.tagName || '')) return;
+      if (event.key === 'p' || event.key === 'P') AttnLab.downloadPNG(drawing(), name());
+      if (event.key === 's' || event.key === 'S') AttnLab.downloadSVG(drawing(), name());
+    });
+    return el('span', { class: 'export', title: 'Or press P or S while hovering a token' },
       el('button', { type: 'button', id: 'attnlab-export-png', title: 'Save what is shown as PNG', onclick: () => AttnLab.downloadPNG(drawing(), name()) }, 'PNG'),
       el('button', { type: 'button', id: 'attnlab-export-svg', title: 'Save what is shown as SVG', onclick: () => AttnLab.downloadSVG(drawing(), name()) }, 'SVG'));
   };
@@ -579,10 +585,6 @@
     check(name, passed, detail) {
       this.checks.push({ name, passed: !!passed, detail: detail === undefined ? '' : detail });
       return !!passed;
-    }
-    /** Lets the page react (events are synchronous, but drawing may be scheduled). */
-    async settle() {
-      await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
     }
   }
   AttnLab.SelfTest = SelfTest;

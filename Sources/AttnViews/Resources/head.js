@@ -16,7 +16,7 @@
     const squares = el('div', { class: 'head-squares', role: 'group', 'aria-label': 'Heads' });
     const status = el('div', { class: 'status', id: 'attnlab-status' });
     const help = el('div', { class: 'help' },
-      'Click a head to show or hide it, double-click to show it alone. Hover a token to isolate its lines; click it to pin.');
+      'Click a head to show or hide it, double-click to show it alone. Hover a token to isolate its lines; click it to pin. P / S save what is shown as PNG / SVG, hovered token included.');
     root.append(AttnLab.header(fields, 'Head view'), controls, squares, status, el('div', { class: 'scroll' }, diagram.element), help);
 
     const stackOf = () => data.stacks[state.stack];
@@ -192,6 +192,16 @@
           strongest[head] = best;
         }
         t.fact('strongest key from token ' + hoverIndex + ', layer ' + state.layer, strongest);
+        // Pressing S while hovering exports with the hovered token.
+        const download = AttnLab.downloadSVG;
+        let saved = null;
+        AttnLab.downloadSVG = (drawn, name) => { saved = { svg: AttnLab.exportSVG(drawn), name }; };
+        document.body.dispatchEvent(new KeyboardEvent('keydown', { key: 's', bubbles: true }));
+        AttnLab.downloadSVG = download;
+        const savedSegments = saved ? [...new DOMParser().parseFromString(saved.svg, 'image/svg+xml').querySelectorAll('path.attention')]
+          .reduce((n, path) => n + Number(path.getAttribute('data-segments')), 0) : -1;
+        t.check('S exports the hovered token', saved && saved.name.endsWith('-left' + hoverIndex) && savedSegments === hovered.lines,
+          saved ? saved.name + ', ' + savedSegments + ' segments' : 'nothing exported');
         AttnLab.fire(diagram.leftColumn, 'mouseleave');
         t.check('leaving restores all lines', !diagram.focus && stats().lines === base.lines, stats().lines + ' lines');
         const rightIndex = stack.keys - 1;

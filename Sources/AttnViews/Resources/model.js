@@ -16,7 +16,7 @@
     const status = el('div', { class: 'status', id: 'attnlab-status' });
     const grid = el('div', { class: 'grid', id: 'attnlab-grid' });
     const help = el('div', { class: 'help' },
-      'Rows are layers, columns heads, numbered as in the model. Click a cell to open it with its tokens. ',
+      'Rows are layers, columns heads, numbered as in the model. Click a cell to open it with its tokens. P / S save what is shown as PNG / SVG. ',
       'Matrix thumbnails: queries down, keys across, opacity ∝ √weight.');
     const detailTitle = el('span', { class: 'detail-title' });
     const detail = new AttnLab.AttentionDiagram(data, { onFocus: () => updateDetailStatus() });

@@ -77,7 +77,7 @@
     const highlight = el('div', { style: { position: 'absolute', left: '0', height: '0', pointerEvents: 'none', outline: '1px solid var(--focus)', display: 'none' } });
     const board = el('div', { class: 'neuron', id: 'attnlab-neuron' }, canvas, queryColumn, keyColumn, highlight);
     const help = el('div', { class: 'help' },
-      'Hover or click a token on the left to make it the query. Colour saturation is the size of a value relative to its column. ',
+      'Hover or click a token on the left to make it the query. Colour saturation is the size of a value relative to its column. P / S save what is shown as PNG / SVG. ',
       'α is the attention the model stored; ‖α·v‖ is what each key adds to the head\'s output, so a key can take much attention and move little.');
     root.append(AttnLab.header(fields, 'Neuron view'), controls, squares, legend, readout, note, el('div', { class: 'scroll' }, board), help);
 
@@ -154,6 +154,7 @@
       fill(keyColumn, stack.keyTokenList, keyWidth, queryWidth + linesWidth, false);
     }
 
+    /** Positive blue, negative orange, as in the BertViz paper. */
     function colourOf(value) {
       return value >= 0 ? theme.positive : theme.negative;
     }
