@@ -16,6 +16,7 @@ struct AttnLabCommand: ParsableCommand {
             DiffCommand.self,
             BenchCommand.self,
             FigureCommand.self,
+            ViewCommand.self,
         ]
     )
 }

@@ -1,0 +1,120 @@
+import AttnCore
+import Foundation
+
+/// Assembles a view's single HTML file: inline CSS, the payload as JSON in a
+/// `<script type="application/json">` element, inline scripts. Nothing is fetched.
+enum Page {
+    /// The page's bytes.
+    static func html(payload: ViewPayload, scripts: [String], mode: DisplayMode) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let fields = scriptSafe(try encoder.encode(payload))
+        let css = try Resources.text("views.css")
+        let javascript = try scripts.map { try Resources.text($0) }.joined(separator: "\n")
+
+        var page = Data()
+        page.reserveCapacity(fields.count + payload.blob.count * 4 / 3 + css.utf8.count + javascript.utf8.count + 1024)
+        func add(_ text: String) { page.append(contentsOf: Array(text.utf8)) }
+        add("""
+        <!doctype html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <meta name="generator" content="AttnLab \(AttnLab.version)">
+        <title>\(htmlEscaped("AttnLab \(payload.view.rawValue) view: \(payload.title)"))</title>
+        <style>
+        \(css)
+        </style>
+        </head>
+        <body class="attnlab mode-\(mode.rawValue) view-\(payload.view.rawValue)">
+        <div id="attnlab"><noscript>This AttnLab view needs JavaScript.</noscript></div>
+        <script type="application/json" id="attnlab-payload">{"blob":"
+        """)
+        // The base64 alphabet needs no escaping inside a script element.
+        page.append(Data(payload.blob).base64EncodedData())
+        add("\",\"fields\":")
+        page.append(fields)
+        add("""
+        }</script>
+        <script>
+        \(javascript)
+        </script>
+        </body>
+        </html>
+
+        """)
+        return page
+    }
+
+    /// JSON that cannot end its script element or open a comment in it: `<`, `>`, `&` and the
+    /// JavaScript line terminators U+2028/U+2029 become `\u` escapes (valid JSON, same value).
+    static func scriptSafe(_ json: Data) -> Data {
+        var out = Data()
+        out.reserveCapacity(json.count + 64)
+        var index = json.startIndex
+        while index < json.endIndex {
+            let byte = json[index]
+            switch byte {
+            case UInt8(ascii: "<"): out.append(contentsOf: Array("\\u003c".utf8))
+            case UInt8(ascii: ">"): out.append(contentsOf: Array("\\u003e".utf8))
+            case UInt8(ascii: "&"): out.append(contentsOf: Array("\\u0026".utf8))
+            case 0xE2 where index + 2 < json.endIndex && json[index + 1] == 0x80 && (json[index + 2] == 0xA8 || json[index + 2] == 0xA9):
+                // U+2028 and U+2029 are E2 80 A8 and E2 80 A9 in UTF-8.
+                out.append(contentsOf: Array((json[index + 2] == 0xA8 ? "\\u2028" : "\\u2029").utf8))
+                index += 2
+            default: out.append(byte)
+            }
+            index += 1
+        }
+        return out
+    }
+
+    /// Text safe inside an HTML element or a quoted attribute.
+    static func htmlEscaped(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for character in text.unicodeScalars {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.unicodeScalars.append(character)
+            }
+        }
+        return out
+    }
+}
+
+/// The views' JS and CSS, read from the package's resources once.
+enum Resources {
+    private static let cache = ResourceCache()
+
+    /// The text of `Resources/<name>`.
+    static func text(_ name: String) throws -> String {
+        try cache.text(name)
+    }
+
+    private final class ResourceCache: @unchecked Sendable {
+        private let lock = NSLock()
+        private var texts: [String: String] = [:]
+
+        func text(_ name: String) throws -> String {
+            lock.lock()
+            defer { lock.unlock() }
+            if let text = texts[name] { return text }
+            // `.copy("Resources")` keeps the folder; where it ends up inside the bundle differs between platforms.
+            let url = Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Resources")
+                ?? Bundle.module.url(forResource: name, withExtension: nil)
+            guard let url, let data = try? Data(contentsOf: url) else {
+                throw CoreError("the view resource \(name) is missing", location: Bundle.module.bundlePath,
+                                hint: "reinstall attnlab: its resource bundle AttnLab_AttnViews.resources must sit beside the executable")
+            }
+            let text = String(decoding: data, as: UTF8.self)
+            texts[name] = text
+            return text
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import AttnCore
+import Foundation
+
+/// The interactive views AttnLab writes as single HTML files.
+public enum ViewKind: String, CaseIterable, Sendable, Codable {
+    /// BertViz's head view: lines from each token to each token, for the chosen heads of one layer.
+    case head
+    /// A grid of layers × heads, each a thumbnail of its head's pattern; click one to open it.
+    case model
+    /// Queries, keys, their products, the softmax, the values and what each key contributes.
+    case neuron
+}
+
+/// The colour scheme of a view.
+public enum DisplayMode: String, CaseIterable, Sendable, Codable {
+    case dark, light
+}
+
+/// Which sentence's tokens attend to which, for a sentence pair (BertViz's attention filter).
+public enum SentenceFilter: String, CaseIterable, Sendable, Codable {
+    /// Every token to every token.
+    case all
+    /// Sentence A to sentence A, B to B, A to B, B to A.
+    case aToA = "a-a", bToB = "b-b", aToB = "a-b", bToA = "b-a"
+}
+
+/// What a view includes and how it looks when it opens. Layer and head numbers are the model's own.
+public struct ViewOptions: Sendable, Equatable {
+    /// Colour scheme.
+    public var mode: DisplayMode
+    /// Layers included in the page (nil: all). The others are left out of the file entirely.
+    public var includeLayers: [Int]?
+    /// Heads included in the page (nil: all).
+    public var includeHeads: [Int]?
+    /// The stack shown first (nil: the encoder, or the first stack the trace has).
+    public var stack: StackKind?
+    /// The layer shown first (nil: the first included layer).
+    public var layer: Int?
+    /// The heads selected first: the head view draws these, the neuron view opens the first one
+    /// (nil: every included head in the head view, the first one in the neuron view).
+    public var selectedHeads: [Int]?
+    /// The sentence filter when the page opens (pairs only; head and model views).
+    public var sentences: SentenceFilter
+    /// A token selected (pinned) when the page opens: an index along the query axis of the first
+    /// stack. The head view isolates its lines, the neuron view uses it as the query.
+    public var token: Int?
+    /// Lines for weights below this are hidden (nil: 0 up to 64 tokens, 0.01 above: a line is drawn
+    /// with its weight as opacity, so weaker ones barely show, and there are many).
+    public var threshold: Double?
+    /// Only each query token's `topK` strongest lines are drawn (0: all).
+    public var topK: Int
+    /// A title for the page (nil: the model and the input).
+    public var title: String?
+
+    public init(mode: DisplayMode = .dark, includeLayers: [Int]? = nil, includeHeads: [Int]? = nil,
+                stack: StackKind? = nil, layer: Int? = nil, selectedHeads: [Int]? = nil, sentences: SentenceFilter = .all,
+                token: Int? = nil, threshold: Double? = nil, topK: Int = 0, title: String? = nil) {
+        self.mode = mode
+        self.includeLayers = includeLayers
+        self.includeHeads = includeHeads
+        self.stack = stack
+        self.layer = layer
+        self.selectedHeads = selectedHeads
+        self.sentences = sentences
+        self.token = token
+        self.threshold = threshold
+        self.topK = topK
+        self.title = title
+    }
+}
+
+/// Renders traces as self-contained HTML views: inline JS and CSS, no network, usable from
+/// `file://` and as an iframe `srcdoc` in a notebook.
+///
+/// ```swift
+/// let trace = try TraceFile.read(url)
+/// let page = try ViewRenderer.render(trace, view: .head, options: ViewOptions(layer: 2, selectedHeads: [3, 5]))
+/// try AtomicFile.write(page, to: URL(fileURLWithPath: "head.html"))
+/// ```
+///
+/// Once the first view is drawn (its canvases rasterised), the page sets `data-first-draw-ms` on
+/// `<body>`: milliseconds since navigation started, parsing and decoding included. Opening the
+/// page with `chromium --headless=new --virtual-time-budget=30000 --dump-dom` therefore gives its
+/// time to interactive. Opened with `#selftest`, the page runs its interactions and writes the
+/// results as JSON into `<pre id="attnlab-selftest">`.
+public enum ViewRenderer {
+    /// The page's bytes (UTF-8 HTML). Throws a `CoreError` when an option does not fit the trace
+    /// (a layer or head the model does not have, a neuron view of a trace without queries and keys).
+    public static func render(_ trace: Trace, view: ViewKind, options: ViewOptions = ViewOptions()) throws -> Data {
+        let definition = definition(of: view)
+        let payload = try ViewPayload.build(trace, view: view, options: options, includeQKV: definition.needsQKV)
+        return try Page.html(payload: payload, scripts: definition.scripts, mode: options.mode)
+    }
+
+    /// Renders and writes the page atomically: on error nothing is written.
+    public static func write(_ trace: Trace, view: ViewKind, options: ViewOptions = ViewOptions(), to url: URL) throws {
+        try AtomicFile.write(try render(trace, view: view, options: options), to: url)
+    }
+
+    static func definition(of view: ViewKind) -> any ViewDefinition.Type {
+        switch view {
+        case .head: HeadView.self
+        case .model: ModelView.self
+        case .neuron: NeuronView.self
+        }
+    }
+}
+
+/// What distinguishes one view from another on the Swift side: its scripts and the data it needs.
+protocol ViewDefinition {
+    /// Script resources, in load order (the shared ones first).
+    static var scripts: [String] { get }
+    /// True when the view needs each stack's queries, keys and values.
+    static var needsQKV: Bool { get }
+}
