@@ -45,7 +45,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
         self.path = path
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else {
-            throw CoreError("cannot open the weight file (\(String(cString: strerror(errno))))", location: path,
+            throw CoreError("cannot open the file (\(String(cString: strerror(errno))))", location: path,
                             hint: "check that the file exists and is readable")
         }
         defer { close(fd) }

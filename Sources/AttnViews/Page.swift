@@ -98,6 +98,19 @@ enum Resources {
     }
 
     private final class ResourceCache: @unchecked Sendable {
+        /// Where the JS and CSS may be: the resource bundle beside the executable (or the test runner),
+        /// then the source tree this was built from. Looked up by hand, because SwiftPM's
+        /// `Bundle.module` stops the process when the bundle has been moved away.
+        static let folders: [URL] = {
+            let bundleName = "AttnLab_AttnViews.resources"
+            let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
+            var bundles = [Bundle.main.bundleURL.appendingPathComponent(bundleName), executable.appendingPathComponent(bundleName)]
+            if let resources = Bundle.main.resourceURL { bundles.append(resources.appendingPathComponent(bundleName)) }
+            let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Resources")
+            // `.copy("Resources")` keeps the folder; where it ends up inside the bundle differs between platforms.
+            return bundles.flatMap { [$0.appendingPathComponent("Resources"), $0] } + [source]
+        }()
+
         private let lock = NSLock()
         private var texts: [String: String] = [:]
 
@@ -105,11 +118,8 @@ enum Resources {
             lock.lock()
             defer { lock.unlock() }
             if let text = texts[name] { return text }
-            // `.copy("Resources")` keeps the folder; where it ends up inside the bundle differs between platforms.
-            let url = Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Resources")
-                ?? Bundle.module.url(forResource: name, withExtension: nil)
-            guard let url, let data = try? Data(contentsOf: url) else {
-                throw CoreError("the view resource \(name) is missing", location: Bundle.module.bundlePath,
+            guard let data = Self.folders.lazy.compactMap({ try? Data(contentsOf: $0.appendingPathComponent(name)) }).first else {
+                throw CoreError("the view resource \(name) is missing", location: Self.folders.first?.path,
                                 hint: "reinstall attnlab: its resource bundle AttnLab_AttnViews.resources must sit beside the executable")
             }
             let text = String(decoding: data, as: UTF8.self)

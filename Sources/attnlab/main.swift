@@ -12,11 +12,11 @@ struct AttnLabCommand: ParsableCommand {
             // one line per command, in the order a user meets them
             ModelsCommand.self,
             TraceCommand.self,
+            ViewCommand.self,
+            FigureCommand.self,
             RunCommand.self,
             DiffCommand.self,
             BenchCommand.self,
-            FigureCommand.self,
-            ViewCommand.self,
         ]
     )
 }
