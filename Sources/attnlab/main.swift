@@ -16,6 +16,8 @@ struct AttnLabCommand: ParsableCommand {
             DiffCommand.self,
             BenchCommand.self,
             FigureCommand.self,
+            SnapshotCommand.self,
+            ReviewCommand.self,
         ]
     )
 }
