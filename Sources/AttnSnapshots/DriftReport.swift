@@ -96,15 +96,18 @@ public enum DriftReport {
     static func headTable<S: Sequence>(_ heads: S) -> [String] where S.Element == HeadDrift {
         let list = Array(heads)
         let stacks = Set(list.map(\.stack)).count > 1
-        var rows = [(stacks ? ["stack"] : []) + ["layer", "head", "max |Δ|", "JS", "A↔B mass", "largest change"]]
+        let masses = list.contains { $0.massChange != nil }
+        var rows = [(stacks ? ["stack"] : []) + ["layer", "head", "max |Δ|", "JS"] + (masses ? ["A↔B mass"] : []) + ["largest change"]]
         for head in list {
             let strongest = head.strongest.map { "\($0.from) → \($0.to) \(fixed($0.old, 3)) → \(fixed($0.new, 3))" } ?? ""
-            rows.append((stacks ? [head.stack.rawValue] : []) + [
-                "\(head.layer)", "\(head.head)", head.maxAbsDifference.map { fixed($0, 4) } ?? "-", fixed(head.jsDivergence, 4),
-                head.massChange.map { fixed($0, 3) } ?? "-", strongest,
-            ])
+            var row: [String] = stacks ? [head.stack.rawValue] : []
+            row += ["\(head.layer)", "\(head.head)", head.maxAbsDifference.map { fixed($0, 4) } ?? "-", fixed(head.jsDivergence, 4)]
+            if masses { row.append(head.massChange.map { fixed($0, 3) } ?? "-") }
+            row.append(strongest)
+            rows.append(row)
         }
-        return table(rows, numericColumns: stacks ? [1, 2, 3, 4, 5] : [0, 1, 2, 3, 4])
+        let first = stacks ? 1 : 0
+        return table(rows, numericColumns: Set(first ..< first + (masses ? 5 : 4)))
     }
 
     // MARK: one-line summaries

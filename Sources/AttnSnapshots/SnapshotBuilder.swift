@@ -26,24 +26,15 @@ public enum SnapshotBuilder {
     ///   repository's working tree, so that it does not depend on where the repository is).
     public static func files(of run: RunResult, experimentFile: String) throws -> ExperimentSnapshotFiles {
         let manifest = run.manifest
-        var files: [String: Data] = [:]
-        var keys: [String] = []
-        for subject in run.subjects {
-            let expectations = manifest.expectations
-                .filter { $0.model == subject.model && $0.variant == subject.variant.path }
-                .map { ExpectationRecord(line: $0.line, expectation: $0.expectation, passed: $0.passed, measured: $0.actual) }
-            let snapshot = variant(subject, expectations: expectations)
-            guard files["\(snapshot.key).json"] == nil else {
-                throw SnapshotError("two variants would share the snapshot \(snapshot.key)", location: experimentFile,
-                                    hint: "give the models, inputs and perturbations distinct names")
-            }
-            files["\(snapshot.key).json"] = snapshot.json().data()
-            files["\(snapshot.key).safetensors"] = try attentionFile(subject.trace)
-            keys.append(snapshot.key)
+        func record(_ result: Manifest.ExpectationResult) -> ExpectationRecord {
+            ExpectationRecord(line: result.line, expectation: result.expectation, passed: result.passed, measured: result.actual)
+        }
+        let subjects = run.subjects.map { subject in
+            Subject(model: subject.model, input: subject.variant.input, variant: subject.variant.name,
+                    perturbation: subject.variant.perturbation, trace: subject.trace, label: subject.label,
+                    expectations: manifest.expectations.filter { $0.model == subject.model && $0.variant == subject.variant.path }.map(record))
         }
         let known = Set(run.subjects.map { "\($0.model) \($0.variant.path)" })
-        let unmatched = manifest.expectations.filter { !known.contains("\($0.model) \($0.variant)") }
-            .map { ExpectationRecord(line: $0.line, expectation: $0.expectation, passed: $0.passed, measured: $0.actual) }
         let experiment = ExperimentSnapshot(
             attnlabVersion: manifest.attnlabVersion, name: manifest.experiment.name, description: manifest.experiment.description,
             file: experimentFile, hash: manifest.experiment.hash,
@@ -51,17 +42,46 @@ public enum SnapshotBuilder {
                 .init(name: $0.name, id: $0.id, architecture: $0.architecture, task: $0.task, layers: $0.layers, heads: $0.heads,
                       weightsHash: $0.weightsHash, tokenizerHash: $0.tokenizerHash)
             },
-            variants: keys, unmatchedExpectations: unmatched)
+            variants: [], unmatchedExpectations: manifest.expectations.filter { !known.contains("\($0.model) \($0.variant)") }.map(record))
+        return try files(experiment: experiment, subjects: subjects)
+    }
+
+    /// One traced variant, as the snapshot needs it.
+    struct Subject {
+        var model: String
+        var input: String
+        var variant: String
+        var perturbation: String?
+        var trace: Trace
+        var label: String?
+        var expectations: [ExpectationRecord]
+    }
+
+    /// The files of `experiment` (whose `variants` list is filled in here) and its variants.
+    static func files(experiment: ExperimentSnapshot, subjects: [Subject]) throws -> ExperimentSnapshotFiles {
+        var experiment = experiment
+        var files: [String: Data] = [:]
+        experiment.variants = []
+        for subject in subjects {
+            let snapshot = variant(subject)
+            guard files["\(snapshot.key).json"] == nil else {
+                throw SnapshotError("two variants would share the snapshot \(snapshot.key)", location: experiment.file,
+                                    hint: "give the models, inputs and perturbations distinct names")
+            }
+            files["\(snapshot.key).json"] = snapshot.json().data()
+            files["\(snapshot.key).safetensors"] = try attentionFile(subject.trace)
+            experiment.variants.append(snapshot.key)
+        }
         files["experiment.json"] = experiment.json().data()
-        return ExperimentSnapshotFiles(name: manifest.experiment.name, files: files)
+        return ExperimentSnapshotFiles(name: experiment.name, files: files)
     }
 
     /// The JSON side of one variant's snapshot.
-    static func variant(_ subject: ExpectationEvaluator.Subject, expectations: [ExpectationRecord]) -> VariantSnapshot {
+    static func variant(_ subject: Subject) -> VariantSnapshot {
         let trace = subject.trace
-        return VariantSnapshot(model: subject.model, input: subject.variant.input, variant: subject.variant.name,
-                               perturbation: subject.variant.perturbation, text: trace.inputs,
-                               outputs: SnapshotOutputs(trace.outputs), label: subject.label, expectations: expectations,
+        return VariantSnapshot(model: subject.model, input: subject.input, variant: subject.variant,
+                               perturbation: subject.perturbation, text: trace.inputs,
+                               outputs: SnapshotOutputs(trace.outputs), label: subject.label, expectations: subject.expectations,
                                tokens: trace.tokens.map(SnapshotToken.init), decoderTokens: trace.decoderTokens?.map(SnapshotToken.init),
                                stacks: trace.stacks.keys.sorted().map { summary(trace, $0) })
     }
@@ -83,17 +103,22 @@ public enum SnapshotBuilder {
         }
     }
 
-    /// The attention of every stack in float16, with the tokens, outputs and provenance as a trace
-    /// file's metadata (queries, keys, values and hidden states are left out).
+    /// The attention of every stack in float16, with the inputs, tokens and model as a trace file's
+    /// metadata (queries, keys, values, hidden states and outputs are left out).
     public static func attentionFile(_ trace: Trace) throws -> Data {
         var writer = SafeTensorsWriter()
         for (kind, stack) in trace.stacks {
             writer.add("\(kind.rawValue).attention", stack.attention, as: .f16)
         }
+        // Only what the attention depends on, so that the file changes when the attention or the
+        // tokens do: outputs, hashes and the attnlab version are in the JSON and experiment.json.
         var provenance = trace.provenance
         provenance.capture = []
+        provenance.weightsHash = ""
+        provenance.tokenizerHash = ""
+        provenance.attnlabVersion = ""
         let document = AttentionDocument(inputs: trace.inputs, tokens: trace.tokens, decoderTokens: trace.decoderTokens,
-                                         outputs: trace.outputs, provenance: provenance)
+                                         outputs: TraceOutputs(), provenance: provenance)
         writer.metadata[metadataKey] = String(decoding: try TraceFile.stableJSON(document), as: UTF8.self)
         return writer.encoded()
     }
