@@ -122,10 +122,6 @@ public enum DriftReport {
         case .drifted: break
         }
         var parts: [String] = []
-        for change in variant.outputChanges.prefix(2) {
-            parts.append("\(change.name) \(change.old.map { fixed($0, 4) } ?? "∅") → \(change.new.map { fixed($0, 4) } ?? "∅")")
-        }
-        if variant.outputChanges.count > 2 { parts.append("\(variant.outputChanges.count - 2) more outputs moved") }
         if let label = variant.labelChange { parts.append("label \(label.old ?? "∅") → \(label.new ?? "∅")") }
         let flipped = variant.expectationChanges
         if flipped.count == 1, let change = flipped.first {
@@ -133,6 +129,13 @@ public enum DriftReport {
                 : change.new!.passed ? "now passes" : "now fails"))
         } else if flipped.count > 1 {
             parts.append("\(flipped.count) expectation results changed")
+        }
+        // The output that moved most, and how many others did.
+        func moved(_ change: OutputChange) -> Double { abs((change.new ?? 0) - (change.old ?? 0)) }
+        let outputs = variant.outputChanges.sorted { moved($0) > moved($1) }
+        if let change = outputs.first {
+            let more = outputs.count > 1 ? " and \(outputs.count - 1) more output\(outputs.count == 2 ? "" : "s")" : ""
+            parts.append("\(change.name) \(change.old.map { fixed($0, 4) } ?? "∅") → \(change.new.map { fixed($0, 4) } ?? "∅")\(more)")
         }
         if !variant.tokenChanges.isEmpty { parts.append("tokens changed") }
         if let top = variant.driftedHeads.first {
@@ -151,16 +154,36 @@ public enum DriftReport {
         if comparison.new == nil, !changed.isEmpty, changed.allSatisfy({ $0.status == .removed }) {
             return "snapshots removed"
         }
-        var parts: [String] = []
         let severalModels = Set(comparison.variants.map(\.model)).count > 1
-        for variant in changed {
-            parts.append("\(severalModels ? variant.model + " " : "")\(variant.path): \(summary(variant))")
-        }
-        if parts.isEmpty {
+        func name(_ variant: VariantComparison) -> String { (severalModels ? variant.model + " " : "") + variant.path }
+        if changed.isEmpty {
             let notes = comparison.notes
             return notes.isEmpty ? (comparison.isIdentical ? "no change" : "metadata changed") : notes.joined(separator: "; ")
         }
-        return parts.joined(separator: "; ")
+        if changed.count <= 2 {
+            return changed.map { "\(name($0)): \(summary($0))" }.joined(separator: "; ")
+        }
+        // Many variants: counts, and the strongest of each kind of change.
+        var parts: [String] = []
+        let statuses = Dictionary(grouping: changed, by: \.status)
+        for (status, word) in [(VariantComparison.Status.drifted, "drifted"), (.added, "added"), (.removed, "removed"), (.withinTolerance, "changed within tolerance")] {
+            if let count = statuses[status]?.count { parts.append("\(count) variant\(count == 1 ? "" : "s") \(word)") }
+        }
+        let labels = changed.filter { $0.labelChange != nil }
+        if !labels.isEmpty {
+            parts.append("label changed in \(labels.count) (" + labels.prefix(2).map { "\(name($0)): \($0.labelChange!.old ?? "∅") → \($0.labelChange!.new ?? "∅")" }.joined(separator: ", ")
+                         + (labels.count > 2 ? ", …)" : ")"))
+        }
+        let expectations = changed.filter { !$0.expectationChanges.isEmpty }
+        if !expectations.isEmpty { parts.append("expectation results changed in \(expectations.count)") }
+        let outputs = changed.filter { !$0.outputChanges.isEmpty }
+        if !outputs.isEmpty { parts.append("outputs moved in \(outputs.count)") }
+        let heads = changed.filter { !$0.driftedHeads.isEmpty }
+        if let strongest = heads.max(by: { $0.driftedHeads[0].jsDivergence < $1.driftedHeads[0].jsDivergence }) {
+            let head = strongest.driftedHeads[0]
+            parts.append("heads drifted in \(heads.count) (most: \(name(strongest)) layer \(head.layer), head \(head.head), JS \(fixed(head.jsDivergence, 3)))")
+        }
+        return parts.joined(separator: ", ")
     }
 
     // MARK: formatting

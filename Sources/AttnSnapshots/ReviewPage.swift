@@ -101,7 +101,7 @@ public enum ReviewPage {
         html += "<table><tr><th>model</th><th>variant</th><th>status</th><th>output A → B</th><th>label A → B</th><th>heads drifted</th></tr>"
         for variant in comparison.variants {
             let statusClass = variant.status == .drifted ? "moved" : variant.status == .added ? "added" : variant.status == .removed ? "removed" : ""
-            let outputs = "\(outputText(variant.old)) → \(outputText(variant.new))"
+            let outputs = outputChange(variant.old, variant.new)
             let labelA = variant.old?.label ?? "∅", labelB = variant.new?.label ?? "∅"
             let label = variant.old == nil ? escape(labelB) : variant.new == nil ? escape(labelA)
                 : labelA == labelB ? escape(labelB) : "<del>\(escape(labelA))</del> → <ins>\(escape(labelB))</ins>"
@@ -118,6 +118,17 @@ public enum ReviewPage {
             html += try variantSection(variant, experiment: experiment, nameA: nameA, nameB: nameB, options: options)
         }
         return html + "</section>"
+    }
+
+    /// `similarity 0.6790 → 0.6850`, or both sides' outputs in full when they are of other kinds.
+    static func outputChange(_ old: VariantSnapshot?, _ new: VariantSnapshot?) -> String {
+        if let a = old?.outputs.similarity, let b = new?.outputs.similarity {
+            return a == b ? "similarity \(DriftReport.fixed(b, 4))" : "similarity \(DriftReport.fixed(a, 4)) → \(DriftReport.fixed(b, 4))"
+        }
+        if old == nil { return outputText(new) }
+        if new == nil { return outputText(old) }
+        let a = outputText(old), b = outputText(new)
+        return a == b ? b : "\(a) → \(b)"
     }
 
     static func outputText(_ snapshot: VariantSnapshot?) -> String {
@@ -144,7 +155,7 @@ public enum ReviewPage {
                     record.map { $0.passed ? "<span class=\"pass\">✔ passed</span>" : "<span class=\"fail\">✘ failed</span>" } ?? "–"
                 }
                 let changed = a?.passed != b?.passed
-                rows.append((changed, "<tr class=\"\(changed ? "moved" : "")\"><td><code>\(escape(variant.path))</code></td><td>\(any.line)</td><td>\(escape(any.expectation))</td><td>\(mark(a))</td><td>\(mark(b))</td><td class=\"small\">\(escape(b?.measured ?? a?.measured ?? ""))</td></tr>"))
+                rows.append((changed, "<tr class=\"\(changed ? "moved" : "")\"><td><code>\(escape(variant.path))</code></td><td>\(any.line)</td><td>\(escape(any.expectation))</td><td class=\"result\">\(mark(a))</td><td class=\"result\">\(mark(b))</td><td class=\"small\">\(escape(b?.measured ?? a?.measured ?? ""))</td></tr>"))
             }
         }
         guard !rows.isEmpty else { return "" }
@@ -178,7 +189,7 @@ public enum ReviewPage {
             for (title, kind, sources) in [
                 ("A: \(nameA)", FigureKind.heatmap, [sourceA]),
                 ("B: \(nameB)", .heatmap, [sourceB]),
-                ("B (colour) vs A (circles)", .compare, [sourceB, sourceA]),
+                ("A (cells) vs B (circles)", .compare, [sourceA, sourceB]),
             ] {
                 figureOptions.title = title
                 let input = try FigureInputs.make(kind: kind, sources: sources, selections: [selection])
@@ -220,7 +231,7 @@ public enum ReviewPage {
     .status{font-weight:bold;padding:.4em .8em;display:inline-block;border-radius:4px}.status.same{background:#dafbe1;color:#116329}.status.moved{background:#fff8c5;color:#7d4e00}
     .note{background:#ddf4ff;border-left:4px solid #54aeff;padding:.3em .8em}
     section{border-top:2px solid #d0d7de;margin-top:2em}.variant{border-top:1px solid #d0d7de;margin-top:1em}
-    pre{background:#f6f8fa;padding:.6em;overflow-x:auto;font-size:12px}
+    pre{background:#f6f8fa;padding:.6em;white-space:pre-wrap;font-size:12px}td.result{white-space:nowrap}
     .row{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}.row h4{width:100%;margin:.8em 0 0}
     figure{margin:0}figure img{max-width:370px;height:auto;border:1px solid #eee}
     """

@@ -39,7 +39,7 @@ import Testing
         #expect(terrific.labelChange?.old == "paraphrase" && terrific.labelChange?.new == "not-paraphrase")
         #expect(terrific.expectationChanges.map(\.line) == [22])
         #expect(terrific.driftedHeads.isEmpty) // the attention did not move
-        #expect(DriftReport.summary(terrific) == "similarity 0.8100 → 0.7000, label paraphrase → not-paraphrase, expectation line 22 now fails")
+        #expect(DriftReport.summary(terrific) == "label paraphrase → not-paraphrase, expectation line 22 now fails, similarity 0.8100 → 0.7000")
     }
 
     @Test func aHeadThatMovedIsNamedWithTheWordsThatMoved() throws {
@@ -131,7 +131,7 @@ import Testing
         let failed = cases.filter { !$0.elements(forName: "failure").isEmpty }
         #expect(failed.map { $0.attribute(forName: "name")?.stringValue ?? "" } == ["pair/terrific", "pair/terrific line 22: label is paraphrase"])
         let failure = try #require(failed.first?.elements(forName: "failure").first)
-        #expect(failure.attribute(forName: "message")?.stringValue?.hasPrefix("similarity 0.8100 → 0.7000, label paraphrase → not-paraphrase") == true)
+        #expect(failure.attribute(forName: "message")?.stringValue?.hasPrefix("label paraphrase → not-paraphrase, expectation line 22 now fails, similarity 0.8100 → 0.7000") == true)
         #expect(failure.stringValue?.contains("terrific → awesome") == true)
         #expect(failed[1].elements(forName: "failure").first?.attribute(forName: "message")?.stringValue == "recorded as passed, now fails")
         #expect(suite.elements(forName: "system-out").first?.stringValue?.contains("the weights of toy changed") == true)

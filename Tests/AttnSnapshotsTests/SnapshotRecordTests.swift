@@ -82,7 +82,7 @@ import Testing
         // The index agrees with the new commit for the snapshot files.
         #expect(try temporary.git("status", "--porcelain", "--", "Snapshots") == "")
         #expect(try temporary.git("diff", "--cached", "--name-only", "--", "Snapshots") == "")
-        #expect(try temporary.git("log", "-1", "--format=%s%n%b").contains("pair/terrific: similarity 0.8100 → 0.7000, label paraphrase → not-paraphrase"))
+        #expect(try temporary.git("log", "-1", "--format=%s%n%b").contains("pair/terrific: label paraphrase → not-paraphrase, similarity 0.8100 → 0.7000"))
     }
 
     @Test func aSecondRecordWithoutChangeMakesNoCommit() throws {
@@ -266,7 +266,7 @@ import Testing
         #expect(entries.map(\.commit.author.name) == ["Ada Tester", "Ada Tester", "Ada Tester"])
         #expect(entries.map(\.commit.author.date.timeIntervalSince1970) == [1_700_000_200, 1_700_000_100, 1_700_000_000])
         #expect(entries[2].summary == "first recording: 2 variants")
-        #expect(entries[1].summary == "pair/terrific: similarity 0.8100 → 0.7000, label paraphrase → not-paraphrase, expectation line 22 now fails")
+        #expect(entries[1].summary == "pair/terrific: label paraphrase → not-paraphrase, expectation line 22 now fails, similarity 0.8100 → 0.7000")
         #expect(entries[0].summary.hasPrefix("pair/terrific: 1 head drifted (most: layer 1, head 1, JS "))
 
         let sick = try workspace.log("toy-experiment", variant: "pair/sick")
@@ -295,7 +295,7 @@ import Testing
         let html = try ReviewPage.render(review)
         #expect(html.contains("Snapshot review"))
         #expect(html.contains("<code>HEAD~1</code>"))
-        #expect(html.contains("similarity 0.8100 → similarity 0.7000"))
+        #expect(html.contains("similarity 0.8100 → 0.7000"))
         #expect(html.contains("<del>paraphrase</del> → <ins>not-paraphrase</ins>"))
         #expect(html.contains("label is paraphrase"))
         #expect(html.contains("layer 1, head 0"))
@@ -323,7 +323,7 @@ import Testing
         #expect(variants[1].driftedHeads.map { "\($0.layer).\($0.head)" } == ["0.0"])
         let html = try ReviewPage.render(review)
         #expect(html.contains("the working tree (uncommitted snapshots)"))
-        #expect(html.contains("similarity 0.5000 → similarity 0.4000"))
+        #expect(html.contains("similarity 0.5000 → 0.4000"))
         #expect(try everything(temporary) == before)
 
         #expect(throws: SnapshotError.self) { try workspace.review(.revision("HEAD"), .workingTree, experiment: "nothing-here") }
