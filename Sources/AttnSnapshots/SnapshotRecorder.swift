@@ -84,7 +84,10 @@ extension SnapshotWorkspace {
         guard options.commit else { return result }
         let message = options.message ?? Self.defaultMessage(comparison)
         do {
-            result.commit = try repository.commitChanges(under: relative, message: message, author: options.author)
+            // Every snapshot file that differs from HEAD (this run's changes, and a previous record's
+            // that was not committed); the user's hidden files in the folder stay out.
+            let paths = try repository.fileStatus(under: relative).keys.filter { !Self.isHidden($0) }.sorted()
+            result.commit = paths.isEmpty ? nil : try repository.commit(paths: paths, message: message, author: options.author)
             result.message = result.commit == nil ? nil : message
         } catch {
             // Put the previous snapshots back, so that a failed record changes nothing.
@@ -113,7 +116,7 @@ extension SnapshotWorkspace {
     /// snapshot (a previous `record` without `--commit`) is not the user's edit.
     func usersEdits(_ repository: GitRepository, folder relative: String, new files: [String: Data]) throws -> [String] {
         var edits: [String] = []
-        for (path, status) in try repository.fileStatus(under: relative).sorted(by: { $0.key < $1.key }) {
+        for (path, status) in try repository.fileStatus(under: relative).sorted(by: { $0.key < $1.key }) where !Self.isHidden(path) {
             let inside = String(path.dropFirst(relative.count + 1))
             let onDisk = try? Data(contentsOf: root.appendingPathComponent(path))
             let ours = onDisk == files[inside] && !(status.staged != nil && status.unstaged != nil) && !status.isConflicted

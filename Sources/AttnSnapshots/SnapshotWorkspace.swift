@@ -70,7 +70,7 @@ public final class SnapshotWorkspace {
         let relative = relativeFolder(experiment)
         var files: [String: Data] = [:]
         if let repository {
-            for (path, data) in try repository.workingTreeFiles(under: relative) {
+            for (path, data) in try repository.workingTreeFiles(under: relative) where !Self.isHidden(path) {
                 files[String(path.dropFirst(relative.count + 1))] = data
             }
         } else {
@@ -88,7 +88,7 @@ public final class SnapshotWorkspace {
         let repository = try requireRepository(for: "reading snapshots at \(revision)")
         let relative = relativeFolder(experiment)
         var files: [String: Data] = [:]
-        for (path, data) in try repository.files(at: revision, under: relative) {
+        for (path, data) in try repository.files(at: revision, under: relative) where !Self.isHidden(path) {
             files[String(path.dropFirst(relative.count + 1))] = data
         }
         guard !files.isEmpty else { return nil }
@@ -107,10 +107,16 @@ public final class SnapshotWorkspace {
             let folder = root.appendingPathComponent(top)
             paths = try AtomicDirectoryUpdate(root: folder).existingFiles().map { "\(top)/\($0)" }
         }
-        return Set(paths.compactMap { path -> String? in
+        return Set(paths.filter { !Self.isHidden($0) }.compactMap { path -> String? in
             let parts = path.split(separator: "/")
             return parts.count >= 3 ? String(parts[1]) : nil
         }).sorted()
+    }
+
+    /// Hidden files (`.gitattributes`) belong to the user, not to the snapshots: `record` keeps
+    /// them and the comparisons ignore them.
+    static func isHidden(_ path: String) -> Bool {
+        path.split(separator: "/").contains { $0.hasPrefix(".") }
     }
 
     // MARK: running

@@ -232,6 +232,17 @@ import Testing
 
     // MARK: check
 
+    @Test func hiddenFilesInTheSnapshotFolderAreTheUsersOwn() throws {
+        let temporary = try TemporaryRepository()
+        let workspace = SnapshotWorkspace(repository: temporary.repository)
+        try temporary.write("*.safetensors binary\n", to: "\(folder)/.gitattributes")
+        try workspace.record(try Fixtures.standard(), options: commit)
+        #expect(temporary.read("\(folder)/.gitattributes") == "*.safetensors binary\n")
+        #expect(try temporary.git("status", "--porcelain") == "?? \(folder)/.gitattributes\n") // not committed
+        #expect(!(try workspace.check(try Fixtures.standard())).hasDrift)
+        #expect(try workspace.experimentNames(at: nil) == ["toy-experiment"])
+    }
+
     @Test func checkComparesWithTheWorkingTree() throws {
         let temporary = try TemporaryRepository()
         let workspace = SnapshotWorkspace(repository: temporary.repository)
