@@ -23,6 +23,7 @@ demo: release
 test: setup
 	$(SWIFT) build
 	$(SWIFT) test
+	$(BIN_DEBUG) snapshot check Experiments/paraphrase-eminem.yaml
 
 bench: release
 	$(BIN_RELEASE) bench

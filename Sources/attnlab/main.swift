@@ -16,6 +16,8 @@ struct AttnLabCommand: ParsableCommand {
             FigureCommand.self,
             RunCommand.self,
             DiffCommand.self,
+            SnapshotCommand.self,
+            ReviewCommand.self,
             BenchCommand.self,
         ]
     )
@@ -27,6 +29,9 @@ func runCommandLine() -> Never {
         var command = try AttnLabCommand.parseAsRoot()
         try command.run()
         exit(0)
+    } catch let exit as ExitCode {
+        // A command that has already said what failed (attnlab run with failing expectations).
+        Foundation.exit(exit.rawValue)
     } catch {
         let code = AttnLabCommand.exitCode(for: error)
         if code.isSuccess {

@@ -122,6 +122,16 @@ extension GitRepository {
         return try commit(paths: paths, message: message, author: author)
     }
 
+    /// Throws what `commit(paths:)` would throw before touching anything: a merge, rebase or
+    /// similar in progress, a locked index, or no author identity. For callers that write files
+    /// before committing them (`snapshot record --commit`), so that they refuse before writing.
+    public func checkReadyToCommit(author: Signature? = nil) throws {
+        try refuseUnlessClean()
+        let (authorSignature, committerSignature) = try signatures(author: author)
+        git_signature_free(authorSignature)
+        git_signature_free(committerSignature)
+    }
+
     // MARK: - Steps
 
     /// Throws unless no merge, rebase or similar is in progress and the index is not locked.

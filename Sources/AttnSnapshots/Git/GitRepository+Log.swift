@@ -130,3 +130,22 @@ extension GitRepository {
         return result
     }
 }
+
+extension GitRepository {
+    /// The commit a revision names, with its author, date and message (`changes` empty); nil for
+    /// `HEAD` before the first commit.
+    public func commitInfo(_ revision: String) throws -> CommitInfo? {
+        guard let commit = try lookupCommit(revision) else { return nil }
+        defer { git_commit_free(commit) }
+        var parents: [String] = []
+        for index in 0 ..< git_commit_parentcount(commit) {
+            if let id = git_commit_parent_id(commit, index) { parents.append(LibGit2.hex(id.pointee)) }
+        }
+        return CommitInfo(id: LibGit2.hex(git_commit_id(commit).pointee), parents: parents,
+                          author: Signature(git_commit_author(commit).pointee),
+                          committer: Signature(git_commit_committer(commit).pointee),
+                          message: git_commit_message(commit).map { String(cString: $0) } ?? "",
+                          summary: git_commit_summary(commit).map { String(cString: $0) } ?? "",
+                          changes: [])
+    }
+}

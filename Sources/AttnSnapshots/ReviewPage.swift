@@ -1,0 +1,238 @@
+import AttnCore
+import AttnDiff
+import AttnFigures
+import Foundation
+
+/// `attnlab review`: one self-contained HTML page (figures inlined as PNG) that shows what moved
+/// between two revisions' snapshots: experiments and variants added, removed or changed; outputs,
+/// labels and expectation results before → after; and the heads that drifted most, each drawn
+/// before and after side by side with their difference.
+public enum ReviewPage {
+    public struct Options: Sendable {
+        /// Heads drawn per drifted variant.
+        public var headsPerVariant: Int
+        /// Pixels per inch of the figures.
+        public var dpi: Double
+
+        public init(headsPerVariant: Int = 3, dpi: Double = 110) {
+            self.headsPerVariant = headsPerVariant
+            self.dpi = dpi
+        }
+    }
+
+    public static func render(_ review: SnapshotReview, options: Options = Options()) throws -> String {
+        let nameA = sideName(review.a, review.commitA), nameB = sideName(review.b, review.commitB)
+        var html = """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>Snapshot review: \(escape(review.a.description)) → \(escape(review.b.description)) — AttnLab</title>
+        <style>\(style)</style></head><body>
+        <h1>Snapshot review</h1>
+        <table class="sides"><tr><th>A (before)</th><td>\(sideHTML(review.a, review.commitA))</td></tr>
+        <tr><th>B (after)</th><td>\(sideHTML(review.b, review.commitB))</td></tr></table>
+        """
+        let drifted = review.experiments.filter { $0.comparison.hasDrift }
+        let changedVariants = review.experiments.flatMap(\.comparison.variants).filter { $0.status != .identical && $0.status != .withinTolerance }
+        if review.experiments.isEmpty {
+            html += "<p class=\"status same\">Neither side has snapshots.</p>"
+        } else if drifted.isEmpty {
+            html += "<p class=\"status same\">Nothing moved beyond the tolerances in \(review.experiments.count) experiment\(review.experiments.count == 1 ? "" : "s").</p>"
+        } else {
+            html += "<p class=\"status moved\">\(changedVariants.count) variant\(changedVariants.count == 1 ? "" : "s") moved in \(drifted.count) of \(review.experiments.count) experiment\(review.experiments.count == 1 ? "" : "s").</p>"
+        }
+        if let tolerances = review.experiments.first?.comparison.tolerances {
+            html += "<p class=\"meta\">Tolerances: outputs ±\(DriftReport.short(tolerances.output)), attention max |Δ| \(DriftReport.short(tolerances.attention)), JS divergence \(DriftReport.short(tolerances.jsDivergence)) bits per head.</p>"
+        }
+
+        html += "<h2>Experiments</h2><table><tr><th>experiment</th><th>status</th><th>variants</th><th>what changed</th></tr>"
+        for experiment in review.experiments {
+            let comparison = experiment.comparison
+            let status = experiment.old == nil ? "added" : experiment.new == nil ? "removed" : comparison.hasDrift ? "changed" : comparison.isIdentical ? "unchanged" : "within tolerance"
+            let counts = Dictionary(grouping: comparison.variants, by: \.status).mapValues(\.count)
+            let countText = [VariantComparison.Status.drifted, .added, .removed, .withinTolerance, .identical]
+                .compactMap { status in counts[status].map { "\($0) \(status == .identical ? "unchanged" : status.rawValue)" } }
+                .joined(separator: ", ")
+            html += "<tr class=\"\(status == "changed" ? "moved" : "")\"><td><a href=\"#\(anchor(experiment.name))\"><code>\(escape(experiment.name))</code></a></td><td>\(status)</td><td>\(escape(countText))</td><td>\(escape(DriftReport.summary(comparison)))</td></tr>"
+        }
+        html += "</table>"
+
+        for experiment in review.experiments {
+            html += try section(experiment, nameA: nameA, nameB: nameB, options: options)
+        }
+        html += "<p class=\"meta\">Made by attnlab \(escape(AttnLab.version)) from the snapshot files; revisions are read from git's objects.</p></body></html>\n"
+        return html
+    }
+
+    // MARK: pieces
+
+    static func sideName(_ side: ReviewSide, _ commit: CommitInfo?) -> String {
+        if let commit, case .revision(let revision) = side { return "\(revision) (\(commit.id.prefix(7)))" }
+        return side.description
+    }
+
+    static func sideHTML(_ side: ReviewSide, _ commit: CommitInfo?) -> String {
+        switch side {
+        case .workingTree: return "the working tree (uncommitted snapshots)"
+        case .nothing: return "nothing (before the first snapshots)"
+        case .revision(let revision):
+            guard let commit else { return "<code>\(escape(revision))</code>" }
+            let formatter = ISO8601DateFormatter()
+            formatter.timeZone = TimeZone(secondsFromGMT: commit.author.timeZoneOffsetMinutes * 60)
+            formatter.formatOptions = [.withFullDate, .withTime, .withColonSeparatorInTime, .withSpaceBetweenDateAndTime]
+            return "<code>\(escape(revision))</code> · <code>\(commit.id.prefix(10))</code> “\(escape(commit.summary))” · \(escape(commit.author.name)) · \(escape(formatter.string(from: commit.author.date)))"
+        }
+    }
+
+    static func section(_ experiment: SnapshotReview.Experiment, nameA: String, nameB: String, options: Options) throws -> String {
+        let comparison = experiment.comparison
+        var html = "<section id=\"\(anchor(experiment.name))\"><h2><code>\(escape(experiment.name))</code></h2>"
+        if let info = experiment.new?.experiment ?? experiment.old?.experiment {
+            if let description = info.description { html += "<p class=\"lead\">\(escape(description))</p>" }
+            html += "<p class=\"meta\">experiment file <code>\(escape(info.file))</code>; models: "
+                + info.models.map { "\(escape($0.name)) <code>\(escape($0.id))</code> (weights \($0.weightsHash.prefix(12)))" }.joined(separator: ", ") + "</p>"
+        }
+        if experiment.old == nil { html += "<p class=\"note\">New in B: these snapshots are not in A.</p>" }
+        if experiment.new == nil { html += "<p class=\"note\">Removed in B: these snapshots are only in A.</p>" }
+        for note in comparison.notes { html += "<p class=\"note\">\(escape(note))</p>" }
+        for path in comparison.strayFiles.new { html += "<p class=\"note\">B has a file no variant writes: <code>\(escape(path))</code></p>" }
+
+        // Variants: outputs and labels before → after.
+        html += "<table><tr><th>model</th><th>variant</th><th>status</th><th>output A → B</th><th>label A → B</th><th>heads drifted</th></tr>"
+        for variant in comparison.variants {
+            let statusClass = variant.status == .drifted ? "moved" : variant.status == .added ? "added" : variant.status == .removed ? "removed" : ""
+            let outputs = outputChange(variant.old, variant.new)
+            let labelA = variant.old?.label ?? "∅", labelB = variant.new?.label ?? "∅"
+            let label = variant.old == nil ? escape(labelB) : variant.new == nil ? escape(labelA)
+                : labelA == labelB ? escape(labelB) : "<del>\(escape(labelA))</del> → <ins>\(escape(labelB))</ins>"
+            let heads = variant.headCount > 0 ? "\(variant.driftedHeads.count) of \(variant.headCount)" : "–"
+            html += "<tr class=\"\(statusClass)\"><td>\(escape(variant.model))</td><td><code>\(escape(variant.path))</code>"
+                + ((variant.new ?? variant.old)?.perturbation.map { "<br><span class=\"small\">\(escape($0))</span>" } ?? "")
+                + "</td><td>\(escape(variant.status.rawValue))</td><td>\(escape(outputs))</td><td>\(label)</td><td>\(heads)</td></tr>"
+        }
+        html += "</table>"
+
+        html += expectationTable(comparison)
+
+        for variant in comparison.variants where variant.status == .drifted {
+            html += try variantSection(variant, experiment: experiment, nameA: nameA, nameB: nameB, options: options)
+        }
+        return html + "</section>"
+    }
+
+    /// `similarity 0.6790 → 0.6850`, or both sides' outputs in full when they are of other kinds.
+    static func outputChange(_ old: VariantSnapshot?, _ new: VariantSnapshot?) -> String {
+        if let a = old?.outputs.similarity, let b = new?.outputs.similarity {
+            return a == b ? "similarity \(DriftReport.fixed(b, 4))" : "similarity \(DriftReport.fixed(a, 4)) → \(DriftReport.fixed(b, 4))"
+        }
+        if old == nil { return outputText(new) }
+        if new == nil { return outputText(old) }
+        let a = outputText(old), b = outputText(new)
+        return a == b ? b : "\(a) → \(b)"
+    }
+
+    static func outputText(_ snapshot: VariantSnapshot?) -> String {
+        guard let outputs = snapshot?.outputs else { return "∅" }
+        if let similarity = outputs.similarity { return "similarity \(DriftReport.fixed(similarity, 4))" }
+        if let labels = outputs.labels, let p = outputs.probabilities, let best = p.indices.max(by: { p[$0] < p[$1] }), best < labels.count {
+            return "\(labels[best]) \(DriftReport.fixed(p[best], 3))"
+        }
+        if let top = outputs.topk?.first?.candidates.prefix(2), !top.isEmpty {
+            return top.map { "\($0.text) \(DriftReport.fixed($0.weight, 3))" }.joined(separator: ", ")
+        }
+        return "–"
+    }
+
+    /// Every expectation with its result before and after; the ones that changed first.
+    static func expectationTable(_ comparison: ExperimentComparison) -> String {
+        var rows: [(changed: Bool, html: String)] = []
+        for variant in comparison.variants {
+            let old = variant.old?.expectations ?? [], new = variant.new?.expectations ?? []
+            for key in (new.map(\.key) + old.map(\.key)).uniqued() {
+                let a = old.first { $0.key == key }, b = new.first { $0.key == key }
+                let any = (b ?? a)!
+                func mark(_ record: ExpectationRecord?) -> String {
+                    record.map { $0.passed ? "<span class=\"pass\">✔ passed</span>" : "<span class=\"fail\">✘ failed</span>" } ?? "–"
+                }
+                let changed = a?.passed != b?.passed
+                rows.append((changed, "<tr class=\"\(changed ? "moved" : "")\"><td><code>\(escape(variant.path))</code></td><td>\(any.line)</td><td>\(escape(any.expectation))</td><td class=\"result\">\(mark(a))</td><td class=\"result\">\(mark(b))</td><td class=\"small\">\(escape(b?.measured ?? a?.measured ?? ""))</td></tr>"))
+            }
+        }
+        guard !rows.isEmpty else { return "" }
+        let changed = rows.filter(\.changed).count
+        var html = "<h3>Expectations \(changed == 0 ? "(no result changed)" : "(\(changed) result\(changed == 1 ? "" : "s") changed)")</h3>"
+        html += "<table><tr><th>variant</th><th>line</th><th>expected</th><th>A</th><th>B</th><th>measured (B)</th></tr>"
+        html += rows.filter(\.changed).map(\.html).joined() + rows.filter { !$0.changed }.map(\.html).joined()
+        return html + "</table>"
+    }
+
+    static func variantSection(_ variant: VariantComparison, experiment: SnapshotReview.Experiment, nameA: String, nameB: String,
+                               options: Options) throws -> String {
+        var html = "<div class=\"variant\"><h3>\(escape(variant.model)) <code>\(escape(variant.path))</code>: \(escape(DriftReport.summary(variant)))</h3>"
+        let details = DriftReport.details(variant, heads: 8)
+        html += "<pre>\(escape(details.joined(separator: "\n")))</pre>"
+        guard let old = experiment.old?.variants[variant.key], let new = experiment.new?.variants[variant.key],
+              old.attention != nil, new.attention != nil else { return html + "</div>" }
+        let traceA = try old.trace(), traceB = try new.trace()
+        for head in variant.driftedHeads.filter({ $0.stack == .encoder }).prefix(options.headsPerVariant) {
+            let selection = HeadSelection(layer: head.layer, heads: .list([head.head]))
+            var figureOptions = FigureOptions()
+            figureOptions.dpi = options.dpi
+            figureOptions.width = 240
+            var metrics = "JS \(DriftReport.fixed(head.jsDivergence, 4))"
+            if let maxAbs = head.maxAbsDifference { metrics += ", max |Δ| \(DriftReport.fixed(maxAbs, 4))" }
+            if let strongest = head.strongest {
+                metrics += "; most: \(strongest.from) → \(strongest.to) \(DriftReport.fixed(strongest.old, 3)) → \(DriftReport.fixed(strongest.new, 3))"
+            }
+            html += "<div class=\"row\"><h4>layer \(head.layer), head \(head.head) <span class=\"small\">\(escape(metrics))</span></h4>"
+            let sourceA = AttentionSource.trace(traceA, name: "A: \(nameA)"), sourceB = AttentionSource.trace(traceB, name: "B: \(nameB)")
+            for (title, kind, sources) in [
+                ("A: \(nameA)", FigureKind.heatmap, [sourceA]),
+                ("B: \(nameB)", .heatmap, [sourceB]),
+                ("A (cells) vs B (circles)", .compare, [sourceA, sourceB]),
+            ] {
+                figureOptions.title = title
+                let input = try FigureInputs.make(kind: kind, sources: sources, selections: [selection])
+                let png = try FigureRenderer.render(kind, input, options: figureOptions, format: .png)
+                html += "<figure><img alt=\"\(escape(title)), layer \(head.layer), head \(head.head)\" src=\"data:image/png;base64,\(png.base64EncodedString())\"></figure>"
+            }
+            html += "</div>"
+        }
+        return html + "</div>"
+    }
+
+    static func anchor(_ name: String) -> String {
+        "experiment-" + String(name.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_" ? Character($0) : "-" })
+    }
+
+    /// Text made safe for HTML: tokens, sentences and messages are data, never markup.
+    static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.count)
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
+    static let style = """
+    body{font:14px/1.45 system-ui,-apple-system,"DejaVu Sans",sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#1b1f24}
+    h1{margin-bottom:.3em}.lead{font-size:1.05em;color:#444}.meta,.small{color:#666;font-size:.9em}
+    table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #d0d7de;padding:.3em .6em;vertical-align:top;text-align:left}
+    th{background:#f6f8fa}table.sides th{width:7em}tr.moved{background:#fff8c5}tr.added{background:#dafbe1}tr.removed{background:#ffebe9}
+    .pass{color:#1a7f37}.fail{color:#cf222e;font-weight:bold}del{color:#cf222e}ins{color:#1a7f37;text-decoration:none;font-weight:bold}
+    .status{font-weight:bold;padding:.4em .8em;display:inline-block;border-radius:4px}.status.same{background:#dafbe1;color:#116329}.status.moved{background:#fff8c5;color:#7d4e00}
+    .note{background:#ddf4ff;border-left:4px solid #54aeff;padding:.3em .8em}
+    section{border-top:2px solid #d0d7de;margin-top:2em}.variant{border-top:1px solid #d0d7de;margin-top:1em}
+    pre{background:#f6f8fa;padding:.6em;white-space:pre-wrap;font-size:12px}td.result{white-space:nowrap}
+    .row{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}.row h4{width:100%;margin:.8em 0 0}
+    figure{margin:0}figure img{max-width:370px;height:auto;border:1px solid #eee}
+    """
+}

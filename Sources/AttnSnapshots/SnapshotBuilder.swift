@@ -1,0 +1,167 @@
+import AttnCore
+import AttnDiff
+import AttnExperiments
+import Foundation
+
+/// The snapshot files of one experiment, in memory: what `record` writes and `check` compares.
+public struct ExperimentSnapshotFiles: Sendable {
+    /// The experiment's name: its folder under `Snapshots/`.
+    public var name: String
+    /// File contents by path relative to `Snapshots/<name>/` (`experiment.json`,
+    /// `minilm/eminem/terrific.json`, `minilm/eminem/terrific.safetensors`).
+    public var files: [String: Data]
+}
+
+/// Turns a run into snapshot files.
+public enum SnapshotBuilder {
+    /// Most attended words kept per head.
+    static let topWords = 3
+    /// The `__metadata__` key of the attention file: the same as a trace file's, so that a snapshot's
+    /// `.safetensors` is also a trace that `attnlab figure` and `attnlab diff` read.
+    static let metadataKey = TraceFile.metadataKey
+
+    /// The snapshot files of a finished run.
+    ///
+    /// - Parameter experimentFile: the experiment file's path as it is recorded (relative to the
+    ///   repository's working tree, so that it does not depend on where the repository is).
+    public static func files(of run: RunResult, experimentFile: String) throws -> ExperimentSnapshotFiles {
+        let manifest = run.manifest
+        func record(_ result: Manifest.ExpectationResult) -> ExpectationRecord {
+            ExpectationRecord(line: result.line, expectation: result.expectation, passed: result.passed, measured: result.actual)
+        }
+        let subjects = run.subjects.map { subject in
+            Subject(model: subject.model, input: subject.variant.input, variant: subject.variant.name,
+                    perturbation: subject.variant.perturbation, trace: subject.trace, label: subject.label,
+                    expectations: manifest.expectations.filter { $0.model == subject.model && $0.variant == subject.variant.path }.map(record))
+        }
+        let known = Set(run.subjects.map { "\($0.model) \($0.variant.path)" })
+        let experiment = ExperimentSnapshot(
+            attnlabVersion: manifest.attnlabVersion, name: manifest.experiment.name, description: manifest.experiment.description,
+            file: experimentFile, hash: manifest.experiment.hash,
+            models: manifest.models.map {
+                .init(name: $0.name, id: $0.id, architecture: $0.architecture, task: $0.task, layers: $0.layers, heads: $0.heads,
+                      weightsHash: $0.weightsHash, tokenizerHash: $0.tokenizerHash)
+            },
+            variants: [], unmatchedExpectations: manifest.expectations.filter { !known.contains("\($0.model) \($0.variant)") }.map(record))
+        return try files(experiment: experiment, subjects: subjects)
+    }
+
+    /// One traced variant, as the snapshot needs it.
+    struct Subject {
+        var model: String
+        var input: String
+        var variant: String
+        var perturbation: String?
+        var trace: Trace
+        var label: String?
+        var expectations: [ExpectationRecord]
+    }
+
+    /// The files of `experiment` (whose `variants` list is filled in here) and its variants.
+    static func files(experiment: ExperimentSnapshot, subjects: [Subject]) throws -> ExperimentSnapshotFiles {
+        var experiment = experiment
+        var files: [String: Data] = [:]
+        experiment.variants = []
+        for subject in subjects {
+            let snapshot = variant(subject)
+            guard files["\(snapshot.key).json"] == nil else {
+                throw SnapshotError("two variants would share the snapshot \(snapshot.key)", location: experiment.file,
+                                    hint: "give the models, inputs and perturbations distinct names")
+            }
+            files["\(snapshot.key).json"] = snapshot.json().data()
+            files["\(snapshot.key).safetensors"] = try attentionFile(subject.trace)
+            experiment.variants.append(snapshot.key)
+        }
+        files["experiment.json"] = experiment.json().data()
+        return ExperimentSnapshotFiles(name: experiment.name, files: files)
+    }
+
+    /// The JSON side of one variant's snapshot.
+    static func variant(_ subject: Subject) -> VariantSnapshot {
+        let trace = subject.trace
+        return VariantSnapshot(model: subject.model, input: subject.input, variant: subject.variant,
+                               perturbation: subject.perturbation, text: trace.inputs,
+                               outputs: SnapshotOutputs(trace.outputs), label: subject.label, expectations: subject.expectations,
+                               tokens: trace.tokens.map(SnapshotToken.init), decoderTokens: trace.decoderTokens?.map(SnapshotToken.init),
+                               stacks: trace.stacks.keys.sorted().map { summary(trace, $0) })
+    }
+
+    // MARK: attention file
+
+    /// The trace file's metadata, with the same keys as `TraceFile` writes.
+    struct AttentionDocument: Encodable {
+        var formatVersion = TraceFile.formatVersion
+        var inputs: TraceInputs
+        var tokens: [TraceToken]
+        var decoderTokens: [TraceToken]?
+        var outputs: TraceOutputs
+        var provenance: Provenance
+
+        enum CodingKeys: String, CodingKey {
+            case inputs, tokens, outputs, provenance
+            case formatVersion = "format_version", decoderTokens = "decoder_tokens"
+        }
+    }
+
+    /// The attention of every stack in float16, with the inputs, tokens and model as a trace file's
+    /// metadata (queries, keys, values, hidden states and outputs are left out).
+    public static func attentionFile(_ trace: Trace) throws -> Data {
+        var writer = SafeTensorsWriter()
+        for (kind, stack) in trace.stacks {
+            writer.add("\(kind.rawValue).attention", stack.attention, as: .f16)
+        }
+        // Only what the attention depends on, so that the file changes when the attention or the
+        // tokens do: outputs, hashes and the attnlab version are in the JSON and experiment.json.
+        var provenance = trace.provenance
+        provenance.capture = []
+        provenance.weightsHash = ""
+        provenance.tokenizerHash = ""
+        provenance.attnlabVersion = ""
+        let document = AttentionDocument(inputs: trace.inputs, tokens: trace.tokens, decoderTokens: trace.decoderTokens,
+                                         outputs: TraceOutputs(), provenance: provenance)
+        writer.metadata[metadataKey] = String(decoding: try TraceFile.stableJSON(document), as: UTF8.self)
+        return writer.encoded()
+    }
+
+    // MARK: head summaries
+
+    /// One line per head of a stack: entropy, most attended words, and A↔B mass for pairs.
+    static func summary(_ trace: Trace, _ kind: StackKind) -> StackSummary {
+        guard let stack = trace.stacks[kind] else { return StackSummary(kind: kind, shape: [], heads: []) }
+        let attention = stack.attention
+        let (layers, heads, queries, keys) = (attention.shape[0], attention.shape[1], attention.shape[2], attention.shape[3])
+        let keyTokens = trace.keyTokens(kind)
+        let keyInputs = kind == .decoder ? TraceInputs(a: trace.inputs.decoder ?? "") : trace.inputs
+        let words = WordAlignment.words(keyTokens, inputs: keyInputs)
+        let pair = kind != .decoder && trace.isPair
+        let labels = words.map { pair ? "\($0.segment == 0 ? "A" : "B"):\($0.text)" : $0.text }
+        let masses = kind == .encoder && pair
+            ? (CrossSentenceAttention.mass(trace, from: 0, to: 1), CrossSentenceAttention.mass(trace, from: 1, to: 0)) : nil
+
+        var summaries: [HeadSummary] = []
+        attention.withUnsafeBufferPointer { all in
+            for l in 0 ..< layers {
+                for h in 0 ..< heads {
+                    let base = (l * heads + h) * queries * keys
+                    var entropy = 0.0
+                    var received = [Double](repeating: 0, count: keys)
+                    for q in 0 ..< queries {
+                        var rowEntropy = 0.0
+                        for k in 0 ..< keys {
+                            let p = Double(all[base + q * keys + k])
+                            received[k] += p
+                            if p > 0 { rowEntropy -= p * log2(p) }
+                        }
+                        entropy += rowEntropy
+                    }
+                    let perWord = words.map { word in word.tokens.reduce(0) { $0 + received[$1] } / Double(max(queries, 1)) }
+                    let top = perWord.indices.sorted { perWord[$0] != perWord[$1] ? perWord[$0] > perWord[$1] : $0 < $1 }
+                        .prefix(topWords).map { WeightedText(labels[$0], perWord[$0]) }
+                    summaries.append(HeadSummary(layer: l, head: h, entropy: entropy / Double(max(queries, 1)), top: top,
+                                                 aToB: masses.map { Double($0.0[l][h]) }, bToA: masses.map { Double($0.1[l][h]) }))
+                }
+            }
+        }
+        return StackSummary(kind: kind, shape: attention.shape, heads: summaries)
+    }
+}

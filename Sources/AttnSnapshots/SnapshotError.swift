@@ -1,0 +1,23 @@
+/// The error of the snapshot commands (other than git's own, `GitError`): what was wrong, where,
+/// and what to do about it. `description` is the line the command line prints after `error: `.
+public struct SnapshotError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// What was wrong.
+    public var message: String
+    /// The file or folder the problem is in, when there is one.
+    public var location: String?
+    /// What the user can do about it.
+    public var hint: String?
+
+    public init(_ message: String, location: String? = nil, hint: String? = nil) {
+        self.message = message
+        self.location = location
+        self.hint = hint
+    }
+
+    public var description: String {
+        var text = location.map { "\($0): " } ?? ""
+        text += message
+        if let hint { text += "; \(hint)" }
+        return text
+    }
+}

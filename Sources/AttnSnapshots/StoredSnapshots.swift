@@ -1,0 +1,116 @@
+import AttnCore
+import Foundation
+
+/// One variant's snapshot as stored: its JSON, read, and the bytes of its attention file.
+public struct StoredVariant: Sendable {
+    public var snapshot: VariantSnapshot
+    /// The JSON file's bytes.
+    public var json: Data
+    /// The `.safetensors` file's bytes; nil when it is missing.
+    public var attention: Data?
+    /// Where the JSON and the attention file were read from, for messages
+    /// (`Snapshots/x/minilm/eminem/sick.json at HEAD~1`).
+    public var location: String
+    public var attentionLocation: String
+
+    /// The attention file read as a trace (attention in float16 widened to float32, tokens, outputs).
+    public func trace() throws -> Trace {
+        guard let attention else {
+            throw SnapshotError("the attention file is missing", location: attentionLocation,
+                                hint: "record the snapshots again with `attnlab snapshot record`")
+        }
+        return try StoredSnapshots.decodeTrace(attention, location: attentionLocation)
+    }
+}
+
+/// The snapshot files of one experiment as found somewhere (the working tree, a commit, or just
+/// built in memory), read and checked.
+public struct StoredSnapshots: Sendable {
+    /// The experiment's name (its folder under `Snapshots/`).
+    public var name: String
+    /// Every file, by path relative to the experiment's folder.
+    public var files: [String: Data]
+    /// `experiment.json`, when there is one.
+    public var experiment: ExperimentSnapshot?
+    /// The variants, by `model/input/variant`.
+    public var variants: [String: StoredVariant]
+    /// Files that belong to no variant (`x.safetensors` without `x.json`, anything else).
+    public var strayFiles: [String]
+
+    /// Reads the files of one experiment's folder.
+    ///
+    /// - Parameters:
+    ///   - folder: the folder's path, for messages (`Snapshots/x`).
+    ///   - revision: the revision the files were read from, for messages; nil for the working tree.
+    public init(name: String, files: [String: Data], folder: String, revision: String? = nil) throws {
+        self.name = name
+        self.files = files
+        experiment = nil
+        variants = [:]
+        strayFiles = []
+        func where_(_ path: String) -> String { "\(folder)/\(path)" + (revision.map { " at \($0)" } ?? "") }
+        if let data = files["experiment.json"] {
+            experiment = try Self.decode(ExperimentSnapshot.self, data, location: where_("experiment.json"))
+        }
+        for (path, data) in files where path.hasSuffix(".json") && path != "experiment.json" {
+            let key = String(path.dropLast(".json".count))
+            let snapshot = try Self.decode(VariantSnapshot.self, data, location: where_(path))
+            guard snapshot.key == key else {
+                throw SnapshotError("the file says it is the snapshot of \(snapshot.key)", location: where_(path),
+                                    hint: "snapshot files are named <model>/<input>/<variant>.json; record them again with `attnlab snapshot record`")
+            }
+            variants[key] = StoredVariant(snapshot: snapshot, json: data, attention: files["\(key).safetensors"],
+                                          location: where_(path), attentionLocation: where_("\(key).safetensors"))
+        }
+        strayFiles = files.keys.filter { path in
+            if path == "experiment.json" || path.hasSuffix(".json") { return false }
+            if path.hasSuffix(".safetensors") { return variants[String(path.dropLast(".safetensors".count))] == nil }
+            return true
+        }.sorted()
+    }
+
+    /// True when the folder holds nothing.
+    public var isEmpty: Bool { files.isEmpty }
+
+    /// The variants in the order `experiment.json` lists them, then any others by key.
+    public var orderedKeys: [String] {
+        let listed = (experiment?.variants ?? []).filter { variants[$0] != nil }
+        return listed + variants.keys.filter { !listed.contains($0) }.sorted()
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ data: Data, location: String) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch let error as SnapshotError {
+            throw SnapshotError(error.message, location: location, hint: error.hint)
+        } catch {
+            let text = String(decoding: data.prefix(1 << 20), as: UTF8.self)
+            if text.contains("\n<<<<<<< ") || text.hasPrefix("<<<<<<< ") {
+                throw SnapshotError("the file has merge conflict markers", location: location,
+                                    hint: "snapshots are generated: resolve the conflict by recording them again (`attnlab snapshot record EXPERIMENT`), then `git add` them")
+            }
+            throw SnapshotError("not a snapshot file: \(TraceFile.describe(error))", location: location,
+                                hint: "record the snapshots again with `attnlab snapshot record`")
+        }
+    }
+
+    /// Reads a snapshot's attention file from its bytes (through a temporary file, as the
+    /// safetensors reader maps files).
+    static func decodeTrace(_ data: Data, location: String) throws -> Trace {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("attnlab-snapshot-\(getpid())-\(UUID().uuidString).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        do {
+            try data.write(to: url)
+        } catch {
+            throw SnapshotError("cannot write a temporary file to read the attention (\(error.localizedDescription))",
+                                location: url.path, hint: "check that the temporary folder is writable")
+        }
+        do {
+            return try TraceFile.read(url)
+        } catch let error as CoreError {
+            throw SnapshotError("not a snapshot attention file: \(error.message)", location: location,
+                                hint: "record the snapshots again with `attnlab snapshot record`")
+        }
+    }
+}

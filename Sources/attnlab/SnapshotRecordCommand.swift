@@ -1,0 +1,57 @@
+import ArgumentParser
+import AttnSnapshots
+import Foundation
+
+/// `attnlab snapshot record`: run an experiment and write (and optionally commit) its snapshots.
+struct SnapshotRecordCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "record",
+        abstract: "Run an experiment and write its snapshots to Snapshots/<experiment>/ (with --commit, commit them).",
+        discussion: """
+        All files are written or none: a run that fails leaves the old snapshots as they were. \
+        With --commit, the commit holds exactly the changed files under Snapshots/<experiment>/; \
+        your other staged and unstaged changes stay as they were. It refuses during a merge or \
+        rebase, and when the snapshot files have uncommitted edits of yours (unless --force). \
+        Without --commit it also works during a merge: recording again resolves a conflict in \
+        snapshot files.
+        """)
+
+    @OptionGroup var arguments: SnapshotRunArguments
+
+    @Flag(help: "Commit the changed snapshot files (and nothing else).")
+    var commit = false
+
+    @Option(name: [.short, .customLong("message")], help: "The commit message (default: what changed, variant by variant).")
+    var message: String?
+
+    @Flag(help: "With --commit: overwrite and commit your uncommitted edits of the snapshot files.")
+    var force = false
+
+    func validate() throws {
+        if message != nil && !commit { throw ValidationError("-m/--message goes with --commit") }
+        if force && !commit { throw ValidationError("--force goes with --commit (without it, record overwrites the files anyway)") }
+    }
+
+    func run() throws {
+        let (workspace, spec, files) = try arguments.run(requireRepository: true)
+        let result = try workspace.record(files, options: SnapshotRecordOptions(commit: commit, message: message, force: force))
+        let variants = files.files.keys.filter { $0.hasSuffix(".json") && $0 != "experiment.json" }.count
+        print("recorded \(spec.name): \(variants) variant\(variants == 1 ? "" : "s"), \(files.files.count) files in \(result.folder)/")
+        if result.changedFiles.isEmpty {
+            print("no file changed: the snapshots were up to date")
+        } else {
+            print("\(result.changedFiles.count) file\(result.changedFiles.count == 1 ? "" : "s") changed (compared with \(commit ? "HEAD" : "the working tree")):")
+            for variant in result.comparison.variants where variant.status != .identical {
+                print("  \(variant.model) \(variant.path): \(DriftReport.summary(variant))")
+            }
+            for note in result.comparison.notes { print("  note: \(note)") }
+        }
+        if commit {
+            if let id = result.commit {
+                print("committed \(id.prefix(10)): \(result.message?.split(separator: "\n").first ?? "")")
+            } else {
+                print("nothing to commit: HEAD already has these snapshots")
+            }
+        }
+    }
+}
