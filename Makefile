@@ -22,8 +22,8 @@ demo: release
 
 test: setup
 	$(SWIFT) build
-	$(SWIFT) test
 	$(BIN_DEBUG) snapshot check Experiments/paraphrase-eminem.yaml
+	$(SWIFT) test
 
 bench: release
 	$(BIN_RELEASE) bench
