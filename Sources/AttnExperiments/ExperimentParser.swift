@@ -186,6 +186,9 @@ final class SpecReader {
             }
         } } ?? []
         checkVariantNames(inputs: inputs, perturbations: perturbations, node: root)
+        if views.contains("neuron"), !capture.contains(.qkv) {
+            problem(value("views") ?? root, "views", "the neuron view needs the queries, keys and values; add qkv to capture: [attention, qkv]")
+        }
         if let model = models.first(where: { $0.task == .similarity }), let inputsNode = value("inputs") {
             for input in inputs where input.b == nil {
                 problem(inputsNode, "inputs", "input \(input.id) has no b, but model \(model.name) computes the similarity of a pair; add b: or choose another task")

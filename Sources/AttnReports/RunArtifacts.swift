@@ -2,11 +2,46 @@ import AttnCore
 import AttnDiff
 import AttnExperiments
 import AttnFigures
+import AttnViews
 import Foundation
 
-/// The figures (and views) an experiment asks for, written into its run folder, and the links the
+/// The views and figures an experiment asks for, written into its run folder, and the links the
 /// report shows for each variant.
 public enum RunArtifacts {
+    /// Views and figures of every variant; the report's links, views first.
+    public static func write(_ experiment: Experiment, result: RunResult) throws -> [String: [(String, String)]] {
+        let views = try writeViews(experiment, result: result)
+        let figures = try writeFigures(experiment, result: result)
+        return views.merging(figures) { $0 + $1 }
+    }
+
+    /// Writes `views/<model>/<input>/<variant>-<view>.html` for each view the experiment lists.
+    /// `compare` is the head view of a perturbed variant opened at the head that changed most.
+    public static func writeViews(_ experiment: Experiment, result: RunResult) throws -> [String: [(String, String)]] {
+        var links: [String: [(String, String)]] = [:]
+        for subject in result.subjects {
+            let base = result.subjects.first { $0.model == subject.model && $0.variant.input == subject.variant.input && $0.variant.isBase }
+            for view in experiment.views {
+                var options = ViewOptions(title: "\(experiment.name) · \(subject.model) · \(subject.variant.path)")
+                let kind: ViewKind
+                switch view {
+                case "model": kind = .model
+                case "neuron": kind = .neuron
+                case "compare":
+                    guard let base, !subject.variant.isBase, let top = try TraceDiff.compare(base.trace, subject.trace).heads.first else { continue }
+                    kind = .head
+                    options.layer = top.layer
+                    options.selectedHeads = [top.head]
+                default: kind = .head
+                }
+                let relative = "views/\(subject.model)/\(subject.variant.input)/\(subject.variant.name)-\(view).html"
+                try ViewRenderer.write(subject.trace, view: kind, options: options, to: result.folder.appendingPathComponent(relative))
+                links[RunReport.Options.key(model: subject.model, variant: subject.variant.path), default: []].append((view, relative))
+            }
+        }
+        return links
+    }
+
     /// Writes `figures/<model>/<input>/<variant>-<kind>.png` for each figure kind the experiment
     /// lists: for a perturbed variant, its most-changed head (heatmap) and that head against the
     /// base (compare); for a base variant, the mean of the last layer. Returns the report's links.

