@@ -1,5 +1,6 @@
 import ArgumentParser
 import AttnCore
+import AttnExperiments
 import AttnViews
 import Foundation
 
@@ -24,7 +25,7 @@ struct ViewCommand: ParsableCommand {
           attnlab view eminem.trace.safetensors --view neuron --layer 4 --heads 3 --token 7 --out neuron.html
         """)
 
-    @Argument(help: "A trace file (.safetensors), from `attnlab trace` or written from Python.")
+    @Argument(help: "A trace file (.safetensors), from `attnlab trace` or written from Python; or a run folder (runs/<experiment>/<run-id>): then --out is a folder and every variant gets its page, <model>/<input>/<variant>-<view>.html.")
     var trace: String
 
     @Option(help: "head, model or neuron.")
@@ -92,7 +93,19 @@ struct ViewCommand: ParsableCommand {
             selectedHeads: kind == .model ? nil : headList,
             sentences: SentenceFilter(rawValue: sentences.lowercased())!,
             token: token, threshold: threshold, topK: topK, title: title)
-        let trace = try TraceFile.read(URL(fileURLWithPath: trace))
+        let source = URL(fileURLWithPath: trace)
+        if RunFolder.isRun(source) {
+            let run = try RunFolder(source)
+            for record in run.manifest.variants {
+                var variantOptions = options
+                variantOptions.title = title ?? "\(run.manifest.experiment.name) · \(record.model) · \(record.variant.path)"
+                let url = URL(fileURLWithPath: out).appendingPathComponent("\(record.model)/\(record.variant.input)/\(record.variant.name)-\(kind.rawValue).html")
+                try ViewRenderer.write(try run.trace(record), view: kind, options: variantOptions, to: url)
+                print("wrote \(url.path)")
+            }
+            return
+        }
+        let trace = try TraceFile.read(source)
         let start = DispatchTime.now()
         let page = try ViewRenderer.render(trace, view: kind, options: options)
         let url = URL(fileURLWithPath: out)
