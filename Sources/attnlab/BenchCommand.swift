@@ -1,6 +1,7 @@
 import ArgumentParser
 import AttnCore
 import AttnModels
+import AttnViews
 import Foundation
 
 /// `attnlab bench`: forward-pass speed and memory, with OpenBLAS's own sgemm speed beside it.
@@ -26,6 +27,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seconds to spend on each measurement (at least 5 runs each).")
     var seconds = 1.0
 
+    @Flag(help: "Time the HTML views instead: page size, time to write it, and time to its first draw in headless Chromium.")
+    var views = false
+
     func validate() throws {
         _ = try Self.integers(tokens, "--tokens")
         _ = try Self.integers(threads, "--threads")
@@ -39,6 +43,10 @@ struct BenchCommand: ParsableCommand {
         let lengths = try Self.integers(tokens, "--tokens")
         let threadCounts = try Self.integers(threads, "--threads")
         let folder = try ModelLocator.standard().resolve(model)
+        if views {
+            try ViewBench.run(folder: folder, lengths: lengths)
+            return
+        }
         let loaded = try ModelRegistry.load(folder: folder.url)
         let s = loaded.summary
         print("model \(folder.id): \(s.architecture), \(s.layers) layers × \(s.heads) heads, hidden \(s.hidden), \(String(format: "%.1f", Double(s.parameters) / 1e6))M parameters")
@@ -133,5 +141,53 @@ struct SplitMix64 {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+/// `attnlab bench --views`: what BertViz's pages cost and what AttnLab's do.
+enum ViewBench {
+    static func run(folder: ModelFolder, lengths: [Int]) throws {
+        let loaded = try LoadedModel(folder: folder)
+        let summary = loaded.model.summary
+        print("views of \(folder.id) (\(summary.layers) layers × \(summary.heads) heads), traces with q/k/v; first draw in headless Chromium")
+        var rows = [["tokens", "view", "page", "write", "first draw"]]
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("attnlab-view-bench-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        for n in lengths where n <= summary.maxPositions {
+            let input = BenchCommand.input(length: n, vocabulary: summary.vocabulary)
+            let output = try loaded.model.forward(input, capture: [.qkv])
+            let tokens = input.ids.enumerated().map { index, id in
+                TraceToken(text: loaded.tokenizer.token(for: id) ?? "?", id: id, start: index, end: index + 1, word: index)
+            }
+            let trace = Trace(inputs: TraceInputs(a: tokens.map(\.text).joined(separator: " ")), tokens: tokens, stacks: output.stacks,
+                              provenance: Provenance(model: folder.id, architecture: summary.architecture, capture: ["qkv"]))
+            for kind in ViewKind.allCases {
+                let url = scratch.appendingPathComponent("\(n)-\(kind.rawValue).html")
+                let start = DispatchTime.now()
+                try ViewRenderer.write(trace, view: kind, options: ViewOptions(), to: url)
+                let write = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+                let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+                rows.append(["\(n)", kind.rawValue, String(format: "%.2f MB", Double(size) / 1e6), String(format: "%.2f s", write),
+                             firstDraw(url).map { String(format: "%.2f s", $0 / 1000) } ?? "no chromium"])
+            }
+        }
+        print(Table.render(rows))
+        print("\nBertViz's model view of a 6 × 12 model: 53.5 MB at 128 tokens, 870 MB at 512.")
+    }
+
+    /// Milliseconds from navigation to the page's first draw, as the page records it.
+    static func firstDraw(_ page: URL) -> Double? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+                             "--dump-dom", page.absoluteString]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return nil }
+        let dom = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard let range = dom.range(of: #"data-first-draw-ms="(\d+)""#, options: .regularExpression) else { return nil }
+        return Double(dom[range].filter(\.isNumber))
     }
 }
