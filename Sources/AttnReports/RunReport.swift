@@ -11,6 +11,9 @@ public enum RunReport {
     public struct Options: Sendable {
         /// Heads shown per perturbed variant.
         public var headsPerVariant: Int = 3
+        /// Comparisons drawn with figures, the variants that changed most first; the others get their
+        /// table only, so that a run of hundreds of variants keeps a report of a few megabytes.
+        public var drawnComparisons: Int = 24
         /// Links to view pages, by (model, variant path) → [(view name, path relative to the report)].
         public var viewLinks: [String: [(String, String)]] = [:]
 
@@ -44,11 +47,26 @@ public enum RunReport {
         html += expectationTable(manifest)
 
         html += "<h2>What changed</h2>"
-        for subject in subjects where !subject.variant.isBase {
-            guard let base = subjects.first(where: { $0.model == subject.model && $0.variant.input == subject.variant.input && $0.variant.isBase })
-            else { continue }
-            html += try comparison(base: base, variant: subject, options: options)
+        // Each comparison draws nine figures; they are independent, so they are drawn on every core.
+        let pairs = subjects.filter { !$0.variant.isBase }.compactMap { subject in
+            subjects.first { $0.model == subject.model && $0.variant.input == subject.variant.input && $0.variant.isBase }
+                .map { (base: $0, variant: subject) }
         }
+        let diffs = try pairs.map { try TraceDiff.compare($0.base.trace, $0.variant.trace) }
+        let drawn = Set(diffs.indices.sorted { (diffs[$0].heads.first?.jsDivergence ?? 0) > (diffs[$1].heads.first?.jsDivergence ?? 0) }
+            .prefix(options.drawnComparisons))
+        if pairs.count > drawn.count {
+            html += "<p class=\"meta\">Figures are drawn for the \(drawn.count) variants that changed most (largest divergence of a head); the other \(pairs.count - drawn.count) show their tables. <code>attnlab figure</code> draws any of them.</p>"
+        }
+        var sections = [Result<String, Error>](repeating: .success(""), count: pairs.count)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: pairs.count) { index in
+            let section = Result {
+                try comparison(base: pairs[index].base, variant: pairs[index].variant, diff: diffs[index], drawn: drawn.contains(index), options: options)
+            }
+            lock.withLock { sections[index] = section }
+        }
+        for section in sections { html += try section.get() }
         html += "</body></html>\n"
         return html
     }
@@ -102,8 +120,8 @@ public enum RunReport {
     }
 
     /// The heads that changed most between a variant and its base, each drawn base | variant | compare.
-    static func comparison(base: ExpectationEvaluator.Subject, variant: ExpectationEvaluator.Subject, options: Options) throws -> String {
-        let diff = try TraceDiff.compare(base.trace, variant.trace)
+    static func comparison(base: ExpectationEvaluator.Subject, variant: ExpectationEvaluator.Subject, diff: TraceDiff,
+                           drawn: Bool, options: Options) throws -> String {
         var html = "<section><h3><code>\(HTML.escape(variant.variant.path))</code> vs <code>\(HTML.escape(base.variant.path))</code> · \(HTML.escape(variant.model))</h3>"
         let changed = diff.changedWords.map { "<del>\(HTML.escape($0.a ?? "∅"))</del> → <ins>\(HTML.escape($0.b ?? "∅"))</ins>" }
         html += "<p>\(HTML.escape(variant.variant.perturbation ?? "")): \(changed.isEmpty ? "no word changed" : changed.joined(separator: ", "))</p>"
@@ -116,7 +134,7 @@ public enum RunReport {
         html += "</table>"
         let moved = diff.words.prefix(5).map { String(format: "%@ (%.3f)", HTML.escape($0.text), $0.jsDivergence) }
         html += "<p>Words whose attention moved most: \(moved.joined(separator: ", "))</p>"
-        for head in diff.heads.prefix(options.headsPerVariant) {
+        for head in diff.heads.prefix(drawn ? options.headsPerVariant : 0) {
             let selection = HeadSelection(layer: head.layer, heads: .list([head.head]))
             var figureOptions = FigureOptions()
             figureOptions.dpi = 110
