@@ -1,3 +1,4 @@
+import AttnCore
 import Foundation
 
 /// Cairo's SVG surface writes every glyph as an outline (`<symbol>` + `<use>`), so a reader cannot
@@ -21,7 +22,7 @@ enum SVGText {
             layer += " font-size=\"\(number(text.size))\""
             if text.bold { layer += " font-weight=\"bold\"" }
             if text.advance > 0 { layer += " textLength=\"\(number(text.advance))\" lengthAdjust=\"spacingAndGlyphs\"" }
-            layer += ">\(escape(text.text))</text>\n"
+            layer += ">\(Markup.escape(text.text))</text>\n"
         }
         layer += "</g>\n"
         document.insert(contentsOf: layer, at: close.lowerBound)
@@ -34,20 +35,4 @@ enum SVGText {
         return String(format: "%.2f", rounded)
     }
 
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            // XML 1.0 forbids most control characters, even escaped.
-            case _ where scalar.value < 0x20 && scalar != "\t" && scalar != "\n": out += "\u{FFFD}"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
 }

@@ -28,18 +28,18 @@ public enum RunReport {
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>\(HTML.escape(manifest.experiment.name)) — AttnLab report</title>
+        <title>\(Markup.escape(manifest.experiment.name)) — AttnLab report</title>
         <style>\(style)</style></head><body>
-        <h1>\(HTML.escape(manifest.experiment.name))</h1>
+        <h1>\(Markup.escape(manifest.experiment.name))</h1>
         """
-        if let description = manifest.experiment.description { html += "<p class=\"lead\">\(HTML.escape(description))</p>" }
+        if let description = manifest.experiment.description { html += "<p class=\"lead\">\(Markup.escape(description))</p>" }
         let passed = manifest.expectations.filter(\.passed).count
         html += "<p class=\"status \(manifest.passed ? "pass" : "fail")\">\(manifest.passed ? "All" : "\(passed) of") \(manifest.expectations.count) expectations passed</p>"
-        html += "<p class=\"meta\">experiment <code>\(HTML.escape(manifest.experiment.file))</code> (sha256 \(manifest.experiment.hash.prefix(12))), run \(HTML.escape(manifest.timing.runID)), attnlab \(HTML.escape(manifest.attnlabVersion))</p>"
+        html += "<p class=\"meta\">experiment <code>\(Markup.escape(manifest.experiment.file))</code> (sha256 \(manifest.experiment.hash.prefix(12))), run \(Markup.escape(manifest.timing.runID)), attnlab \(Markup.escape(manifest.attnlabVersion))</p>"
 
         html += "<h2>Models</h2><table><tr><th>name</th><th>model</th><th>architecture</th><th>task</th><th>layers × heads</th><th>weights sha256</th></tr>"
         for model in manifest.models {
-            html += "<tr><td>\(HTML.escape(model.name))</td><td><code>\(HTML.escape(model.id))</code></td><td>\(HTML.escape(model.architecture))</td><td>\(HTML.escape(model.task))</td><td>\(model.layers) × \(model.heads)</td><td><code>\(model.weightsHash.prefix(12))</code></td></tr>"
+            html += "<tr><td>\(Markup.escape(model.name))</td><td><code>\(Markup.escape(model.id))</code></td><td>\(Markup.escape(model.architecture))</td><td>\(Markup.escape(model.task))</td><td>\(model.layers) × \(model.heads)</td><td><code>\(model.weightsHash.prefix(12))</code></td></tr>"
         }
         html += "</table>"
 
@@ -87,21 +87,21 @@ public enum RunReport {
         var paths: [String] = []
         for record in manifest.variants where !paths.contains(record.variant.path) { paths.append(record.variant.path) }
         var html = "<h2>Variants</h2><table><tr><th>variant</th><th>change</th><th>text</th>"
-        html += models.map { "<th>\(HTML.escape($0))</th>" }.joined() + "</tr>"
+        html += models.map { "<th>\(Markup.escape($0))</th>" }.joined() + "</tr>"
         for path in paths {
             guard let first = manifest.variants.first(where: { $0.variant.path == path }) else { continue }
             let variant = first.variant
-            let text = HTML.escape(variant.a) + (variant.b.map { "<br><span class=\"b\">" + HTML.escape($0) + "</span>" } ?? "")
-            html += "<tr><td><code>\(HTML.escape(path))</code></td><td>\(HTML.escape(variant.perturbation ?? "base"))</td><td class=\"text\">\(text)</td>"
+            let text = Markup.escape(variant.a) + (variant.b.map { "<br><span class=\"b\">" + Markup.escape($0) + "</span>" } ?? "")
+            html += "<tr><td><code>\(Markup.escape(path))</code></td><td>\(Markup.escape(variant.perturbation ?? "base"))</td><td class=\"text\">\(text)</td>"
             for model in models {
                 guard let record = manifest.variants.first(where: { $0.model == model && $0.variant.path == path }) else {
                     html += "<td></td>"
                     continue
                 }
                 let links = (options.viewLinks[Options.key(model: model, variant: path)] ?? [])
-                    .map { "<a href=\"\(HTML.escape($0.1))\">\(HTML.escape($0.0))</a>" }.joined(separator: " · ")
-                html += "<td>\(HTML.escape(outputText(record.outputs)))"
-                if let label = record.label { html += "<br><b>\(HTML.escape(label))</b>" }
+                    .map { "<a href=\"\(Markup.escape($0.1))\">\(Markup.escape($0.0))</a>" }.joined(separator: " · ")
+                html += "<td>\(Markup.escape(outputText(record.outputs)))"
+                if let label = record.label { html += "<br><b>\(Markup.escape(label))</b>" }
                 if !links.isEmpty { html += "<br><span class=\"links\">\(links)</span>" }
                 html += "</td>"
             }
@@ -114,7 +114,7 @@ public enum RunReport {
         guard !manifest.expectations.isEmpty else { return "" }
         var html = "<h2>Expectations</h2><table><tr><th></th><th>variant</th><th>model</th><th>expected</th><th>measured</th><th>line</th></tr>"
         for result in manifest.expectations {
-            html += "<tr class=\"\(result.passed ? "pass" : "fail")\"><td>\(result.passed ? "✔" : "✘")</td><td><code>\(HTML.escape(result.variant))</code></td><td>\(HTML.escape(result.model))</td><td>\(HTML.escape(result.expectation))</td><td>\(HTML.escape(result.actual))</td><td>\(result.line)</td></tr>"
+            html += "<tr class=\"\(result.passed ? "pass" : "fail")\"><td>\(result.passed ? "✔" : "✘")</td><td><code>\(Markup.escape(result.variant))</code></td><td>\(Markup.escape(result.model))</td><td>\(Markup.escape(result.expectation))</td><td>\(Markup.escape(result.actual))</td><td>\(result.line)</td></tr>"
         }
         return html + "</table>"
     }
@@ -122,9 +122,9 @@ public enum RunReport {
     /// The heads that changed most between a variant and its base, each drawn base | variant | compare.
     static func comparison(base: ExpectationEvaluator.Subject, variant: ExpectationEvaluator.Subject, diff: TraceDiff,
                            drawn: Bool, options: Options) throws -> String {
-        var html = "<section><h3><code>\(HTML.escape(variant.variant.path))</code> vs <code>\(HTML.escape(base.variant.path))</code> · \(HTML.escape(variant.model))</h3>"
-        let changed = diff.changedWords.map { "<del>\(HTML.escape($0.a ?? "∅"))</del> → <ins>\(HTML.escape($0.b ?? "∅"))</ins>" }
-        html += "<p>\(HTML.escape(variant.variant.perturbation ?? "")): \(changed.isEmpty ? "no word changed" : changed.joined(separator: ", "))</p>"
+        var html = "<section><h3><code>\(Markup.escape(variant.variant.path))</code> vs <code>\(Markup.escape(base.variant.path))</code> · \(Markup.escape(variant.model))</h3>"
+        let changed = diff.changedWords.map { "<del>\(Markup.escape($0.a ?? "∅"))</del> → <ins>\(Markup.escape($0.b ?? "∅"))</ins>" }
+        html += "<p>\(Markup.escape(variant.variant.perturbation ?? "")): \(changed.isEmpty ? "no word changed" : changed.joined(separator: ", "))</p>"
         html += "<table><tr><th>rank</th><th>layer</th><th>head</th><th>JS divergence</th><th>L1</th><th>top-3 changed</th><th>A↔B mass change</th></tr>"
         for (rank, head) in diff.heads.prefix(options.headsPerVariant).enumerated() {
             html += "<tr><td>\(rank + 1)</td><td>\(head.layer)</td><td>\(head.head)</td>"
@@ -132,7 +132,7 @@ public enum RunReport {
                 + "<td>\(head.massChange.map { String(format: "%.3f", $0) } ?? "–")</td></tr>"
         }
         html += "</table>"
-        let moved = diff.words.prefix(5).map { String(format: "%@ (%.3f)", HTML.escape($0.text), $0.jsDivergence) }
+        let moved = diff.words.prefix(5).map { String(format: "%@ (%.3f)", Markup.escape($0.text), $0.jsDivergence) }
         html += "<p>Words whose attention moved most: \(moved.joined(separator: ", "))</p>"
         for head in diff.heads.prefix(drawn ? options.headsPerVariant : 0) {
             let selection = HeadSelection(layer: head.layer, heads: .list([head.head]))
@@ -149,7 +149,7 @@ public enum RunReport {
                 figureOptions.title = title
                 let input = try FigureInputs.make(kind: kind, sources: sources, selections: [selection])
                 let png = try FigureRenderer.render(kind, input, options: figureOptions, format: .png)
-                html += "<figure><img alt=\"\(HTML.escape(title)), layer \(head.layer), head \(head.head)\" src=\"data:image/png;base64,\(png.base64EncodedString())\"></figure>"
+                html += "<figure><img alt=\"\(Markup.escape(title)), layer \(head.layer), head \(head.head)\" src=\"data:image/png;base64,\(png.base64EncodedString())\"></figure>"
             }
             html += "</div>"
         }

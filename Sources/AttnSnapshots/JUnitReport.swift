@@ -1,3 +1,4 @@
+import AttnCore
 import Foundation
 
 /// `snapshot check --junit FILE`: the check as a JUnit XML report, the format CI systems (GitHub
@@ -15,10 +16,10 @@ public enum JUnitReport {
             var cases: [String] = []
             var failures = 0
             func testCase(_ className: String, _ name: String, failure: (message: String, text: String)?) {
-                var xml = "    <testcase classname=\"\(escape(className))\" name=\"\(escape(name))\" time=\"0\""
+                var xml = "    <testcase classname=\"\(Markup.escape(className))\" name=\"\(Markup.escape(name))\" time=\"0\""
                 if let failure {
                     failures += 1
-                    xml += ">\n      <failure message=\"\(escape(failure.message))\" type=\"snapshot-drift\">\(escape(failure.text))</failure>\n    </testcase>"
+                    xml += ">\n      <failure message=\"\(Markup.escape(failure.message))\" type=\"snapshot-drift\">\(Markup.escape(failure.text))</failure>\n    </testcase>"
                 } else {
                     xml += "/>"
                 }
@@ -67,10 +68,10 @@ public enum JUnitReport {
             }
             totalTests += cases.count
             totalFailures += failures
-            var suite = "  <testsuite name=\"\(escape(suiteName))\" tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"0\" time=\"\(String(format: "%.3f", seconds))\">\n"
+            var suite = "  <testsuite name=\"\(Markup.escape(suiteName))\" tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"0\" time=\"\(String(format: "%.3f", seconds))\">\n"
             suite += cases.joined(separator: "\n") + "\n"
             let out = comparison.notes.map { "note: \($0)" }
-            if !out.isEmpty { suite += "    <system-out>\(escape(out.joined(separator: "\n")))</system-out>\n" }
+            if !out.isEmpty { suite += "    <system-out>\(Markup.escape(out.joined(separator: "\n")))</system-out>\n" }
             suite += "  </testsuite>"
             suites.append(suite)
         }
@@ -83,21 +84,4 @@ public enum JUnitReport {
         """
     }
 
-    /// Text made safe for XML 1.0: markup characters escaped, characters XML cannot hold dropped.
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            case "\t", "\n", "\r": out.unicodeScalars.append(scalar)
-            case _ where scalar.value < 0x20 || (0xFFFE ... 0xFFFF).contains(scalar.value): continue
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
 }

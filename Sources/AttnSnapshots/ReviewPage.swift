@@ -26,7 +26,7 @@ public enum ReviewPage {
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>Snapshot review: \(escape(review.a.description)) → \(escape(review.b.description)) — AttnLab</title>
+        <title>Snapshot review: \(Markup.escape(review.a.description)) → \(Markup.escape(review.b.description)) — AttnLab</title>
         <style>\(style)</style></head><body>
         <h1>Snapshot review</h1>
         <table class="sides"><tr><th>A (before)</th><td>\(sideHTML(review.a, review.commitA))</td></tr>
@@ -53,14 +53,14 @@ public enum ReviewPage {
             let countText = [VariantComparison.Status.drifted, .added, .removed, .withinTolerance, .identical]
                 .compactMap { status in counts[status].map { "\($0) \(status == .identical ? "unchanged" : status.rawValue)" } }
                 .joined(separator: ", ")
-            html += "<tr class=\"\(status == "changed" ? "moved" : "")\"><td><a href=\"#\(anchor(experiment.name))\"><code>\(escape(experiment.name))</code></a></td><td>\(status)</td><td>\(escape(countText))</td><td>\(escape(DriftReport.summary(comparison)))</td></tr>"
+            html += "<tr class=\"\(status == "changed" ? "moved" : "")\"><td><a href=\"#\(anchor(experiment.name))\"><code>\(Markup.escape(experiment.name))</code></a></td><td>\(status)</td><td>\(Markup.escape(countText))</td><td>\(Markup.escape(DriftReport.summary(comparison)))</td></tr>"
         }
         html += "</table>"
 
         for experiment in review.experiments {
             html += try section(experiment, nameA: nameA, nameB: nameB, options: options)
         }
-        html += "<p class=\"meta\">Made by attnlab \(escape(AttnLab.version)) from the snapshot files; revisions are read from git's objects.</p></body></html>\n"
+        html += "<p class=\"meta\">Made by attnlab \(Markup.escape(AttnLab.version)) from the snapshot files; revisions are read from git's objects.</p></body></html>\n"
         return html
     }
 
@@ -76,26 +76,26 @@ public enum ReviewPage {
         case .workingTree: return "the working tree (uncommitted snapshots)"
         case .nothing: return "nothing (before the first snapshots)"
         case .revision(let revision):
-            guard let commit else { return "<code>\(escape(revision))</code>" }
+            guard let commit else { return "<code>\(Markup.escape(revision))</code>" }
             let formatter = ISO8601DateFormatter()
             formatter.timeZone = TimeZone(secondsFromGMT: commit.author.timeZoneOffsetMinutes * 60)
             formatter.formatOptions = [.withFullDate, .withTime, .withColonSeparatorInTime, .withSpaceBetweenDateAndTime]
-            return "<code>\(escape(revision))</code> · <code>\(commit.id.prefix(10))</code> “\(escape(commit.summary))” · \(escape(commit.author.name)) · \(escape(formatter.string(from: commit.author.date)))"
+            return "<code>\(Markup.escape(revision))</code> · <code>\(commit.id.prefix(10))</code> “\(Markup.escape(commit.summary))” · \(Markup.escape(commit.author.name)) · \(Markup.escape(formatter.string(from: commit.author.date)))"
         }
     }
 
     static func section(_ experiment: SnapshotReview.Experiment, nameA: String, nameB: String, options: Options) throws -> String {
         let comparison = experiment.comparison
-        var html = "<section id=\"\(anchor(experiment.name))\"><h2><code>\(escape(experiment.name))</code></h2>"
+        var html = "<section id=\"\(anchor(experiment.name))\"><h2><code>\(Markup.escape(experiment.name))</code></h2>"
         if let info = experiment.new?.experiment ?? experiment.old?.experiment {
-            if let description = info.description { html += "<p class=\"lead\">\(escape(description))</p>" }
-            html += "<p class=\"meta\">experiment file <code>\(escape(info.file))</code>; models: "
-                + info.models.map { "\(escape($0.name)) <code>\(escape($0.id))</code> (weights \($0.weightsHash.prefix(12)))" }.joined(separator: ", ") + "</p>"
+            if let description = info.description { html += "<p class=\"lead\">\(Markup.escape(description))</p>" }
+            html += "<p class=\"meta\">experiment file <code>\(Markup.escape(info.file))</code>; models: "
+                + info.models.map { "\(Markup.escape($0.name)) <code>\(Markup.escape($0.id))</code> (weights \($0.weightsHash.prefix(12)))" }.joined(separator: ", ") + "</p>"
         }
         if experiment.old == nil { html += "<p class=\"note\">New in B: these snapshots are not in A.</p>" }
         if experiment.new == nil { html += "<p class=\"note\">Removed in B: these snapshots are only in A.</p>" }
-        for note in comparison.notes { html += "<p class=\"note\">\(escape(note))</p>" }
-        for path in comparison.strayFiles.new { html += "<p class=\"note\">B has a file no variant writes: <code>\(escape(path))</code></p>" }
+        for note in comparison.notes { html += "<p class=\"note\">\(Markup.escape(note))</p>" }
+        for path in comparison.strayFiles.new { html += "<p class=\"note\">B has a file no variant writes: <code>\(Markup.escape(path))</code></p>" }
 
         // Variants: outputs and labels before → after.
         html += "<table><tr><th>model</th><th>variant</th><th>status</th><th>output A → B</th><th>label A → B</th><th>heads drifted</th></tr>"
@@ -103,12 +103,12 @@ public enum ReviewPage {
             let statusClass = variant.status == .drifted ? "moved" : variant.status == .added ? "added" : variant.status == .removed ? "removed" : ""
             let outputs = outputChange(variant.old, variant.new)
             let labelA = variant.old?.label ?? "∅", labelB = variant.new?.label ?? "∅"
-            let label = variant.old == nil ? escape(labelB) : variant.new == nil ? escape(labelA)
-                : labelA == labelB ? escape(labelB) : "<del>\(escape(labelA))</del> → <ins>\(escape(labelB))</ins>"
+            let label = variant.old == nil ? Markup.escape(labelB) : variant.new == nil ? Markup.escape(labelA)
+                : labelA == labelB ? Markup.escape(labelB) : "<del>\(Markup.escape(labelA))</del> → <ins>\(Markup.escape(labelB))</ins>"
             let heads = variant.headCount > 0 ? "\(variant.driftedHeads.count) of \(variant.headCount)" : "–"
-            html += "<tr class=\"\(statusClass)\"><td>\(escape(variant.model))</td><td><code>\(escape(variant.path))</code>"
-                + ((variant.new ?? variant.old)?.perturbation.map { "<br><span class=\"small\">\(escape($0))</span>" } ?? "")
-                + "</td><td>\(escape(variant.status.rawValue))</td><td>\(escape(outputs))</td><td>\(label)</td><td>\(heads)</td></tr>"
+            html += "<tr class=\"\(statusClass)\"><td>\(Markup.escape(variant.model))</td><td><code>\(Markup.escape(variant.path))</code>"
+                + ((variant.new ?? variant.old)?.perturbation.map { "<br><span class=\"small\">\(Markup.escape($0))</span>" } ?? "")
+                + "</td><td>\(Markup.escape(variant.status.rawValue))</td><td>\(Markup.escape(outputs))</td><td>\(label)</td><td>\(heads)</td></tr>"
         }
         html += "</table>"
 
@@ -155,7 +155,7 @@ public enum ReviewPage {
                     record.map { $0.passed ? "<span class=\"pass\">✔ passed</span>" : "<span class=\"fail\">✘ failed</span>" } ?? "–"
                 }
                 let changed = a?.passed != b?.passed
-                rows.append((changed, "<tr class=\"\(changed ? "moved" : "")\"><td><code>\(escape(variant.path))</code></td><td>\(any.line)</td><td>\(escape(any.expectation))</td><td class=\"result\">\(mark(a))</td><td class=\"result\">\(mark(b))</td><td class=\"small\">\(escape(b?.measured ?? a?.measured ?? ""))</td></tr>"))
+                rows.append((changed, "<tr class=\"\(changed ? "moved" : "")\"><td><code>\(Markup.escape(variant.path))</code></td><td>\(any.line)</td><td>\(Markup.escape(any.expectation))</td><td class=\"result\">\(mark(a))</td><td class=\"result\">\(mark(b))</td><td class=\"small\">\(Markup.escape(b?.measured ?? a?.measured ?? ""))</td></tr>"))
             }
         }
         guard !rows.isEmpty else { return "" }
@@ -168,9 +168,9 @@ public enum ReviewPage {
 
     static func variantSection(_ variant: VariantComparison, experiment: SnapshotReview.Experiment, nameA: String, nameB: String,
                                options: Options) throws -> String {
-        var html = "<div class=\"variant\"><h3>\(escape(variant.model)) <code>\(escape(variant.path))</code>: \(escape(DriftReport.summary(variant)))</h3>"
+        var html = "<div class=\"variant\"><h3>\(Markup.escape(variant.model)) <code>\(Markup.escape(variant.path))</code>: \(Markup.escape(DriftReport.summary(variant)))</h3>"
         let details = DriftReport.details(variant, heads: 8)
-        html += "<pre>\(escape(details.joined(separator: "\n")))</pre>"
+        html += "<pre>\(Markup.escape(details.joined(separator: "\n")))</pre>"
         guard let old = experiment.old?.variants[variant.key], let new = experiment.new?.variants[variant.key],
               old.attention != nil, new.attention != nil else { return html + "</div>" }
         let traceA = try old.trace(), traceB = try new.trace()
@@ -184,7 +184,7 @@ public enum ReviewPage {
             if let strongest = head.strongest {
                 metrics += "; most: \(strongest.from) → \(strongest.to) \(DriftReport.fixed(strongest.old, 3)) → \(DriftReport.fixed(strongest.new, 3))"
             }
-            html += "<div class=\"row\"><h4>layer \(head.layer), head \(head.head) <span class=\"small\">\(escape(metrics))</span></h4>"
+            html += "<div class=\"row\"><h4>layer \(head.layer), head \(head.head) <span class=\"small\">\(Markup.escape(metrics))</span></h4>"
             let sourceA = AttentionSource.trace(traceA, name: "A: \(nameA)"), sourceB = AttentionSource.trace(traceB, name: "B: \(nameB)")
             for (title, kind, sources) in [
                 ("A: \(nameA)", FigureKind.heatmap, [sourceA]),
@@ -194,7 +194,7 @@ public enum ReviewPage {
                 figureOptions.title = title
                 let input = try FigureInputs.make(kind: kind, sources: sources, selections: [selection])
                 let png = try FigureRenderer.render(kind, input, options: figureOptions, format: .png)
-                html += "<figure><img alt=\"\(escape(title)), layer \(head.layer), head \(head.head)\" src=\"data:image/png;base64,\(png.base64EncodedString())\"></figure>"
+                html += "<figure><img alt=\"\(Markup.escape(title)), layer \(head.layer), head \(head.head)\" src=\"data:image/png;base64,\(png.base64EncodedString())\"></figure>"
             }
             html += "</div>"
         }
@@ -203,23 +203,6 @@ public enum ReviewPage {
 
     static func anchor(_ name: String) -> String {
         "experiment-" + String(name.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_" ? Character($0) : "-" })
-    }
-
-    /// Text made safe for HTML: tokens, sentences and messages are data, never markup.
-    static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
     }
 
     static let style = """

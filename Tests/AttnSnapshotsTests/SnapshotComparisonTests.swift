@@ -138,6 +138,6 @@ import Testing
     }
 
     @Test func junitEscapesWhatXMLCannotHold() throws {
-        #expect(JUnitReport.escape("a<b & \"c\"\u{1}") == "a&lt;b &amp; &quot;c&quot;")
+        #expect(Markup.escape("a<b & \"c\"\u{1}") == "a&lt;b &amp; &quot;c&quot;\u{FFFD}")
     }
 }
