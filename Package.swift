@@ -27,7 +27,10 @@ let package = Package(
                        providers: [.apt(["libcairo2-dev"])]),
 
         // The numeric code is optimised in debug builds too, so that tests run real models quickly.
-        .target(name: "AttnCore", dependencies: ["CBLAS"], swiftSettings: optimised),
+        // The element-wise kernels in C, for an AVX2 + FMA version chosen at run time (Swift cannot
+        // compile one function for another CPU than the rest).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "AttnCore", dependencies: ["CBLAS", "CKernels"], swiftSettings: optimised),
         .target(name: "AttnModels", dependencies: ["AttnCore", "ZIPFoundation"], swiftSettings: optimised),
         .target(name: "AttnDiff", dependencies: ["AttnCore"]),
         .target(name: "AttnExperiments", dependencies: ["AttnCore", "AttnModels", "AttnDiff", "Yams"]),

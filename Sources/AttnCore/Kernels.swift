@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 import Foundation
 
 /// Matrix products through OpenBLAS.
@@ -113,17 +114,10 @@ public func tiedProjection(_ x: Tensor, embeddings: Tensor, bias: Tensor?) -> Te
 
 /// Element-wise and row-wise kernels written so that the compiler vectorises them.
 public enum Kernels {
-    /// Softmax of each row of `[rows, cols]` in place, with the maximum subtracted first.
+    /// Softmax of each row of `[rows, cols]` in place, with the maximum subtracted first; scores at
+    /// or below -87.3 (masked ones) get exactly 0. (C, with an AVX2 version chosen at run time.)
     public static func softmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
-        for r in 0 ..< rows {
-            let row = p + r * cols
-            var maximum = maxElement(row, count: cols)
-            if maximum == -Float.infinity { maximum = 0 }
-            for j in 0 ..< cols { row[j] = row[j] - maximum }
-            exp(row, count: cols)
-            let scale = 1 / sum(row, count: cols)
-            for j in 0 ..< cols { row[j] *= scale }
-        }
+        attn_softmax_rows(p, rows, cols)
     }
 
     /// The sum of `count` floats, in eight interleaved partial sums so that it vectorises (and is
@@ -159,45 +153,20 @@ public enum Kernels {
         return best
     }
 
-    /// `eˣ` in place: Cephes' polynomial after range reduction by ln 2, relative error about 1e-7.
-    /// Inputs below -87.3 give 0 (masked positions).
+    /// `eˣ` in place: Cephes' polynomial after range reduction by ln 2, relative error about 1e-7;
+    /// 0 at or below -87.3.
     public static func exp(_ p: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0 ..< count {
-            let input = p[i]
-            var x = input < -87.3 ? -87.3 : input
-            x = x > 88.7 ? 88.7 : x
-            // n = round(x / ln 2) by the 1.5·2²³ trick, which stays in floating point and vectorises.
-            let shifted = x * 1.442_695_04 + 12_582_912
-            let n = shifted - 12_582_912
-            let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4
-            var poly: Float = 1.987_569_15e-4
-            poly = poly * r + 1.398_199_950_7e-3
-            poly = poly * r + 8.333_451_907_3e-3
-            poly = poly * r + 4.166_579_589_4e-2
-            poly = poly * r + 1.666_666_545_9e-1
-            poly = poly * r + 5.000_000_120_1e-1
-            let expR = poly * r * r + r + 1
-            let exponent = Int32(bitPattern: shifted.bitPattern &- Float(12_582_912).bitPattern) &+ 127
-            let scale = Float(bitPattern: UInt32(bitPattern: exponent &<< 23))
-            p[i] = input < -87.3 ? 0 : expR * scale
-        }
+        attn_exp(p, count)
     }
 
     /// GELU with the exact error function, `x · Φ(x)`, as BERT's `"gelu"`, in place.
     public static func gelu(_ p: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0 ..< count {
-            let x = p[i]
-            p[i] = 0.5 * x * (1 + erf(x * 0.707_106_781_186_547_5))
-        }
+        attn_gelu_erf(p, count)
     }
 
     /// GELU with the tanh approximation (`gelu_new`, `gelu_pytorch_tanh`), in place.
     public static func geluTanh(_ p: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0 ..< count {
-            let x = p[i]
-            let y = 0.797_884_560_802_865_4 * (x + 0.044_715 * x * x * x)
-            p[i] = 0.5 * x * (1 + tanh(y))
-        }
+        attn_gelu_tanh(p, count)
     }
 
     /// ReLU in place.
@@ -207,32 +176,10 @@ public enum Kernels {
 
     /// The error function in single precision: a rational approximation on [-4, 4] (as in Eigen's
     /// fast float erf), absolute error below 1e-6, and ±1 outside.
-    @inline(__always)
-    public static func erf(_ value: Float) -> Float {
-        let x = min(max(value, -4), 4)
-        let x2 = x * x
-        var a: Float = -2.726_142_258_013_06e-10
-        a = a * x2 + 2.770_681_424_959_02e-08
-        a = a * x2 - 2.101_024_020_825_08e-06
-        a = a * x2 - 5.692_506_394_623_46e-05
-        a = a * x2 - 7.349_906_303_268_55e-04
-        a = a * x2 - 2.954_599_808_540_25e-03
-        a = a * x2 - 1.609_603_332_624_15e-02
-        var b: Float = -1.456_607_184_649_96e-05
-        b = b * x2 - 2.133_740_552_789_05e-04
-        b = b * x2 - 1.682_826_974_382_03e-03
-        b = b * x2 - 7.373_329_167_204_68e-03
-        b = b * x2 - 1.426_473_905_141_89e-02
-        return x * a / b
-    }
+    public static func erf(_ value: Float) -> Float { attn_erf(value) }
 
-    /// tanh through `1 - 2 / (e²ʸ + 1)`, with the vectorisable exponential.
-    @inline(__always)
-    public static func tanh(_ y: Float) -> Float {
-        var e = min(max(2 * y, -87), 87)
-        exp(&e, count: 1)
-        return 1 - 2 / (e + 1)
-    }
+    /// Whether the AVX2 + FMA versions of the kernels run on this CPU.
+    public static var usesAVX2: Bool { attn_kernels_use_avx2() != 0 }
 
     /// Layer normalisation of each row of `[rows, dim]` in place: `(x - mean) / √(var + eps) · γ + β`.
     public static func layerNorm(_ p: UnsafeMutablePointer<Float>, rows: Int, dim: Int,

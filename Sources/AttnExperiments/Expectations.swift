@@ -5,7 +5,7 @@ import Foundation
 /// Evaluates expectations on traced variants.
 public enum ExpectationEvaluator {
     /// One traced variant, as the evaluator sees it.
-    public struct Subject {
+    public struct Subject: Sendable {
         public var model: String
         public var variant: Variant
         public var trace: Trace

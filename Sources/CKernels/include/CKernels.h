@@ -1,0 +1,27 @@
+#ifndef ATTNLAB_CKERNELS_H
+#define ATTNLAB_CKERNELS_H
+
+// Element-wise and row-wise kernels of the forward pass. Each has an AVX2 + FMA version, chosen at
+// run time when the CPU has those instructions, and a portable one; on a given CPU the result is
+// always the same.
+
+/// Softmax of each row of a row-major [rows, cols] matrix, in place (maximum subtracted first;
+/// inputs at or below -87.3 give exactly 0, as masked scores must).
+void attn_softmax_rows(float *values, long rows, long cols);
+
+/// GELU with the exact error function, x·Φ(x), in place.
+void attn_gelu_erf(float *values, long count);
+
+/// GELU with the tanh approximation, in place.
+void attn_gelu_tanh(float *values, long count);
+
+/// e^x in place (relative error about 1e-7; 0 at or below -87.3).
+void attn_exp(float *values, long count);
+
+/// The error function of one value (absolute error below 1e-6).
+float attn_erf(float x);
+
+/// 1 when the AVX2 + FMA versions are in use.
+int attn_kernels_use_avx2(void);
+
+#endif
