@@ -163,6 +163,17 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// The names of the tensors, sorted.
     public var names: [String] { entries.keys.sorted() }
 
+    /// Gives the pages of bytes already copied out back to the kernel, so that loading a model holds
+    /// its weights once (the copies), not twice (the copies and the mapped file).
+    private func release(_ bytes: UnsafeRawBufferPointer) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard let start = bytes.baseAddress, page > 0 else { return }
+        let first = (Int(bitPattern: start) + page - 1) / page * page
+        let last = (Int(bitPattern: start) + bytes.count) / page * page
+        guard last > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        madvise(pointer, last - first, MADV_DONTNEED)
+    }
+
     /// The raw bytes of a tensor.
     public func bytes(_ name: String) throws -> UnsafeRawBufferPointer {
         guard let entry = entries[name] else {
@@ -196,6 +207,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
         guard [.f32, .f16, .bf16, .f64].contains(entry.dtype) else {
             throw CoreError("tensor \(name) is \(entry.dtype.rawValue), not a floating-point type", location: path)
         }
+        release(raw)
         return Tensor(shape: entry.shape, scalars: scalars)
     }
 }
