@@ -31,8 +31,10 @@ import Testing
         let hub = root.appendingPathComponent("hf/hub/models--acme--tiny-bert/snapshots")
         try copyTinyModel(to: hub.appendingPathComponent("aaaa"))
         try copyTinyModel(to: hub.appendingPathComponent("bbbb"))
+        // Copies keep the fixture's own date, so give both snapshots theirs.
         try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)],
                                               ofItemAtPath: hub.appendingPathComponent("aaaa").path)
+        try FileManager.default.setAttributes([.modificationDate: Date()], ofItemAtPath: hub.appendingPathComponent("bbbb").path)
         let locator = ModelLocator.standard(environment: ["HOME": root.path, "HF_HOME": root.appendingPathComponent("hf").path],
                                             workingDirectory: root)
         let folder = try locator.resolve("acme/tiny-bert")
