@@ -13,6 +13,7 @@ pkg-config --exists cairo || missing+=(libcairo2-dev)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
+command -v git >/dev/null || missing+=(git)   # the snapshot tests check their results with it
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]} with apt"
     sudo_if_needed apt-get update -qq
