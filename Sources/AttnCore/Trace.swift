@@ -175,18 +175,21 @@ public struct Trace: Sendable, Equatable {
     public var tokens: [TraceToken]
     /// The decoder's tokens (encoder-decoder models): queries and keys of `decoder`, queries of `cross`.
     public var decoderTokens: [TraceToken]?
+    /// The model's `token_type_ids` for `tokens` (BERT: the segments; RoBERTa: all 0), when known.
+    public var tokenTypeIds: [Int]?
     public var stacks: [StackKind: AttentionStack]
     public var outputs: TraceOutputs
     /// Raw logits where they are small enough to keep (classification: `[labels]`).
     public var logits: Tensor?
     public var provenance: Provenance
 
-    public init(inputs: TraceInputs, tokens: [TraceToken], decoderTokens: [TraceToken]? = nil,
+    public init(inputs: TraceInputs, tokens: [TraceToken], decoderTokens: [TraceToken]? = nil, tokenTypeIds: [Int]? = nil,
                 stacks: [StackKind: AttentionStack], outputs: TraceOutputs = TraceOutputs(),
                 logits: Tensor? = nil, provenance: Provenance) {
         self.inputs = inputs
         self.tokens = tokens
         self.decoderTokens = decoderTokens
+        self.tokenTypeIds = tokenTypeIds
         self.stacks = stacks
         self.outputs = outputs
         self.logits = logits

@@ -21,12 +21,13 @@ public enum TraceFile {
         var inputs: TraceInputs?
         var tokens: [FlexibleToken]
         var decoderTokens: [FlexibleToken]?
+        var tokenTypeIds: [Int]?
         var outputs: TraceOutputs?
         var provenance: Provenance?
 
         enum CodingKeys: String, CodingKey {
             case inputs, tokens, outputs, provenance
-            case formatVersion = "format_version", decoderTokens = "decoder_tokens"
+            case formatVersion = "format_version", decoderTokens = "decoder_tokens", tokenTypeIds = "token_type_ids"
         }
     }
 
@@ -81,7 +82,7 @@ public enum TraceFile {
         if let logits = trace.logits { writer.add("outputs.logits", logits) }
         let document = Document(formatVersion: formatVersion, inputs: trace.inputs,
                                 tokens: trace.tokens.map(FlexibleToken.init),
-                                decoderTokens: trace.decoderTokens?.map(FlexibleToken.init),
+                                decoderTokens: trace.decoderTokens?.map(FlexibleToken.init), tokenTypeIds: trace.tokenTypeIds,
                                 outputs: trace.outputs, provenance: trace.provenance)
         writer.metadata[metadataKey] = String(decoding: try stableJSON(document), as: UTF8.self)
         return writer.encoded()
@@ -127,7 +128,8 @@ public enum TraceFile {
         }
         let tokens = document.tokens.map(\.token)
         let trace = Trace(inputs: document.inputs ?? TraceInputs(a: tokens.map(\.text).joined(separator: " ")),
-                          tokens: tokens, decoderTokens: document.decoderTokens?.map(\.token), stacks: stacks,
+                          tokens: tokens, decoderTokens: document.decoderTokens?.map(\.token),
+                          tokenTypeIds: document.tokenTypeIds.flatMap { $0.count == tokens.count ? $0 : nil }, stacks: stacks,
                           outputs: document.outputs ?? TraceOutputs(),
                           logits: file.entries["outputs.logits"] == nil ? nil : try file.tensor("outputs.logits"),
                           provenance: document.provenance ?? Provenance(model: "imported", architecture: "unknown"))

@@ -142,7 +142,7 @@ enum TraceJSON {
         func key(_ name: String) { out += (out.count > 1 ? "," : "") + "\"\(name)\":" }
         func json<T: Encodable>(_ value: T) -> String { String(decoding: (try? TraceFile.stableJSON(value)) ?? Data("null".utf8), as: UTF8.self) }
         key("tokens"); out += json(trace.tokens.map(\.text))
-        key("token_type_ids"); out += json(trace.tokens.map(\.segment))
+        key("token_type_ids"); out += json(trace.tokenTypeIds ?? trace.tokens.map(\.segment))
         key("token_details"); out += json(trace.tokens)
         if let decoder = trace.decoderTokens { key("decoder_tokens"); out += json(decoder.map(\.text)) }
         for kind in trace.stacks.keys.sorted() {

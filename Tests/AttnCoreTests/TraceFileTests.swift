@@ -13,7 +13,7 @@ import Testing
                       TraceToken(text: "[SEP]", id: 102, segment: 1, special: true)]
         var attention = Tensor(zeros: [2, 3, 5, 5])
         for row in 0 ..< 30 { for k in 0 ..< 5 { attention.scalars[row * 5 + k] = Float(k + 1) / 15 } }
-        return Trace(inputs: TraceInputs(a: "eminem", b: "</script>"), tokens: tokens,
+        return Trace(inputs: TraceInputs(a: "eminem", b: "</script>"), tokens: tokens, tokenTypeIds: [0, 0, 0, 1, 1],
                      stacks: [.encoder: AttentionStack(attention: attention, query: Tensor(zeros: [2, 3, 5, 4]),
                                                        hidden: Tensor(zeros: [3, 5, 12]))],
                      outputs: TraceOutputs(similarity: 0.68, topk: [TopKPrediction(position: 1, candidates: [Candidate(token: "a", id: 1, probability: 0.5)])]),

@@ -50,4 +50,16 @@ import Testing
         #expect(trace.inputs.decoder == "le chat était assis.")
         #expect(decoder.allSatisfy { !$0.display.hasPrefix("▁") && !$0.display.hasPrefix("Ġ") }, "display forms drop the space markers")
     }
+
+    @Test func jsonGivesTheModelsOwnTokenTypeIds() throws {
+        // RoBERTa reads a pair as <s> A </s></s> B </s> with every type id 0; BERT's are its segments.
+        let roberta = try CLI.run(["trace", "--model", Self.models.appendingPathComponent("roberta").path,
+                                   "--text", "one", "--pair", "two", "--format", "json"])
+        #expect(roberta.status == 0, "\(roberta.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(roberta.stdout.utf8)) as? [String: Any])
+        let types = try #require(json["token_type_ids"] as? [Int])
+        let details = try #require(json["token_details"] as? [[String: Any]])
+        #expect(!types.isEmpty && types.allSatisfy { $0 == 0 })
+        #expect(details.contains { ($0["segment"] as? Int) == 1 }, "the segments still tell A from B")
+    }
 }

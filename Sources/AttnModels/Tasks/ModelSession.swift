@@ -158,7 +158,8 @@ public final class LoadedModel: @unchecked Sendable {
         let provenance = Provenance(model: folder.id, architecture: modelType, weightsHash: weightsHash,
                                     tokenizerHash: tokenizerHash, task: task.rawValue, capture: request.capture.names)
         return Trace(inputs: TraceInputs(a: request.a, b: request.b, decoder: request.decoderText),
-                     tokens: encoding.tokens, decoderTokens: decoding?.tokens, stacks: output.stacks, outputs: outputs,
+                     tokens: encoding.tokens, decoderTokens: decoding?.tokens, tokenTypeIds: encoding.typeIds,
+                     stacks: output.stacks, outputs: outputs,
                      logits: logits, provenance: provenance)
     }
 
