@@ -46,10 +46,7 @@ public final class AlbertModel: TransformerModel {
     private let groups: [[PostNormEncoderLayer]]
     private let pooler: Linear?
     private let classifier: Linear?
-    private let lmDense: Linear?            // [hidden → embedding]
-    private let lmNorm: LayerNormWeights?
-    private let lmDecoder: Tensor?          // [vocab, embedding]
-    private let lmBias: Tensor?
+    private let maskedLM: MaskedLMHead?     // dense: [hidden → embedding]
 
     public init(config c: AlbertConfig, weights: WeightStore, path: String) throws {
         config = c
@@ -89,28 +86,22 @@ public final class AlbertModel: TransformerModel {
         pooler = w.optional(w.prefix + "pooler.weight", [h, h]).map { Linear(weight: $0, bias: w.base("pooler.bias", [h])) }
         if let weight = w.optional("classifier.weight", [weights.shape(of: "classifier.weight")?.first ?? 2, h]) {
             classifier = Linear(weight: weight, bias: w.take("classifier.bias", [weight.shape[0]]))
-            labels = (0 ..< weight.shape[0]).map { c.id2label?[String($0)] ?? "LABEL_\($0)" }
+            labels = classLabels(weight.shape[0], c.id2label)
         } else {
             (classifier, labels) = (nil, nil)
         }
-        if let dense = w.optional("predictions.dense.weight", [e, h]) {
-            lmDense = Linear(weight: dense, bias: w.take("predictions.dense.bias", [e]))
-            lmNorm = LayerNormWeights(w, "predictions.LayerNorm", dim: e, eps: eps, base: false)
-            lmDecoder = tied(w.optional("predictions.decoder.weight", [c.vocabSize, e]), to: wordEmbeddings)
-            let decoderBias = w.optional("predictions.decoder.bias", [c.vocabSize])
-            lmBias = w.optional("predictions.bias", [c.vocabSize]) ?? decoderBias ?? w.take("predictions.bias", [c.vocabSize])
-        } else {
-            (lmDense, lmNorm, lmDecoder, lmBias) = (nil, nil, nil, nil)
-        }
+        maskedLM = MaskedLMHead(w, dense: "predictions.dense", norm: "predictions.LayerNorm", decoder: "predictions.decoder.weight",
+                                bias: "predictions.bias", decoderBias: "predictions.decoder.bias", hidden: h, width: e,
+                                vocabulary: c.vocabSize, eps: eps, embeddings: wordEmbeddings, activation: activation)
         try w.finish(architecture: "ALBERT")
 
         var heads_: Set<TaskHead> = []
-        if lmDense != nil { heads_.insert(.maskedLM) }
+        if maskedLM != nil { heads_.insert(.maskedLM) }
         if classifier != nil && pooler != nil { heads_.insert(.classification) }
         taskHeads = heads_
         summary = ModelSummary(architecture: "albert", layers: c.numHiddenLayers * inner, heads: heads, hidden: h, intermediate: m,
                                vocabulary: c.vocabSize, maxPositions: c.maxPositionEmbeddings, parameters: parameterCount(wordEmbeddings, positionEmbeddings, typeEmbeddings, embeddingNorm, embeddingToHidden, groups,
-                                                          pooler, classifier, lmDense, lmNorm, lmDecoder, lmBias))
+                                                          pooler, classifier, maskedLM))
     }
 
     public func forward(_ input: ModelInput, capture: CaptureOptions) throws -> ModelOutput {
@@ -141,13 +132,11 @@ public final class AlbertModel: TransformerModel {
 
     /// The masked-LM head: dense (down to the embedding size) → activation → LayerNorm → tied decoder + bias.
     public func languageModelLogits(_ output: ModelOutput, positions: [Int]) throws -> Tensor {
-        guard let lmDense, let lmNorm, let lmDecoder, let lmBias else {
+        guard let maskedLM else {
             throw ModelError("this ALBERT checkpoint has no masked-LM head (no predictions.* tensors)",
                              hint: "use an AlbertForMaskedLM checkpoint, or the classification task")
         }
-        var x = lmDense(try rows(positions, of: output.lastHidden))   // (positions, e)
-        x.apply { activation($0, count: $1) }
-        return tiedProjection(lmNorm(x), embeddings: lmDecoder, bias: lmBias)
+        return maskedLM.logits(try rows(positions, of: output.lastHidden))   // (positions, vocab)
     }
 
     /// The classification head: pooler (tanh of a dense layer on `[CLS]`) then the classifier.

@@ -50,32 +50,6 @@ struct LayerNormWeights: Sendable {
     }
 }
 
-/// The activation named by `hidden_act`.
-enum Activation: String, Sendable {
-    case gelu, relu
-    case geluNew = "gelu_new"
-    case geluTanh = "gelu_pytorch_tanh"
-
-    init(named name: String?, path: String) throws {
-        guard let activation = Activation(rawValue: name ?? "gelu") else {
-            throw ModelError("hidden_act \"\(name ?? "")\" is not supported", location: path,
-                             hint: "supported: gelu, gelu_new, gelu_pytorch_tanh, relu")
-        }
-        self = activation
-    }
-
-    func callAsFunction(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        Parallel.forRanges(count) { range in
-            let start = x + range.lowerBound
-            switch self {
-            case .gelu: Kernels.gelu(start, count: range.count)
-            case .geluNew, .geluTanh: Kernels.geluTanh(start, count: range.count)
-            case .relu: Kernels.relu(start, count: range.count)
-            }
-        }
-    }
-}
-
 private struct BertLayer: Sendable {
     var qkv: Linear            // query, key and value fused: [3·hidden, hidden]
     var attentionOutput: Linear
@@ -105,7 +79,7 @@ public final class BertModel: TransformerModel {
     public let summary: ModelSummary
     public let taskHeads: Set<TaskHead>
     public let labels: [String]?
-    private let activation: Activation
+    private let activation: FeedForwardActivation
 
     private let wordEmbeddings: Tensor      // [vocab, hidden]
     private let positionEmbeddings: Tensor  // [maxPositions, hidden]
@@ -114,9 +88,7 @@ public final class BertModel: TransformerModel {
     private let layers: [BertLayer]
     private let pooler: Linear?
     private let classifier: Linear?
-    private let lmTransform: Linear?
-    private let lmNorm: LayerNormWeights?
-    private let lmBias: Tensor?
+    private let maskedLM: MaskedLMHead?
 
     public init(config c: BertConfig, weights: WeightStore, path: String) throws {
         config = c
@@ -126,7 +98,7 @@ public final class BertModel: TransformerModel {
         if let kind = c.positionEmbeddingType, kind != "absolute" {
             throw ModelError("position_embedding_type \"\(kind)\" is not supported", location: path, hint: "AttnLab runs BERT with absolute positions")
         }
-        activation = try Activation(named: c.hiddenAct, path: path)
+        activation = try FeedForwardActivation(named: c.hiddenAct ?? "gelu", path: path)
         let (h, eps, types) = (c.hiddenSize, c.layerNormEps ?? 1e-12, c.typeVocabSize ?? 2)
         let w = WeightLoader(store: weights, probe: "embeddings.word_embeddings.weight", prefixes: ["", "bert.", "model."])
         wordEmbeddings = w.base("embeddings.word_embeddings.weight", [c.vocabSize, h])
@@ -139,22 +111,19 @@ public final class BertModel: TransformerModel {
         pooler = poolerWeight.map { Linear(weight: $0, bias: w.base("pooler.dense.bias", [h])) }
         if let weight = w.optional("classifier.weight", [c.id2label?.count ?? (weights.shape(of: "classifier.weight")?.first ?? 2), h]) {
             classifier = Linear(weight: weight, bias: w.take("classifier.bias", [weight.shape[0]]))
-            labels = (0 ..< weight.shape[0]).map { c.id2label?[String($0)] ?? "LABEL_\($0)" }
+            labels = classLabels(weight.shape[0], c.id2label)
         } else {
             classifier = nil
             labels = nil
         }
-        if let transform = w.optional("cls.predictions.transform.dense.weight", [h, h]) {
-            lmTransform = Linear(weight: transform, bias: w.take("cls.predictions.transform.dense.bias", [h]))
-            lmNorm = LayerNormWeights(w, "cls.predictions.transform.LayerNorm", dim: h, eps: eps, base: false)
-            lmBias = w.take("cls.predictions.bias", [c.vocabSize])
-        } else {
-            (lmTransform, lmNorm, lmBias) = (nil, nil, nil)
-        }
+        // The decoder is always the word embeddings (transformers ties them).
+        maskedLM = MaskedLMHead(w, dense: "cls.predictions.transform.dense", norm: "cls.predictions.transform.LayerNorm",
+                                decoder: nil, bias: "cls.predictions.bias", hidden: h, width: h, vocabulary: c.vocabSize,
+                                eps: eps, embeddings: wordEmbeddings, activation: activation)
         try w.finish(architecture: "BERT")
 
         var heads: Set<TaskHead> = []
-        if lmTransform != nil { heads.insert(.maskedLM) }
+        if maskedLM != nil { heads.insert(.maskedLM) }
         if classifier != nil && pooler != nil { heads.insert(.classification) }
         taskHeads = heads
         let perLayer = 4 * h * h + 4 * h + 2 * h * c.intermediateSize + c.intermediateSize + h + 4 * h
@@ -245,16 +214,11 @@ public final class BertModel: TransformerModel {
 
     /// The masked-LM head at some positions: dense → activation → LayerNorm → tied decoder + bias.
     public func languageModelLogits(_ output: ModelOutput, positions: [Int]) throws -> Tensor {
-        guard let lmTransform, let lmNorm, let lmBias else {
+        guard let maskedLM else {
             throw ModelError("this BERT checkpoint has no masked-LM head (no cls.predictions.* tensors)",
                              hint: "use a BertForMaskedLM checkpoint, or the similarity or classification task")
         }
-        let h = config.hiddenSize
-        let rows = Tensor(shape: [positions.count, h], scalars: positions.flatMap { Array(output.lastHidden.scalars[$0 * h ..< ($0 + 1) * h]) })
-        var transformed = lmTransform(rows)
-        transformed.apply { activation($0, count: $1) }
-        transformed.withUnsafeMutableBufferPointer { lmNorm($0.baseAddress!, rows: positions.count) }
-        return tiedProjection(transformed, embeddings: wordEmbeddings, bias: lmBias)
+        return maskedLM.logits(try rows(positions, of: output.lastHidden))
     }
 
     /// The classification head: pooler (tanh of a dense layer on `[CLS]`) then the classifier.

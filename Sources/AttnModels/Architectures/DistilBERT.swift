@@ -35,10 +35,7 @@ public final class DistilBertModel: TransformerModel {
     private let layers: [PostNormEncoderLayer]
     private let preClassifier: Linear?
     private let classifier: Linear?
-    private let vocabTransform: Linear?
-    private let vocabNorm: LayerNormWeights?
-    private let vocabProjector: Tensor?     // [vocab, dim]
-    private let vocabBias: Tensor?
+    private let maskedLM: MaskedLMHead?
 
     public init(config c: DistilBertConfig, weights: WeightStore, path: String) throws {
         config = c
@@ -67,27 +64,22 @@ public final class DistilBertModel: TransformerModel {
             preClassifier = Linear(weight: dense, bias: w.take("pre_classifier.bias", [h]))
             let count = weights.shape(of: "classifier.weight")?.first ?? c.id2label?.count ?? 2
             classifier = Linear(weight: w.take("classifier.weight", [count, h]), bias: w.take("classifier.bias", [count]))
-            labels = (0 ..< count).map { c.id2label?[String($0)] ?? "LABEL_\($0)" }
+            labels = classLabels(count, c.id2label)
         } else {
             (preClassifier, classifier, labels) = (nil, nil, nil)
         }
-        if let transform = w.optional("vocab_transform.weight", [h, h]) {
-            vocabTransform = Linear(weight: transform, bias: w.take("vocab_transform.bias", [h]))
-            vocabNorm = LayerNormWeights(w, "vocab_layer_norm", dim: h, eps: eps, base: false)
-            vocabProjector = tied(w.optional("vocab_projector.weight", [c.vocabSize, h]), to: wordEmbeddings)
-            vocabBias = w.take("vocab_projector.bias", [c.vocabSize])
-        } else {
-            (vocabTransform, vocabNorm, vocabProjector, vocabBias) = (nil, nil, nil, nil)
-        }
+        maskedLM = MaskedLMHead(w, dense: "vocab_transform", norm: "vocab_layer_norm", decoder: "vocab_projector.weight",
+                                bias: "vocab_projector.bias", hidden: h, width: h, vocabulary: c.vocabSize, eps: eps,
+                                embeddings: wordEmbeddings, activation: activation)
         try w.finish(architecture: "DistilBERT")
 
         var heads_: Set<TaskHead> = []
-        if vocabTransform != nil { heads_.insert(.maskedLM) }
+        if maskedLM != nil { heads_.insert(.maskedLM) }
         if classifier != nil { heads_.insert(.classification) }
         taskHeads = heads_
         summary = ModelSummary(architecture: "distilbert", layers: c.nLayers, heads: heads, hidden: h, intermediate: m,
                                vocabulary: c.vocabSize, maxPositions: c.maxPositionEmbeddings, parameters: parameterCount(wordEmbeddings, positionEmbeddings, embeddingNorm, layers, preClassifier, classifier,
-                                                          vocabTransform, vocabNorm, vocabProjector, vocabBias))
+                                                          maskedLM))
     }
 
     public func forward(_ input: ModelInput, capture: CaptureOptions) throws -> ModelOutput {
@@ -110,13 +102,11 @@ public final class DistilBertModel: TransformerModel {
 
     /// The masked-LM head: vocab_transform → activation → vocab_layer_norm → tied projector + bias.
     public func languageModelLogits(_ output: ModelOutput, positions: [Int]) throws -> Tensor {
-        guard let vocabTransform, let vocabNorm, let vocabProjector, let vocabBias else {
+        guard let maskedLM else {
             throw ModelError("this DistilBERT checkpoint has no masked-LM head (no vocab_transform.* tensors)",
                              hint: "use a DistilBertForMaskedLM checkpoint, or the classification task")
         }
-        var x = vocabTransform(try rows(positions, of: output.lastHidden))   // (positions, h)
-        x.apply { activation($0, count: $1) }
-        return tiedProjection(vocabNorm(x), embeddings: vocabProjector, bias: vocabBias)
+        return maskedLM.logits(try rows(positions, of: output.lastHidden))   // (positions, vocab)
     }
 
     /// The classification head on `[CLS]`: pre_classifier → ReLU → classifier.

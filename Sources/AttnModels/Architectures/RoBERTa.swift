@@ -44,10 +44,7 @@ public final class RobertaModel: TransformerModel {
     private let layers: [PostNormEncoderLayer]
     private let classifierDense: Linear?
     private let classifierOutput: Linear?
-    private let lmDense: Linear?
-    private let lmNorm: LayerNormWeights?
-    private let lmDecoder: Tensor?          // [vocab, hidden]
-    private let lmBias: Tensor?
+    private let maskedLM: MaskedLMHead?
 
     public init(config c: RobertaConfig, weights: WeightStore, path: String, architecture: String = "roberta") throws {
         config = c
@@ -82,31 +79,25 @@ public final class RobertaModel: TransformerModel {
             classifierDense = Linear(weight: dense, bias: w.take("classifier.dense.bias", [h]))
             let count = weights.shape(of: "classifier.out_proj.weight")?.first ?? c.id2label?.count ?? 2
             classifierOutput = Linear(weight: w.take("classifier.out_proj.weight", [count, h]), bias: w.take("classifier.out_proj.bias", [count]))
-            labels = (0 ..< count).map { c.id2label?[String($0)] ?? "LABEL_\($0)" }
+            labels = classLabels(count, c.id2label)
         } else {
             (classifierDense, classifierOutput, labels) = (nil, nil, nil)
         }
-        if let dense = w.optional("lm_head.dense.weight", [h, h]) {
-            lmDense = Linear(weight: dense, bias: w.take("lm_head.dense.bias", [h]))
-            lmNorm = LayerNormWeights(w, "lm_head.layer_norm", dim: h, eps: eps, base: false)
-            lmDecoder = tied(w.optional("lm_head.decoder.weight", [c.vocabSize, h]), to: wordEmbeddings)
-            // lm_head.bias and lm_head.decoder.bias are one tensor; files carry either or both.
-            let decoderBias = w.optional("lm_head.decoder.bias", [c.vocabSize])
-            lmBias = w.optional("lm_head.bias", [c.vocabSize]) ?? decoderBias ?? w.take("lm_head.bias", [c.vocabSize])
-        } else {
-            (lmDense, lmNorm, lmDecoder, lmBias) = (nil, nil, nil, nil)
-        }
+        // RobertaLMHead's activation is always GELU, whatever hidden_act says.
+        maskedLM = MaskedLMHead(w, dense: "lm_head.dense", norm: "lm_head.layer_norm", decoder: "lm_head.decoder.weight",
+                                bias: "lm_head.bias", decoderBias: "lm_head.decoder.bias", hidden: h, width: h,
+                                vocabulary: c.vocabSize, eps: eps, embeddings: wordEmbeddings, activation: .gelu)
         try w.finish(architecture: "RoBERTa")
 
         var heads_: Set<TaskHead> = []
-        if lmDense != nil { heads_.insert(.maskedLM) }
+        if maskedLM != nil { heads_.insert(.maskedLM) }
         if classifierDense != nil { heads_.insert(.classification) }
         taskHeads = heads_
         // Positions start after the padding index, so the table holds padding + 1 fewer tokens.
         summary = ModelSummary(architecture: architecture, layers: c.numHiddenLayers, heads: heads, hidden: h, intermediate: m,
                                vocabulary: c.vocabSize, maxPositions: max(1, c.maxPositionEmbeddings - padding - 1),
                                parameters: parameterCount(wordEmbeddings, positionEmbeddings, typeEmbeddings, embeddingNorm, layers,
-                                                          classifierDense, classifierOutput, lmDense, lmNorm, lmDecoder, lmBias))
+                                                          classifierDense, classifierOutput, maskedLM))
     }
 
     public func forward(_ input: ModelInput, capture: CaptureOptions) throws -> ModelOutput {
@@ -136,13 +127,11 @@ public final class RobertaModel: TransformerModel {
 
     /// The masked-LM head: dense → GELU → LayerNorm → tied decoder + bias.
     public func languageModelLogits(_ output: ModelOutput, positions: [Int]) throws -> Tensor {
-        guard let lmDense, let lmNorm, let lmDecoder, let lmBias else {
+        guard let maskedLM else {
             throw ModelError("this RoBERTa checkpoint has no masked-LM head (no lm_head.* tensors)",
                              hint: "use a RobertaForMaskedLM checkpoint, or the classification task")
         }
-        var x = lmDense(try rows(positions, of: output.lastHidden))   // (positions, h)
-        x.apply { Kernels.gelu($0, count: $1) }
-        return tiedProjection(lmNorm(x), embeddings: lmDecoder, bias: lmBias)
+        return maskedLM.logits(try rows(positions, of: output.lastHidden))   // (positions, vocab)
     }
 
     /// The classification head on `<s>`: dense → tanh → out_proj.

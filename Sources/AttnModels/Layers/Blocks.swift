@@ -162,13 +162,17 @@ enum FeedForwardActivation: Sendable {
         }
     }
 
-    func callAsFunction(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        switch self {
-        case .gelu: Kernels.gelu(x, count: count)
-        case .geluTanh: Kernels.geluTanh(x, count: count)
-        case .relu: Kernels.relu(x, count: count)
-        case .silu: for i in 0 ..< count { x[i] = x[i] / (1 + Foundation.exp(-x[i])) }
-        case .tanh: for i in 0 ..< count { x[i] = Foundation.tanh(x[i]) }
+    /// Applies the activation in place, long arrays split over the threads.
+    func callAsFunction(_ values: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forRanges(count) { range in
+            let x = values + range.lowerBound, count = range.count
+            switch self {
+            case .gelu: Kernels.gelu(x, count: count)
+            case .geluTanh: Kernels.geluTanh(x, count: count)
+            case .relu: Kernels.relu(x, count: count)
+            case .silu: for i in 0 ..< count { x[i] = x[i] / (1 + Foundation.exp(-x[i])) }
+            case .tanh: for i in 0 ..< count { x[i] = Foundation.tanh(x[i]) }
+            }
         }
     }
 }
@@ -219,6 +223,42 @@ func rows(_ positions: [Int], of x: Tensor) throws -> Tensor {
 private func withOptionalPointer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
     guard let tensor else { return body(nil) }
     return tensor.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+/// A masked-LM head as BERT, RoBERTa, DistilBERT and ALBERT have it: dense → activation →
+/// LayerNorm → a decoder tied to the word embeddings, plus a bias.
+struct MaskedLMHead: Sendable {
+    var dense: Linear            // [hidden → width]
+    var norm: LayerNormWeights
+    var decoder: Tensor          // [vocab, width]
+    var bias: Tensor             // [vocab]
+    var activation: FeedForwardActivation
+
+    /// The head under `dense`, `norm`, `decoder` and `bias` (full names), or nil when the checkpoint
+    /// has no `dense` weight. Without a decoder name, or without that tensor in the file, the
+    /// decoder is the word embeddings; `decoderBias` is the other name the bias may be saved under.
+    init?(_ w: WeightLoader, dense: String, norm: String, decoder: String?, bias: String, decoderBias: String? = nil,
+          hidden: Int, width: Int, vocabulary: Int, eps: Float, embeddings: Tensor, activation: FeedForwardActivation) {
+        guard let weight = w.optional("\(dense).weight", [width, hidden]) else { return nil }
+        self.dense = Linear(weight: weight, bias: w.take("\(dense).bias", [width]))
+        self.norm = LayerNormWeights(w, norm, dim: width, eps: eps, base: false)
+        self.decoder = tied(decoder.flatMap { w.optional($0, [vocabulary, width]) }, to: embeddings)
+        // The bias may be saved under either name, or both (one tensor in PyTorch).
+        self.bias = w.optional(bias, [vocabulary]) ?? decoderBias.flatMap { w.optional($0, [vocabulary]) } ?? w.take(bias, [vocabulary])
+        self.activation = activation
+    }
+
+    /// Vocabulary logits `[rows, vocab]` of hidden states `[rows, hidden]`.
+    func logits(_ hidden: Tensor) -> Tensor {
+        var x = dense(hidden)                               // (rows, width)
+        x.apply { activation($0, count: $1) }
+        return tiedProjection(norm(x), embeddings: decoder, bias: bias)
+    }
+}
+
+/// Class names for a classifier of `count` outputs: `id2label`, or `LABEL_i` as transformers names them.
+func classLabels(_ count: Int, _ id2label: [String: String]?) -> [String] {
+    (0 ..< count).map { id2label?[String($0)] ?? "LABEL_\($0)" }
 }
 
 /// A weight that a checkpoint may tie to another (an LM head to the embeddings): `source` when the
