@@ -235,11 +235,11 @@ public struct SafeTensorsWriter {
         func appendKey(_ key: String) {
             if !first { header += "," }
             first = false
-            header += Self.jsonString(key) + ":"
+            header += JSONText.quote(key) + ":"
         }
         if !metadata.isEmpty {
             appendKey("__metadata__")
-            header += "{" + metadata.keys.sorted().map { Self.jsonString($0) + ":" + Self.jsonString(metadata[$0]!) }
+            header += "{" + metadata.keys.sorted().map { JSONText.quote($0) + ":" + JSONText.quote(metadata[$0]!) }
                 .joined(separator: ",") + "}"
         }
         for name in tensors.keys.sorted() {
@@ -274,20 +274,4 @@ public struct SafeTensorsWriter {
         try AtomicFile.write(encoded(), to: url)
     }
 
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
 }

@@ -1,6 +1,8 @@
+import AttnCore
+
 /// The error of the snapshot commands (other than git's own, `GitError`): what was wrong, where,
-/// and what to do about it. `description` is the line the command line prints after `error: `.
-public struct SnapshotError: Error, CustomStringConvertible, Equatable, Sendable {
+/// and what to do about it.
+public struct SnapshotError: ExplainedError, Equatable, Sendable {
     /// What was wrong.
     public var message: String
     /// The file or folder the problem is in, when there is one.
@@ -12,12 +14,5 @@ public struct SnapshotError: Error, CustomStringConvertible, Equatable, Sendable
         self.message = message
         self.location = location
         self.hint = hint
-    }
-
-    public var description: String {
-        var text = location.map { "\($0): " } ?? ""
-        text += message
-        if let hint { text += "; \(hint)" }
-        return text
     }
 }

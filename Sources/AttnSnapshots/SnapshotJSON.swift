@@ -1,3 +1,4 @@
+import AttnCore
 import Foundation
 
 /// JSON written for people reading `git diff`: keys in the order the snapshot format gives them,
@@ -55,12 +56,12 @@ indirect enum SnapshotJSON: Equatable {
         case .object(let members, let inline):
             if members.isEmpty { out += "{}"; return }
             if inline {
-                out += "{" + members.map { Self.quote($0.0) + ": " + $0.1.inlineText() }.joined(separator: ", ") + "}"
+                out += "{" + members.map { JSONText.quote($0.0) + ": " + $0.1.inlineText() }.joined(separator: ", ") + "}"
                 return
             }
             out += "{\n"
             for (index, (key, value)) in members.enumerated() {
-                out += pad + Self.quote(key) + ": "
+                out += pad + JSONText.quote(key) + ": "
                 value.write(to: &out, indent: indent + 1)
                 out += index < members.count - 1 ? ",\n" : "\n"
             }
@@ -86,31 +87,14 @@ indirect enum SnapshotJSON: Equatable {
     private func inlineText() -> String {
         switch self {
         case .object(let members, _):
-            return "{" + members.map { Self.quote($0.0) + ": " + $0.1.inlineText() }.joined(separator: ", ") + "}"
+            return "{" + members.map { JSONText.quote($0.0) + ": " + $0.1.inlineText() }.joined(separator: ", ") + "}"
         case .array(let elements, _):
             return "[" + elements.map { $0.inlineText() }.joined(separator: ", ") + "]"
-        case .string(let text): return Self.quote(text)
+        case .string(let text): return JSONText.quote(text)
         case .number(let text): return text
         case .bool(let value): return value ? "true" : "false"
         case .null: return "null"
         }
     }
 
-    /// A JSON string literal; non-ASCII text is kept as it is (UTF-8), control characters escaped.
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F || scalar.value == 0x2028 || scalar.value == 0x2029:
-                out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
 }

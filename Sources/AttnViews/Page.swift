@@ -22,7 +22,7 @@ enum Page {
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <meta name="generator" content="AttnLab \(AttnLab.version)">
-        <title>\(htmlEscaped("AttnLab \(payload.view.rawValue) view: \(payload.title)"))</title>
+        <title>\(Markup.escape("AttnLab \(payload.view.rawValue) view: \(payload.title)"))</title>
         <style>
         \(css)
         </style>
@@ -70,22 +70,6 @@ enum Page {
         return out
     }
 
-    /// Text safe inside an HTML element or a quoted attribute.
-    static func htmlEscaped(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text.unicodeScalars {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(character)
-            }
-        }
-        return out
-    }
 }
 
 /// The views' JS and CSS, read from the package's resources once.

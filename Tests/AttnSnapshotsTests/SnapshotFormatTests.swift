@@ -11,7 +11,7 @@ import Testing
         #expect(SnapshotJSON.format(0.123456789, 6) == "0.123457")
         #expect(SnapshotJSON.format(-0.00001, 4) == "0.0000")
         #expect(SnapshotJSON.format(.nan, 4) == "0")
-        #expect(SnapshotJSON.quote("say \"hi\"\n\u{1}→") == "\"say \\\"hi\\\"\\n\\u0001→\"")
+        #expect(JSONText.quote("say \"hi\"\n\u{1}→") == "\"say \\\"hi\\\"\\n\\u0001→\"")
     }
 
     @Test func smallRecordsStayOnOneLineAndListsGetOneLinePerItem() {

@@ -170,7 +170,7 @@ struct BrowserTests {
           document.body.append(out);
         });
         </script>
-        <iframe name="attnlab-selftest" sandbox="allow-scripts" style="width:1000px;height:800px" srcdoc="\(Page.htmlEscaped(html))"></iframe>
+        <iframe name="attnlab-selftest" sandbox="allow-scripts" style="width:1000px;height:800px" srcdoc="\(Markup.escape(html))"></iframe>
         </body></html>
         """
         let url = Self.folder.appendingPathComponent("iframe-\(view.rawValue).html")
