@@ -135,24 +135,6 @@ public enum Kernels {
         return total
     }
 
-    /// The largest of `count` floats (at least one), in eight interleaved lanes.
-    @inline(__always)
-    public static func maxElement(_ p: UnsafePointer<Float>, count: Int) -> Float {
-        var (m0, m1, m2, m3, m4, m5, m6, m7) = (-Float.infinity, -Float.infinity, -Float.infinity, -Float.infinity,
-                                                -Float.infinity, -Float.infinity, -Float.infinity, -Float.infinity)
-        var i = 0
-        while i + 8 <= count {
-            m0 = p[i] > m0 ? p[i] : m0; m1 = p[i + 1] > m1 ? p[i + 1] : m1
-            m2 = p[i + 2] > m2 ? p[i + 2] : m2; m3 = p[i + 3] > m3 ? p[i + 3] : m3
-            m4 = p[i + 4] > m4 ? p[i + 4] : m4; m5 = p[i + 5] > m5 ? p[i + 5] : m5
-            m6 = p[i + 6] > m6 ? p[i + 6] : m6; m7 = p[i + 7] > m7 ? p[i + 7] : m7
-            i += 8
-        }
-        var best = Swift.max(Swift.max(Swift.max(m0, m1), Swift.max(m2, m3)), Swift.max(Swift.max(m4, m5), Swift.max(m6, m7)))
-        while i < count { best = p[i] > best ? p[i] : best; i += 1 }
-        return best
-    }
-
     /// `eˣ` in place: Cephes' polynomial after range reduction by ln 2, relative error about 1e-7;
     /// 0 at or below -87.3.
     public static func exp(_ p: UnsafeMutablePointer<Float>, count: Int) {

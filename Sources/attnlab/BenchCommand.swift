@@ -56,7 +56,7 @@ struct BenchCommand: ParsableCommand {
             Parallel.setThreads(t)
             sgemm[t] = Self.sgemmGFLOPS(size: 1024, seconds: seconds)
         }
-        print("OpenBLAS \(BLAS.coreName) kernels; sgemm 1024×1024×1024: " + threadCounts.map { "\($0) thread\($0 == 1 ? "" : "s") \(String(format: "%.1f", sgemm[$0]!)) GFLOP/s" }.joined(separator: ", "))
+        print("OpenBLAS \(BLAS.coreName) kernels, softmax and GELU \(Kernels.usesAVX2 ? "AVX2" : "portable"); sgemm 1024×1024×1024: " + threadCounts.map { "\($0) thread\($0 == 1 ? "" : "s") \(String(format: "%.1f", sgemm[$0]!)) GFLOP/s" }.joined(separator: ", "))
         print("")
 
         var rows = [["tokens", "threads", "median", "best", "GFLOP/s", "sgemm", "ratio", "attention only", "qkv+hidden cost", "peak RSS"]]
