@@ -62,10 +62,8 @@ struct SnapshotCheckCommand: ParsableCommand {
         }
         print(String(format: "checked %@ in %.1f s", spec.name, seconds))
         if comparison.hasDrift {
-            // Exit 1 without an `error:` line: the report said what failed. (Thrown, `ExitCode(1)`
-            // would be printed as an error by runCommandLine.)
-            fflush(stdout)
-            Foundation.exit(1)
+            // Exit 1 without an `error:` line: the report said what failed.
+            throw ExitCode(1)
         }
     }
 }
