@@ -111,3 +111,17 @@ enum ArchitectureFixtures {
         #expect(error.message.contains("decoder token id 500"))
     }
 }
+
+/// The parameter count is computed one way for every architecture (the tensors the model holds,
+/// tied ones once) and equals PyTorch's `num_parameters()` written by the fixture script.
+@Suite struct ParameterCountTests {
+    @Test func everyFixtureCountsAsPyTorchDoes() throws {
+        let data = try Data(contentsOf: ArchitectureFixtures.url("parameters.json"))
+        let expected = try JSONDecoder().decode([String: Int].self, from: data)
+        #expect(expected.count >= 17)
+        for (name, count) in expected.sorted(by: { $0.key < $1.key }) {
+            let model = try ModelRegistry.load(folder: ArchitectureFixtures.url(name))
+            #expect(model.parameterCount == count, "\(name)")
+        }
+    }
+}

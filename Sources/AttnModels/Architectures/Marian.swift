@@ -58,7 +58,9 @@ public final class MarianModel: TransformerModel {
     private let decoderVocabulary: Int
     private let encoderEmbeddings: Tensor   // [vocab, d]
     private let decoderEmbeddings: Tensor   // [decoderVocab, d]
-    private let positions: Tensor           // [maxPositions, d], sinusoidal
+    /// The sinusoidal tables `[maxPositions, d]`: equal, and two as in PyTorch (one per stack).
+    private let encoderPositions: Tensor
+    private let decoderPositions: Tensor
     private let encoderLayers: [PostNormEncoderLayer]
     private let decoderLayers: [PostNormDecoderLayer]
 
@@ -80,7 +82,8 @@ public final class MarianModel: TransformerModel {
             encoderEmbeddings = try w.base("encoder.embed_tokens.weight", [v, d])
             decoderEmbeddings = try w.base("decoder.embed_tokens.weight", [decoderVocabulary, d])
         }
-        positions = Self.sinusoids(positions: c.maxPositionEmbeddings, dim: d)
+        encoderPositions = Self.sinusoids(positions: c.maxPositionEmbeddings, dim: d)
+        decoderPositions = Self.sinusoids(positions: c.maxPositionEmbeddings, dim: d)
         encoderLayers = try (0 ..< c.encoderLayers).map {
             try BartFamilyLayers.encoder(w, "encoder.layers.\($0).", hidden: d, heads: c.encoderAttentionHeads, ffn: c.encoderFfnDim, activation: activation)
         }
@@ -129,14 +132,14 @@ public final class MarianModel: TransformerModel {
         let encoderMask = AttentionMask(keys: input.attentionMask)
 
         // Encoder: scaled tokens + sinusoidal positions, post-norm layers.       x: (ne, d)
-        var x = embed(input.ids, in: encoderEmbeddings, scale: embeddingScale) + embed(Array(0 ..< ne), in: positions)
+        var x = embed(input.ids, in: encoderEmbeddings, scale: embeddingScale) + embed(Array(0 ..< ne), in: encoderPositions)
         for l in encoder.layerRange(input: &x) {
             x = encoderLayers[l](x, mask: encoderMask, stack: &encoder, layer: l)
             encoder.keepHidden(x, at: l + 1)
         }
 
         // Decoder: causal self-attention, cross-attention over x.                y: (nd, d)
-        var y = embed(decoderIds, in: decoderEmbeddings, scale: embeddingScale) + embed(Array(0 ..< nd), in: positions)
+        var y = embed(decoderIds, in: decoderEmbeddings, scale: embeddingScale) + embed(Array(0 ..< nd), in: decoderPositions)
         for l in decoder.layerRange(input: &y) {
             y = decoderLayers[l](y, memory: x, encoderMask: encoderMask, decoder: &decoder, cross: &cross, layer: l)
             decoder.keepHidden(y, at: l + 1)

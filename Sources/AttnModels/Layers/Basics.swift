@@ -43,13 +43,20 @@ func rows(_ positions: [Int], of x: Tensor) throws -> Tensor {
     return Tensor(shape: [positions.count, hidden], scalars: positions.flatMap { Array(x.scalars[$0 * hidden ..< ($0 + 1) * hidden]) })
 }
 
+/// A tensor PyTorch keeps as a buffer, not a parameter (BART's `final_logits_bias`): used like any
+/// other, left out of the parameter count.
+struct Buffer: Sendable {
+    var tensor: Tensor
+}
+
 /// The number of parameters a model holds: the elements of every tensor reachable from it (found
 /// by reflection through classes, structs, enums, arrays and optionals), a tensor shared by two
-/// parts (tied embeddings) counted once.
+/// parts (tied embeddings) counted once, buffers not at all.
 func countParameters(_ root: Any) -> Int {
     var seen = Set<UnsafeRawPointer>()
     var total = 0
     func visit(_ value: Any) {
+        if value is Buffer { return }
         if let tensor = value as? Tensor {
             guard tensor.count > 0 else { return }
             let address = tensor.scalars.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!) }

@@ -28,8 +28,9 @@ struct LanguageModelHead: Sendable {
         /// BERT's family: dense → activation → LayerNorm → decoder (tied to the embeddings) + bias.
         case masked(MaskedLMHead)
         /// A projection `x · Wᵀ + b` with `W` `[vocab, hidden]` (tied embeddings or a head of its
-        /// own), the input multiplied by `inputScale` first (T5 v1.0's d_model^-0.5).
-        case projection(weight: Tensor, bias: Tensor?, inputScale: Float)
+        /// own), the input multiplied by `inputScale` first (T5 v1.0's d_model^-0.5); the bias is
+        /// a buffer (BART's `final_logits_bias`).
+        case projection(weight: Tensor, bias: Buffer?, inputScale: Float)
     }
 
     var kind: Kind
@@ -39,7 +40,7 @@ struct LanguageModelHead: Sendable {
     static func masked(_ head: MaskedLMHead) -> LanguageModelHead { LanguageModelHead(kind: .masked(head), task: .maskedLM) }
 
     static func projection(_ weight: Tensor, bias: Tensor? = nil, inputScale: Float = 1, task: TaskHead) -> LanguageModelHead {
-        LanguageModelHead(kind: .projection(weight: weight, bias: bias, inputScale: inputScale), task: task)
+        LanguageModelHead(kind: .projection(weight: weight, bias: bias.map(Buffer.init), inputScale: inputScale), task: task)
     }
 
     func logits(_ hidden: Tensor) -> Tensor {
@@ -49,7 +50,7 @@ struct LanguageModelHead: Sendable {
         case .projection(let weight, let bias, let scale):
             var x = hidden
             if scale != 1 { x.apply { p, n in for i in 0 ..< n { p[i] *= scale } } }
-            return tiedProjection(x, embeddings: weight, bias: bias)
+            return tiedProjection(x, embeddings: weight, bias: bias?.tensor)
         }
     }
 }
