@@ -1,6 +1,7 @@
 import AttnCore
 import AttnDiff
 import AttnFigures
+import AttnGit
 import Foundation
 
 /// `attnlab review`: one self-contained HTML page (figures inlined as PNG) that shows what moved

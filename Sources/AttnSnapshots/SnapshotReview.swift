@@ -1,4 +1,5 @@
 import AttnCore
+import AttnGit
 import Foundation
 
 /// One side of a review: a revision, the working tree, or nothing (before the first commit).

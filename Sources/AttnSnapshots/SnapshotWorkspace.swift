@@ -1,5 +1,6 @@
 import AttnCore
 import AttnExperiments
+import AttnGit
 import AttnModels
 import Foundation
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AttnCore
+import AttnGit
 import AttnSnapshots
 import Foundation
 

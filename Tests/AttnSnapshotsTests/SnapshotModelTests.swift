@@ -7,6 +7,7 @@ import FoundationXML
 #endif
 import Testing
 @testable import AttnSnapshots
+import GitTestSupport
 
 /// Snapshots of real runs: the case study's recorded snapshots hold, recording is deterministic,
 /// and a deliberately perturbed weight file makes `check` fail with a report of what drifted.

@@ -1,7 +1,9 @@
 import AttnCore
+import AttnGit
 import Foundation
 import Testing
 @testable import AttnSnapshots
+import GitTestSupport
 
 /// `snapshot record`, `log` and `review` on temporary repositories made with libgit2, with the
 /// made-up experiment's snapshot files (no model needed); the `git` program only checks.
