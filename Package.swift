@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "AttnFigures", dependencies: ["AttnCore", "AttnDiff", "CCairo"]),
         // libgit2 behind a Swift API: read objects, status, log, an atomic commit of a set of paths.
         .target(name: "AttnGit", dependencies: ["AttnCore", "CGit2"]),
-        .target(name: "AttnSnapshots", dependencies: ["AttnCore", "AttnDiff", "AttnExperiments", "AttnFigures", "AttnGit"]),
+        .target(name: "AttnSnapshots", dependencies: ["AttnCore", "AttnDiff", "AttnFigures", "AttnGit"]),
         // Run reports: tables, comparisons and links to views, from a run and its traces.
         .target(name: "AttnReports", dependencies: ["AttnCore", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures"]),
         .executableTarget(name: "attnlab", dependencies: [
