@@ -39,9 +39,11 @@ let package = Package(
         .target(name: "AttnFigures", dependencies: ["AttnCore", "AttnDiff", "CCairo"]),
         // libgit2 behind a Swift API: read objects, status, log, an atomic commit of a set of paths.
         .target(name: "AttnGit", dependencies: ["AttnCore", "CGit2"]),
-        .target(name: "AttnSnapshots", dependencies: ["AttnCore", "AttnDiff", "AttnFigures", "AttnGit"]),
-        // Run reports: tables, comparisons and links to views, from a run and its traces.
-        .target(name: "AttnReports", dependencies: ["AttnCore", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures"]),
+        .target(name: "AttnSnapshots", dependencies: ["AttnCore", "AttnDiff", "AttnGit"]),
+        // Run reports (tables, comparisons and links to views, from a run and its traces) and
+        // snapshot review pages.
+        .target(name: "AttnReports", dependencies: ["AttnCore", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures",
+                                                    "AttnGit", "AttnSnapshots"]),
         .executableTarget(name: "attnlab", dependencies: [
             "AttnCore", "AttnModels", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures", "AttnGit", "AttnSnapshots", "AttnReports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -100,7 +100,7 @@ public struct ExpectationRecord: Sendable, Equatable {
     }
 
     /// How an expectation is recognised between two snapshots.
-    var key: String { "\(line): \(expectation)" }
+    public var key: String { "\(line): \(expectation)" }
 
     func json() -> SnapshotJSON {
         .line([("line", .int(line)), ("passed", .bool(passed)), ("expected", .string(expectation)), ("measured", .string(measured))])
