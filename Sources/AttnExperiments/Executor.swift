@@ -154,11 +154,9 @@ public enum Executor {
             let labels = spec.labels ?? ["not-paraphrase", "paraphrase"]
             return similarity >= threshold ? labels[1] : labels[0]
         }
-        if let probabilities = trace.outputs.probabilities, let labels = spec.labels ?? trace.outputs.labels,
-           let best = probabilities.indices.max(by: { probabilities[$0] < probabilities[$1] }), best < labels.count {
-            return labels[best]
-        }
-        return trace.outputs.topk?.first?.candidates.first?.token
+        var outputs = trace.outputs
+        if let labels = spec.labels { outputs.labels = labels }  // the experiment's names for the classes
+        return outputs.label ?? trace.outputs.topk?.first?.candidates.first?.token
     }
 
     static func uniqueRunID(in folder: URL, at date: Date) -> String {

@@ -27,7 +27,7 @@ public struct Manifest: Codable, Sendable, Equatable {
         }
     }
 
-    public struct VariantRecord: Codable, Sendable, Equatable {
+    public struct VariantRecord: ModelVariant, Codable, Sendable, Equatable {
         public var model: String
         public var variant: Variant
         /// The trace file, relative to the run folder.

@@ -130,9 +130,7 @@ public enum ReviewPage {
     static func outputText(_ snapshot: VariantSnapshot?) -> String {
         guard let outputs = snapshot?.outputs else { return "∅" }
         if let similarity = outputs.similarity { return "similarity \(DriftReport.fixed(similarity, 4))" }
-        if let labels = outputs.labels, let p = outputs.probabilities, let best = p.indices.max(by: { p[$0] < p[$1] }), best < labels.count {
-            return "\(labels[best]) \(DriftReport.fixed(p[best], 3))"
-        }
+        if let label = outputs.label, let p = outputs.probabilities?.max() { return "\(label) \(DriftReport.fixed(p, 3))" }
         if let top = outputs.topk?.first?.candidates.prefix(2), !top.isEmpty {
             return top.map { "\($0.text) \(DriftReport.fixed($0.weight, 3))" }.joined(separator: ", ")
         }

@@ -65,9 +65,7 @@ public enum RunReport {
 
     static func outputText(_ outputs: TraceOutputs) -> String {
         if let s = outputs.similarity { return String(format: "similarity %.4f", s) }
-        if let labels = outputs.labels, let p = outputs.probabilities, let best = p.indices.max(by: { p[$0] < p[$1] }) {
-            return String(format: "%@ %.3f", labels[best], p[best])
-        }
+        if let label = outputs.label, let p = outputs.probabilities?.max() { return String(format: "%@ %.3f", label, p) }
         if let top = outputs.topk?.first?.candidates.prefix(3) {
             return top.map { String(format: "%@ %.3f", $0.token, $0.probability) }.joined(separator: ", ")
         }

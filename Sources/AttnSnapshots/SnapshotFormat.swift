@@ -172,6 +172,9 @@ public struct SnapshotOutputs: Sendable, Equatable {
 
     public var isEmpty: Bool { similarity == nil && probabilities == nil && topk == nil }
 
+    /// The most probable label, when the task has labels (as `TraceOutputs.label` reads it).
+    public var label: String? { TraceOutputs(labels: labels, probabilities: probabilities).label }
+
     init(similarity: Double? = nil, labels: [String]? = nil, probabilities: [Double]? = nil, topk: [Prediction]? = nil) {
         (self.similarity, self.labels, self.probabilities, self.topk) = (similarity, labels, probabilities, topk)
     }

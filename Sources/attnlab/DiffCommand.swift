@@ -57,8 +57,7 @@ struct DiffCommand: ParsableCommand {
             }
             let run = try RunFolder(firstURL)
             for record in run.manifest.variants where !record.variant.isBase {
-                guard let base = run.manifest.variants.first(where: { $0.model == record.model && $0.variant.input == record.variant.input && $0.variant.isBase })
-                else { continue }
+                guard let base = run.manifest.variants.base(of: record) else { continue }
                 comparisons.append(("\(record.model) \(base.variant.path) → \(record.variant.path)", try run.trace(base), try run.trace(record)))
             }
         }
