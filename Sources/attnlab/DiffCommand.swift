@@ -47,7 +47,7 @@ struct DiffCommand: ParsableCommand {
                     guard let other = runB.record(model: record.model, variant: record.variant.path) else { continue }
                     comparisons.append(("\(record.model) \(record.variant.path)", try runA.trace(record), try runB.trace(other)))
                 }
-                if comparisons.isEmpty { throw RunError("the two runs share no model and variant") }
+                if comparisons.isEmpty { throw ExperimentError("the two runs share no model and variant", hint: "compare runs of the same experiment") }
             default:
                 throw ValidationError("give two trace files or two run folders")
             }
