@@ -25,12 +25,11 @@ struct DiffCommand: ParsableCommand {
     @Option(help: "Heads and words listed per comparison.")
     var top = 5
 
-    @Option(help: "text or json.")
-    var format = "text"
+    @Option(help: "How to print the comparisons.")
+    var format = DiffFormat.text
 
     func validate() throws {
         guard top > 0 else { throw ValidationError("--top must be at least 1") }
-        guard ["text", "json"].contains(format) else { throw ValidationError("--format is text or json") }
     }
 
     func run() throws {
@@ -64,7 +63,7 @@ struct DiffCommand: ParsableCommand {
         var json: [[String: Any]] = []
         for (title, a, b) in comparisons {
             let diff = try TraceDiff.compare(a, b)
-            if format == "json" {
+            if format == .json {
                 json.append(["comparison": title,
                              "changed_words": diff.changedWords.map { ["a": $0.a as Any, "b": $0.b as Any] },
                              "heads": diff.heads.prefix(top).map(Self.object),
@@ -73,7 +72,7 @@ struct DiffCommand: ParsableCommand {
             }
             print(Self.render(title, diff, top: top))
         }
-        if format == "json" {
+        if format == .json {
             let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         }

@@ -27,8 +27,8 @@ struct TraceCommand: ParsableCommand {
     @Option(name: .customLong("decoder-text"), help: "The decoder's input of an encoder-decoder model (BART, T5, Marian), read teacher-forced.")
     var decoderText: String?
 
-    @Option(help: "What to compute besides attention: \(ModelTask.allCases.map(\.rawValue).joined(separator: ", ")). Default: the model's natural task.")
-    var task: String?
+    @Option(help: "What to compute besides attention (default: the model's natural task).")
+    var task: ModelTask?
 
     @Option(help: "What to capture: attention (always), qkv, hidden; comma-separated.")
     var capture = "attention"
@@ -36,8 +36,8 @@ struct TraceCommand: ParsableCommand {
     @Option(help: "Where to write the trace (.safetensors, or .json).")
     var out: String?
 
-    @Option(help: "safetensors or json (default: from the --out extension; json prints to standard output without --out).")
-    var format: String?
+    @Option(help: "The trace's format (default: from the --out extension; json prints to standard output without --out).")
+    var format: TraceFormat?
 
     @Flag(help: "Cut inputs longer than the model takes instead of failing.")
     var truncate = false
@@ -49,12 +49,6 @@ struct TraceCommand: ParsableCommand {
     var threads = 1
 
     func validate() throws {
-        if let task, ModelTask(rawValue: task) == nil {
-            throw ValidationError("unknown task \"\(task)\"; choose one of \(ModelTask.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        if let format, !["safetensors", "json"].contains(format) {
-            throw ValidationError("unknown format \"\(format)\"; choose safetensors or json")
-        }
         _ = try Self.captureOptions(capture)
         guard topK > 0 else { throw ValidationError("--top-k must be at least 1") }
         guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
@@ -77,14 +71,14 @@ struct TraceCommand: ParsableCommand {
     func run() throws {
         Parallel.setThreads(threads)
         let loaded = try LoadedModel(model)
-        let request = TraceRequest(a: text, b: pair, decoderText: decoderText, task: task.flatMap(ModelTask.init(rawValue:)),
+        let request = TraceRequest(a: text, b: pair, decoderText: decoderText, task: task,
                                    capture: try Self.captureOptions(capture), truncate: truncate, topK: topK)
         let trace = try loaded.trace(request)
-        let format = self.format ?? (out?.lowercased().hasSuffix(".json") == true ? "json" : out == nil ? "summary" : "safetensors")
+        let format = self.format ?? (out?.lowercased().hasSuffix(".json") == true ? .json : out == nil ? nil : .safetensors)
         switch (format, out) {
-        case ("json", nil):
+        case (.json, nil):
             FileHandle.standardOutput.write(TraceJSON.encode(trace))
-        case ("json", let path?):
+        case (.json, let path?):
             try AtomicFile.write(TraceJSON.encode(trace), to: URL(fileURLWithPath: path))
             print("wrote \(path)")
         case (_, let path?):
