@@ -90,12 +90,15 @@ def environment():
 
 
 def error_line(stderr):
-    """The binary's `error: …` line (or, for bad usage, its `Error: …` line) without the prefix."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for line in lines:
+    """The binary's `error: …` line without the prefix (with the indented lines that continue it, such
+    as the problems of an experiment file), or for bad usage its `Error: …` line."""
+    lines = [line.rstrip() for line in stderr.splitlines() if line.strip()]
+    for index, line in enumerate(lines):
         if line.lower().startswith("error:"):
-            return line[len("error:"):].strip()
-    return lines[-1] if lines else "attnlab failed without a message"
+            message = [line[len("error:"):].strip()]
+            message += [following.strip() for following in lines[index + 1:] if following.startswith((" ", "\t"))]
+            return "\n".join(message)
+    return lines[-1].strip() if lines else "attnlab failed without a message"
 
 
 def run(arguments, cwd=None, accept=(0,)):

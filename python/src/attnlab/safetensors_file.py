@@ -146,6 +146,26 @@ def dtype_name(dtype):
     return None
 
 
+def quote(text):
+    """A JSON string literal as AttnLab's Swift writer spells it: UTF-8 kept; quotes, backslashes,
+    control characters, DEL and U+2028/U+2029 escaped."""
+    out = ['"']
+    for character in text:
+        code = ord(character)
+        if character in ('"', "\\"):
+            out.append("\\" + character)
+        elif character in SHORT_ESCAPES:
+            out.append(SHORT_ESCAPES[character])
+        elif code < 0x20 or code in (0x7F, 0x2028, 0x2029):
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(character)
+    return "".join(out) + '"'
+
+
+SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def encode(tensors, metadata):
     """The bytes of a safetensors file: tensors in name order, the header's keys sorted and padded
     to 8 bytes, as AttnLab's Swift writer lays it out."""
@@ -161,10 +181,9 @@ def encode(tensors, metadata):
         offset += len(data)
     parts = []
     if metadata:
-        parts.append(json.dumps("__metadata__") + ":" + json.dumps({k: metadata[k] for k in sorted(metadata)},
-                                                                    ensure_ascii=False, separators=(",", ":")))
+        parts.append(quote("__metadata__") + ":{" + ",".join(quote(k) + ":" + quote(metadata[k]) for k in sorted(metadata)) + "}")
     for name, entry in entries:
-        parts.append(json.dumps(name, ensure_ascii=False) + ":" + json.dumps(entry, separators=(",", ":")))
+        parts.append(quote(name) + ":" + json.dumps(entry, separators=(",", ":")))
     header = ("{" + ",".join(parts) + "}").encode("utf-8")
     header += b" " * (-len(header) % 8)
     return struct.pack("<Q", len(header)) + header + b"".join(chunks)
@@ -175,7 +194,11 @@ def write(path, tensors, metadata, backend="auto"):
     path = Path(path)
     if backend == "safetensors" or (backend == "auto" and have_library()):
         from safetensors.numpy import save
-        data = save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=metadata)
+        little = {k: np.ascontiguousarray(v).astype(np.asarray(v).dtype.newbyteorder("<"), copy=False) for k, v in tensors.items()}
+        bad = [k for k, v in little.items() if dtype_name(v.dtype) is None]
+        if bad:
+            raise TraceFileError(f"tensor {bad[0]} has dtype {little[bad[0]].dtype}, which safetensors cannot store")
+        data = save(little, metadata=metadata)
     else:
         data = encode(tensors, metadata)
     write_atomically(path, data)

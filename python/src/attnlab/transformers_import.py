@@ -59,7 +59,10 @@ def from_transformers(outputs, tokenizer, encoding, *, decoder_encoding=None, qk
         decoder_tokens = encoder_tokens(tokenizer, decoder_encoding, decoder_ids, decoder_keep, batch_index)
 
     positions = {"encoder": (keep, keep), "decoder": (decoder_keep, decoder_keep), "cross": (decoder_keep, keep)}
-    attention = {name: per_layer(value, batch_index, *positions[name], name)
+    lengths = {"encoder": (len(ids), len(ids))}
+    if decoder_tokens is not None:
+        lengths.update(decoder=(len(decoder_ids), len(decoder_ids)), cross=(len(decoder_ids), len(ids)))
+    attention = {name: per_layer(value, batch_index, *positions[name], lengths[name], name)
                  for name, value in stacks.items() if value is not None}
     query, key, value = {}, {}, {}
     for name, parts in qkv_stacks(qkv).items():
@@ -78,7 +81,7 @@ def from_transformers(outputs, tokenizer, encoding, *, decoder_encoding=None, qk
             hidden[name] = np.stack([select(to_numpy(s), batch_index, 3)[positions[name][0]] for s in states])
 
     logits = field(outputs, "logits")
-    logits = None if logits is None else select(to_numpy(logits), batch_index, 3)
+    logits = None if logits is None else to_numpy(logits)[batch_index]   # [classes] or [n, vocabulary]
     config = getattr(model, "config", None)
     task = task or infer_task(logits, ids[keep], tokenizer, attention)
     results, kept_logits = task_results(task, logits, tokenizer, ids[keep], keep if decoder_keep is None else decoder_keep,
@@ -274,13 +277,16 @@ def token_segments(type_ids, sequence_ids, special, keep, batch_index):
     return out
 
 
-def per_layer(layers, batch_index, rows, columns, name):
+def per_layer(layers, batch_index, rows, columns, lengths, name):
     """One stack's attention `[layers, heads, rows, columns]` from a tuple of `[batch, heads, q, k]`
     (or an array `[layers, batch, heads, q, k]`, or one example's `[layers, heads, q, k]`)."""
     if any(layer is None for layer in layers):
         raise TraceFileError(f"the {name} attention holds None for some layers: load the model with "
                              "attn_implementation=\"eager\", which returns every layer's attention probabilities")
     stacked = np.stack([select(to_numpy(layer), batch_index, 4) for layer in layers]).astype(np.float32)
+    if stacked.shape[2:] != lengths:
+        raise TraceFileError(f"the {name} attention is {stacked.shape[2]} × {stacked.shape[3]} (queries × keys) but the "
+                             f"encodings have {lengths[0]} × {lengths[1]} tokens; pass the encodings the model read")
     return stacked[:, :, rows][:, :, :, columns]
 
 
