@@ -85,6 +85,8 @@ def test_a_string_token_file_written_by_hand_is_read(tmp_path):
     (lambda t: t.attention.update(middle=t.attention["encoder"]), "unknown stack"),
     (lambda t: t.outputs.update(similarity="high"), "similarity must be a number"),
     (lambda t: t.outputs.update(topk=[{"position": 1}]), "topk entries"),
+    (lambda t: t.outputs.update(similarity=float("nan")), "cannot be stored as JSON"),
+    (lambda t: t.provenance.update(model=object()), "cannot be stored as JSON"),
 ])
 def test_saving_refuses_a_trace_attnlab_could_not_read(tmp_path, change, message):
     trace = Trace(np.full((2, 3, 4, 4), 0.25), ["a", "b", "c", "d"])

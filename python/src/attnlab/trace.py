@@ -151,7 +151,11 @@ class Trace:
             document["decoder_tokens"] = [t.to_json() for t in self.decoder_tokens]
         if self.token_type_ids is not None:
             document["token_type_ids"] = self.token_type_ids
-        text = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=plain)
+        try:
+            text = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=plain,
+                              allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise TraceFileError(f"{path}: the trace's inputs, outputs or provenance cannot be stored as JSON: {error}") from None
         safetensors_file.write(path, tensors, {METADATA_KEY: text}, backend=backend)
         return Path(path)
 

@@ -28,6 +28,8 @@ def trace(model, text, pair=None, decoder=None, capture=("attention",), task=Non
     `Models/` is always searched), or a Hugging Face id in the HF cache.
     capture: what to keep besides attention: "qkv" (per-head queries, keys, values), "hidden".
     task: similarity, classification, masked-lm, causal-lm, seq2seq or attention (default: the model's).
+    truncate: cut an input longer than the model takes instead of failing; top_k: predictions kept per
+    position; threads: for the forward pass; cwd: the folder the binary runs in (for relative paths).
     Raises AttnLabError with the binary's `error:` line when it fails.
     """
     arguments = ["trace", f"--model={model}", f"--text={text}", f"--capture={capture_list(capture)}"]

@@ -42,7 +42,8 @@ def from_transformers(outputs, tokenizer, encoding, *, decoder_encoding=None, qk
     top_k: predictions kept per position (masked-lm, causal-lm, seq2seq).
     batch_index: which example of the batch.
     """
-    stacks = {"encoder": present(field(outputs, "encoder_attentions")) or present(field(outputs, "attentions")),
+    encoder = present(field(outputs, "encoder_attentions"))
+    stacks = {"encoder": encoder if encoder is not None else present(field(outputs, "attentions")),
               "decoder": present(field(outputs, "decoder_attentions")),
               "cross": present(field(outputs, "cross_attentions"))}
     if stacks["encoder"] is None:
@@ -50,7 +51,7 @@ def from_transformers(outputs, tokenizer, encoding, *, decoder_encoding=None, qk
                              "(other implementations return none) and run it with output_attentions=True")
     ids, keep = input_ids(encoding, batch_index)
     tokens = encoder_tokens(tokenizer, encoding, ids, keep, batch_index)
-    decoder_tokens, decoder_keep = None, None
+    decoder_ids, decoder_keep, decoder_tokens = None, None, None
     if stacks["decoder"] is not None or stacks["cross"] is not None:
         if decoder_encoding is None:
             raise TraceFileError("these outputs have decoder attention: pass decoder_encoding=, the decoder input ids "
@@ -58,12 +59,41 @@ def from_transformers(outputs, tokenizer, encoding, *, decoder_encoding=None, qk
         decoder_ids, decoder_keep = input_ids(decoder_encoding, batch_index)
         decoder_tokens = encoder_tokens(tokenizer, decoder_encoding, decoder_ids, decoder_keep, batch_index)
 
+    # Which positions each stack keeps along (queries, keys), and how many the model saw.
     positions = {"encoder": (keep, keep), "decoder": (decoder_keep, decoder_keep), "cross": (decoder_keep, keep)}
     lengths = {"encoder": (len(ids), len(ids))}
-    if decoder_tokens is not None:
+    if decoder_ids is not None:
         lengths.update(decoder=(len(decoder_ids), len(decoder_ids)), cross=(len(decoder_ids), len(ids)))
-    attention = {name: per_layer(value, batch_index, *positions[name], lengths[name], name)
-                 for name, value in stacks.items() if value is not None}
+    attention = {name: per_layer(layers, batch_index, *positions[name], lengths[name], name)
+                 for name, layers in stacks.items() if layers is not None}
+    query, key, value = read_qkv(qkv, attention, positions, batch_index)
+    hidden = read_hidden(outputs, attention, positions, batch_index)
+
+    logits = field(outputs, "logits")
+    logits = None if logits is None else to_numpy(logits)[batch_index]   # [classes] or [n, vocabulary]
+    config = getattr(model, "config", None)
+    task = task or infer_task(logits, ids[keep], tokenizer, attention)
+    predicted = keep if decoder_keep is None else decoder_keep
+    results, kept_logits = task_results(task, logits, tokenizer, ids[keep], predicted, config, top_k)
+    results.update(task_outputs or {})
+
+    type_ids = array_field(encoding, "token_type_ids")
+    provenance = {
+        "model": str(getattr(config, "_name_or_path", "") or getattr(tokenizer, "name_or_path", "") or "imported"),
+        "architecture": str(getattr(config, "model_type", "") or "unknown"),
+        "task": task, "attnlab_version": PACKAGE_VERSION, "dtype": dtype_name(stacks["encoder"]),
+        "capture": (["qkv"] if query or key or value else []) + (["hidden"] if hidden else []),
+    }
+    trace = Trace(attention, tokens, query=query, key=key, value=value, hidden=hidden, decoder_tokens=decoder_tokens,
+                  token_type_ids=None if type_ids is None else select(type_ids, batch_index, 2)[keep].tolist(),
+                  inputs=input_texts(tokenizer, tokens, decoder_tokens, text, pair, decoder_text),
+                  outputs=results, logits=kept_logits, provenance=provenance)
+    trace.validate(where="from_transformers")
+    return trace
+
+
+def read_qkv(qkv, attention, positions, batch_index):
+    """(query, key, value) dicts by stack, each `[layers, heads, n, head_dim]`."""
     query, key, value = {}, {}, {}
     for name, parts in qkv_stacks(qkv).items():
         if name not in attention:
@@ -74,39 +104,31 @@ def from_transformers(outputs, tokenizer, encoding, *, decoder_encoding=None, qk
                 rows = positions[name][0] if what == "query" else positions[name][1]
                 head_dim = query[name].shape[-1] if name in query else None
                 store[name] = per_head(parts[what], batch_index, rows, heads, name, what, head_dim)
+    return query, key, value
+
+
+def read_hidden(outputs, attention, positions, batch_index):
+    """Hidden states `[layers + 1, n, hidden]` by stack, when the model was run with output_hidden_states."""
     hidden = {}
-    for name, source in (("encoder", "encoder_hidden_states"), ("encoder", "hidden_states"), ("decoder", "decoder_hidden_states")):
+    for name, source in (("encoder", "encoder_hidden_states"), ("encoder", "hidden_states"),
+                         ("decoder", "decoder_hidden_states")):
         states = field(outputs, source)
-        if states is not None and name not in hidden and name in attention:
+        if states is not None and len(states) and name not in hidden and name in attention:
             hidden[name] = np.stack([select(to_numpy(s), batch_index, 3)[positions[name][0]] for s in states])
+    return hidden
 
-    logits = field(outputs, "logits")
-    logits = None if logits is None else to_numpy(logits)[batch_index]   # [classes] or [n, vocabulary]
-    config = getattr(model, "config", None)
-    task = task or infer_task(logits, ids[keep], tokenizer, attention)
-    results, kept_logits = task_results(task, logits, tokenizer, ids[keep], keep if decoder_keep is None else decoder_keep,
-                                        config, top_k)
-    results.update(task_outputs or {})
 
-    segments = [t.segment for t in tokens]
-    inputs = {"a": text if text is not None else decode(tokenizer, [t.id for t in tokens if t.segment == 0 and not t.special])}
-    if pair is not None or 1 in segments:
-        inputs["b"] = pair if pair is not None else decode(tokenizer, [t.id for t in tokens if t.segment == 1 and not t.special])
+def input_texts(tokenizer, tokens, decoder_tokens, text, pair, decoder_text):
+    """The trace's inputs: the texts given, or the ids decoded."""
+    def decoded(selected):
+        return decode(tokenizer, [t.id for t in selected if not t.special])
+
+    inputs = {"a": text if text is not None else decoded(t for t in tokens if t.segment == 0)}
+    if pair is not None or any(t.segment == 1 for t in tokens):
+        inputs["b"] = pair if pair is not None else decoded(t for t in tokens if t.segment == 1)
     if decoder_tokens is not None:
-        inputs["decoder"] = decoder_text if decoder_text is not None else decode(tokenizer, [t.id for t in decoder_tokens if not t.special])
-    type_ids = array_field(encoding, "token_type_ids")
-    capture = (["qkv"] if query or key or value else []) + (["hidden"] if hidden else [])
-    provenance = {
-        "model": str(getattr(config, "_name_or_path", "") or getattr(tokenizer, "name_or_path", "") or "imported"),
-        "architecture": str(getattr(config, "model_type", "") or "unknown"),
-        "task": task, "capture": capture, "attnlab_version": PACKAGE_VERSION,
-        "dtype": dtype_name(stacks["encoder"]),
-    }
-    trace = Trace(attention, tokens, query=query, key=key, value=value, hidden=hidden, decoder_tokens=decoder_tokens,
-                  token_type_ids=None if type_ids is None else select(type_ids, batch_index, 2)[keep].tolist(),
-                  inputs=inputs, outputs=results, logits=kept_logits, provenance=provenance)
-    trace.validate(where="from_transformers")
-    return trace
+        inputs["decoder"] = decoder_text if decoder_text is not None else decoded(decoder_tokens)
+    return inputs
 
 
 # ---- reading the objects ----
@@ -329,15 +351,16 @@ def per_head(layers, batch_index, rows, heads, name, what, head_dim=None):
 # ---- outputs ----
 
 def infer_task(logits, ids, tokenizer, attention):
+    """The task the outputs answer, as AttnLab would choose it for the model."""
     if logits is None:
         return "attention"
     if logits.ndim == 1:
         return "classification"
+    if "decoder" in attention:
+        return "seq2seq"
     mask_id = getattr(tokenizer, "mask_token_id", None)
     if mask_id is not None and int(mask_id) in set(int(i) for i in ids):
         return "masked-lm"
-    if "decoder" in attention:
-        return "seq2seq"
     encoder = attention["encoder"]
     if np.allclose(np.triu(encoder, k=1), 0):
         return "causal-lm"
@@ -371,7 +394,8 @@ def task_results(task, logits, tokenizer, ids, positions, config, top_k):
     predictions = []
     for row in rows:
         probabilities = softmax(logits[row])
-        best = sorted(range(len(probabilities)), key=lambda i: (-probabilities[i], i))[:top_k]
+        # Highest probability first; equal ones by id, so the order never depends on the sort.
+        best = [int(i) for i in np.lexsort((np.arange(len(probabilities)), -probabilities))[:top_k]]
         names = tokenizer.convert_ids_to_tokens(best)
         predictions.append({"position": row, "candidates": [
             {"token": name, "id": int(i), "probability": float(probabilities[i])} for name, i in zip(names, best)]})
@@ -379,6 +403,7 @@ def task_results(task, logits, tokenizer, ids, positions, config, top_k):
 
 
 def decode(tokenizer, ids):
+    """The text of some ids (the tokenizer's decoding, or the tokens joined when it has none)."""
     try:
         return tokenizer.decode(ids)
     except Exception:
@@ -386,6 +411,7 @@ def decode(tokenizer, ids):
 
 
 def dtype_name(layers):
+    """The element type the attention came in (`float32`, `bfloat16`, …)."""
     first = layers[0] if isinstance(layers, (list, tuple)) else layers
     name = str(getattr(first, "dtype", "float32"))
     return name.replace("torch.", "")
