@@ -34,7 +34,8 @@ def test_saving_a_loaded_trace_keeps_everything(eminem_file, tmp_path, backend):
     copy = attnlab.load(original.save(tmp_path / "copy.safetensors", backend=backend))
     for what in ("attention", "query", "key", "value", "hidden"):
         assert np.array_equal(getattr(copy, what)["encoder"], getattr(original, what)["encoder"])
-    for field in ("tokens", "token_type_ids", "inputs", "outputs", "provenance"):
+    assert copy.geometry["encoder"]["key_value_heads"] == 12
+    for field in ("tokens", "token_type_ids", "inputs", "outputs", "provenance", "geometry"):
         assert getattr(copy, field) == getattr(original, field), field
 
 
@@ -86,6 +87,14 @@ def test_a_string_token_file_written_by_hand_is_read(tmp_path):
     (lambda t: t.outputs.update(similarity="high"), "similarity must be a number"),
     (lambda t: t.outputs.update(topk=[{"position": 1}]), "topk entries"),
     (lambda t: t.outputs.update(similarity=float("nan")), "cannot be stored as JSON"),
+    (lambda t: t.key.update(encoder=np.zeros((2, 2, 4, 8))), "encoder.value|key/value heads"),
+    (lambda t: (t.key.update(encoder=np.zeros((2, 2, 4, 8))), t.query.update(encoder=np.zeros((2, 3, 4, 8)))),
+     "2 key/value heads for 3 query heads"),
+    (lambda t: (t.key.update(encoder=np.zeros((2, 3, 4, 8))), t.query.update(encoder=np.zeros((2, 3, 4, 6)))),
+     "query has width 6 but encoder.key has 8"),
+    (lambda t: t.geometry.update(encoder={"scales": [1.0, 1.0]}), "lacks key_value_heads, causal"),
+    (lambda t: t.geometry.update(encoder={"scales": [1.0], "key_value_heads": 3, "causal": False, "position_bias": False,
+                                          "rotary": False}), "one finite score scale per layer"),
     (lambda t: t.provenance.update(model=object()), "cannot be stored as JSON"),
 ])
 def test_saving_refuses_a_trace_attnlab_could_not_read(tmp_path, change, message):
@@ -95,6 +104,25 @@ def test_saving_refuses_a_trace_attnlab_could_not_read(tmp_path, change, message
     with pytest.raises(TraceFileError, match=message):
         trace.save(path)
     assert not path.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_geometry_and_grouped_query_heads_round_trip(binary, tmp_path, backend):
+    """A stack's geometry (scales, key/value heads, causal, …) and keys and values with fewer heads
+    than the queries, as AttnLab writes them for grouped-query models, survive Python and reach the views."""
+    rng = np.random.default_rng(4)
+    q, k = rng.normal(size=(2, 4, 5, 8)), rng.normal(size=(2, 2, 5, 8))
+    scores = np.einsum("lhqd,lhkd->lhqk", q, np.repeat(k, 2, axis=1)) / np.sqrt(8) + np.triu(np.full((5, 5), -1e9), 1)
+    attention = np.exp(scores - scores.max(-1, keepdims=True))
+    attention /= attention.sum(-1, keepdims=True)
+    geometry = {"encoder": {"scales": [8 ** -0.5] * 2, "key_value_heads": 2, "causal": True, "position_bias": False,
+                            "rotary": True, "sliding_window": 4}}
+    trace = Trace(attention, ["a", "b", "c", "d", "e"], query={"encoder": q}, key={"encoder": k},
+                  value={"encoder": rng.normal(size=(2, 2, 5, 6))}, geometry=geometry)
+    path = trace.save(tmp_path / "gqa.safetensors", backend=backend)
+    again = attnlab.load(path, backend=backend)
+    assert again.geometry["encoder"]["key_value_heads"] == 2 and again.geometry["encoder"]["sliding_window"] == 4
+    assert again.key["encoder"].shape == (2, 2, 5, 8)
+    run_binary(binary, "view", path, "--view=neuron", f"--out={tmp_path / 'neuron.html'}")
 
 
 def test_a_safetensors_file_that_is_not_a_trace(tmp_path):

@@ -75,11 +75,15 @@ class Trace:
       dicts by stack, empty when not captured;
     - `tokens` (and `decoder_tokens`): lists of `Token`; `token_type_ids`;
     - `inputs` (`a`, `b`, `decoder`), `outputs` (`similarity`, `labels` + `probabilities`, `topk`),
-      `logits` (classification), `provenance` (model, architecture, hashes, task, capture, version).
+      `logits` (classification), `provenance` (model, architecture, hashes, task, capture, version);
+    - `geometry`: by stack, how the attention was computed, when known (`scales` per layer,
+      `key_value_heads`, `causal`, `sliding_window`, `position_bias`, `rotary`). With grouped-query
+      attention, `key` and `value` have `key_value_heads` heads: query head h reads key/value head
+      h // (heads // key_value_heads).
     """
 
     def __init__(self, attention, tokens, *, query=None, key=None, value=None, hidden=None, decoder_tokens=None,
-                 token_type_ids=None, inputs=None, outputs=None, logits=None, provenance=None, path=None):
+                 token_type_ids=None, inputs=None, outputs=None, logits=None, provenance=None, geometry=None, path=None):
         if not isinstance(attention, dict):
             attention = {"encoder": attention}
         self.attention = {k: np.asarray(v, dtype=np.float32) for k, v in attention.items()}
@@ -92,6 +96,7 @@ class Trace:
         self.outputs = dict(outputs or {})
         self.logits = None if logits is None else np.asarray(logits, dtype=np.float32)
         self.provenance = complete_provenance(provenance)
+        self.geometry = {k: dict(v) for k, v in (geometry or {}).items()}
         self.path = None if path is None else Path(path)
 
     # ---- reading and writing ----
@@ -125,7 +130,8 @@ class Trace:
                     value=parts["value"], hidden=parts["hidden"], decoder_tokens=document.get("decoder_tokens"),
                     token_type_ids=document.get("token_type_ids"), inputs=document.get("inputs"),
                     outputs=document.get("outputs"), logits=tensors.get("outputs.logits"),
-                    provenance=document.get("provenance"), path=path)
+                    provenance=document.get("provenance"),
+                    geometry={k: v for k, v in (document.get("stacks") or {}).items() if k in parts["attention"]}, path=path)
         if trace.token_type_ids is not None and len(trace.token_type_ids) != len(trace.tokens):
             trace.token_type_ids = None
         trace.validate(where=str(path))
@@ -151,6 +157,8 @@ class Trace:
             document["decoder_tokens"] = [t.to_json() for t in self.decoder_tokens]
         if self.token_type_ids is not None:
             document["token_type_ids"] = self.token_type_ids
+        if self.geometry:
+            document["stacks"] = self.geometry
         try:
             text = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=plain,
                               allow_nan=False)
@@ -178,12 +186,24 @@ class Trace:
             if not np.isfinite(attention).all():
                 raise TraceFileError(f"{where}: {stack}.attention holds NaN or infinite values")
             layers, heads = attention.shape[:2]
+            geometry = self.geometry.get(stack)
+            if geometry is not None:
+                check_geometry(geometry, stack, layers, where)
+            key = self.key.get(stack)
+            key_value_heads = (geometry or {}).get("key_value_heads") or (key.shape[1] if key is not None and key.ndim == 4 else heads)
+            if not 1 <= key_value_heads <= heads or heads % key_value_heads:
+                raise TraceFileError(f"{where}: {stack} has {key_value_heads} key/value heads for {heads} query heads; "
+                                     "the query heads must be a multiple of the key/value heads")
             for what in ("query", "key", "value"):
                 array = getattr(self, what).get(stack)
                 n = queries if what == "query" else keys
-                if array is not None and (array.ndim != 4 or array.shape[:3] != (layers, heads, n)):
+                expected = heads if what == "query" else key_value_heads
+                if array is not None and (array.ndim != 4 or array.shape[:3] != (layers, expected, n)):
                     raise TraceFileError(f"{where}: {stack}.{what} has shape {list(array.shape)}, "
-                                         f"expected [{layers}, {heads}, {n}, head_dim]")
+                                         f"expected [{layers}, {expected}, {n}, head_dim]")
+            query = self.query.get(stack)
+            if query is not None and key is not None and query.shape[3] != key.shape[3]:
+                raise TraceFileError(f"{where}: {stack}.query has width {query.shape[3]} but {stack}.key has {key.shape[3]}")
             hidden = self.hidden.get(stack)
             if hidden is not None and (hidden.ndim != 3 or hidden.shape[1] != queries):
                 raise TraceFileError(f"{where}: {stack}.hidden has shape {list(hidden.shape)}, "
@@ -241,6 +261,23 @@ class Trace:
         """Queries, keys, q×k, α and ‖α·v‖ of one head; needs q/k/v (`capture=("attention", "qkv")`)."""
         from .views import render
         return render(self, "neuron", **options)
+
+
+GEOMETRY_FIELDS = ("scales", "key_value_heads", "causal", "position_bias", "rotary")
+
+
+def check_geometry(geometry, stack, layers, where):
+    """Raises TraceFileError for a stack geometry AttnLab could not read back."""
+    missing = [f for f in GEOMETRY_FIELDS if f not in geometry]
+    if missing:
+        raise TraceFileError(f"{where}: the {stack} geometry lacks {', '.join(missing)} "
+                             f"(it needs {', '.join(GEOMETRY_FIELDS)}; sliding_window is optional)")
+    scales = geometry["scales"]
+    if not isinstance(scales, list) or len(scales) != layers or not np.isfinite(np.asarray(scales, dtype=float)).all():
+        raise TraceFileError(f"{where}: the {stack} geometry needs one finite score scale per layer ({layers})")
+    window = geometry.get("sliding_window")
+    if window is not None and (not isinstance(window, int) or window < 1):
+        raise TraceFileError(f"{where}: the {stack} sliding window is {window!r}")
 
 
 def check_outputs(outputs, where):

@@ -322,10 +322,10 @@ def qkv_stacks(qkv):
 
 
 def per_head(layers, batch_index, rows, heads, name, what, head_dim=None):
-    """`[layers, heads, n, head_dim]` from one tensor per layer, `[batch, n, heads × head_dim]` (a
-    projection's output) or `[batch, heads, n, head_dim]`. Grouped-query keys and values (fewer heads)
-    are repeated so that each query head has the key and value head it reads; their head size is the
-    queries' (`head_dim`)."""
+    """`[layers, heads', n, head_dim]` from one tensor per layer, `[batch, n, heads' × head_dim]` (a
+    projection's output) or `[batch, heads', n, head_dim]`. Grouped-query keys and values keep their
+    fewer heads (query head h reads h // (heads // heads')), as AttnLab's traces keep them; their head
+    size is the queries' (`head_dim`)."""
     out = []
     for layer in layers:
         array = to_numpy(layer).astype(np.float32)
@@ -340,10 +340,9 @@ def per_head(layers, batch_index, rows, heads, name, what, head_dim=None):
         else:
             raise TraceFileError(f"{name}.{what}: each layer must be [batch, n, heads × head_dim] or "
                                  f"[batch, heads, n, head_dim], not {list(array.shape)}")
-        if array.shape[0] != heads:
-            if heads % array.shape[0]:
-                raise TraceFileError(f"{name}.{what} has {array.shape[0]} heads, which do not divide the {heads} attention heads")
-            array = np.repeat(array, heads // array.shape[0], axis=0)
+        if heads % array.shape[0] or (what == "query" and array.shape[0] != heads):
+            raise TraceFileError(f"{name}.{what} has {array.shape[0]} heads, which do not divide the {heads} attention heads"
+                                 if what != "query" else f"{name}.query has {array.shape[0]} heads for {heads} attention heads")
         out.append(array[:, rows])
     return np.stack(out)
 
