@@ -69,6 +69,7 @@ def test_options_reach_the_page(eminem):
     assert (initial["threshold"], initial["topK"]) == (0.05, 3)
     assert "mode-light" in page and payload(page)["title"] == "terrific?"
     model = payload(eminem.model_view(layers="0-2", heads=range(3)).html)
+    assert payload(eminem.neuron_view(layer=np.int64(2), heads=np.int64(7)).html)["initial"]["heads"][0] == 7
     assert model["stacks"][0]["layers"] == [0, 1, 2] and model["stacks"][0]["heads"] == [0, 1, 2]
 
 
@@ -117,3 +118,5 @@ def test_show_takes_traces_files_and_html(eminem, eminem_file, tmp_path):
         attnlab.show(tmp_path / "absent.html")
     with pytest.raises(FileNotFoundError, match="has no report.html"):
         attnlab.show(tmp_path)
+    with pytest.raises(ValueError, match=r"view options \(layer\) apply to traces"):
+        attnlab.show(page, layer=2)

