@@ -37,11 +37,15 @@ let package = Package(
         .target(name: "AttnViews", dependencies: ["AttnCore", "AttnDiff"],
                 resources: [.copy("Resources")]),
         .target(name: "AttnFigures", dependencies: ["AttnCore", "AttnDiff", "CCairo"]),
-        .target(name: "AttnSnapshots", dependencies: ["AttnCore", "AttnDiff", "AttnExperiments", "AttnFigures", "CGit2"]),
-        // Run reports: tables, comparisons and links to views, from a run and its traces.
-        .target(name: "AttnReports", dependencies: ["AttnCore", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures"]),
+        // libgit2 behind a Swift API: read objects, status, log, an atomic commit of a set of paths.
+        .target(name: "AttnGit", dependencies: ["AttnCore", "CGit2"]),
+        .target(name: "AttnSnapshots", dependencies: ["AttnCore", "AttnDiff", "AttnGit"]),
+        // Run reports (tables, comparisons and links to views, from a run and its traces) and
+        // snapshot review pages.
+        .target(name: "AttnReports", dependencies: ["AttnCore", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures",
+                                                    "AttnGit", "AttnSnapshots"]),
         .executableTarget(name: "attnlab", dependencies: [
-            "AttnCore", "AttnModels", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures", "AttnSnapshots", "AttnReports",
+            "AttnCore", "AttnModels", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures", "AttnGit", "AttnSnapshots", "AttnReports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -54,7 +58,10 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AttnFiguresTests", dependencies: ["AttnFigures"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "AttnSnapshotsTests", dependencies: ["AttnSnapshots"]),
+        // Temporary repositories set up through libgit2, for the git and snapshot tests.
+        .target(name: "GitTestSupport", dependencies: ["AttnGit", "CGit2"], path: "Tests/GitTestSupport"),
+        .testTarget(name: "AttnGitTests", dependencies: ["AttnGit", "GitTestSupport"]),
+        .testTarget(name: "AttnSnapshotsTests", dependencies: ["AttnSnapshots", "GitTestSupport"]),
         .testTarget(name: "AttnReportsTests", dependencies: ["AttnReports"]),
         // Runs the built `attnlab` binary as a user would.
         .testTarget(name: "attnlabTests", dependencies: ["attnlab", "AttnCore"], resources: [.copy("Fixtures")]),

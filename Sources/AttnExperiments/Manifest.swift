@@ -27,7 +27,7 @@ public struct Manifest: Codable, Sendable, Equatable {
         }
     }
 
-    public struct VariantRecord: Codable, Sendable, Equatable {
+    public struct VariantRecord: ModelVariant, Codable, Sendable, Equatable {
         public var model: String
         public var variant: Variant
         /// The trace file, relative to the run folder.
@@ -84,12 +84,12 @@ public struct Manifest: Codable, Sendable, Equatable {
 
     public static func read(_ url: URL) throws -> Manifest {
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw RunError("no manifest at \(url.path); give a run folder (runs/<experiment>/<run-id>) or a trace file")
+            throw ExperimentError("no run manifest here", location: url.path, hint: "give a run folder (runs/<experiment>/<run-id>) or a trace file")
         }
         do {
             return try JSONDecoder().decode(Manifest.self, from: data)
         } catch {
-            throw RunError("\(url.path): not a run manifest: \(TraceFile.describe(error))")
+            throw ExperimentError("not a run manifest: \(TraceFile.describe(error))", location: url.path)
         }
     }
 }

@@ -540,6 +540,38 @@
   AttnLab.stackNames = { encoder: 'Encoder', decoder: 'Decoder', cross: 'Cross' };
   AttnLab.filterNames = [['all', 'All'], ['aa', 'A → A'], ['bb', 'B → B'], ['ab', 'A → B'], ['ba', 'B → A']];
 
+  /** Adds the stack selector (`#attnlab-stack`) to `controls` when there is more than one stack to show. */
+  AttnLab.addStackSelect = function (controls, kinds, value, onChange) {
+    if (kinds.length > 1) controls.append(AttnLab.select('Attention', kinds.map((k) => [k, AttnLab.stackNames[k]]), value, onChange, { id: 'attnlab-stack' }));
+  };
+
+  /** Adds the sentence filter (`#attnlab-filter`) to `controls` for a pair's encoder attention. */
+  AttnLab.addSentenceFilter = function (controls, data, state, onChange) {
+    if (data.isPair && state.stack === 'encoder') controls.append(AttnLab.select('Sentences', AttnLab.filterNames, state.filter, onChange, { id: 'attnlab-filter' }));
+  };
+
+  /** The status line under the controls (`#attnlab-status`). */
+  AttnLab.statusLine = () => el('div', { class: 'status', id: 'attnlab-status' });
+
+  /** `120 lines ≥ 0.010, top 2 per token`: what a drawing of lines shows, for a status line. */
+  AttnLab.linesText = function (lines, state) {
+    return lines + ' lines' + (state.threshold > 0 ? ' ≥ ' + state.threshold.toFixed(3) : '') + (state.topK ? ', top ' + state.topK + ' per token' : '');
+  };
+
+  /** `from “sick” (pinned)`: the token a diagram is focused on, for a status line; '' without one. */
+  AttnLab.focusText = function (stack, diagram) {
+    if (!diagram.focus) return '';
+    const left = diagram.focus.side === 'left';
+    const token = (left ? stack.queryTokenList : stack.keyTokenList)[diagram.focus.index];
+    return (left ? 'from ' : 'to ') + '“' + AttnLab.tokenLabel(token) + '”' + (diagram.pinned ? ' (pinned)' : '');
+  };
+
+  /** Draws the page's title (cut to `length` characters) at the top of an export. */
+  AttnLab.paintTitle = function (painter, fields, length) {
+    const title = fields.title.length > length ? fields.title.slice(0, length - 1) + '…' : fields.title;
+    painter.text(4, 12, title, { colour: AttnLab.theme().text, size: 12 });
+  };
+
   /** Threshold slider and top-k box, calling onChange({threshold, topK}). */
   AttnLab.lineControls = function (state, onChange) {
     const readout = el('span', { class: 'readout' }, state.threshold.toFixed(2));
@@ -605,6 +637,9 @@
     if (control.type === 'number') fire(control, 'change');
   };
 
+  /** Each view's self-test, by view name: `selftests.head(t, view, data)`, from `head.selftest.js`. */
+  AttnLab.selftests = AttnLab.selftests || {};
+
   /** Runs the current view's self-test and writes the results as JSON into #attnlab-selftest. */
   AttnLab.selftest = async function () {
     const t = new SelfTest();
@@ -614,7 +649,9 @@
       t.check('first draw', timings.firstDraw > 0, 'first draw at ' + Math.round(timings.firstDraw || 0) + ' ms');
       t.check('no markup from tokens', !document.querySelector('#attnlab img, #attnlab script, #attnlab iframe') && !window.__attnlabInjected,
         'no element or global came from token text');
-      await view.selftest(t);
+      const selftest = AttnLab.selftests[AttnLab.currentName];
+      if (!selftest) throw new Error('the ' + AttnLab.currentName + ' view has no self-test');
+      await selftest(t, view, AttnLab.data);
     } catch (error) {
       errors.push('selftest: ' + (error && error.stack ? error.stack : String(error)));
     }
@@ -638,9 +675,11 @@
     return result;
   };
 
-  /** Starts a view: AttnLab.views[name](root, data) must return {element, selftest(t)}. */
+  /** Starts a view, once every script is in: AttnLab.views[name](root, data) draws it and returns
+   * what its self-test needs. The page calls it last. */
   AttnLab.views = AttnLab.views || {};
   AttnLab.boot = async function (name) {
+    AttnLab.currentName = name;
     const root = document.getElementById('attnlab');
     root.textContent = '';
     const loading = el('div', { class: 'loading' }, 'Loading…');

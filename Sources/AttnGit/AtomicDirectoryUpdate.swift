@@ -1,4 +1,3 @@
-import AttnCore
 import Foundation
 
 /// Writes and removes a set of files under one folder all at once or not at all: `record`
@@ -24,15 +23,15 @@ public struct AtomicDirectoryUpdate {
     /// Paths (relative to `root`) to remove.
     public private(set) var removals: Set<String> = []
 
-    /// The stage `apply()` has reached, for the failure injected by tests.
-    enum Step: Equatable, Sendable {
+    /// The stage `apply()` has reached, for the failure injected by tests (of this package).
+    package enum Step: Equatable, Sendable {
         /// The temporary file for this path has been written.
         case staged(String)
         /// This path is about to be replaced or removed.
         case installing(String)
     }
     /// Called at each step; an error thrown here fails `apply()` as a real failure would.
-    var injectedFailure: ((Step) throws -> Void)?
+    package var injectedFailure: ((Step) throws -> Void)?
 
     public init(root: URL) {
         self.root = root.standardizedFileURL
@@ -117,8 +116,8 @@ public struct AtomicDirectoryUpdate {
         func fail(_ error: Error) -> Error {
             let problems = rollBack()
             guard !problems.isEmpty else { return error }
-            return CoreError("\(error); and undoing the partial update failed: \(problems.joined(separator: "; "))",
-                             location: root.path, hint: "restore the files listed from git (git checkout -- <path>)")
+            return GitError(.fileSystem, "\(error); and undoing the partial update failed: \(problems.joined(separator: "; "))",
+                            location: root.path, hint: "restore the files listed from git (git checkout -- <path>)")
         }
 
         let token = "\(getpid())-\(UInt32.random(in: 0 ... .max))"
@@ -130,8 +129,8 @@ public struct AtomicDirectoryUpdate {
                 let temporary = target.deletingLastPathComponent()
                     .appendingPathComponent(".\(target.lastPathComponent)\(Self.newMarker)\(token)")
                 guard fileManager.createFile(atPath: temporary.path, contents: writes[path]) else {
-                    throw CoreError("cannot write a temporary file", location: temporary.path,
-                                    hint: "check that the folder is writable and the disk has room")
+                    throw GitError(.fileSystem, "cannot write a temporary file", location: temporary.path,
+                                   hint: "check that the folder is writable and the disk has room")
                 }
                 temporaries[path] = temporary
                 try injectedFailure?(.staged(path))
@@ -144,13 +143,13 @@ public struct AtomicDirectoryUpdate {
                     let backup = target.deletingLastPathComponent()
                         .appendingPathComponent(".\(target.lastPathComponent)\(Self.oldMarker)\(token)")
                     guard rename(target.path, backup.path) == 0 else {
-                        throw CoreError("cannot move the old file aside (\(Self.errnoText()))", location: target.path)
+                        throw GitError(.fileSystem, "cannot move the old file aside (\(Self.errnoText()))", location: target.path)
                     }
                     backups[path] = backup
                 }
                 if let temporary = temporaries[path] {
                     guard rename(temporary.path, target.path) == 0 else {
-                        throw CoreError("cannot put the new file in place (\(Self.errnoText()))", location: target.path)
+                        throw GitError(.fileSystem, "cannot put the new file in place (\(Self.errnoText()))", location: target.path)
                     }
                     temporaries[path] = nil
                     installed.append(path)
@@ -196,12 +195,12 @@ public struct AtomicDirectoryUpdate {
             current = parent
         }
         if missing.isEmpty, !isFolder.boolValue {
-            throw CoreError("a file is in the way of a folder", location: folder.path, hint: "remove or rename it")
+            throw GitError(.fileSystem, "a file is in the way of a folder", location: folder.path, hint: "remove or rename it")
         }
         for url in missing.reversed() {
             guard mkdir(url.path, 0o777) == 0 else {
-                throw CoreError("cannot create the folder (\(Self.errnoText()))", location: url.path,
-                                hint: "check that the path is writable and that no file is in the way")
+                throw GitError(.fileSystem, "cannot create the folder (\(Self.errnoText()))", location: url.path,
+                               hint: "check that the path is writable and that no file is in the way")
             }
             created.append(url)
         }
@@ -210,8 +209,8 @@ public struct AtomicDirectoryUpdate {
     private static func normalise(_ path: String, root: URL) throws -> String {
         let components = path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
         guard !path.hasPrefix("/"), !components.isEmpty, !components.contains("..") else {
-            throw CoreError("the snapshot path '\(path)' is not a relative path inside the folder", location: root.path,
-                            hint: "give paths relative to the folder, without '..'")
+            throw GitError(.invalidPath, "the path '\(path)' is not a relative path inside the folder", location: root.path,
+                           hint: "give paths relative to the folder, without '..'")
         }
         return components.joined(separator: "/")
     }

@@ -65,8 +65,8 @@ public enum RepositoryState: String, Equatable, Sendable {
 /// It deals in paths (relative to the working tree, `/`-separated) and bytes; it never runs the
 /// `git` program and never checks anything out. Not for use from several threads at once.
 public final class GitRepository {
-    /// The libgit2 `git_repository *`, freed with the object.
-    let pointer: OpaquePointer
+    /// The libgit2 `git_repository *`, freed with the object (`package`: for the git test helpers).
+    package let pointer: OpaquePointer
     /// The working tree (the folder that holds `.git`), a folder URL.
     public let workdir: URL
     /// The `.git` folder (or the git directory of a linked worktree).

@@ -1,10 +1,11 @@
+import AttnCore
 import Foundation
 
-/// The error every git operation of AttnSnapshots throws: what was wrong, in which repository or
-/// folder, libgit2's own explanation when it gave one, and what to do about it.
+/// The error every operation of AttnGit throws: what was wrong, in which repository or folder,
+/// libgit2's own explanation when it gave one, and what to do about it.
 ///
-/// `description` is the line the command line prints after `error: `.
-public struct GitError: Error, CustomStringConvertible, Equatable, Sendable {
+/// `description` is the line the command line prints after `error: ` (with libgit2's reason).
+public struct GitError: ExplainedError, Equatable, Sendable {
     /// What kind of failure this is, for callers that react differently to some of them.
     public enum Kind: Equatable, Sendable {
         /// The folder is not inside a git repository.
@@ -21,6 +22,8 @@ public struct GitError: Error, CustomStringConvertible, Equatable, Sendable {
         case invalidPath
         /// No author or committer name and email could be found.
         case missingIdentity
+        /// A file or folder of the working tree could not be written, moved or removed.
+        case fileSystem
         /// Any other failure reported by libgit2.
         case libgit2
     }

@@ -1,8 +1,9 @@
 import CGit2
 import Foundation
 
-/// Process-wide libgit2 set-up and the small conversions every git file needs.
-enum LibGit2 {
+/// Process-wide libgit2 set-up and the small conversions every git file needs (`package`: the
+/// package's git test helpers use them too).
+package enum LibGit2 {
     /// `git_libgit2_init` runs once per process, the first time a repository is opened. libgit2 is
     /// never shut down: another thread may still hold a repository.
     static let initialised: Void = {
@@ -10,7 +11,7 @@ enum LibGit2 {
     }()
 
     /// libgit2's message for the last failure on this thread, if any.
-    static func lastErrorMessage() -> String? {
+    package static func lastErrorMessage() -> String? {
         guard let error = git_error_last(), let message = error.pointee.message else { return nil }
         let text = String(cString: message).trimmingCharacters(in: .whitespacesAndNewlines)
         return text.isEmpty ? nil : text
@@ -34,7 +35,7 @@ enum LibGit2 {
     }
 
     /// The 40-digit hexadecimal form of an object id.
-    static func hex(_ oid: git_oid) -> String {
+    package static func hex(_ oid: git_oid) -> String {
         var copy = oid
         var buffer = [CChar](repeating: 0, count: Int(GIT_OID_HEXSZ) + 1)
         git_oid_tostr(&buffer, buffer.count, &copy)

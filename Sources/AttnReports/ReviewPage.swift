@@ -1,6 +1,6 @@
 import AttnCore
-import AttnDiff
-import AttnFigures
+import AttnGit
+import AttnSnapshots
 import Foundation
 
 /// `attnlab review`: one self-contained HTML page (figures inlined as PNG) that shows what moved
@@ -22,12 +22,8 @@ public enum ReviewPage {
 
     public static func render(_ review: SnapshotReview, options: Options = Options()) throws -> String {
         let nameA = sideName(review.a, review.commitA), nameB = sideName(review.b, review.commitB)
-        var html = """
-        <!DOCTYPE html>
-        <html lang="en"><head><meta charset="utf-8">
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>Snapshot review: \(Markup.escape(review.a.description)) → \(Markup.escape(review.b.description)) — AttnLab</title>
-        <style>\(style)</style></head><body>
+        var html = ReportPage.header(title: "Snapshot review: \(review.a.description) → \(review.b.description) — AttnLab")
+        html += """
         <h1>Snapshot review</h1>
         <table class="sides"><tr><th>A (before)</th><td>\(sideHTML(review.a, review.commitA))</td></tr>
         <tr><th>B (after)</th><td>\(sideHTML(review.b, review.commitB))</td></tr></table>
@@ -86,7 +82,7 @@ public enum ReviewPage {
 
     static func section(_ experiment: SnapshotReview.Experiment, nameA: String, nameB: String, options: Options) throws -> String {
         let comparison = experiment.comparison
-        var html = "<section id=\"\(anchor(experiment.name))\"><h2><code>\(Markup.escape(experiment.name))</code></h2>"
+        var html = "<section class=\"experiment\" id=\"\(anchor(experiment.name))\"><h2><code>\(Markup.escape(experiment.name))</code></h2>"
         if let info = experiment.new?.experiment ?? experiment.old?.experiment {
             if let description = info.description { html += "<p class=\"lead\">\(Markup.escape(description))</p>" }
             html += "<p class=\"meta\">experiment file <code>\(Markup.escape(info.file))</code>; models: "
@@ -134,9 +130,7 @@ public enum ReviewPage {
     static func outputText(_ snapshot: VariantSnapshot?) -> String {
         guard let outputs = snapshot?.outputs else { return "∅" }
         if let similarity = outputs.similarity { return "similarity \(DriftReport.fixed(similarity, 4))" }
-        if let labels = outputs.labels, let p = outputs.probabilities, let best = p.indices.max(by: { p[$0] < p[$1] }), best < labels.count {
-            return "\(labels[best]) \(DriftReport.fixed(p[best], 3))"
-        }
+        if let label = outputs.label, let p = outputs.probabilities?.max() { return "\(label) \(DriftReport.fixed(p, 3))" }
         if let top = outputs.topk?.first?.candidates.prefix(2), !top.isEmpty {
             return top.map { "\($0.text) \(DriftReport.fixed($0.weight, 3))" }.joined(separator: ", ")
         }
@@ -148,7 +142,8 @@ public enum ReviewPage {
         var rows: [(changed: Bool, html: String)] = []
         for variant in comparison.variants {
             let old = variant.old?.expectations ?? [], new = variant.new?.expectations ?? []
-            for key in (new.map(\.key) + old.map(\.key)).uniqued() {
+            var seen = Set<String>()
+            for key in (new.map(\.key) + old.map(\.key)) where seen.insert(key).inserted {
                 let a = old.first { $0.key == key }, b = new.first { $0.key == key }
                 let any = (b ?? a)!
                 func mark(_ record: ExpectationRecord?) -> String {
@@ -173,30 +168,15 @@ public enum ReviewPage {
         html += "<pre>\(Markup.escape(details.joined(separator: "\n")))</pre>"
         guard let old = experiment.old?.variants[variant.key], let new = experiment.new?.variants[variant.key],
               old.attention != nil, new.attention != nil else { return html + "</div>" }
-        let traceA = try old.trace(), traceB = try new.trace()
+        let before = FigureRow.Side(title: "A: \(nameA)", name: "A", trace: try old.trace())
+        let after = FigureRow.Side(title: "B: \(nameB)", name: "B", trace: try new.trace())
         for head in variant.driftedHeads.filter({ $0.stack == .encoder }).prefix(options.headsPerVariant) {
-            let selection = HeadSelection(layer: head.layer, heads: .list([head.head]))
-            var figureOptions = FigureOptions()
-            figureOptions.dpi = options.dpi
-            figureOptions.width = 240
             var metrics = "JS \(DriftReport.fixed(head.jsDivergence, 4))"
             if let maxAbs = head.maxAbsDifference { metrics += ", max |Δ| \(DriftReport.fixed(maxAbs, 4))" }
             if let strongest = head.strongest {
                 metrics += "; most: \(strongest.from) → \(strongest.to) \(DriftReport.fixed(strongest.old, 3)) → \(DriftReport.fixed(strongest.new, 3))"
             }
-            html += "<div class=\"row\"><h4>layer \(head.layer), head \(head.head) <span class=\"small\">\(Markup.escape(metrics))</span></h4>"
-            let sourceA = AttentionSource.trace(traceA, name: "A: \(nameA)"), sourceB = AttentionSource.trace(traceB, name: "B: \(nameB)")
-            for (title, kind, sources) in [
-                ("A: \(nameA)", FigureKind.heatmap, [sourceA]),
-                ("B: \(nameB)", .heatmap, [sourceB]),
-                ("A (cells) vs B (circles)", .compare, [sourceA, sourceB]),
-            ] {
-                figureOptions.title = title
-                let input = try FigureInputs.make(kind: kind, sources: sources, selections: [selection])
-                let png = try FigureRenderer.render(kind, input, options: figureOptions, format: .png)
-                html += "<figure><img alt=\"\(Markup.escape(title)), layer \(head.layer), head \(head.head)\" src=\"data:image/png;base64,\(png.base64EncodedString())\"></figure>"
-            }
-            html += "</div>"
+            html += try FigureRow.render(layer: head.layer, head: head.head, detail: metrics, before: before, after: after, dpi: options.dpi)
         }
         return html + "</div>"
     }
@@ -204,18 +184,4 @@ public enum ReviewPage {
     static func anchor(_ name: String) -> String {
         "experiment-" + String(name.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_" ? Character($0) : "-" })
     }
-
-    static let style = """
-    body{font:14px/1.45 system-ui,-apple-system,"DejaVu Sans",sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#1b1f24}
-    h1{margin-bottom:.3em}.lead{font-size:1.05em;color:#444}.meta,.small{color:#666;font-size:.9em}
-    table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #d0d7de;padding:.3em .6em;vertical-align:top;text-align:left}
-    th{background:#f6f8fa}table.sides th{width:7em}tr.moved{background:#fff8c5}tr.added{background:#dafbe1}tr.removed{background:#ffebe9}
-    .pass{color:#1a7f37}.fail{color:#cf222e;font-weight:bold}del{color:#cf222e}ins{color:#1a7f37;text-decoration:none;font-weight:bold}
-    .status{font-weight:bold;padding:.4em .8em;display:inline-block;border-radius:4px}.status.same{background:#dafbe1;color:#116329}.status.moved{background:#fff8c5;color:#7d4e00}
-    .note{background:#ddf4ff;border-left:4px solid #54aeff;padding:.3em .8em}
-    section{border-top:2px solid #d0d7de;margin-top:2em}.variant{border-top:1px solid #d0d7de;margin-top:1em}
-    pre{background:#f6f8fa;padding:.6em;white-space:pre-wrap;font-size:12px}td.result{white-space:nowrap}
-    .row{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}.row h4{width:100%;margin:.8em 0 0}
-    figure{margin:0}figure img{max-width:370px;height:auto;border:1px solid #eee}
-    """
 }

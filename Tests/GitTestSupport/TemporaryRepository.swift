@@ -1,24 +1,24 @@
+import AttnGit
 import CGit2
 import Foundation
-@testable import AttnSnapshots
 
 /// A git repository in a fresh temporary folder, removed when the value goes away, with the
 /// few set-up steps the tests need (done through libgit2), and the `git` program for checking.
-final class TemporaryRepository {
-    let root: URL
-    let repository: GitRepository
+public final class TemporaryRepository {
+    public let root: URL
+    public let repository: GitRepository
 
-    static let author = Signature(name: "Ada Tester", email: "ada@example.com",
+    public static let author = Signature(name: "Ada Tester", email: "ada@example.com",
                                   date: Date(timeIntervalSince1970: 1_700_000_000), timeZoneOffsetMinutes: 60)
 
-    init(initialBranch: String = "main") throws {
+    public init(initialBranch: String = "main") throws {
         root = try makeTemporaryFolder()
         repository = try GitRepository.create(at: root, initialBranch: initialBranch)
     }
 
     deinit { try? FileManager.default.removeItem(at: root) }
 
-    func url(_ path: String) -> URL { root.appendingPathComponent(path) }
+    public func url(_ path: String) -> URL { root.appendingPathComponent(path) }
 
     /// Modification times handed out by `write`, one whole second apart.
     private var clock = Date().addingTimeInterval(-7200).timeIntervalSince1970.rounded(.down)
@@ -26,7 +26,7 @@ final class TemporaryRepository {
     /// Writes a working-tree file. Its modification time is set in the past, so that index
     /// entries made from it are not "racily clean" (git would smudge them on the next index
     /// write), and a second after the previous write's, so that git's stat check sees every edit.
-    func write(_ text: String, to path: String) throws {
+    public func write(_ text: String, to path: String) throws {
         let url = url(path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data(text.utf8).write(to: url)
@@ -35,17 +35,17 @@ final class TemporaryRepository {
         try FileManager.default.setAttributes([.modificationDate: past], ofItemAtPath: url.path)
     }
 
-    func read(_ path: String) -> String? {
+    public func read(_ path: String) -> String? {
         (try? Data(contentsOf: url(path))).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    func delete(_ path: String) throws {
+    public func delete(_ path: String) throws {
         try FileManager.default.removeItem(at: url(path))
     }
 
     /// Writes `files` and commits everything under `prefix` with the test author.
     @discardableResult
-    func record(_ files: [String: String], under prefix: String, message: String, date: Date? = nil) throws -> String? {
+    public func record(_ files: [String: String], under prefix: String, message: String, date: Date? = nil) throws -> String? {
         for (path, text) in files { try write(text, to: path) }
         var author = Self.author
         if let date { author.date = date }
@@ -53,7 +53,7 @@ final class TemporaryRepository {
     }
 
     /// `git add` (or `git rm --cached` for a missing file) of `paths`, through libgit2.
-    func stage(_ paths: String...) throws {
+    public func stage(_ paths: String...) throws {
         var index: OpaquePointer?
         try libgit2(git_repository_index(&index, repository.pointer))
         defer { git_index_free(index) }
@@ -69,14 +69,14 @@ final class TemporaryRepository {
     }
 
     /// Points HEAD at `commit` directly (detached HEAD), through libgit2.
-    func detachHead(at commit: String) throws {
+    public func detachHead(at commit: String) throws {
         var oid = git_oid()
         try libgit2(git_oid_fromstr(&oid, commit))
         try libgit2(git_repository_set_head_detached(repository.pointer, &oid))
     }
 
     /// Every file of the working tree (outside .git), path → bytes.
-    func workingTreeBytes() throws -> [String: Data] {
+    public func workingTreeBytes() throws -> [String: Data] {
         var result: [String: Data] = [:]
         let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey])
         let base = root.resolvingSymlinksInPath().path
@@ -90,7 +90,7 @@ final class TemporaryRepository {
 
     /// Every index entry with all of its fields (times, device, inode, mode, id, size, flags),
     /// read from the index file by a fresh libgit2 index; keyed by "path:stage".
-    func indexEntries() throws -> [String: String] {
+    public func indexEntries() throws -> [String: String] {
         var index: OpaquePointer?
         try libgit2(git_index_open(&index, repository.gitDirectory.appendingPathComponent("index").path))
         defer { git_index_free(index) }
@@ -108,19 +108,19 @@ final class TemporaryRepository {
     }
 
     /// The index file's bytes.
-    func indexFileBytes() throws -> Data {
+    public func indexFileBytes() throws -> Data {
         try Data(contentsOf: repository.gitDirectory.appendingPathComponent("index"))
     }
 
     /// Runs the `git` program in the repository and returns its standard output.
     @discardableResult
-    func git(_ arguments: String...) throws -> String {
+    public func git(_ arguments: String...) throws -> String {
         try runGit(arguments, in: root)
     }
 }
 
 /// Throws when a libgit2 call made by a test's set-up fails.
-func libgit2(_ code: Int32, file: String = #file, line: Int = #line) throws {
+public func libgit2(_ code: Int32, file: String = #file, line: Int = #line) throws {
     guard code >= 0 else {
         throw TestFailure("libgit2 call failed (\(code)) at \(file):\(line): \(LibGit2.lastErrorMessage() ?? "")")
     }
@@ -130,7 +130,7 @@ func libgit2(_ code: Int32, file: String = #file, line: Int = #line) throws {
 /// merge). It is kept from the user's configuration and from rewriting the index on its own
 /// (`GIT_OPTIONAL_LOCKS=0`: `git status` would otherwise refresh it).
 @discardableResult
-func runGit(_ arguments: [String], in folder: URL, allowFailure: Bool = false) throws -> String {
+public func runGit(_ arguments: [String], in folder: URL, allowFailure: Bool = false) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["git"] + arguments
@@ -158,14 +158,14 @@ func runGit(_ arguments: [String], in folder: URL, allowFailure: Bool = false) t
     return String(decoding: data, as: UTF8.self)
 }
 
-func makeTemporaryFolder() throws -> URL {
+public func makeTemporaryFolder() throws -> URL {
     let url = FileManager.default.temporaryDirectory
         .appendingPathComponent("attnlab-git-tests-\(UUID().uuidString)", isDirectory: true)
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url.resolvingSymlinksInPath()
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct TestFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
