@@ -228,10 +228,12 @@ public struct Trace: Sendable, Equatable {
     /// Raw logits where they are small enough to keep (classification: `[labels]`).
     public var logits: Tensor?
     public var provenance: Provenance
+    /// The interventions the forward pass ran with (empty for the model as it is).
+    public var interventions: [Intervention]
 
     public init(inputs: TraceInputs, tokens: [TraceToken], decoderTokens: [TraceToken]? = nil, tokenTypeIds: [Int]? = nil,
                 stacks: [StackKind: AttentionStack], outputs: TraceOutputs = TraceOutputs(),
-                logits: Tensor? = nil, provenance: Provenance) {
+                logits: Tensor? = nil, provenance: Provenance, interventions: [Intervention] = []) {
         self.inputs = inputs
         self.tokens = tokens
         self.decoderTokens = decoderTokens
@@ -240,6 +242,7 @@ public struct Trace: Sendable, Equatable {
         self.outputs = outputs
         self.logits = logits
         self.provenance = provenance
+        self.interventions = interventions
     }
 
     /// The tokens along the query axis of a stack.

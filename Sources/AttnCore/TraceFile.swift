@@ -26,9 +26,11 @@ public enum TraceFile {
         var provenance: Provenance?
         /// Per stack (`encoder`, …): how its attention was computed.
         var stacks: [String: AttentionGeometry]?
+        /// The interventions the trace ran with; absent when none.
+        var interventions: [Intervention]?
 
         enum CodingKeys: String, CodingKey {
-            case inputs, tokens, outputs, provenance, stacks
+            case inputs, tokens, outputs, provenance, stacks, interventions
             case formatVersion = "format_version", decoderTokens = "decoder_tokens", tokenTypeIds = "token_type_ids"
         }
     }
@@ -86,7 +88,7 @@ public enum TraceFile {
                                 tokens: trace.tokens.map(FlexibleToken.init),
                                 decoderTokens: trace.decoderTokens?.map(FlexibleToken.init), tokenTypeIds: trace.tokenTypeIds,
                                 outputs: trace.outputs, provenance: trace.provenance,
-                                stacks: geometries(trace))
+                                stacks: geometries(trace), interventions: trace.interventions.isEmpty ? nil : trace.interventions)
         writer.metadata[metadataKey] = String(decoding: try stableJSON(document), as: UTF8.self)
         return writer.encoded()
     }
@@ -141,7 +143,8 @@ public enum TraceFile {
                           tokenTypeIds: document.tokenTypeIds.flatMap { $0.count == tokens.count ? $0 : nil }, stacks: stacks,
                           outputs: document.outputs ?? TraceOutputs(),
                           logits: file.entries["outputs.logits"] == nil ? nil : try file.tensor("outputs.logits"),
-                          provenance: document.provenance ?? Provenance(model: "imported", architecture: "unknown"))
+                          provenance: document.provenance ?? Provenance(model: "imported", architecture: "unknown"),
+                          interventions: document.interventions ?? [])
         try validate(trace, path: path)
         return trace
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AttnCore
 import AttnDiff
+import AttnExperiments
 import AttnModels
 import Foundation
 
@@ -48,6 +49,9 @@ struct TraceCommand: ParsableCommand {
     @Option(help: "Threads for the forward pass.")
     var threads = 1
 
+    @OptionGroup(title: "Interventions")
+    var interventions: InterventionOptions
+
     func validate() throws {
         _ = try Self.captureOptions(capture)
         guard topK > 0 else { throw ValidationError("--top-k must be at least 1") }
@@ -73,7 +77,7 @@ struct TraceCommand: ParsableCommand {
         var request = TraceRequest(a: text, b: pair, decoderText: decoderText, task: task,
                                    capture: try Self.captureOptions(capture), truncate: truncate, topK: topK)
         request.threads = threads
-        let trace = try loaded.trace(request)
+        let trace = try InterventionRunner.trace(request, interventions: try interventions.interventions(), model: loaded)
         let format = self.format ?? (out?.lowercased().hasSuffix(".json") == true ? .json : out == nil ? nil : .safetensors)
         switch (format, out) {
         case (.json, nil):
@@ -96,6 +100,7 @@ enum TraceSummary {
         var lines: [String] = []
         lines.append("model \(trace.provenance.model) (\(trace.provenance.architecture), \(model.layers) layers × \(model.heads) heads), task \(trace.provenance.task)")
         lines.append("tokens (\(trace.tokens.count)): " + trace.tokens.map(\.text).joined(separator: " "))
+        for intervention in trace.interventions { lines.append("intervention: \(intervention)") }
         let outputs = trace.outputs
         if let similarity = outputs.similarity {
             lines.append(String(format: "similarity: %.4f (cosine of the two sentences' pooled embeddings, each run on its own)", similarity))
