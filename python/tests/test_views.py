@@ -94,7 +94,7 @@ def test_an_unknown_view_or_option_fails_clearly(eminem):
         attnlab.show(eminem, view="heads")
     with pytest.raises(TypeError):
         eminem.head_view(layers_shown=3)
-    with pytest.raises(AttnLabError, match="--sentences must be one of"):
+    with pytest.raises(AttnLabError, match="is invalid for .--sentences"):
         eminem.head_view(sentences="a-c")
 
 
