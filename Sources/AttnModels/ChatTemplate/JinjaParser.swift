@@ -44,6 +44,16 @@ struct JinjaUnsupportedError: Error {
 struct JinjaParser {
     private let tokens: [JinjaToken]
     private var index = 0
+    /// How deeply statements and expressions nest; bounded so that no template exhausts the stack.
+    private var depth = 0
+    static let maximumDepth = 200
+
+    private mutating func enter() throws {
+        depth += 1
+        guard depth <= Self.maximumDepth else {
+            throw JinjaSyntaxError("the template nests deeper than \(Self.maximumDepth) levels", line: line)
+        }
+    }
 
     /// Statements Jinja has that the subset does not.
     static let unsupportedStatements: Set<String> = [
@@ -146,6 +156,8 @@ struct JinjaParser {
     }
 
     private mutating func parseStatement(_ keyword: String, line tagLine: Int) throws -> JinjaNode {
+        try enter()
+        defer { depth -= 1 }
         switch keyword {
         case "for":
             var targets = [try identifier()]
@@ -238,6 +250,8 @@ struct JinjaParser {
     }
 
     private mutating func parseTernary(allowConditional: Bool) throws -> JinjaExpression {
+        try enter()
+        defer { depth -= 1 }
         let value = try parseOr()
         guard allowConditional, isName("if") else { return value }
         index += 1
@@ -252,7 +266,10 @@ struct JinjaParser {
 
     private mutating func parseOr() throws -> JinjaExpression {
         var left = try parseAnd()
+        let saved = depth
+        defer { depth = saved }
         while isName("or") {
+            try enter()
             index += 1
             left = .or(left, try parseAnd())
         }
@@ -261,7 +278,10 @@ struct JinjaParser {
 
     private mutating func parseAnd() throws -> JinjaExpression {
         var left = try parseNot()
+        let saved = depth
+        defer { depth = saved }
         while isName("and") {
+            try enter()
             index += 1
             left = .and(left, try parseNot())
         }
@@ -269,6 +289,8 @@ struct JinjaParser {
     }
 
     private mutating func parseNot() throws -> JinjaExpression {
+        try enter()
+        defer { depth -= 1 }
         if isName("not") {
             index += 1
             return .not(try parseNot())
@@ -280,7 +302,10 @@ struct JinjaParser {
         let first = try parseMath1()
         var operations: [(String, JinjaExpression)] = []
         let compareLine = line
+        let saved = depth
+        defer { depth = saved }
         while true {
+            try enter()
             if case .op(let op)? = current?.kind, ["==", "!=", "<", "<=", ">", ">="].contains(op) {
                 index += 1
                 operations.append((op, try parseMath1()))
@@ -299,7 +324,10 @@ struct JinjaParser {
 
     private mutating func parseMath1() throws -> JinjaExpression {
         var left = try parseConcat()
+        let saved = depth
+        defer { depth = saved }
         while case .op(let op)? = current?.kind, op == "+" || op == "-" {
+            try enter()
             let opLine = line
             index += 1
             left = .binary(op, left, try parseConcat(), line: opLine)
@@ -309,7 +337,10 @@ struct JinjaParser {
 
     private mutating func parseConcat() throws -> JinjaExpression {
         var left = try parseMath2()
+        let saved = depth
+        defer { depth = saved }
         while isOp("~") {
+            try enter()
             let opLine = line
             index += 1
             left = .binary("~", left, try parseMath2(), line: opLine)
@@ -319,7 +350,10 @@ struct JinjaParser {
 
     private mutating func parseMath2() throws -> JinjaExpression {
         var left = try parsePower()
+        let saved = depth
+        defer { depth = saved }
         while case .op(let op)? = current?.kind, ["*", "/", "//", "%"].contains(op) {
+            try enter()
             let opLine = line
             index += 1
             left = .binary(op, left, try parsePower(), line: opLine)
@@ -329,7 +363,10 @@ struct JinjaParser {
 
     private mutating func parsePower() throws -> JinjaExpression {
         var left = try parseUnary()
+        let saved = depth
+        defer { depth = saved }
         while isOp("**") {
+            try enter()
             let opLine = line
             index += 1
             left = .binary("**", left, try parseUnary(), line: opLine)
@@ -338,6 +375,8 @@ struct JinjaParser {
     }
 
     private mutating func parseUnary() throws -> JinjaExpression {
+        try enter()
+        defer { depth -= 1 }
         if isOp("-") {
             let opLine = line
             index += 1
@@ -414,7 +453,10 @@ struct JinjaParser {
 
     private mutating func parsePostfix(_ base: JinjaExpression) throws -> JinjaExpression {
         var expression = base
+        let saved = depth
+        defer { depth = saved }
         while true {
+            try enter()
             if isOp(".") {
                 let dotLine = line
                 index += 1
@@ -492,7 +534,10 @@ struct JinjaParser {
 
     private mutating func parseFilters(_ base: JinjaExpression) throws -> JinjaExpression {
         var expression = base
+        let saved = depth
+        defer { depth = saved }
         while true {
+            try enter()
             if isOp("|") {
                 let filterLine = line
                 index += 1

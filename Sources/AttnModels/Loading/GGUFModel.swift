@@ -138,7 +138,7 @@ public final class GGUFModel: TensorSource, @unchecked Sendable {
     /// of the file is row `h·2d + i·d + j` of the checkpoint.
     func unpermute(_ tensor: Tensor, heads: Int, name: String) throws -> Tensor {
         let rows = tensor.shape.first ?? 0
-        guard heads > 0, rows % (2 * heads) == 0 else {
+        guard heads > 0, heads <= rows / 2 || rows == 0, rows % (2 * heads) == 0 else {
             throw ModelError("tensor \(name) has \(rows) rows, which \(heads) heads of rotary pairs cannot split",
                              location: file.path, hint: "the head counts in the metadata do not fit the weights")
         }

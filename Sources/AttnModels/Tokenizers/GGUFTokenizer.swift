@@ -206,7 +206,9 @@ enum GGUFTokenizer {
         var candidates: [Candidate] = []
         for token in order {
             let scalars = Array(token.unicodeScalars)
-            guard scalars.count > 1 else { continue }
+            // Real vocabularies have tokens of tens of characters; a corrupt file's megabyte-long
+            // token would make this quadratic, and no merge could ever build it anyway.
+            guard scalars.count > 1, scalars.count <= 4096 else { continue }
             var local: [(Candidate, Int, Int)] = []
             for cut in 1..<scalars.count {
                 let left = String(String.UnicodeScalarView(scalars[..<cut])), right = String(String.UnicodeScalarView(scalars[cut...]))
