@@ -80,7 +80,7 @@ public enum Executor {
         }
 
         // Trace every variant. Each forward pass runs on one thread; the threads share the variants.
-        Parallel.setThreads(1)
+        BLAS.setThreads(1)
         let workers = max(1, min(options.threads, planned.count))
         let results = ResultSlots<Result<Trace, Error>>(count: planned.count)
         let counter = WorkCounter()

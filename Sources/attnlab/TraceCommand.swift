@@ -75,10 +75,10 @@ struct TraceCommand: ParsableCommand {
     }
 
     func run() throws {
-        Parallel.setThreads(threads)
         let loaded = try LoadedModel(model)
-        let request = TraceRequest(a: text, b: pair, decoderText: decoderText, task: task.flatMap(ModelTask.init(rawValue:)),
+        var request = TraceRequest(a: text, b: pair, decoderText: decoderText, task: task.flatMap(ModelTask.init(rawValue:)),
                                    capture: try Self.captureOptions(capture), truncate: truncate, topK: topK)
+        request.threads = threads
         let trace = try loaded.trace(request)
         let format = self.format ?? (out?.lowercased().hasSuffix(".json") == true ? "json" : out == nil ? "summary" : "safetensors")
         switch (format, out) {

@@ -32,6 +32,8 @@ public struct TraceRequest: Sendable {
     public var topK: Int
     /// Tokens whose probability is kept at every predicted position, whatever their rank.
     public var watchedTokens: [String] = []
+    /// Threads of each forward pass.
+    public var threads = 1
 
     public init(a: String, b: String? = nil, decoderText: String? = nil, task: ModelTask? = nil,
                 capture: CaptureOptions = [], truncate: Bool = false, topK: Int = 5) {
@@ -113,7 +115,7 @@ public final class LoadedModel: @unchecked Sendable {
             throw ModelError("this \(modelType) model has no decoder", hint: "leave out --decoder-text")
         }
         let output = try model.forward(ModelInput(ids: encoding.ids, typeIds: encoding.typeIds, decoderIds: decoding?.ids),
-                                       capture: request.capture)
+                                       options: ForwardOptions(capture: request.capture, threads: request.threads))
 
         var outputs = TraceOutputs()
         var logits: Tensor?
@@ -129,7 +131,8 @@ public final class LoadedModel: @unchecked Sendable {
             let pooling = self.pooling ?? SentencePooling(mode: .mean, normalize: true)
             let embeddings = try [request.a, b].map { text -> [Double] in
                 let single = try tokenizer.encode(text, pair: nil, maxLength: limit, truncate: request.truncate)
-                return pooling.pool(try model.forward(ModelInput(ids: single.ids, typeIds: single.typeIds), capture: []).lastHidden)
+                return pooling.pool(try model.forward(ModelInput(ids: single.ids, typeIds: single.typeIds),
+                                                     options: ForwardOptions(threads: request.threads)).lastHidden)
             }
             outputs.similarity = SentencePooling.cosine(embeddings[0], embeddings[1])
         case .classification:

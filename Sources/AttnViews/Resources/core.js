@@ -314,6 +314,8 @@
       return weightOf[this.bytes[this.matrixOffset(layer, head) + i * this.keys + j]];
     }
     get hasVectors() { return !!(this.query && this.key && this.value); }
+    /** The factor q·k was multiplied by before the softmax in `layer` (model number). */
+    scoreScale(layer) { return this.scoreScales ? this.scoreScales[this.layerIndex(layer)] : 1 / Math.sqrt(this.headDim); }
     /** Float32Array [n, headDim] of `what` (query, key, value) for (layer, head). */
     vectorsOf(what, layer, head) {
       const section = this[what];
@@ -325,10 +327,13 @@
         for (let bits = 0; bits < 65536; bits++) halfTable[bits] = halfToFloat(bits);
       }
       const n = what === 'query' ? this.queries : this.keys;
-      const perHead = n * (what === 'value' ? this.valueDim || this.headDim : this.headDim), perLayer = perHead * this.heads.length;
+      // Keys and values are kept per key/value head (grouped-query attention): head h reads h / group.
+      const heads = what === 'query' || !this.keyValueHeads ? this.heads : this.keyValueHeads;
+      const index = heads === this.heads ? this.headIndex(head) : heads.indexOf(Math.floor(head / (this.keyValueGroup || 1)));
+      const perHead = n * (what === 'value' ? this.valueDim || this.headDim : this.headDim), perLayer = perHead * heads.length;
       const layerStart = section.offset + this.layerIndex(layer) * 2 * perLayer;
       this.packed.ensure(layerStart, 2 * perLayer);
-      const low = layerStart + this.headIndex(head) * perHead, high = low + perLayer;
+      const low = layerStart + index * perHead, high = low + perLayer;
       const raw = this.packed.raw;
       const out = new Float32Array(perHead);
       for (let i = 0; i < perHead; i++) out[i] = halfTable[raw[low + i] | (raw[high + i] << 8)];

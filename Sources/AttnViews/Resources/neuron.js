@@ -7,7 +7,7 @@
 
   /** Everything the view shows for one (stack, layer, head, query), computed from the payload. */
   function compute(stack, layer, head, query) {
-    const d = stack.headDim, dv = stack.valueDim || d, n = stack.keys;
+    const d = stack.headDim, dv = stack.valueDim || d, n = stack.keys, scale = stack.scoreScale(layer);
     const queries = stack.vectorsOf('query', layer, head), keys = stack.vectorsOf('key', layer, head), values = stack.vectorsOf('value', layer, head);
     const q = queries.subarray(query * d, (query + 1) * d);
     const products = new Float32Array(n * d), scores = new Float64Array(n), alpha = new Float64Array(n);
@@ -23,7 +23,7 @@
         dot += product;
       }
       for (let e = 0; e < dv; e++) norm += values[j * dv + e] * values[j * dv + e];
-      scores[j] = dot * stack.scoreScale;
+      scores[j] = dot * scale;
       if (scores[j] > maxScore) maxScore = scores[j];
       alpha[j] = AttnLab.weightOf[stack.bytes[base + j]];
       valueNorms[j] = Math.sqrt(norm);
@@ -51,6 +51,14 @@
       scale: { q: maxAbs(q), k: maxAbs(keys), product: maxAbs(products), score: maxAbs(scores), v: maxAbs(values), contribution: maxAbs(contributions) },
       alphaTop: argmax(alpha), contributionTop: argmax(contributions),
     };
+  }
+
+  /** How the scores are written: q·k, q·k/√d, or q·k × the stated scale. */
+  function scoreName(stack, layer) {
+    const scale = stack.scoreScale(layer), d = stack.headDim;
+    if (scale === 1) return 'q·k';
+    if (Math.abs(scale * Math.sqrt(d) - 1) < 1e-6) return 'q·k/√' + d;
+    return 'q·k×' + scale.toPrecision(3);
   }
 
   AttnLab.views.neuron = function (root, data) {
@@ -163,8 +171,8 @@
     function paint(painter, withText) {
       const stack = stackOf(), g = geometry, r = result, d = stack.headDim, dv = stack.valueDim || d, c = g.columns;
       const label = (x, text, align) => painter.text(x, g.rowHeight / 2 + 2, text, { colour: theme.muted, size: g.fontSize, align: align || 'left' });
-      const scoreName = stack.scoreScale === 1 ? 'q·k' : 'q·k/√' + d;
-      label(c.k, 'k'); label(c.product, 'q × k'); label(c.score, scoreName); label(c.alpha, 'α (softmax)'); label(c.v, 'v'); label(c.contribution, '‖α·v‖');
+      const scoreLabel = scoreName(stack, state.layer);
+      label(c.k, 'k'); label(c.product, 'q × k'); label(c.score, scoreLabel); label(c.alpha, 'α (softmax)'); label(c.v, 'v'); label(c.contribution, '‖α·v‖');
       label(g.queryWidth - 8, 'query', 'right');
       label(g.queryWidth + g.linesWidth + 8, 'keys');
       let cells = 0;
@@ -226,7 +234,7 @@
     function describe(j) {
       const stack = stackOf(), r = result;
       const share = r.contributionSum > 0 ? r.contributions[j] / r.contributionSum : 0;
-      return '“' + AttnLab.tokenLabel(stack.keyTokenList[j]) + '” (#' + j + '): ' + (stack.scoreScale === 1 ? 'q·k' : 'q·k/√d') + ' = ' + r.scores[j].toFixed(3) +
+      return '“' + AttnLab.tokenLabel(stack.keyTokenList[j]) + '” (#' + j + '): ' + scoreName(stack, state.layer) + ' = ' + r.scores[j].toFixed(3) +
         ' · α = ' + r.alpha[j].toFixed(3) + ' · ‖v‖ = ' + r.valueNorms[j].toFixed(2) + ' · ‖α·v‖ = ' + r.contributions[j].toFixed(3) + ' (' + (share * 100).toFixed(1) + '% of Σ‖αᵢvᵢ‖)';
     }
 
@@ -252,10 +260,10 @@
         note.hidden = true;
       } else if (result.maskedGap <= 0.02) {
         note.hidden = false;
-        note.textContent = 'Keys with α = 0 are masked (a causal or padding mask); over the others α = softmax(' + (stack.scoreScale === 1 ? 'q·k' : 'q·k/√d') + ').';
+        note.textContent = 'Keys with α = 0 are masked (a causal or padding mask); over the others α = softmax(' + scoreName(stack, state.layer) + ').';
       } else {
         note.hidden = false;
-        note.textContent = 'α differs from softmax(' + (stack.scoreScale === 1 ? 'q·k' : 'q·k/√d') + ') by up to ' + result.maskedGap.toFixed(3) +
+        note.textContent = 'α differs from softmax(' + scoreName(stack, state.layer) + ') by up to ' + result.maskedGap.toFixed(3) +
           ': this model adds something to the scores before the softmax (a position bias such as T5\'s or ALiBi, or a mask) that the trace does not hold. The α column is what the model used.';
       }
     }
