@@ -37,9 +37,7 @@ import Testing
     @Test func dequantisationDoesNotDependOnTheThreadCount() throws {
         let file = try GGUFFile(path: Self.folder.appendingPathComponent("quants.gguf").path)
         let single = try file.tensor("Q4_K")
-        Parallel.setThreads(2)
-        defer { Parallel.setThreads(1) }
-        #expect(try file.tensor("Q4_K") == single)
+        #expect(try Parallel.run(threads: 2) { try file.tensor("Q4_K") } == single)
     }
 
     /// Llama names, PyTorch shapes and the Q/K permutation undone: the tensors transformers loads.
