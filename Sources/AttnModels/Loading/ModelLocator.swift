@@ -37,15 +37,18 @@ public struct ModelLocator: Sendable {
         return ModelLocator(roots: roots, hubCaches: caches)
     }
 
-    /// Resolves what the user typed to a folder with a config.json.
+    /// Resolves what the user typed to a folder with a config.json, a `.gguf` file, or a folder
+    /// holding one `.gguf`.
     public func resolve(_ spec: String) throws -> ModelFolder {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         if fm.fileExists(atPath: spec, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else {
-                throw ModelError("not a folder", location: spec, hint: "give the model's folder (the one with config.json), not a file in it")
-            }
             let url = URL(fileURLWithPath: spec).standardizedFileURL
+            if try GGUFModel.locate(url) != nil { return ModelFolder(id: spec, url: url) }
+            guard isDirectory.boolValue else {
+                throw ModelError("not a folder", location: spec,
+                                 hint: "give the model's folder (the one with config.json) or a .gguf file, not another file")
+            }
             guard fm.fileExists(atPath: url.appendingPathComponent("config.json").path) else {
                 throw ModelError("no config.json in the model folder", location: spec,
                                  hint: "a model folder holds config.json, the weights and the tokenizer files")
@@ -120,7 +123,9 @@ public struct ModelLocator: Sendable {
         return found
     }
 
+    /// A folder with config.json, or a GGUF model (a folder holding one `.gguf`).
     static func isModelFolder(_ url: URL) -> Bool {
         FileManager.default.fileExists(atPath: url.appendingPathComponent("config.json").path)
+            || (try? GGUFModel.locate(url)) ?? nil != nil
     }
 }

@@ -1,7 +1,8 @@
 import AttnCore
 import Foundation
 
-/// A file of named tensors: safetensors, or PyTorch's `pytorch_model.bin` (`PyTorchCheckpoint`).
+/// A file of named tensors: safetensors, PyTorch's `pytorch_model.bin` (`PyTorchCheckpoint`), or
+/// GGUF (`GGUFModel`).
 public protocol TensorSource: AnyObject, Sendable {
     var path: String { get }
     /// Tensor names in the file.
@@ -19,6 +20,8 @@ extension SafeTensorsFile: TensorSource {
 /// All the weights of a model folder, by canonical name: legacy LayerNorm names `gamma` / `beta`
 /// read as `weight` / `bias`, and sharded checkpoints are joined through their index file.
 /// Safetensors are preferred; `pytorch_model.bin` (or its shards) is read when there are none.
+/// A GGUF model (a `.gguf` file, or a folder holding one and no config.json) is read through
+/// `GGUFModel`, under Hugging Face names.
 public final class WeightStore: @unchecked Sendable {
     public let folder: URL
     public let sources: [TensorSource]
@@ -31,7 +34,9 @@ public final class WeightStore: @unchecked Sendable {
         let single = folder.appendingPathComponent("model.safetensors")
         let index = folder.appendingPathComponent("model.safetensors.index.json")
         var sources: [TensorSource] = []
-        if fm.fileExists(atPath: single.path) {
+        if let gguf = try GGUFModel.locate(folder) {
+            sources = [try GGUFModel(path: gguf.path)]
+        } else if fm.fileExists(atPath: single.path) {
             sources = [try SafeTensorsFile(path: single.path)]
         } else if fm.fileExists(atPath: index.path) {
             sources = try Self.shards(index: index).map { try SafeTensorsFile(path: folder.appendingPathComponent($0).path) }
