@@ -73,11 +73,12 @@ public enum TraceFile {
         enum Keys: String, CodingKey { case text, display, id, start, end, word, segment, special }
     }
 
-    /// The bytes of a trace file.
-    public static func encode(_ trace: Trace) throws -> Data {
+    /// The bytes of a trace file; `attention: .f16` stores the attention in half the space (about
+    /// three decimal digits, enough for a view or a figure).
+    public static func encode(_ trace: Trace, attention type: SafeTensorsWriter.StoredType = .f32) throws -> Data {
         var writer = SafeTensorsWriter()
         for (kind, stack) in trace.stacks {
-            writer.add("\(kind.rawValue).attention", stack.attention)
+            writer.add("\(kind.rawValue).attention", stack.attention, as: type)
             if let t = stack.query { writer.add("\(kind.rawValue).query", t) }
             if let t = stack.key { writer.add("\(kind.rawValue).key", t) }
             if let t = stack.value { writer.add("\(kind.rawValue).value", t) }

@@ -7,6 +7,12 @@ import Foundation
 enum Page {
     /// The page's bytes.
     static func html(payload: ViewPayload, scripts: [String], mode: DisplayMode) throws -> Data {
+        try html(fields: payload, blob: payload.blob, view: payload.view, title: payload.title, scripts: scripts, mode: mode)
+    }
+
+    /// The page of any view: `fields` as the payload's JSON, `blob` as its packed numbers.
+    static func html(fields payload: some Encodable, blob: [UInt8], view: ViewKind, title: String, scripts: [String],
+                     mode: DisplayMode) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let fields = scriptSafe(try encoder.encode(payload))
@@ -14,7 +20,7 @@ enum Page {
         let javascript = try scripts.map { try Resources.text($0) }.joined(separator: "\n")
 
         var page = Data()
-        page.reserveCapacity(fields.count + payload.blob.count * 4 / 3 + css.utf8.count + javascript.utf8.count + 1024)
+        page.reserveCapacity(fields.count + blob.count * 4 / 3 + css.utf8.count + javascript.utf8.count + 1024)
         func add(_ text: String) { page.append(contentsOf: Array(text.utf8)) }
         add("""
         <!doctype html>
@@ -23,24 +29,24 @@ enum Page {
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <meta name="generator" content="AttnLab \(AttnLab.version)">
-        <title>\(Markup.escape("AttnLab \(payload.view.rawValue) view: \(payload.title)"))</title>
+        <title>\(Markup.escape("AttnLab \(view.rawValue) view: \(title)"))</title>
         <style>
         \(css)
         </style>
         </head>
-        <body class="attnlab mode-\(mode.rawValue) view-\(payload.view.rawValue)">
+        <body class="attnlab mode-\(mode.rawValue) view-\(view.rawValue)">
         <div id="attnlab"><noscript>This AttnLab view needs JavaScript.</noscript></div>
         <script type="application/json" id="attnlab-payload">{"blob":"
         """)
         // The base64 alphabet needs no escaping inside a script element.
-        page.append(Data(payload.blob).base64EncodedData())
+        page.append(Data(blob).base64EncodedData())
         add("\",\"fields\":")
         page.append(fields)
         add("""
         }</script>
         <script>
         \(javascript)
-        AttnLab.boot('\(payload.view.rawValue)');
+        AttnLab.boot('\(view.rawValue)');
         </script>
         </body>
         </html>

@@ -9,6 +9,12 @@ public enum ViewKind: String, CaseIterable, Sendable, Codable {
     case model
     /// Queries, keys, their products, the softmax, the values and what each key contributes.
     case neuron
+    /// A scan's layers × heads (or layers × words) coloured by effect; a cell opens the head view of
+    /// target and source side by side. Drawn from a scan (`ScanView`), not from one trace.
+    case scan
+
+    /// The views drawn from one trace.
+    public static let traceViews: [ViewKind] = [.head, .model, .neuron]
 }
 
 /// The colour scheme of a view.
@@ -87,7 +93,7 @@ public enum ViewRenderer {
     /// The page's bytes (UTF-8 HTML). Throws a `CoreError` when an option does not fit the trace
     /// (a layer or head the model does not have, a neuron view of a trace without queries and keys).
     public static func render(_ trace: Trace, view: ViewKind, options: ViewOptions = ViewOptions()) throws -> Data {
-        let definition = definition(of: view)
+        let definition = try definition(of: view)
         let payload = try ViewPayload.build(trace, view: view, options: options, includeQKV: definition.needsQKV)
         return try Page.html(payload: payload, scripts: definition.scripts, mode: options.mode)
     }
@@ -97,11 +103,14 @@ public enum ViewRenderer {
         try AtomicFile.write(try render(trace, view: view, options: options), to: url)
     }
 
-    static func definition(of view: ViewKind) -> any ViewDefinition.Type {
+    static func definition(of view: ViewKind) throws -> any ViewDefinition.Type {
         switch view {
         case .head: HeadView.self
         case .model: ModelView.self
         case .neuron: NeuronView.self
+        case .scan:
+            throw CoreError("the scan view draws a scan, not a trace",
+                            hint: "give a scan file (`attnlab scan --out scan.json`) or a run with scans, or choose --view head, model or neuron")
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AttnCore
+import AttnDiff
 import AttnExperiments
 import AttnViews
 import Foundation
@@ -8,7 +9,7 @@ import Foundation
 struct ViewCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "view",
-        abstract: "Write a trace's head, model or neuron view as one self-contained HTML file.",
+        abstract: "Write a trace's head, model or neuron view, or a scan's view, as one self-contained HTML file.",
         discussion: """
         The page needs no network: its scripts, styles and data are inline, so it opens from file:// \
         and inside a notebook output cell (as an iframe srcdoc). Attention is stored at 8 bits per \
@@ -18,18 +19,23 @@ struct ViewCommand: ParsableCommand {
         --heads selects the heads drawn first in the head view and the head shown first in the neuron \
         view; in the model view it keeps only those heads in the grid.
 
+        A scan file (`attnlab scan --out scan.json`) gets the scan view: layers × heads (or words) \
+        coloured by effect; a click on a cell opens that head for the target and the source side by \
+        side. A run folder with --view scan writes the page of each of its scans.
+
         Examples:
           attnlab view eminem.trace.safetensors --view head --layer 2 --heads 0,5 --out head.html
           attnlab view eminem.trace.safetensors --view head --layer 5 --heads 4 --sentences b-a --token 18 --out head.html
           attnlab view eminem.trace.safetensors --view model --layers 0-2 --heads 0-5 --mode light --out model.html
           attnlab view eminem.trace.safetensors --view neuron --layer 4 --heads 3 --token 7 --out neuron.html
+          attnlab view scan.json --out scan.html
         """)
 
-    @Argument(help: "A trace file (.safetensors), from `attnlab trace` or written from Python; or a run folder (runs/<experiment>/<run-id>): then --out is a folder and every variant gets its page, <model>/<input>/<variant>-<view>.html.")
+    @Argument(help: "A trace file (.safetensors), from `attnlab trace` or written from Python; a scan file (.json, from `attnlab scan --out`); or a run folder (runs/<experiment>/<run-id>): then --out is a folder and every variant gets its page, <model>/<input>/<variant>-<view>.html (with --view scan, every scan: <model>/<scan>-scan.html).")
     var trace: String
 
-    @Option(help: "The view to write.")
-    var view = ViewKind.head
+    @Option(help: "The view to write (default: head for a trace, scan for a scan file).")
+    var view: ViewKind?
 
     @Option(name: .shortAndLong, help: "The HTML file to write.")
     var out: String
@@ -70,7 +76,16 @@ struct ViewCommand: ParsableCommand {
     }
 
     func run() throws {
-        let kind = view
+        let source = URL(fileURLWithPath: trace)
+        if view == .scan || (view == nil && source.pathExtension.lowercased() == "json") {
+            try writeScanViews(source)
+            return
+        }
+        let kind = view ?? .head
+        if source.pathExtension.lowercased() == "json", (try? ScanFile.read(source)) != nil {
+            throw CoreError("this is a scan file, and it has the scan view, not the \(kind.rawValue) view", location: source.path,
+                            hint: "leave out --view (or choose --view scan); the traces' own views come from `attnlab trace`")
+        }
         let headList = try heads.map { try Self.numbers($0, option: "--heads") }
         let options = ViewOptions(
             mode: mode,
@@ -81,7 +96,6 @@ struct ViewCommand: ParsableCommand {
             selectedHeads: kind == .model ? nil : headList,
             sentences: sentences,
             token: token, threshold: threshold, topK: topK, title: title)
-        let source = URL(fileURLWithPath: trace)
         if RunFolder.isRun(source) {
             let run = try RunFolder(source)
             for record in run.manifest.variants {
@@ -101,6 +115,41 @@ struct ViewCommand: ParsableCommand {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         let tokens = trace.tokens.count + (trace.decoderTokens?.count ?? 0)
         print("wrote \(url.path): \(kind.rawValue) view, \(tokens) tokens, \(Self.size(page.count)) in \(String(format: "%.2f", seconds)) s")
+    }
+
+    /// The scan view of a scan file, or of every scan of a run.
+    func writeScanViews(_ source: URL) throws {
+        let options = ScanView.Options(mode: mode, title: title)
+        if RunFolder.isRun(source) {
+            let run = try RunFolder(source)
+            guard !run.manifest.scans.isEmpty else {
+                throw ExperimentError("the run has no scans", location: source.path, hint: "add scans: to the experiment, or choose --view head, model or neuron")
+            }
+            for scan in run.manifest.scans {
+                func trace(_ path: String?) throws -> Trace? {
+                    guard let path else { return nil }
+                    guard let record = run.record(model: scan.model, variant: path) else {
+                        throw ExperimentError("scan \(scan.id) names \(path), which the run has no trace of", location: source.path)
+                    }
+                    return try run.trace(record)
+                }
+                var scanOptions = options
+                scanOptions.title = title ?? "\(run.manifest.experiment.name) · \(scan.model) · scan \(scan.id)"
+                let page = try ScanView.render(scan.result, target: try trace(scan.result.target)!, source: try trace(scan.result.source), options: scanOptions)
+                let url = URL(fileURLWithPath: out).appendingPathComponent("\(scan.model)/\(scan.id)-scan.html")
+                try AtomicFile.write(page, to: url)
+                print("wrote \(url.path)")
+            }
+            return
+        }
+        guard !FileManager.default.fileExists(atPath: source.path) || source.pathExtension.lowercased() == "json" else {
+            throw CoreError("the scan view draws a scan file (.json from `attnlab scan --out`), not a trace", location: source.path,
+                            hint: "choose --view head, model or neuron for a trace")
+        }
+        let file = try ScanFile.read(source)
+        let page = try ScanView.render(file, options: options)
+        try AtomicFile.write(page, to: URL(fileURLWithPath: out))
+        print("wrote \(out): scan view, \(file.result.layers.count) × \(file.result.columns.count) cells, \(Self.size(page.count))")
     }
 
     /// "3,5" or "0-5" or "0,2-4" as numbers.

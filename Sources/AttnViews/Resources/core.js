@@ -342,18 +342,35 @@
     }
   }
 
-  /** Reads the page's payload; numbers are decoded when a view first needs them. */
+  /** One trace's data: its fields (a view payload's) and its compressed part of the blob. */
+  function traceData(fields, compressed) {
+    const packed = new PackedData(compressed, fields.data);
+    const stacks = {};
+    for (const spec of fields.stacks) stacks[spec.kind] = new Stack(spec, packed, fields.tokens);
+    return { fields, packed, stacks, stackKinds: fields.stacks.map((s) => s.kind), isPair: (fields.tokens.input || []).some((t) => t.segment === 1) };
+  }
+
+  /**
+   * Reads the page's payload; numbers are decoded when a view first needs them. A payload of
+   * several traces (the scan view) lists them as `sides`, each with its own view fields and its
+   * `[offset, length]` in the blob; each side then gets its data as `side.data`.
+   */
   AttnLab.load = function () {
     const node = document.getElementById('attnlab-payload');
     if (!node) throw new Error('the page has no payload element');
     const document_ = JSON.parse(node.textContent);
     node.textContent = '';
     const fields = document_.fields;
-    const packed = new PackedData(base64Bytes(document_.blob), fields.data);
+    const blob = base64Bytes(document_.blob);
+    if (fields.sides) {
+      for (const side of fields.sides) side.data = traceData(side.fields, blob.subarray(side.blob[0], side.blob[0] + side.blob[1]));
+      timings.decoded = performance.now();
+      const sides = fields.sides;
+      return { fields, sides, packed: { get decodedBytes() { return sides.reduce((sum, side) => sum + side.data.packed.decodedBytes, 0); } } };
+    }
+    const data = traceData(fields, blob);
     timings.decoded = performance.now();
-    const stacks = {};
-    for (const spec of fields.stacks) stacks[spec.kind] = new Stack(spec, packed, fields.tokens);
-    return { fields, packed, stacks, stackKinds: fields.stacks.map((s) => s.kind), isPair: (fields.tokens.input || []).some((t) => t.segment === 1) };
+    return data;
   };
 
   // ---- token text ----
@@ -412,6 +429,7 @@
       }
       c.globalAlpha = 1;
     }
+    /** style: {colour, size, align, bold, rotate (degrees, clockwise, about (x, y))}. */
     text(x, y, text, style) {
       const c = this.context;
       c.globalAlpha = 1;
@@ -419,6 +437,14 @@
       c.font = (style.bold ? 'bold ' : '') + style.size + 'px ' + AttnLab.font;
       c.textAlign = style.align || 'left';
       c.textBaseline = 'middle';
+      if (style.rotate) {
+        c.save();
+        c.translate(x + this.dx, y + this.dy);
+        c.rotate((style.rotate * Math.PI) / 180);
+        c.fillText(text, 0, 0);
+        c.restore();
+        return;
+      }
       c.fillText(text, x + this.dx, y + this.dy);
     }
     image(x, y, w, h, source) {
@@ -462,8 +488,9 @@
     }
     text(x, y, text, style) {
       const anchor = style.align === 'right' ? 'end' : style.align === 'center' ? 'middle' : 'start';
+      const rotate = style.rotate ? ' transform="rotate(' + style.rotate + ' ' + r1(x + this.dx) + ' ' + r1(y + this.dy) + ')"' : '';
       this.parts.push('<text x="' + r1(x + this.dx) + '" y="' + r1(y + this.dy) + '" fill="' + style.colour + '" font-size="' + style.size +
-        '" text-anchor="' + anchor + '" dominant-baseline="central"' + (style.bold ? ' font-weight="bold"' : '') + ' xml:space="preserve">' + xmlEscaped(text) + '</text>');
+        '" text-anchor="' + anchor + '" dominant-baseline="central"' + (style.bold ? ' font-weight="bold"' : '') + rotate + ' xml:space="preserve">' + xmlEscaped(text) + '</text>');
     }
     image(x, y, w, h, source) {
       const url = source.toDataURL('image/png');
@@ -588,9 +615,10 @@
     return [el('label', { class: 'control' }, 'Threshold ', slider, readout), el('label', { class: 'control' }, 'Top-k ', topK)];
   };
 
-  AttnLab.exportButtons = function (drawing, name) {
+  /** PNG and SVG buttons; P and S save too, unless `options.keys` is false (a view inside another). */
+  AttnLab.exportButtons = function (drawing, name, options) {
     // P and S export too: moving the mouse to a button would leave the hovered token.
-    document.addEventListener('keydown', (event) => {
+    if (!options || options.keys !== false) document.addEventListener('keydown', (event) => {
       if (event.ctrlKey || event.metaKey || event.altKey || /^(INPUT|SELECT|TEXTAREA)$/.test(event.target.tagName || '')) return;
       if (event.key === 'p' || event.key === 'P') AttnLab.downloadPNG(drawing(), name());
       if (event.key === 's' || event.key === 'S') AttnLab.downloadSVG(drawing(), name());
