@@ -10,7 +10,11 @@ import Testing
 struct ScanFigureTests {
     /// 6 layers × 12 heads; 4.11 is the strongest (+0.034, normalised 0.26), 0.9 lowers the metric.
     static func heads(source: Bool = true, skipped: [String] = []) -> ScanResult {
-        var effects = (0 ..< 6).map { layer in (0 ..< 12).map { head in Double((layer * 12 + head) % 7 - 3) * 0.001 } }
+        var effects: [[Double]] = []
+        for layer in 0 ..< 6 {
+            let row: [Double] = (0 ..< 12).map { head in Double((layer * 12 + head) % 7 - 3) * 0.001 }
+            effects.append(row)
+        }
         effects[4][11] = 0.0341
         effects[5][9] = 0.0205
         effects[0][9] = -0.0099

@@ -22,7 +22,7 @@ struct ViewRendererTests {
 
     @Test func resourcesCannotCloseTheirScriptElement() throws {
         for name in ["core.js", "diagram.js", "head.js", "model.js", "neuron.js", "head.selftest.js", "model.selftest.js",
-                     "neuron.selftest.js", "views.css"] {
+                     "neuron.selftest.js", "scan.js", "scan.selftest.js", "views.css"] {
             let text = try Resources.text(name).lowercased()
             #expect(!text.contains("</script"), "\(name) contains </script")
             #expect(!text.contains("<!--"), "\(name) contains <!--")
