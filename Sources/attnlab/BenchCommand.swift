@@ -12,7 +12,8 @@ struct BenchCommand: ParsableCommand {
         discussion: """
         For each input length and thread count: median and best of repeated runs, GFLOP/s, the \
         ratio to OpenBLAS sgemm measured in the same run, the cost of capturing q/k/v and hidden \
-        states, and the peak resident memory.
+        states, and the peak resident memory. --views times the HTML views; --scan the case study's \
+        head scan against the same scan with PyTorch hooks.
         """)
 
     @Option(help: "The model to time (a folder, an id under Models/, or a Hugging Face id in the cache).")
@@ -30,10 +31,17 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Time the HTML views instead: page size, time to write it, and time to its first draw in headless Chromium.")
     var views = false
 
+    @Flag(help: "Time the case study's full layer × head scan instead, and the same scan with PyTorch forward hooks in a loop (Tools/bench/scan_hooks.py).")
+    var scan = false
+
+    @Option(help: "The Python that runs the PyTorch peer of --scan (torch and transformers; default: $ATTNLAB_REFERENCE_PYTHON, else python3).")
+    var python: String?
+
     func validate() throws {
         _ = try Self.integers(tokens, "--tokens")
         _ = try Self.integers(threads, "--threads")
         guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+        if views && scan { throw ValidationError("--views and --scan are two benchmarks: choose one") }
     }
 
     func run() throws {
@@ -45,6 +53,11 @@ struct BenchCommand: ParsableCommand {
         let folder = try ModelLocator.standard().resolve(model)
         if views {
             try ViewBench.run(folder: folder, lengths: lengths)
+            return
+        }
+        if scan {
+            let python = python ?? ProcessInfo.processInfo.environment["ATTNLAB_REFERENCE_PYTHON"] ?? "python3"
+            try ScanBench.run(folder: folder, threadCounts: threadCounts, seconds: seconds, python: python, script: ScanBench.peerScript())
             return
         }
         let loaded = try ModelRegistry.load(folder: folder.url)
