@@ -15,7 +15,8 @@ Timed end to end (1 to 3), repeated; each thread count in its own torch.set_num_
 
 Run with the reference venv, from anywhere:
     /work/refenv/bin/python Tools/bench/scan_hooks.py --model Models/sentence-transformers/all-MiniLM-L6-v2 --threads 1,2
-It prints one JSON object: per thread count the median and best seconds, and the effects
+It prints one JSON object: per thread count the median and best seconds (and the median CPU seconds
+of the process, all threads), and the effects
 (patched − target) as [layers][heads], which `attnlab bench --scan` compares with its own.
 """
 import argparse
@@ -83,13 +84,15 @@ def main():
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)
         scan()  # warm-up
-        samples = []
+        samples, cpu = [], []
         start = time.perf_counter()
         while len(samples) < 3 or (time.perf_counter() - start < args.seconds and len(samples) < 100):
-            begin = time.perf_counter()
+            begin, begin_cpu = time.perf_counter(), time.process_time()
             target, source, effects = scan()
             samples.append(time.perf_counter() - begin)
-        result["threads"][str(threads)] = {"median": statistics.median(samples), "best": min(samples), "runs": len(samples)}
+            cpu.append(time.process_time() - begin_cpu)
+        result["threads"][str(threads)] = {"median": statistics.median(samples), "best": min(samples), "runs": len(samples),
+                                           "cpu": statistics.median(cpu)}
         result.update(target=target, source=source, effects=effects, cells=layers * heads, forwards=layers * heads + 3)
     print(json.dumps(result))
 
