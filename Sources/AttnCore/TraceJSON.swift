@@ -4,8 +4,9 @@ import Foundation
 /// safetensors: `tokens` as strings, `token_type_ids`, `token_details` (every token's fields),
 /// `decoder_tokens`, `attention` as `[layer][head][query][key]` (other stacks as
 /// `decoder_attention`, `cross_attention`), `query`/`key`/`value`/`hidden` when captured (other
-/// stacks prefixed alike), `outputs`, `inputs` and `provenance`. Keys in that order; numbers that
-/// are not finite are written as `null`.
+/// stacks prefixed alike), `outputs`, `inputs`, `provenance`, and `interventions` when the pass ran
+/// with some (as trace files record them). Keys in that order; numbers that are not finite are
+/// written as `null`.
 public enum TraceJSON {
     public static func encode(_ trace: Trace) -> Data {
         var out = "{"
@@ -26,6 +27,7 @@ public enum TraceJSON {
         key("outputs"); out += json(trace.outputs)
         key("inputs"); out += json(trace.inputs)
         key("provenance"); out += json(trace.provenance)
+        if !trace.interventions.isEmpty { key("interventions"); out += json(trace.interventions) }
         out += "}\n"
         return Data(out.utf8)
     }

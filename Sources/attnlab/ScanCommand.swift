@@ -81,6 +81,12 @@ struct ScanCommand: ParsableCommand {
         if mode == .patch, sourceText == nil, sourcePair == nil {
             throw ValidationError("a patching scan needs a source: give --source-text or --source-pair (or --mode ablate)")
         }
+        if mode == .ablate, sourceText != nil || sourcePair != nil {
+            throw ValidationError("an ablation scan zeroes each site and reads no source: leave out --source-text and --source-pair, or scan with --mode patch")
+        }
+        guard [.head, .residual, .attention, .mlp].contains(site) else {
+            throw ValidationError("--site \(site.rawValue): a scan patches head, resid, attn or mlp sites")
+        }
         _ = try parsedLayers()
         if let figure, FigureFormat(fileExtension: URL(fileURLWithPath: figure).pathExtension) == nil {
             throw ValidationError("--figure \(figure): end the file name with .png, .pdf or .svg")
