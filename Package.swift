@@ -15,23 +15,24 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
-        .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
     ],
     targets: [
-        // System libraries, found through pkg-config (Debian: libopenblas-dev, libgit2-dev, libcairo2-dev).
+        // System libraries, found through pkg-config (Debian: libopenblas-dev, libgit2-dev, libcairo2-dev, zlib1g-dev).
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2",
                        providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "CCairo", pkgConfig: "cairo",
                        providers: [.apt(["libcairo2-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
 
         // The numeric code is optimised in debug builds too, so that tests run real models quickly.
         // The element-wise kernels in C, for an AVX2 + FMA version chosen at run time (Swift cannot
         // compile one function for another CPU than the rest).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
         .target(name: "AttnCore", dependencies: ["CBLAS", "CKernels"], swiftSettings: optimised),
-        .target(name: "AttnModels", dependencies: ["AttnCore", "ZIPFoundation"], swiftSettings: optimised),
+        .target(name: "AttnModels", dependencies: ["AttnCore", "CZlib"], swiftSettings: optimised),
         .target(name: "AttnDiff", dependencies: ["AttnCore"]),
         .target(name: "AttnExperiments", dependencies: ["AttnCore", "AttnModels", "AttnDiff", "Yams"]),
         .target(name: "AttnViews", dependencies: ["AttnCore", "AttnDiff"],
@@ -46,7 +47,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "AttnCoreTests", dependencies: ["AttnCore"]),
-        .testTarget(name: "AttnModelsTests", dependencies: ["AttnModels"],
+        .testTarget(name: "AttnModelsTests", dependencies: ["AttnModels", "CZlib"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AttnDiffTests", dependencies: ["AttnDiff"]),
         .testTarget(name: "AttnExperimentsTests", dependencies: ["AttnExperiments"]),
