@@ -37,8 +37,19 @@ public struct ModelLocator: Sendable {
         return ModelLocator(roots: roots, hubCaches: caches)
     }
 
-    /// Resolves what the user typed to a folder with a config.json.
+    /// Resolves what the user typed to a folder with a config.json. The config.json must be a
+    /// regular file: a FIFO in its place would block its reader forever.
     public func resolve(_ spec: String) throws -> ModelFolder {
+        let folder = try find(spec)
+        do {
+            try RegularFile.check(folder.url.appendingPathComponent("config.json").path)
+        } catch let error as CoreError {
+            throw ModelError("config.json \(error.message)", location: folder.url.path, hint: error.hint)
+        }
+        return folder
+    }
+
+    private func find(_ spec: String) throws -> ModelFolder {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         if fm.fileExists(atPath: spec, isDirectory: &isDirectory) {
