@@ -1,3 +1,5 @@
+import AttnCore
+
 /// Everything wrong with an experiment file, each problem with its line, column and key.
 public struct ExperimentError: Error, CustomStringConvertible, Equatable {
     public struct Problem: Sendable, Equatable {
@@ -11,13 +13,13 @@ public struct ExperimentError: Error, CustomStringConvertible, Equatable {
     public var file: String
     public var problems: [Problem]
 
+    /// One line a problem, control characters in each escaped (`MessageText`).
     public var description: String {
-        if problems.count == 1, let p = problems.first {
-            return "\(file):\(p.line):\(p.column): \(p.key.isEmpty ? "" : "\(p.key): ")\(p.message)"
+        func line(_ p: Problem) -> String {
+            MessageText.escape("\(file):\(p.line):\(p.column): \(p.key.isEmpty ? "" : "\(p.key): ")\(p.message)")
         }
-        return "\(file) has \(problems.count) problems:\n" + problems.map {
-            "  \(file):\($0.line):\($0.column): \($0.key.isEmpty ? "" : "\($0.key): ")\($0.message)"
-        }.joined(separator: "\n")
+        if problems.count == 1, let p = problems.first { return line(p) }
+        return MessageText.escape("\(file) has \(problems.count) problems:") + "\n" + problems.map { "  " + line($0) }.joined(separator: "\n")
     }
 }
 
@@ -25,5 +27,6 @@ public struct ExperimentError: Error, CustomStringConvertible, Equatable {
 public struct RunError: Error, CustomStringConvertible {
     public var message: String
     public init(_ message: String) { self.message = message }
-    public var description: String { message }
+    /// One line, control characters escaped (`MessageText`).
+    public var description: String { MessageText.escape(message) }
 }
