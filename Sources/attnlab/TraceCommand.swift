@@ -80,6 +80,7 @@ struct TraceCommand: ParsableCommand {
         let request = TraceRequest(a: text, b: pair, decoderText: decoderText, task: task.flatMap(ModelTask.init(rawValue:)),
                                    capture: try Self.captureOptions(capture), truncate: truncate, topK: topK)
         let trace = try loaded.trace(request)
+        try trace.checkFinite()
         let format = self.format ?? (out?.lowercased().hasSuffix(".json") == true ? "json" : out == nil ? "summary" : "safetensors")
         switch (format, out) {
         case ("json", nil):
