@@ -1,9 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Optimised in debug builds too, so that tests run real models quickly. Release builds use the
+// default -O, with every check on: these modules read files a user supplies, and -Ounchecked
+// would turn a wrong size into a silent out-of-bounds read instead of a stop.
 let optimised: [SwiftSetting] = [
     .unsafeFlags(["-O"], .when(configuration: .debug)),
-    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
 ]
 
 let package = Package(
@@ -11,6 +13,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "attnlab", targets: ["attnlab"]),
+        // The fuzz entry points, for the libFuzzer package in Tools/fuzz.
+        .library(name: "AttnFuzz", targets: ["AttnFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -41,6 +45,10 @@ let package = Package(
         .target(name: "AttnSnapshots", dependencies: ["AttnCore", "AttnDiff", "AttnExperiments", "AttnFigures", "CGit2"]),
         // Run reports: tables, comparisons and links to views, from a run and its traces.
         .target(name: "AttnReports", dependencies: ["AttnCore", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures"]),
+        // Every reader of a user's file as a fuzz target, with seeds and seeded mutations (FuzzTests,
+        // and Tools/fuzz for libFuzzer).
+        .target(name: "AttnFuzz", dependencies: ["AttnCore", "AttnModels", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures", "AttnSnapshots"],
+                swiftSettings: optimised),
         .executableTarget(name: "attnlab", dependencies: [
             "AttnCore", "AttnModels", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures", "AttnSnapshots", "AttnReports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -57,6 +65,8 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AttnSnapshotsTests", dependencies: ["AttnSnapshots"]),
         .testTarget(name: "AttnReportsTests", dependencies: ["AttnReports"]),
+        // A seeded fuzz campaign over every reader, about a minute; crashing inputs kept in Fixtures.
+        .testTarget(name: "FuzzTests", dependencies: ["AttnFuzz"], resources: [.copy("Fixtures")]),
         // Runs the built `attnlab` binary as a user would.
         .testTarget(name: "attnlabTests", dependencies: ["attnlab", "AttnCore"], resources: [.copy("Fixtures")]),
     ],
