@@ -2,8 +2,9 @@
 SWIFT ?= swift
 BIN_DEBUG := .build/debug/attnlab
 BIN_RELEASE := .build/release/attnlab
+PYTHON_VENV := .build/python-venv
 
-.PHONY: setup build release demo test bench clean
+.PHONY: setup build release demo test python-test bench clean
 
 setup:
 	@Tools/setup.sh
@@ -24,6 +25,17 @@ test: setup
 	$(SWIFT) build
 	$(BIN_DEBUG) snapshot check Experiments/paraphrase-eminem.yaml
 	$(SWIFT) test
+	$(MAKE) --no-print-directory python-test
+
+# The Python package's tests (python/tests, the quickstart notebook) in a venv from PyPI, against the debug binary.
+python-test: build $(PYTHON_VENV)/.installed
+	$(PYTHON_VENV)/bin/pip install --quiet --no-build-isolation --no-deps ./python
+	ATTNLAB=$(BIN_DEBUG) $(PYTHON_VENV)/bin/python -m pytest -q python/tests
+
+$(PYTHON_VENV)/.installed:
+	python3 -m venv $(PYTHON_VENV)
+	$(PYTHON_VENV)/bin/pip install --quiet numpy safetensors pytest nbclient nbformat ipykernel "setuptools>=70.1"
+	touch $@
 
 bench: release
 	$(BIN_RELEASE) bench

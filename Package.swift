@@ -42,15 +42,19 @@ let package = Package(
         .target(name: "AttnViews", dependencies: ["AttnCore", "AttnDiff"],
                 resources: [.copy("Resources")]),
         .target(name: "AttnFigures", dependencies: ["AttnCore", "AttnDiff", "CCairo"]),
-        .target(name: "AttnSnapshots", dependencies: ["AttnCore", "AttnDiff", "AttnExperiments", "AttnFigures", "CGit2"]),
-        // Run reports: tables, comparisons and links to views, from a run and its traces.
-        .target(name: "AttnReports", dependencies: ["AttnCore", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures"]),
+        // libgit2 behind a Swift API: read objects, status, log, an atomic commit of a set of paths.
+        .target(name: "AttnGit", dependencies: ["AttnCore", "CGit2"]),
+        .target(name: "AttnSnapshots", dependencies: ["AttnCore", "AttnDiff", "AttnGit"]),
+        // Run reports (tables, comparisons and links to views, from a run and its traces) and
+        // snapshot review pages.
+        .target(name: "AttnReports", dependencies: ["AttnCore", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures",
+                                                    "AttnGit", "AttnSnapshots"]),
         // Every reader of a user's file as a fuzz target, with seeds and seeded mutations (FuzzTests,
         // and Tools/fuzz for libFuzzer).
         .target(name: "AttnFuzz", dependencies: ["AttnCore", "AttnModels", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures", "AttnSnapshots"],
                 swiftSettings: optimised),
         .executableTarget(name: "attnlab", dependencies: [
-            "AttnCore", "AttnModels", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures", "AttnSnapshots", "AttnReports",
+            "AttnCore", "AttnModels", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures", "AttnGit", "AttnSnapshots", "AttnReports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -63,7 +67,10 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AttnFiguresTests", dependencies: ["AttnFigures"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "AttnSnapshotsTests", dependencies: ["AttnSnapshots"]),
+        // Temporary repositories set up through libgit2, for the git and snapshot tests.
+        .target(name: "GitTestSupport", dependencies: ["AttnGit", "CGit2"], path: "Tests/GitTestSupport"),
+        .testTarget(name: "AttnGitTests", dependencies: ["AttnGit", "GitTestSupport"]),
+        .testTarget(name: "AttnSnapshotsTests", dependencies: ["AttnSnapshots", "GitTestSupport"]),
         .testTarget(name: "AttnReportsTests", dependencies: ["AttnReports"]),
         // A seeded fuzz campaign over every reader, about a minute; crashing inputs kept in Fixtures.
         .testTarget(name: "FuzzTests", dependencies: ["AttnFuzz"], resources: [.copy("Fixtures")]),

@@ -74,6 +74,44 @@ public struct Tensor: Sendable, Equatable {
         return worst
     }
 
+    /// Joins tensors along their first dimension (the others must agree): `[a, …]` and `[b, …]`
+    /// give `[a + b, …]`, as PyTorch's `torch.cat(dim=0)`.
+    public static func concatenating(_ parts: [Tensor]) throws -> Tensor {
+        guard let first = parts.first else { return Tensor(zeros: [0]) }
+        let inner = Array(first.shape.dropFirst())
+        var rows = 0
+        for part in parts {
+            guard part.rank == first.rank, Array(part.shape.dropFirst()) == inner else {
+                throw CoreError("cannot join tensors of shapes \(part.shape) and \(first.shape)")
+            }
+            rows += part.shape.first ?? 0
+        }
+        var scalars: [Float] = []
+        scalars.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+        for part in parts { scalars += part.scalars }
+        return Tensor(shape: [rows] + inner, scalars: scalars)
+    }
+
+    /// Joins matrices `[rows, a]`, `[rows, b]`, … side by side into `[rows, a + b + …]`, as
+    /// PyTorch's `torch.cat(dim=1)`.
+    public static func concatenatingColumns(_ parts: [Tensor]) throws -> Tensor {
+        guard let first = parts.first else { return Tensor(zeros: [0, 0]) }
+        let rows = first.shape.first ?? 0
+        guard parts.allSatisfy({ $0.rank == 2 && $0.shape[0] == rows }) else {
+            throw CoreError("cannot join matrices of shapes \(parts.map(\.shape)) side by side")
+        }
+        let width = parts.reduce(0) { $0 + $1.shape[1] }
+        var scalars: [Float] = []
+        scalars.reserveCapacity(rows * width)
+        for r in 0 ..< rows {
+            for part in parts {
+                let w = part.shape[1]
+                scalars += part.scalars[r * w ..< (r + 1) * w]
+            }
+        }
+        return Tensor(shape: [rows, width], scalars: scalars)
+    }
+
     /// Stacks tensors of one shape along a new first dimension.
     public static func stack(_ parts: [Tensor]) -> Tensor {
         guard let first = parts.first else { return Tensor(zeros: [0]) }

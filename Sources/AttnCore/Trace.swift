@@ -39,27 +39,73 @@ public enum StackKind: String, Codable, Sendable, CaseIterable, Comparable {
     }
 }
 
+/// How a stack's attention was computed: what a view needs to redo `softmax(q·k·scale)` from the
+/// captured queries and keys, and to say when the probabilities are something else.
+public struct AttentionGeometry: Codable, Sendable, Equatable {
+    /// The factor the scores `q·k` were multiplied by before the softmax, per layer (1/√d for most
+    /// models; 1 for T5; 1/(√d·(l+1)) for GPT-2 with `scale_attn_by_inverse_layer_idx`).
+    public var scales: [Float]
+    /// Key/value heads: with grouped-query attention fewer than the query heads, query head `h`
+    /// reading key/value head `h / (heads / keyValueHeads)`, as transformers' `repeat_kv` expands them.
+    public var keyValueHeads: Int
+    /// Each query sees itself and the keys before it.
+    public var causal: Bool
+    /// Each query sees at most this many keys ending at itself (Mistral's sliding window).
+    public var slidingWindow: Int?
+    /// A bias the trace does not hold was added to the scores (T5's relative positions).
+    public var positionBias: Bool
+    /// Queries and keys are captured after rotary position embeddings, as the scores use them.
+    public var rotary: Bool
+
+    public init(scales: [Float], keyValueHeads: Int, causal: Bool = false, slidingWindow: Int? = nil,
+                positionBias: Bool = false, rotary: Bool = false) {
+        self.scales = scales
+        self.keyValueHeads = keyValueHeads
+        self.causal = causal
+        self.slidingWindow = slidingWindow
+        self.positionBias = positionBias
+        self.rotary = rotary
+    }
+
+    /// The key/value head query head `head` of `heads` reads.
+    public func keyValueHead(of head: Int, heads: Int) -> Int {
+        head / max(1, heads / max(1, keyValueHeads))
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case scales, causal, rotary
+        case keyValueHeads = "key_value_heads", slidingWindow = "sliding_window", positionBias = "position_bias"
+    }
+}
+
 /// What one stack of layers produced.
 public struct AttentionStack: Sendable, Equatable {
     /// Attention probabilities `[layers, heads, queries, keys]`; each row sums to 1.
     public var attention: Tensor
-    /// Per-head queries, keys and values `[layers, heads, n, headDim]`, when captured.
+    /// Per-head queries `[layers, heads, queries, headDim]`, when captured (after rotary positions).
     public var query: Tensor?
+    /// Per-key/value-head keys and values `[layers, keyValueHeads, keys, headDim]`, when captured.
     public var key: Tensor?
     public var value: Tensor?
     /// Hidden states `[layers + 1, n, hidden]` (embeddings first), when captured.
     public var hidden: Tensor?
+    /// How the attention was computed; nil for a trace imported without it.
+    public var geometry: AttentionGeometry?
 
-    public init(attention: Tensor, query: Tensor? = nil, key: Tensor? = nil, value: Tensor? = nil, hidden: Tensor? = nil) {
+    public init(attention: Tensor, query: Tensor? = nil, key: Tensor? = nil, value: Tensor? = nil, hidden: Tensor? = nil,
+                geometry: AttentionGeometry? = nil) {
         self.attention = attention
         self.query = query
         self.key = key
         self.value = value
         self.hidden = hidden
+        self.geometry = geometry
     }
 
     public var layerCount: Int { attention.shape[0] }
     public var headCount: Int { attention.shape[1] }
+    /// Key/value heads of the captured keys and values (the query heads when the trace does not say).
+    public var keyValueHeadCount: Int { geometry?.keyValueHeads ?? key?.shape[1] ?? headCount }
 }
 
 /// The text a trace was run on.
@@ -182,10 +228,12 @@ public struct Trace: Sendable, Equatable {
     /// Raw logits where they are small enough to keep (classification: `[labels]`).
     public var logits: Tensor?
     public var provenance: Provenance
+    /// The interventions the forward pass ran with (empty for the model as it is).
+    public var interventions: [Intervention]
 
     public init(inputs: TraceInputs, tokens: [TraceToken], decoderTokens: [TraceToken]? = nil, tokenTypeIds: [Int]? = nil,
                 stacks: [StackKind: AttentionStack], outputs: TraceOutputs = TraceOutputs(),
-                logits: Tensor? = nil, provenance: Provenance) {
+                logits: Tensor? = nil, provenance: Provenance, interventions: [Intervention] = []) {
         self.inputs = inputs
         self.tokens = tokens
         self.decoderTokens = decoderTokens
@@ -194,6 +242,7 @@ public struct Trace: Sendable, Equatable {
         self.outputs = outputs
         self.logits = logits
         self.provenance = provenance
+        self.interventions = interventions
     }
 
     /// The tokens along the query axis of a stack.

@@ -24,9 +24,13 @@ public enum TraceFile {
         var tokenTypeIds: [Int]?
         var outputs: TraceOutputs?
         var provenance: Provenance?
+        /// Per stack (`encoder`, …): how its attention was computed.
+        var stacks: [String: AttentionGeometry]?
+        /// The interventions the trace ran with; absent when none.
+        var interventions: [Intervention]?
 
         enum CodingKeys: String, CodingKey {
-            case inputs, tokens, outputs, provenance
+            case inputs, tokens, outputs, provenance, stacks, interventions
             case formatVersion = "format_version", decoderTokens = "decoder_tokens", tokenTypeIds = "token_type_ids"
         }
     }
@@ -84,9 +88,16 @@ public enum TraceFile {
         let document = Document(formatVersion: formatVersion, inputs: trace.inputs,
                                 tokens: trace.tokens.map(FlexibleToken.init),
                                 decoderTokens: trace.decoderTokens?.map(FlexibleToken.init), tokenTypeIds: trace.tokenTypeIds,
-                                outputs: trace.outputs, provenance: trace.provenance)
+                                outputs: trace.outputs, provenance: trace.provenance,
+                                stacks: geometries(trace), interventions: trace.interventions.isEmpty ? nil : trace.interventions)
         writer.metadata[metadataKey] = String(decoding: try stableJSON(document), as: UTF8.self)
         return writer.encoded()
+    }
+
+    /// The stacks' geometries by stack name, or nil when no stack has one.
+    static func geometries(_ trace: Trace) -> [String: AttentionGeometry]? {
+        let known = trace.stacks.compactMapValues(\.geometry)
+        return known.isEmpty ? nil : Dictionary(uniqueKeysWithValues: known.map { ($0.key.rawValue, $0.value) })
     }
 
     /// Writes a trace atomically.
@@ -121,7 +132,7 @@ public enum TraceFile {
             }
             stacks[kind] = AttentionStack(attention: try file.tensor(name), query: try optional("query"),
                                           key: try optional("key"), value: try optional("value"),
-                                          hidden: try optional("hidden"))
+                                          hidden: try optional("hidden"), geometry: document.stacks?[kind.rawValue])
         }
         guard !stacks.isEmpty else {
             throw CoreError("the trace has no attention (no tensor named encoder.attention, decoder.attention or cross.attention)",
@@ -133,7 +144,8 @@ public enum TraceFile {
                           tokenTypeIds: document.tokenTypeIds.flatMap { $0.count == tokens.count ? $0 : nil }, stacks: stacks,
                           outputs: document.outputs ?? TraceOutputs(),
                           logits: file.entries["outputs.logits"] == nil ? nil : try file.tensor("outputs.logits"),
-                          provenance: document.provenance ?? Provenance(model: "imported", architecture: "unknown"))
+                          provenance: document.provenance ?? Provenance(model: "imported", architecture: "unknown"),
+                          interventions: document.interventions ?? [])
         try validate(trace, path: path)
         return trace
     }
@@ -147,13 +159,33 @@ public enum TraceFile {
                 throw CoreError("\(kind.rawValue).attention has shape \(shape) but the trace has \(queries) query and \(keys) key tokens",
                                 location: path, hint: "attention must be [layers, heads, queries, keys]")
             }
+            let heads = shape[1]
+            let keyValueHeads = stack.keyValueHeadCount
+            guard keyValueHeads >= 1, keyValueHeads <= heads, heads % keyValueHeads == 0 else {
+                throw CoreError("\(kind.rawValue) has \(keyValueHeads) key/value heads for \(heads) query heads",
+                                location: path, hint: "the query heads must be a multiple of the key/value heads")
+            }
+            if let geometry = stack.geometry {
+                guard geometry.scales.count == shape[0], geometry.scales.allSatisfy(\.isFinite) else {
+                    throw CoreError("the \(kind.rawValue) stack states \(geometry.scales.count) score scales for \(shape[0]) layers",
+                                    location: path, hint: "give one finite scale per layer")
+                }
+                if let window = geometry.slidingWindow, window < 1 {
+                    throw CoreError("the \(kind.rawValue) stack's sliding window is \(window)", location: path)
+                }
+            }
             for (what, tensor) in [("query", stack.query), ("key", stack.key), ("value", stack.value)] {
                 guard let tensor else { continue }
                 let n = what == "query" ? queries : keys
-                guard tensor.rank == 4, tensor.shape[0] == shape[0], tensor.shape[1] == shape[1], tensor.shape[2] == n else {
-                    throw CoreError("\(kind.rawValue).\(what) has shape \(tensor.shape), expected [\(shape[0]), \(shape[1]), \(n), head_dim]",
+                let expectedHeads = what == "query" ? heads : keyValueHeads
+                guard tensor.rank == 4, tensor.shape[0] == shape[0], tensor.shape[1] == expectedHeads, tensor.shape[2] == n else {
+                    throw CoreError("\(kind.rawValue).\(what) has shape \(tensor.shape), expected [\(shape[0]), \(expectedHeads), \(n), head_dim]",
                                     location: path)
                 }
+            }
+            if let query = stack.query, let key = stack.key, query.shape[3] != key.shape[3] {
+                throw CoreError("\(kind.rawValue).query has width \(query.shape[3]) but \(kind.rawValue).key has \(key.shape[3])",
+                                location: path, hint: "queries and keys must have the same head width")
             }
             if let hidden = stack.hidden, hidden.rank != 3 || hidden.shape[1] != queries {
                 throw CoreError("\(kind.rawValue).hidden has shape \(hidden.shape), expected [layers + 1, \(queries), hidden]",

@@ -57,4 +57,19 @@ public enum CrossSentenceAttention {
             }
         }
     }
+
+    /// How much the attention between the sentences changed from `a` to `b`, per layer and head
+    /// (`[layers][heads]`): the mean of the changes of the A → B and B → A masses. Nil unless both
+    /// traces are pairs with encoder attention of the same number of layers and heads.
+    public static func massChange(_ a: Trace, _ b: Trace) -> [[Double]]? {
+        guard a.isPair, b.isPair else { return nil }
+        let (aToB, bToA) = (mass(a, from: 0, to: 1), mass(a, from: 1, to: 0))
+        let (newAToB, newBToA) = (mass(b, from: 0, to: 1), mass(b, from: 1, to: 0))
+        guard !aToB.isEmpty, aToB.count == newAToB.count, aToB[0].count == newAToB[0].count else { return nil }
+        return aToB.indices.map { l in
+            aToB[l].indices.map { h in
+                (abs(Double(aToB[l][h] - newAToB[l][h])) + abs(Double(bToA[l][h] - newBToA[l][h]))) / 2
+            }
+        }
+    }
 }

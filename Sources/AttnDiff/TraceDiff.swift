@@ -70,35 +70,32 @@ public struct TraceDiff: Sendable {
         let shared = alignment.commonPairs
         let (layers, heads) = (stackA.layerCount, stackA.headCount)
         let contentRows = shared.indices.filter { !alignment.wordsA[shared[$0].a!].special }
-        let massA = a.isPair ? [CrossSentenceAttention.mass(a, from: 0, to: 1), CrossSentenceAttention.mass(a, from: 1, to: 0)] : nil
-        let massB = b.isPair ? [CrossSentenceAttention.mass(b, from: 0, to: 1), CrossSentenceAttention.mass(b, from: 1, to: 0)] : nil
+        let massChange = CrossSentenceAttention.massChange(a, b)
+        // The share of top-k words that changed is out of the k a row can have (fewer when fewer words are shared).
+        let k = min(max(topK, 1), shared.count)
 
         var deltas: [HeadDelta] = []
         var wordTotals = [Double](repeating: 0, count: shared.count)
         var wordBest = [(Double, Int, Int)](repeating: (-1, 0, 0), count: shared.count)
         for l in 0 ..< layers {
             for h in 0 ..< heads {
-                let rowsA = try alignment.wordMatrix(headMatrix(stackA, l, h), side: .a)
-                let rowsB = try alignment.wordMatrix(headMatrix(stackB, l, h), side: .b)
+                let rowsA = try alignment.wordMatrix(headMatrix(stackA.attention, layer: l, head: h), side: .a)
+                let rowsB = try alignment.wordMatrix(headMatrix(stackB.attention, layer: l, head: h), side: .b)
                 let m = shared.count
                 var js = 0.0, l1 = 0.0, topChange = 0.0
                 for row in contentRows {
-                    let p = normalised(Array(rowsA.scalars[row * m ..< (row + 1) * m]))
-                    let q = normalised(Array(rowsB.scalars[row * m ..< (row + 1) * m]))
+                    let p = normalised(rowsA.scalars[row * m ..< (row + 1) * m])
+                    let q = normalised(rowsB.scalars[row * m ..< (row + 1) * m])
                     let divergence = jensenShannon(p, q)
                     js += divergence
                     l1 += zip(p, q).reduce(0) { $0 + abs($1.0 - $1.1) }
-                    topChange += Double(topK - Set(top(p, topK)).intersection(top(q, topK)).count) / Double(min(topK, m))
+                    topChange += Double(k - Set(top(p, k)).intersection(top(q, k)).count) / Double(k)
                     wordTotals[row] += divergence
                     if divergence > wordBest[row].0 { wordBest[row] = (divergence, l, h) }
                 }
                 let count = Double(max(contentRows.count, 1))
-                var massChange: Double?
-                if let massA, let massB {
-                    massChange = (abs(Double(massA[0][l][h] - massB[0][l][h])) + abs(Double(massA[1][l][h] - massB[1][l][h]))) / 2
-                }
                 deltas.append(HeadDelta(layer: l, head: h, jsDivergence: js / count, l1: l1 / count,
-                                        topKChange: topChange / count, massChange: massChange))
+                                        topKChange: topChange / count, massChange: massChange?[l][h]))
             }
         }
         let words = contentRows.map { row -> WordDelta in
@@ -111,18 +108,20 @@ public struct TraceDiff: Sendable {
                          words: words.sorted { $0.jsDivergence > $1.jsDivergence })
     }
 
-    static func headMatrix(_ stack: AttentionStack, _ l: Int, _ h: Int) -> Tensor {
-        let (q, k) = (stack.attention.shape[2], stack.attention.shape[3])
-        let start = (l * stack.headCount + h) * q * k
-        return Tensor(shape: [q, k], scalars: Array(stack.attention.scalars[start ..< start + q * k]))
+    /// One head's `[queries, keys]` attention, out of a stack's `[layers, heads, queries, keys]`.
+    public static func headMatrix(_ attention: Tensor, layer: Int, head: Int) -> Tensor {
+        let (heads, q, k) = (attention.shape[1], attention.shape[2], attention.shape[3])
+        let start = (layer * heads + head) * q * k
+        return Tensor(shape: [q, k], scalars: Array(attention.scalars[start ..< start + q * k]))
     }
 
-    static func normalised(_ row: [Float]) -> [Double] {
+    /// A row of attention scaled to sum to 1 (a row without mass reads as uniform).
+    public static func normalised<Row: Collection<Float>>(_ row: Row) -> [Double] {
         let total = row.reduce(0) { $0 + Double($1) }
         return total > 0 ? row.map { Double($0) / total } : row.map { _ in 1 / Double(max(row.count, 1)) }
     }
 
-    /// Jensen–Shannon divergence in bits.
+    /// Jensen–Shannon divergence in bits (0 to 1) of two distributions over the same outcomes.
     public static func jensenShannon(_ p: [Double], _ q: [Double]) -> Double {
         var total = 0.0
         for (x, y) in zip(p, q) {
@@ -131,6 +130,11 @@ public struct TraceDiff: Sendable {
             if y > 0 { total += 0.5 * y * log2(y / m) }
         }
         return max(0, total)
+    }
+
+    /// Jensen–Shannon divergence in bits of two rows of attention over the same keys, each normalised.
+    public static func rowDivergence<Row: Collection<Float>>(_ p: Row, _ q: Row) -> Double {
+        jensenShannon(normalised(p), normalised(q))
     }
 
     static func top(_ row: [Double], _ k: Int) -> [Int] {

@@ -11,23 +11,8 @@ import AttnCore
 /// left over on both sides are paired in order as `changed`; what remains is `deleted` (only in
 /// A) or `inserted` (only in B).
 public struct WordAlignment: Sendable, Equatable {
-    /// A word: one or more consecutive tokens.
-    public struct Word: Sendable, Equatable {
-        /// 0 for sentence A, 1 for sentence B of a pair.
-        public var segment: Int
-        /// The word as it appears in the input (or its tokens joined, when spans are missing).
-        public var text: String
-        /// Indices of its tokens in the trace, ascending.
-        public var tokens: [Int]
-        public var special: Bool
-
-        public init(segment: Int, text: String, tokens: [Int], special: Bool) {
-            self.segment = segment
-            self.text = text
-            self.tokens = tokens
-            self.special = special
-        }
-    }
+    /// A word: one or more consecutive tokens (`TraceWords` groups them).
+    public typealias Word = TraceWord
 
     /// What happened to a word between A and B.
     public enum Status: String, Sendable, Equatable, Codable {
@@ -126,57 +111,9 @@ public struct WordAlignment: Sendable, Equatable {
 
     // MARK: words
 
-    /// Groups tokens into words. Tokens with a word index group by `(segment, word)` while they are
-    /// consecutive; tokens without one (imported traces) start a new word unless they continue the
-    /// previous one in WordPiece's way (`##`).
+    /// The words of a trace's tokens, as `TraceWords.group` forms them.
     public static func words(_ tokens: [TraceToken], inputs: TraceInputs) -> [Word] {
-        var words: [Word] = []
-        var previousKey: (segment: Int, word: Int)?
-        for (index, token) in tokens.enumerated() {
-            defer { if token.special { previousKey = nil } }
-            if token.special {
-                words.append(Word(segment: token.segment, text: token.text, tokens: [index], special: true))
-                continue
-            }
-            if let word = token.word {
-                if let key = previousKey, key.segment == token.segment, key.word == word, !words.isEmpty {
-                    words[words.count - 1].tokens.append(index)
-                } else {
-                    words.append(Word(segment: token.segment, text: "", tokens: [index], special: false))
-                }
-                previousKey = (token.segment, word)
-            } else {
-                previousKey = nil
-                if token.text.hasPrefix("##"), let last = words.last, !last.special, last.segment == token.segment,
-                   tokens[last.tokens[0]].word == nil {
-                    words[words.count - 1].tokens.append(index)
-                } else {
-                    words.append(Word(segment: token.segment, text: "", tokens: [index], special: false))
-                }
-            }
-        }
-        for index in words.indices where !words[index].special {
-            words[index].text = text(of: words[index], tokens: tokens, inputs: inputs)
-        }
-        return words
-    }
-
-    /// The input text a word's tokens cover, or its tokens' display forms joined.
-    static func text(of word: Word, tokens: [TraceToken], inputs: TraceInputs) -> String {
-        let members = word.tokens.map { tokens[$0] }
-        let source = word.segment == 0 ? inputs.a : inputs.b
-        if let source, let start = members.compactMap(\.start).min(), let end = members.compactMap(\.end).max() {
-            let scalars = Array(source.unicodeScalars)
-            if start >= 0, start < end, end <= scalars.count {
-                var text = String.UnicodeScalarView()
-                text.append(contentsOf: scalars[start ..< end])
-                return String(text)
-            }
-        }
-        return members.enumerated().map { position, token in
-            let display = token.display.isEmpty ? token.text : token.display
-            return position > 0 && display.hasPrefix("##") ? String(display.dropFirst(2)) : display
-        }.joined()
+        TraceWords.group(tokens, inputs: inputs)
     }
 
     // MARK: alignment

@@ -70,7 +70,7 @@ public enum Executor {
             do {
                 return try LoadedModel(spec.id, locator: options.locator)
             } catch {
-                throw RunError("model \(spec.name) (\(spec.id)): \(error)")
+                throw ExperimentError("model \(spec.name) (\(spec.id))", cause: error)
             }
         }
         let planned = plan(experiment, maskTokens: models.map { $0.tokenizer.maskToken })
@@ -87,7 +87,7 @@ public enum Executor {
         }
 
         // Trace every variant. Each forward pass runs on one thread; the threads share the variants.
-        Parallel.setThreads(1)
+        BLAS.setThreads(1)
         let workers = max(1, min(options.threads, planned.count))
         let results = ResultSlots<Result<Trace, Error>>(count: planned.count)
         let counter = WorkCounter()
@@ -111,7 +111,7 @@ public enum Executor {
             let spec = experiment.models[job.model]
             switch results[index]! {
             case .failure(let error):
-                throw RunError("model \(spec.name), variant \(job.variant.path): \(error)")
+                throw ExperimentError("model \(spec.name), variant \(job.variant.path)", cause: error)
             case .success(let trace):
                 subjects.append(.init(model: spec.name, variant: job.variant, trace: trace, label: label(trace, spec)))
             }
@@ -155,7 +155,7 @@ public enum Executor {
             return RunResult(folder: folder, manifest: manifest, subjects: subjects)
         } catch {
             try? fm.removeItem(at: staging)
-            throw RunError("cannot write the run \(folder.path): \(MessageText.describe(error))")
+            throw ExperimentError("cannot write the run", location: folder.path, cause: error)
         }
     }
 
@@ -166,11 +166,9 @@ public enum Executor {
             let labels = spec.labels ?? ["not-paraphrase", "paraphrase"]
             return similarity >= threshold ? labels[1] : labels[0]
         }
-        if let probabilities = trace.outputs.probabilities, let labels = spec.labels ?? trace.outputs.labels,
-           let best = probabilities.indices.max(by: { probabilities[$0] < probabilities[$1] }), best < labels.count {
-            return labels[best]
-        }
-        return trace.outputs.topk?.first?.candidates.first?.token
+        var outputs = trace.outputs
+        if let labels = spec.labels { outputs.labels = labels }  // the experiment's names for the classes
+        return outputs.label ?? trace.outputs.topk?.first?.candidates.first?.token
     }
 
     static func uniqueRunID(in folder: URL, at date: Date) -> String {

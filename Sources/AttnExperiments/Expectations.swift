@@ -5,7 +5,7 @@ import Foundation
 /// Evaluates expectations on traced variants.
 public enum ExpectationEvaluator {
     /// One traced variant, as the evaluator sees it.
-    public struct Subject: Sendable {
+    public struct Subject: ModelVariant, Sendable {
         public var model: String
         public var variant: Variant
         public var trace: Trace
@@ -36,10 +36,7 @@ public enum ExpectationEvaluator {
                 continue
             }
             for subject in matching {
-                let base = subjects.first {
-                    $0.model == subject.model && $0.variant.input == subject.variant.input && $0.variant.isBase
-                }
-                let (passed, actual) = check(expectation.check, subject, base: base)
+                let (passed, actual) = check(expectation.check, subject, base: subjects.base(of: subject))
                 results.append(.init(line: expectation.line, model: subject.model, variant: subject.variant.path,
                                      expectation: describe(expectation.check), passed: passed, actual: actual))
             }

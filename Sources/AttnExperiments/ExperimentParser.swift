@@ -16,7 +16,7 @@ public enum ExperimentParser {
         do {
             data = try RegularFile.read(url, limit: 64 << 20, what: "experiment file")
         } catch let error as CoreError {
-            throw RunError("cannot read the experiment file \(url.path): \(error.message); check the path")
+            throw ExperimentError(error.message, location: url.path, hint: error.hint ?? "check the path")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ExperimentError(file: url.path, problems: [.init(line: 1, column: 1, key: "", message: "the file is not UTF-8 text")])

@@ -27,7 +27,7 @@ public struct Manifest: Codable, Sendable, Equatable {
         }
     }
 
-    public struct VariantRecord: Codable, Sendable, Equatable {
+    public struct VariantRecord: ModelVariant, Codable, Sendable, Equatable {
         public var model: String
         public var variant: Variant
         /// The trace file, relative to the run folder.
@@ -87,13 +87,14 @@ public struct Manifest: Codable, Sendable, Equatable {
         do {
             data = try RegularFile.read(url, limit: 1 << 30, what: "manifest")
         } catch let error as CoreError {
-            throw RunError("\(url.path): \(error.message); give a run folder (runs/<experiment>/<run-id>) or a trace file")
+            throw ExperimentError("no run manifest here: \(error.message)", location: url.path,
+                                  hint: "give a run folder (runs/<experiment>/<run-id>) or a trace file")
         }
         let manifest: Manifest
         do {
             manifest = try JSONDecoder().decode(Manifest.self, from: data)
         } catch {
-            throw RunError("\(url.path): not a run manifest: \(TraceFile.describe(error))")
+            throw ExperimentError("not a run manifest: \(TraceFile.describe(error))", location: url.path)
         }
         // Its names become paths (`attnlab view RUN --out DIR`) and its trace paths are read:
         // each must be one a run writes.
@@ -104,7 +105,8 @@ public struct Manifest: Codable, Sendable, Equatable {
                     throw CoreError("its trace is \(JSONText.quote(record.trace)), not \(expected)")
                 }
             } catch let error as CoreError {
-                throw RunError("\(url.path): variant \(JSONText.quote(record.variant.path)) of model \(JSONText.quote(record.model)): \(error.message); the manifest is damaged or was not written by attnlab run")
+                throw ExperimentError("variant \(JSONText.quote(record.variant.path)) of model \(JSONText.quote(record.model)): \(error.message)",
+                                      location: url.path, hint: "the manifest is damaged or was not written by attnlab run")
             }
         }
         return manifest

@@ -44,6 +44,20 @@ public struct Variant: Codable, Sendable, Equatable {
     }
 }
 
+/// A variant as one model ran it: a run's traced subjects and its manifest's records both are.
+public protocol ModelVariant {
+    /// The model's short name.
+    var model: String { get }
+    var variant: Variant { get }
+}
+
+extension Collection where Element: ModelVariant {
+    /// The base variant (unperturbed) of the same model and input as `item`, when there is one.
+    public func base(of item: some ModelVariant) -> Element? {
+        first { $0.model == item.model && $0.variant.input == item.variant.input && $0.variant.isBase }
+    }
+}
+
 extension PerturbationSpec {
     /// The variant this perturbation makes of `input`, or nil when it does not apply (the word is
     /// not there, or `swap` of a single sentence). `maskToken` is the model's (`[MASK]`, `<mask>`).

@@ -11,7 +11,7 @@ import Foundation
 /// `FuzzTarget` to `all`.
 public enum FuzzTargets {
     public static let all: [FuzzTarget] = [
-        safetensors, trace, pickle, checkpoint, npy, tokenizerJSON, sentencePiece, merges, vocabularyTXT,
+        safetensors, trace, pickle, checkpoint, gguf, npy, tokenizerJSON, sentencePiece, merges, vocabularyTXT,
         experiment, inputsCSV, inputsJSONL, manifest, snapshot,
     ]
 
@@ -66,6 +66,20 @@ public enum FuzzTargets {
     }, dictionary: ["PK\u{1}\u{2}", "PK\u{3}\u{4}", "PK\u{5}\u{6}", "PK\u{6}\u{6}", "PK\u{6}\u{7}", "\u{1}\u{0}\u{10}\u{0}", "\u{8}\u{0}"]) { data, scratch in
         let checkpoint = try PyTorchCheckpoint(path: try scratch.write(data, "pytorch_model.bin").path)
         for name in checkpoint.tensorNames { _ = try? checkpoint.tensor(name) }
+    }
+
+    static let gguf = FuzzTarget(name: "gguf", seeds: {
+        FuzzSeeds.files(["Tests/AttnModelsTests/Fixtures/gguf/tiny-llama.gguf", "Tests/AttnModelsTests/Fixtures/gguf/quants.gguf",
+                         "Tests/AttnModelsTests/Fixtures/gguf/tokenizers/bpe-llama-bpe.gguf", "Tests/AttnModelsTests/Fixtures/gguf/tokenizers/spm-llama.gguf"])
+    }, dictionary: ["GGUF", "general.architecture", "llama", "tokenizer.ggml.tokens", "tokenizer.ggml.merges", "general.alignment"]) { data, scratch in
+        // The tensors (dequantized), the configuration the metadata implies, and the tokenizer in it.
+        let folder = try scratch.emptyFolder("gguf")
+        let path = folder.appendingPathComponent("model.gguf").path
+        try data.write(to: URL(fileURLWithPath: path))
+        let file = try GGUFFile(path: path)
+        for info in file.tensors { _ = try? file.tensor(info.name) }
+        _ = try? GGUFModel(file: file).configJSON()
+        exercise(try TokenizerLoader.load(folder: folder))
     }
 
     static let npy = FuzzTarget(name: "npy", seeds: {

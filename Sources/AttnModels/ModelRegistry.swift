@@ -2,29 +2,37 @@ import AttnCore
 import Foundation
 
 /// From `config.json`'s `model_type` to the architecture that runs it. To add an architecture,
-/// write its file under `Architectures/` and add one line here (README: "Adding an architecture").
+/// write its file under `Architectures/` and add one line here (docs/adding-an-architecture.md).
 public enum ModelRegistry {
-    public typealias Loader = (ModelConfig, WeightStore) throws -> TransformerModel
+    /// Decodes and checks a configuration, then returns what builds the model from its weights: a
+    /// config.json that cannot describe a model is refused before any weight is read.
+    public typealias Loader = (ModelConfig) throws -> (WeightStore) throws -> TransformerModel
 
     public static let architectures: [String: Loader] = [
-        "bert": { config, weights in try BertModel(config: config.decode(BertConfig.self), weights: weights, path: config.path) },
-        "gpt2": { config, weights in try GPT2Model(config: config.decode(GPT2Config.self), weights: weights, path: config.path) },
-        "roberta": { config, weights in try RobertaModel(config: config.decode(RobertaConfig.self), weights: weights, path: config.path) },
-        "xlm-roberta": { config, weights in
-            try RobertaModel(config: config.decode(RobertaConfig.self), weights: weights, path: config.path, architecture: "xlm-roberta")
-        },
-        "camembert": { config, weights in
-            try RobertaModel(config: config.decode(RobertaConfig.self), weights: weights, path: config.path, architecture: "camembert")
-        },
-        "distilbert": { config, weights in try DistilBertModel(config: config.decode(DistilBertConfig.self), weights: weights, path: config.path) },
-        "albert": { config, weights in try AlbertModel(config: config.decode(AlbertConfig.self), weights: weights, path: config.path) },
-        "bart": { config, weights in try BartModel(config: config.decode(BartConfig.self), weights: weights, path: config.path) },
-        "marian": { config, weights in try MarianModel(config: config.decode(MarianConfig.self), weights: weights, path: config.path) },
-        "t5": { config, weights in try T5Model(config: config.decode(T5Config.self), weights: weights, path: config.path) },
-        "mt5": { config, weights in
-            try T5Model(config: config.decode(T5Config.self), weights: weights, path: config.path, architecture: "mt5")
-        },
+        "bert": entry(BertConfig.self) { try BertModel(config: $0, weights: $1, path: $2) },
+        "gpt2": entry(GPT2Config.self) { try GPT2Model(config: $0, weights: $1, path: $2) },
+        "roberta": entry(RobertaConfig.self) { try RobertaModel(config: $0, weights: $1, path: $2) },
+        "xlm-roberta": entry(RobertaConfig.self) { try RobertaModel(config: $0, weights: $1, path: $2, architecture: "xlm-roberta") },
+        "camembert": entry(RobertaConfig.self) { try RobertaModel(config: $0, weights: $1, path: $2, architecture: "camembert") },
+        "distilbert": entry(DistilBertConfig.self) { try DistilBertModel(config: $0, weights: $1, path: $2) },
+        "albert": entry(AlbertConfig.self) { try AlbertModel(config: $0, weights: $1, path: $2) },
+        "bart": entry(BartConfig.self) { try BartModel(config: $0, weights: $1, path: $2) },
+        "marian": entry(MarianConfig.self) { try MarianModel(config: $0, weights: $1, path: $2) },
+        "t5": entry(T5Config.self) { try T5Model(config: $0, weights: $1, path: $2) },
+        "mt5": entry(T5Config.self) { try T5Model(config: $0, weights: $1, path: $2, architecture: "mt5") },
     ]
+
+    /// A registry entry: decode `C` from config.json, check it, then build with `make`.
+    static func entry<C: ArchitectureConfig>(_ type: C.Type,
+                                             _ make: @escaping (C, WeightStore, String) throws -> TransformerModel) -> Loader {
+        { config in
+            let decoded = try config.decode(C.self)
+            var check = ConfigCheck(path: config.path)
+            decoded.check(&check)
+            try check.finish(modelType: config.modelType)
+            return { weights in try make(decoded, weights, config.path) }
+        }
+    }
 
     /// The model types AttnLab runs, sorted.
     public static var supportedTypes: [String] { architectures.keys.sorted() }
@@ -41,7 +49,8 @@ public enum ModelRegistry {
             throw ModelError("model_type \"\(config.modelType)\" is not supported", location: config.path,
                              hint: "AttnLab runs: " + supportedTypes.joined(separator: ", "))
         }
+        let build = try loader(config)
         let weights = try WeightStore(folder: folder)
-        return (try loader(config, weights), weights)
+        return (try build(weights), weights)
     }
 }

@@ -16,6 +16,21 @@ public struct CaptureOptions: OptionSet, Sendable, Hashable {
     }
 }
 
+/// What a forward pass is asked for besides its input: what to capture, the site visitor through
+/// which interventions act (nil for none), and how many threads it uses. The thread count is
+/// stated here, never taken from a process-wide setting, so concurrent passes do not interfere.
+public struct ForwardOptions: Sendable {
+    public var capture: CaptureOptions
+    public var sites: SiteVisitor?
+    public var threads: Int
+
+    public init(capture: CaptureOptions = [], sites: SiteVisitor? = nil, threads: Int = Parallel.threads) {
+        self.capture = capture
+        self.sites = sites
+        self.threads = max(1, threads)
+    }
+}
+
 /// One input to a forward pass: token ids, and what the architecture needs besides.
 public struct ModelInput: Sendable {
     public var ids: [Int]
@@ -39,6 +54,8 @@ public struct ModelOutput: Sendable {
     public var stacks: [StackKind: AttentionStack]
     /// The last layer's hidden states `[n, hidden]` (of the decoder, for encoder-decoders).
     public var lastHidden: Tensor
+    /// The threads the pass ran on.
+    public var threads: Int = 1
 }
 
 /// Sizes and names of a loaded model, for `attnlab models` and the bench.
@@ -46,12 +63,25 @@ public struct ModelSummary: Sendable, Equatable {
     public var architecture: String
     public var layers: Int
     public var heads: Int
+    /// Key/value heads (fewer than `heads` with grouped-query attention).
+    public var keyValueHeads: Int
     public var hidden: Int
     /// Width of the feed-forward layer.
     public var intermediate: Int
     public var vocabulary: Int
     public var maxPositions: Int
-    public var parameters: Int
+
+    public init(architecture: String, layers: Int, heads: Int, keyValueHeads: Int? = nil, hidden: Int, intermediate: Int,
+                vocabulary: Int, maxPositions: Int) {
+        self.architecture = architecture
+        self.layers = layers
+        self.heads = heads
+        self.keyValueHeads = keyValueHeads ?? heads
+        self.hidden = hidden
+        self.intermediate = intermediate
+        self.vocabulary = vocabulary
+        self.maxPositions = maxPositions
+    }
 }
 
 /// The output heads a checkpoint carries.
@@ -62,42 +92,72 @@ public enum TaskHead: String, Sendable, Hashable, CaseIterable {
     case seq2seq
 }
 
-/// A model AttnLab runs natively. One file per architecture implements it.
+/// A model AttnLab runs natively. One file per architecture implements it on the layer kit
+/// (`Layers/`); docs/adding-an-architecture.md tells how.
 public protocol TransformerModel: AnyObject, Sendable {
     var summary: ModelSummary { get }
-    /// The heads the checkpoint has weights for.
-    var taskHeads: Set<TaskHead> { get }
-    /// Class names of a classification head, in logit order.
-    var labels: [String]? { get }
-    /// Runs the model, capturing every layer's attention (and more on request).
-    func forward(_ input: ModelInput, capture: CaptureOptions) throws -> ModelOutput
-    /// Vocabulary logits `[positions, vocab]` of the language-model head at some positions.
-    func languageModelLogits(_ output: ModelOutput, positions: [Int]) throws -> Tensor
-    /// Class logits `[labels]`.
-    func classificationLogits(_ output: ModelOutput) throws -> Tensor
+    /// The language-model and classification heads the checkpoint has weights for.
+    var outputHeads: OutputHeads { get }
+    /// Token types the embeddings know (0 when the model has none).
+    var typeVocabulary: Int { get }
+    /// The forward pass proper, top to bottom; `forward(_:options:)` checks the input and sets the
+    /// threads before calling it.
+    func compute(_ input: ModelInput, _ options: ForwardOptions) throws -> ModelOutput
     /// Floating-point operations of one forward pass on `tokens` tokens (linear layers and the two
     /// attention products), for the bench's GFLOP/s.
     func forwardFLOPs(tokens: Int) -> Double
 }
 
 extension TransformerModel {
-    public var labels: [String]? { nil }
+    public var typeVocabulary: Int { 0 }
+
+    /// Runs the model, capturing every layer's attention (and more on request), with the
+    /// options' interventions, on the options' threads.
+    public func forward(_ input: ModelInput, options: ForwardOptions) throws -> ModelOutput {
+        try validateInput(input, summary: summary, typeVocabulary: typeVocabulary)
+        var output = try Parallel.run(threads: options.threads) { try compute(input, options) }
+        output.threads = options.threads
+        return output
+    }
+
+    /// Runs the model without interventions on the calling thread's budget.
+    public func forward(_ input: ModelInput, capture: CaptureOptions) throws -> ModelOutput {
+        try forward(input, options: ForwardOptions(capture: capture))
+    }
+
+    /// The heads the checkpoint has weights for.
+    public var taskHeads: Set<TaskHead> { outputHeads.tasks }
+
+    /// Class names of a classification head, in logit order.
+    public var labels: [String]? { outputHeads.classifier?.labels }
+
+    /// Vocabulary logits `[positions, vocab]` of the language-model head at some positions.
+    public func languageModelLogits(_ output: ModelOutput, positions: [Int]) throws -> Tensor {
+        guard let head = outputHeads.languageModel else {
+            throw ModelError("this \(summary.architecture) checkpoint has no language-model head",
+                             hint: "use a checkpoint with one (for example a *ForMaskedLM model), or another task")
+        }
+        return head.logits(try rows(positions, of: output.lastHidden))
+    }
+
+    /// Class logits `[labels]`, from the first token's final hidden state.
+    public func classificationLogits(_ output: ModelOutput) throws -> Tensor {
+        guard let head = outputHeads.classifier else {
+            throw ModelError("this \(summary.architecture) checkpoint has no classification head",
+                             hint: "use a *ForSequenceClassification checkpoint, or another task")
+        }
+        return head.logits(try rows([0], of: output.lastHidden))
+    }
+
+    /// The parameters the model holds: every tensor it keeps, a tensor shared by two parts (tied
+    /// embeddings) counted once, as PyTorch's `num_parameters()` counts them.
+    public var parameterCount: Int { countParameters(self) }
 
     /// An encoder stack's cost: per layer, 2·n·(4h² + 2hm) for the projections and feed-forward,
     /// and 2·2·n²·h for q·kᵀ and attention·v.
     public func forwardFLOPs(tokens n: Int) -> Double {
         let (h, m, n) = (Double(summary.hidden), Double(summary.intermediate), Double(n))
         return Double(summary.layers) * (2 * n * (4 * h * h + 2 * h * m) + 4 * n * n * h)
-    }
-
-    public func languageModelLogits(_ output: ModelOutput, positions: [Int]) throws -> Tensor {
-        throw ModelError("this \(summary.architecture) checkpoint has no language-model head",
-                         hint: "use a checkpoint with one (for example a *ForMaskedLM model), or another task")
-    }
-
-    public func classificationLogits(_ output: ModelOutput) throws -> Tensor {
-        throw ModelError("this \(summary.architecture) checkpoint has no classification head",
-                         hint: "use a *ForSequenceClassification checkpoint, or another task")
     }
 }
 

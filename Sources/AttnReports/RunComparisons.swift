@@ -16,8 +16,7 @@ public struct RunComparisons: Sendable {
 
     public init(_ subjects: [ExpectationEvaluator.Subject]) throws {
         let pairs = subjects.filter { !$0.variant.isBase }.compactMap { subject in
-            subjects.first { $0.model == subject.model && $0.variant.input == subject.variant.input && $0.variant.isBase }
-                .map { (base: $0, variant: subject) }
+            subjects.base(of: subject).map { (base: $0, variant: subject) }
         }
         var diffs = [Result<TraceDiff, Error>](repeating: .failure(CancellationError()), count: pairs.count)
         let lock = NSLock()

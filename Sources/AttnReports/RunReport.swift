@@ -1,7 +1,6 @@
 import AttnCore
 import AttnDiff
 import AttnExperiments
-import AttnFigures
 import Foundation
 
 /// `report.html` of a run: the variants × models with their outputs, the expectations with what
@@ -26,14 +25,8 @@ public enum RunReport {
     public static func render(_ manifest: Manifest, subjects: [ExpectationEvaluator.Subject], options: Options = Options(),
                               comparisons: RunComparisons? = nil) throws -> String {
         let comparisons = try comparisons ?? RunComparisons(subjects)
-        var html = """
-        <!DOCTYPE html>
-        <html lang="en"><head><meta charset="utf-8">
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>\(Markup.escape(manifest.experiment.name)) — AttnLab report</title>
-        <style>\(style)</style></head><body>
-        <h1>\(Markup.escape(manifest.experiment.name))</h1>
-        """
+        var html = ReportPage.header(title: "\(manifest.experiment.name) — AttnLab report")
+        html += "<h1>\(Markup.escape(manifest.experiment.name))</h1>"
         if let description = manifest.experiment.description { html += "<p class=\"lead\">\(Markup.escape(description))</p>" }
         let passed = manifest.expectations.filter(\.passed).count
         html += "<p class=\"status \(manifest.passed ? "pass" : "fail")\">\(manifest.passed ? "All" : "\(passed) of") \(manifest.expectations.count) expectations passed</p>"
@@ -72,9 +65,7 @@ public enum RunReport {
 
     static func outputText(_ outputs: TraceOutputs) -> String {
         if let s = outputs.similarity { return String(format: "similarity %.4f", s) }
-        if let labels = outputs.labels, let p = outputs.probabilities, let best = p.indices.max(by: { p[$0] < p[$1] }) {
-            return String(format: "%@ %.3f", labels[best], p[best])
-        }
+        if let label = outputs.label, let p = outputs.probabilities?.max() { return String(format: "%@ %.3f", label, p) }
         if let top = outputs.topk?.first?.candidates.prefix(3) {
             return top.map { String(format: "%@ %.3f", $0.token, $0.probability) }.joined(separator: ", ")
         }
@@ -133,36 +124,11 @@ public enum RunReport {
         html += "</table>"
         let moved = diff.words.prefix(5).map { String(format: "%@ (%.3f)", Markup.escape($0.text), $0.jsDivergence) }
         html += "<p>Words whose attention moved most: \(moved.joined(separator: ", "))</p>"
+        let before = FigureRow.Side(title: base.variant.path, name: base.variant.name, trace: base.trace)
+        let after = FigureRow.Side(title: variant.variant.path, name: variant.variant.name, trace: variant.trace)
         for head in diff.heads.prefix(drawn ? options.headsPerVariant : 0) {
-            let selection = HeadSelection(layer: head.layer, heads: .list([head.head]))
-            var figureOptions = FigureOptions()
-            figureOptions.dpi = 110
-            figureOptions.width = 240
-            html += "<div class=\"row\"><h4>layer \(head.layer), head \(head.head)</h4>"
-            for (title, kind, sources) in [
-                (base.variant.path, FigureKind.heatmap, [AttentionSource.trace(base.trace, name: base.variant.path)]),
-                (variant.variant.path, .heatmap, [.trace(variant.trace, name: variant.variant.path)]),
-                ("\(variant.variant.name) (colour) vs \(base.variant.name) (circles)", .compare,
-                 [.trace(variant.trace, name: variant.variant.path), .trace(base.trace, name: base.variant.path)]),
-            ] {
-                figureOptions.title = title
-                let input = try FigureInputs.make(kind: kind, sources: sources, selections: [selection])
-                let png = try FigureRenderer.render(kind, input, options: figureOptions, format: .png)
-                html += "<figure><img alt=\"\(Markup.escape(title)), layer \(head.layer), head \(head.head)\" src=\"data:image/png;base64,\(png.base64EncodedString())\"></figure>"
-            }
-            html += "</div>"
+            html += try FigureRow.render(layer: head.layer, head: head.head, before: before, after: after)
         }
         return html + "</section>"
     }
-
-    static let style = """
-    body{font:14px/1.45 system-ui,-apple-system,"DejaVu Sans",sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#1b1f24}
-    h1{margin-bottom:.2em}.lead{font-size:1.1em;color:#444}.meta{color:#666;font-size:.9em}
-    table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #d0d7de;padding:.3em .6em;vertical-align:top;text-align:left}
-    th{background:#f6f8fa}tr.pass td:first-child{color:#1a7f37}tr.fail td:first-child{color:#cf222e}tr.fail{background:#fff5f5}
-    .status{font-weight:bold;padding:.4em .8em;display:inline-block;border-radius:4px}.status.pass{background:#dafbe1;color:#116329}.status.fail{background:#ffebe9;color:#a40e26}
-    .text .b{color:#555}del{color:#cf222e}ins{color:#1a7f37;text-decoration:none;font-weight:bold}
-    section{border-top:1px solid #d0d7de;margin-top:1.5em}.row{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}.row h4{width:100%;margin:.8em 0 0}
-    figure{margin:0}figure img{max-width:380px;height:auto;border:1px solid #eee}.links a{font-size:.9em}
-    """
 }

@@ -188,14 +188,15 @@ public enum DriftReport {
 
     // MARK: formatting
 
-    static func fixed(_ value: Double, _ decimals: Int) -> String { SnapshotJSON.format(value, decimals) }
+    /// `value` with exactly `decimals` decimals, as the snapshot files write it.
+    public static func fixed(_ value: Double, _ decimals: Int) -> String { SnapshotJSON.format(value, decimals) }
 
     static func number(_ value: Double) -> String { fixed(value, outputDecimals) }
 
     static func signed(_ value: Double) -> String { (value >= 0 ? "+" : "") + fixed(value, outputDecimals) }
 
     /// `1e-4` style for tolerances.
-    static func short(_ value: Double) -> String {
+    public static func short(_ value: Double) -> String {
         if value == 0 { return "0" }
         let exponent = Int(log10(abs(value)).rounded(.down))
         let mantissa = value / pow(10, Double(exponent))

@@ -1,6 +1,5 @@
 import AttnCore
 import AttnDiff
-import AttnExperiments
 import Foundation
 
 /// The snapshot files of one experiment, in memory: what `record` writes and `check` compares.
@@ -12,7 +11,7 @@ public struct ExperimentSnapshotFiles: Sendable {
     public var files: [String: Data]
 }
 
-/// Turns a run into snapshot files.
+/// Turns the traces of a run into snapshot files.
 public enum SnapshotBuilder {
     /// Most attended words kept per head.
     static let topWords = 3
@@ -20,45 +19,37 @@ public enum SnapshotBuilder {
     /// `.safetensors` is also a trace that `attnlab figure` and `attnlab diff` read.
     static let metadataKey = TraceFile.metadataKey
 
-    /// The snapshot files of a finished run.
-    ///
-    /// - Parameter experimentFile: the experiment file's path as it is recorded (relative to the
-    ///   repository's working tree, so that it does not depend on where the repository is).
-    public static func files(of run: RunResult, experimentFile: String) throws -> ExperimentSnapshotFiles {
-        let manifest = run.manifest
-        func record(_ result: Manifest.ExpectationResult) -> ExpectationRecord {
-            ExpectationRecord(line: result.line, expectation: result.expectation, passed: result.passed, measured: result.actual)
+    /// One traced variant, as its snapshot keeps it.
+    public struct Subject: Sendable {
+        /// The model's short name (the first folder under `Snapshots/<experiment>/`).
+        public var model: String
+        public var input: String
+        /// The variant's name (the base's, or the perturbation's id).
+        public var variant: String
+        /// What the perturbation did, in words; nil for the base.
+        public var perturbation: String?
+        public var trace: Trace
+        /// The label the outputs amount to.
+        public var label: String?
+        /// The results of the expectations that named this variant.
+        public var expectations: [ExpectationRecord]
+
+        public init(model: String, input: String, variant: String, perturbation: String?, trace: Trace, label: String?,
+                    expectations: [ExpectationRecord]) {
+            self.model = model
+            self.input = input
+            self.variant = variant
+            self.perturbation = perturbation
+            self.trace = trace
+            self.label = label
+            self.expectations = expectations
         }
-        let subjects = run.subjects.map { subject in
-            Subject(model: subject.model, input: subject.variant.input, variant: subject.variant.name,
-                    perturbation: subject.variant.perturbation, trace: subject.trace, label: subject.label,
-                    expectations: manifest.expectations.filter { $0.model == subject.model && $0.variant == subject.variant.path }.map(record))
-        }
-        let known = Set(run.subjects.map { "\($0.model) \($0.variant.path)" })
-        let experiment = ExperimentSnapshot(
-            attnlabVersion: manifest.attnlabVersion, name: manifest.experiment.name, description: manifest.experiment.description,
-            file: experimentFile, hash: manifest.experiment.hash,
-            models: manifest.models.map {
-                .init(name: $0.name, id: $0.id, architecture: $0.architecture, task: $0.task, layers: $0.layers, heads: $0.heads,
-                      weightsHash: $0.weightsHash, tokenizerHash: $0.tokenizerHash)
-            },
-            variants: [], unmatchedExpectations: manifest.expectations.filter { !known.contains("\($0.model) \($0.variant)") }.map(record))
-        return try files(experiment: experiment, subjects: subjects)
     }
 
-    /// One traced variant, as the snapshot needs it.
-    struct Subject {
-        var model: String
-        var input: String
-        var variant: String
-        var perturbation: String?
-        var trace: Trace
-        var label: String?
-        var expectations: [ExpectationRecord]
-    }
-
-    /// The files of `experiment` (whose `variants` list is filled in here) and its variants.
-    static func files(experiment: ExperimentSnapshot, subjects: [Subject]) throws -> ExperimentSnapshotFiles {
+    /// The snapshot files of a finished run: `experiment.json` from `experiment` (whose `variants`
+    /// list is filled in here) and two files per subject. The run itself is the caller's (the
+    /// command line runs the experiment and hands over its traces and manifest).
+    public static func files(experiment: ExperimentSnapshot, subjects: [Subject]) throws -> ExperimentSnapshotFiles {
         var experiment = experiment
         var files: [String: Data] = [:]
         experiment.variants = []

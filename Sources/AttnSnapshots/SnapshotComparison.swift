@@ -333,8 +333,7 @@ public enum SnapshotComparer {
     static func headDrifts(_ kind: StackKind, _ x: Tensor, _ y: Tensor, a: Trace, b: Trace, alignment: WordAlignment?,
                            tolerances: SnapshotTolerances) -> [HeadDrift] {
         let (layers, heads, queries, keys) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let massA = kind == .encoder && a.isPair ? (CrossSentenceAttention.mass(a, from: 0, to: 1), CrossSentenceAttention.mass(a, from: 1, to: 0)) : nil
-        let massB = kind == .encoder && b.isPair ? (CrossSentenceAttention.mass(b, from: 0, to: 1), CrossSentenceAttention.mass(b, from: 1, to: 0)) : nil
+        let massChange = kind == .encoder ? CrossSentenceAttention.massChange(a, b) : nil
         var drifts: [HeadDrift] = []
         x.withUnsafeBufferPointer { p in
             y.withUnsafeBufferPointer { q in
@@ -345,29 +344,16 @@ public enum SnapshotComparer {
                         var strongestIndex = base
                         for row in 0 ..< queries {
                             let start = base + row * keys
-                            var sumP = 0.0, sumQ = 0.0
                             for k in 0 ..< keys {
                                 let difference = abs(Double(p[start + k]) - Double(q[start + k]))
                                 if difference > maxAbs { maxAbs = difference; strongestIndex = start + k }
-                                sumP += Double(p[start + k])
-                                sumQ += Double(q[start + k])
                             }
-                            var divergence = 0.0
-                            for k in 0 ..< keys {
-                                let u = sumP > 0 ? Double(p[start + k]) / sumP : 1 / Double(keys)
-                                let v = sumQ > 0 ? Double(q[start + k]) / sumQ : 1 / Double(keys)
-                                let m = (u + v) / 2
-                                if u > 0 { divergence += 0.5 * u * log2(u / m) }
-                                if v > 0 { divergence += 0.5 * v * log2(v / m) }
-                            }
-                            js += max(0, divergence)
+                            js += TraceDiff.rowDivergence(p[start ..< start + keys], q[start ..< start + keys])
                         }
                         js /= Double(max(queries, 1))
                         guard maxAbs > tolerances.attention || js > tolerances.jsDivergence else { continue }
                         var drift = HeadDrift(stack: kind, layer: l, head: h, maxAbsDifference: maxAbs, jsDivergence: js)
-                        if let massA, let massB {
-                            drift.massChange = (abs(Double(massA.0[l][h] - massB.0[l][h])) + abs(Double(massA.1[l][h] - massB.1[l][h]))) / 2
-                        }
+                        drift.massChange = massChange?[l][h]
                         if let alignment {
                             drift.strongest = strongestWordChange(alignment, x, y, layer: l, head: h)
                         } else {
@@ -387,13 +373,8 @@ public enum SnapshotComparer {
     /// The word-to-word weight of one encoder head that changed most (rows: mean over a word's
     /// tokens, columns: sum over them, over the words both traces share).
     static func strongestWordChange(_ alignment: WordAlignment, _ x: Tensor, _ y: Tensor, layer: Int, head: Int) -> WordWeightChange? {
-        func matrix(_ t: Tensor) -> Tensor {
-            let (heads, q, k) = (t.shape[1], t.shape[2], t.shape[3])
-            let start = (layer * heads + head) * q * k
-            return Tensor(shape: [q, k], scalars: Array(t.scalars[start ..< start + q * k]))
-        }
-        guard let wordsA = try? alignment.wordMatrix(matrix(x), side: .a),
-              let wordsB = try? alignment.wordMatrix(matrix(y), side: .b) else { return nil }
+        guard let wordsA = try? alignment.wordMatrix(TraceDiff.headMatrix(x, layer: layer, head: head), side: .a),
+              let wordsB = try? alignment.wordMatrix(TraceDiff.headMatrix(y, layer: layer, head: head), side: .b) else { return nil }
         let common = alignment.commonPairs
         let n = common.count
         guard n > 0 else { return nil }

@@ -33,6 +33,12 @@ public struct ExperimentSnapshot: Sendable, Equatable {
         public var weightsHash: String
         /// SHA-256 of the tokenizer file.
         public var tokenizerHash: String
+
+        public init(name: String, id: String, architecture: String, task: String, layers: Int, heads: Int,
+                    weightsHash: String, tokenizerHash: String) {
+            (self.name, self.id, self.architecture, self.task) = (name, id, architecture, task)
+            (self.layers, self.heads, self.weightsHash, self.tokenizerHash) = (layers, heads, weightsHash, tokenizerHash)
+        }
     }
 
     public var formatVersion: Int = formatVersion
@@ -48,6 +54,12 @@ public struct ExperimentSnapshot: Sendable, Equatable {
     public var variants: [String]
     /// Expectations that named no variant (`variant: x/*` when no perturbation applied).
     public var unmatchedExpectations: [ExpectationRecord]
+
+    public init(attnlabVersion: String, name: String, description: String?, file: String, hash: String, models: [Model],
+                variants: [String] = [], unmatchedExpectations: [ExpectationRecord]) {
+        (self.attnlabVersion, self.name, self.description, self.file, self.hash) = (attnlabVersion, name, description, file, hash)
+        (self.models, self.variants, self.unmatchedExpectations) = (models, variants, unmatchedExpectations)
+    }
 
     func json() -> SnapshotJSON {
         .object([
@@ -83,8 +95,12 @@ public struct ExpectationRecord: Sendable, Equatable {
     /// What was measured, in words.
     public var measured: String
 
+    public init(line: Int, expectation: String, passed: Bool, measured: String) {
+        (self.line, self.expectation, self.passed, self.measured) = (line, expectation, passed, measured)
+    }
+
     /// How an expectation is recognised between two snapshots.
-    var key: String { "\(line): \(expectation)" }
+    public var key: String { "\(line): \(expectation)" }
 
     func json() -> SnapshotJSON {
         .line([("line", .int(line)), ("passed", .bool(passed)), ("expected", .string(expectation)), ("measured", .string(measured))])
@@ -155,6 +171,9 @@ public struct SnapshotOutputs: Sendable, Equatable {
     public var topk: [Prediction]?
 
     public var isEmpty: Bool { similarity == nil && probabilities == nil && topk == nil }
+
+    /// The most probable label, when the task has labels (as `TraceOutputs.label` reads it).
+    public var label: String? { TraceOutputs(labels: labels, probabilities: probabilities).label }
 
     init(similarity: Double? = nil, labels: [String]? = nil, probabilities: [Double]? = nil, topk: [Prediction]? = nil) {
         (self.similarity, self.labels, self.probabilities, self.topk) = (similarity, labels, probabilities, topk)

@@ -1,3 +1,4 @@
+import AttnGit
 import Foundation
 
 /// One commit that changed an experiment's snapshots, with what changed.

@@ -1,4 +1,5 @@
 import AttnCore
+import AttnGit
 import Foundation
 
 /// What `snapshot record` is asked to do besides writing the files.

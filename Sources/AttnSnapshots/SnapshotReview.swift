@@ -1,4 +1,5 @@
 import AttnCore
+import AttnGit
 import Foundation
 
 /// One side of a review: a revision, the working tree, or nothing (before the first commit).
@@ -30,6 +31,10 @@ public struct SnapshotReview: Sendable {
         public var old: StoredSnapshots?
         public var new: StoredSnapshots?
         public var comparison: ExperimentComparison
+
+        public init(name: String, old: StoredSnapshots?, new: StoredSnapshots?, comparison: ExperimentComparison) {
+            (self.name, self.old, self.new, self.comparison) = (name, old, new, comparison)
+        }
     }
 
     public var a: ReviewSide
@@ -38,6 +43,10 @@ public struct SnapshotReview: Sendable {
     public var commitA: CommitInfo?
     public var commitB: CommitInfo?
     public var experiments: [Experiment]
+
+    public init(a: ReviewSide, b: ReviewSide, commitA: CommitInfo? = nil, commitB: CommitInfo? = nil, experiments: [Experiment]) {
+        (self.a, self.b, self.commitA, self.commitB, self.experiments) = (a, b, commitA, commitB, experiments)
+    }
 }
 
 extension SnapshotWorkspace {

@@ -1,6 +1,4 @@
-import AttnCore
-import AttnExperiments
-import AttnModels
+import AttnGit
 import Foundation
 
 /// Where snapshots live: `Snapshots/` at the top of a git repository's working tree (or of a
@@ -117,37 +115,5 @@ public final class SnapshotWorkspace {
     /// them and the comparisons ignore them.
     static func isHidden(_ path: String) -> Bool {
         path.split(separator: "/").contains { $0.hasPrefix(".") }
-    }
-
-    // MARK: running
-
-    /// Runs an experiment (into a temporary runs folder, removed afterwards) and returns its
-    /// snapshot files, with the run.
-    public func run(_ experiment: Experiment, options: SnapshotRunOptions) throws -> (files: ExperimentSnapshotFiles, run: RunResult) {
-        let runs = FileManager.default.temporaryDirectory
-            .appendingPathComponent("attnlab-snapshot-runs-\(getpid())-\(UUID().uuidString)", isDirectory: true)
-        defer { try? FileManager.default.removeItem(at: runs) }
-        let result = try Executor.run(experiment, options: RunOptions(threads: options.threads, runsFolder: runs,
-                                                                      locator: options.locator ?? .standard(workingDirectory: root),
-                                                                      progress: options.progress, runID: "snapshot"))
-        let file = recordedPath(of: URL(fileURLWithPath: experiment.file))
-        return (try SnapshotBuilder.files(of: result, experimentFile: file), result)
-    }
-}
-
-/// How `record` and `check` run the experiment.
-public struct SnapshotRunOptions: Sendable {
-    /// Variants traced at once (results do not depend on it).
-    public var threads: Int
-    /// Where models are found; nil: `Models/` at the workspace's root, `$ATTNLAB_MODELS`, the HF cache.
-    public var locator: ModelLocator?
-    /// Called after each variant with (done, total, what).
-    public var progress: (@Sendable (Int, Int, String) -> Void)?
-
-    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, locator: ModelLocator? = nil,
-                progress: (@Sendable (Int, Int, String) -> Void)? = nil) {
-        self.threads = threads
-        self.locator = locator
-        self.progress = progress
     }
 }

@@ -2,7 +2,8 @@ import AttnCore
 import Foundation
 
 /// Assembles a view's single HTML file: inline CSS, the payload as JSON in a
-/// `<script type="application/json">` element, inline scripts. Nothing is fetched.
+/// `<script type="application/json">` element, inline scripts, and last the call that starts the
+/// view (so that every script, the self-test's too, is in before it runs). Nothing is fetched.
 enum Page {
     /// The page's bytes.
     static func html(payload: ViewPayload, scripts: [String], mode: DisplayMode) throws -> Data {
@@ -39,6 +40,7 @@ enum Page {
         }</script>
         <script>
         \(javascript)
+        AttnLab.boot('\(payload.view.rawValue)');
         </script>
         </body>
         </html>

@@ -75,8 +75,15 @@ struct ViewPayload: Encodable {
         var headDim: Int?
         /// The size of each value vector (usually `headDim`).
         var valueDim: Int?
-        /// The factor q·k is multiplied by before the softmax (1/√d; 1 for T5, which folds it into its weights).
-        var scoreScale: Double?
+        /// The factor q·k is multiplied by before the softmax, per included layer (1/√d for most
+        /// models; 1 for T5, which folds it into its weights; GPT-2 may divide it by the layer).
+        var scoreScales: [Double]?
+        /// The key/value heads the included heads read, in order, and how many query heads share
+        /// one (grouped-query attention; 1 otherwise): query head h reads key/value head h / group.
+        var keyValueHeads: [Int]?
+        var keyValueGroup: Int?
+        /// A bias the trace does not hold was added to the scores (T5's relative positions).
+        var positionBias: Bool?
     }
 
     struct InitialSelection: Encodable {
@@ -101,7 +108,7 @@ struct ViewPayload: Encodable {
         var chunks: [[Int]]
     }
 
-    /// Architectures whose attention does not divide q·k by √d.
+    /// Architectures whose attention does not divide q·k by √d, for traces that do not state their scales.
     static let unscaledArchitectures: Set<String> = ["t5", "mt5", "umt5", "longt5"]
 
     /// Checks `options` against `trace` and packs what the view needs.
@@ -157,13 +164,23 @@ struct ViewPayload: Encodable {
                     throw CoreError("\(kind.rawValue).query has head size \(headDim) but \(kind.rawValue).key has \(key.shape[3])",
                                     hint: "queries and keys must have the same head size")
                 }
+                // Keys and values are kept per key/value head; the page maps each query head to its own.
+                let group = max(1, stack.headCount / stack.keyValueHeadCount)
+                let keyValueHeads = Array(Set(heads.map { $0 / group })).sorted()
                 packed.query = blob.addHalfFloats(query, layers: layers, heads: heads)
-                packed.key = blob.addHalfFloats(key, layers: layers, heads: heads)
-                packed.value = blob.addHalfFloats(value, layers: layers, heads: heads)
+                packed.key = blob.addHalfFloats(key, layers: layers, heads: keyValueHeads)
+                packed.value = blob.addHalfFloats(value, layers: layers, heads: keyValueHeads)
                 packed.headDim = headDim
                 packed.valueDim = value.shape[3]
-                packed.scoreScale = unscaledArchitectures.contains(trace.provenance.architecture.lowercased())
-                    ? 1 : 1 / Double(headDim).squareRoot()
+                packed.keyValueHeads = keyValueHeads
+                packed.keyValueGroup = group
+                if let geometry = stack.geometry {
+                    packed.scoreScales = layers.map { Double(geometry.scales[$0]) }
+                    packed.positionBias = geometry.positionBias
+                } else {
+                    let guess = unscaledArchitectures.contains(trace.provenance.architecture.lowercased()) ? 1 : 1 / Double(headDim).squareRoot()
+                    packed.scoreScales = layers.map { _ in guess }
+                }
             }
             stacks.append(packed)
         }

@@ -49,11 +49,11 @@ struct BenchCommand: ParsableCommand {
         }
         let loaded = try ModelRegistry.load(folder: folder.url)
         let s = loaded.summary
-        print("model \(folder.id): \(s.architecture), \(s.layers) layers × \(s.heads) heads, hidden \(s.hidden), \(String(format: "%.1f", Double(s.parameters) / 1e6))M parameters")
+        print("model \(folder.id): \(s.architecture), \(s.layers) layers × \(s.heads) heads, hidden \(s.hidden), \(String(format: "%.1f", Double(loaded.parameterCount) / 1e6))M parameters")
 
         var sgemm: [Int: Double] = [:]
         for t in threadCounts {
-            Parallel.setThreads(t)
+            BLAS.setThreads(t)
             sgemm[t] = Self.sgemmGFLOPS(size: 1024, seconds: seconds)
         }
         print("OpenBLAS \(BLAS.coreName) kernels, softmax and GELU \(Kernels.usesAVX2 ? "AVX2" : "portable"); sgemm 1024×1024×1024: " + threadCounts.map { "\($0) thread\($0 == 1 ? "" : "s") \(String(format: "%.1f", sgemm[$0]!)) GFLOP/s" }.joined(separator: ", "))
@@ -68,9 +68,8 @@ struct BenchCommand: ParsableCommand {
             let input = Self.input(length: n, vocabulary: s.vocabulary)
             let flops = loaded.forwardFLOPs(tokens: n)
             for t in threadCounts {
-                Parallel.setThreads(t)
-                let full = try Self.time(seconds: seconds) { _ = try loaded.forward(input, capture: [.qkv, .hidden]) }
-                let bare = try Self.time(seconds: seconds) { _ = try loaded.forward(input, capture: []) }
+                let full = try Self.time(seconds: seconds) { _ = try loaded.forward(input, options: ForwardOptions(capture: [.qkv, .hidden], threads: t)) }
+                let bare = try Self.time(seconds: seconds) { _ = try loaded.forward(input, options: ForwardOptions(threads: t)) }
                 let gflops = flops / full.median / 1e9
                 rows.append(["\(n)", "\(t)", Self.ms(full.median), Self.ms(full.best), String(format: "%.1f", gflops),
                              String(format: "%.1f", sgemm[t]!), String(format: "%.0f%%", 100 * gflops / sgemm[t]!),

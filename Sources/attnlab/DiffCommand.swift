@@ -25,12 +25,11 @@ struct DiffCommand: ParsableCommand {
     @Option(help: "Heads and words listed per comparison.")
     var top = 5
 
-    @Option(help: "text or json.")
-    var format = "text"
+    @Option(help: "How to print the comparisons.")
+    var format = DiffFormat.text
 
     func validate() throws {
         guard top > 0 else { throw ValidationError("--top must be at least 1") }
-        guard ["text", "json"].contains(format) else { throw ValidationError("--format is text or json") }
     }
 
     func run() throws {
@@ -47,7 +46,7 @@ struct DiffCommand: ParsableCommand {
                     guard let other = runB.record(model: record.model, variant: record.variant.path) else { continue }
                     comparisons.append(("\(record.model) \(record.variant.path)", try runA.trace(record), try runB.trace(other)))
                 }
-                if comparisons.isEmpty { throw RunError("the two runs share no model and variant") }
+                if comparisons.isEmpty { throw ExperimentError("the two runs share no model and variant", hint: "compare runs of the same experiment") }
             default:
                 throw ValidationError("give two trace files or two run folders")
             }
@@ -57,15 +56,14 @@ struct DiffCommand: ParsableCommand {
             }
             let run = try RunFolder(firstURL)
             for record in run.manifest.variants where !record.variant.isBase {
-                guard let base = run.manifest.variants.first(where: { $0.model == record.model && $0.variant.input == record.variant.input && $0.variant.isBase })
-                else { continue }
+                guard let base = run.manifest.variants.base(of: record) else { continue }
                 comparisons.append(("\(record.model) \(base.variant.path) → \(record.variant.path)", try run.trace(base), try run.trace(record)))
             }
         }
         var json: [[String: Any]] = []
         for (title, a, b) in comparisons {
             let diff = try TraceDiff.compare(a, b)
-            if format == "json" {
+            if format == .json {
                 json.append(["comparison": title,
                              "changed_words": diff.changedWords.map { ["a": $0.a as Any, "b": $0.b as Any] },
                              "heads": diff.heads.prefix(top).map(Self.object),
@@ -74,7 +72,7 @@ struct DiffCommand: ParsableCommand {
             }
             print(Self.render(title, diff, top: top))
         }
-        if format == "json" {
+        if format == .json {
             let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         }

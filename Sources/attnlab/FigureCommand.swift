@@ -24,14 +24,14 @@ struct FigureCommand: ParsableCommand {
     @Argument(help: "Trace files (.safetensors written by attnlab or from Python).")
     var traces: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("heatmap, cross, compare, stability, evolution, regions or overview.", valueName: "kind"))
-    var kind: String
+    @Option(name: .long, help: ArgumentHelp("The kind of figure.", valueName: "kind"))
+    var kind: FigureKind
 
     @Option(name: .long, help: ArgumentHelp("The file to write; its extension (.png, .pdf, .svg, .json) gives the format.", valueName: "file"))
     var out: String?
 
-    @Option(name: .long, help: ArgumentHelp("Output format when it differs from --out's extension: png, pdf, svg, or json (regions only).", valueName: "format"))
-    var format: String?
+    @Option(name: .long, help: ArgumentHelp("Output format when it differs from --out's extension (json: regions only).", valueName: "format"))
+    var format: FigureOutputFormat?
 
     @Option(name: .customLong("trace"), help: ArgumentHelp("Another trace file (repeatable).", valueName: "file"))
     var moreTraces: [String] = []
@@ -45,8 +45,8 @@ struct FigureCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("A text file with one token label per line, for arrays.", valueName: "file"))
     var labels: String?
 
-    @Option(name: .long, help: ArgumentHelp("The stack of the traces: encoder, decoder or cross.", valueName: "stack"))
-    var stack: String?
+    @Option(name: .long, help: ArgumentHelp("The stack of the traces.", valueName: "stack"))
+    var stack: StackKind?
 
     // Unconditional, so that `--layer -1` is a value, not taken for an option.
     @Option(name: .customLong("layer"), parsing: .unconditionalSingleValue,
@@ -74,8 +74,8 @@ struct FigureCommand: ParsableCommand {
     @Option(name: .customLong("column-title"), help: "The columns' axis title; \"\" for none.")
     var columnTitle: String?
 
-    @Option(name: .long, help: ArgumentHelp("blues, greens, oranges, purples, reds, greys, ylorrd or viridis.", valueName: "map"))
-    var colormap: String = "blues"
+    @Option(name: .long, help: ArgumentHelp("The colour map.", valueName: "map"))
+    var colormap = ColorMapName.blues
 
     @Option(name: .long, help: "Colour scale exponent; above 1 keeps weak attention pale (default 1.5; 0.7 for the overview).")
     var gamma: Double?
@@ -95,8 +95,8 @@ struct FigureCommand: ParsableCommand {
     @Flag(name: .customLong("no-values"), help: "Do not write values in the enlarged cells.")
     var noValues = false
 
-    @Option(name: .long, help: ArgumentHelp("self-attention, or question-context (dividers between sentence A and B).", valueName: "mode"))
-    var mode: String = "self-attention"
+    @Option(name: .long, help: ArgumentHelp("How to mark the sentences (question-context: dividers between sentence A and B).", valueName: "mode"))
+    var mode = HeatmapMode.selfAttention
 
     @Option(name: .customLong("segment-names"), help: ArgumentHelp("Names of sentence A and B in question-context mode.", valueName: "a,b"))
     var segmentNames: String = "Question,Context"
@@ -113,8 +113,8 @@ struct FigureCommand: ParsableCommand {
     @Option(name: .customLong("circle-ratio"), help: "The largest circle's radius as a fraction of a cell.")
     var circleRatio: Double = 0.45
 
-    @Option(name: .long, help: ArgumentHelp("Stability interval: ci95, se or sd.", valueName: "interval"))
-    var interval: String = "ci95"
+    @Option(name: .long, help: ArgumentHelp("Stability interval.", valueName: "interval"))
+    var interval = StabilityInterval.ci95
 
     @Flag(name: .customLong("normalize-sparklines"), help: "Scale each sparkline to its own range.")
     var normalizeSparklines = false
@@ -149,19 +149,13 @@ struct FigureCommand: ParsableCommand {
     }
 
     func validate() throws {
-        guard FigureKind(rawValue: kind) != nil else {
-            throw ValidationError("unknown kind \"\(kind)\"; choose one of \(FigureKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
         if traces.isEmpty && moreTraces.isEmpty && arrays.isEmpty {
             throw ValidationError("give a trace file, --trace or --array")
         }
-        if out == nil && !(format == "json" && kind == "regions") {
+        if out == nil && !(format == .json && kind == .regions) {
             throw ValidationError("say where to write the figure with --out FILE.png, .pdf or .svg")
         }
-        if let format, format != "json", FigureFormat(rawValue: format) == nil {
-            throw ValidationError("unknown format \"\(format)\"; choose png, pdf, svg, or json for regions")
-        }
-        if format == "json" && kind != "regions" {
+        if format == .json && kind != .regions {
             throw ValidationError("--format json is for --kind regions")
         }
         if !layers.isEmpty, !heads.isEmpty, layers.count != heads.count, layers.count != 1, heads.count != 1 {
@@ -170,7 +164,6 @@ struct FigureCommand: ParsableCommand {
     }
 
     private func draw() throws {
-        let kind = FigureKind(rawValue: kind)!
         var sources: [AttentionSource] = []
         for path in traces + moreTraces + arrays where !FileManager.default.fileExists(atPath: path) {
             throw FigureError("no such file", location: path, hint: "check the path")
@@ -185,10 +178,10 @@ struct FigureCommand: ParsableCommand {
         }
         sources += try readArrays()
         let input = try FigureInputs.make(kind: kind, sources: sources, selections: try selections(),
-                                          stack: try stack.map(parseStack), labels: try readLabels())
+                                          stack: stack, labels: try readLabels())
         let options = try figureOptions()
 
-        let outputFormat = format ?? out.map { URL(fileURLWithPath: $0).pathExtension.lowercased() } ?? ""
+        let outputFormat = format?.rawValue ?? out.map { URL(fileURLWithPath: $0).pathExtension.lowercased() } ?? ""
         if outputFormat == "json" {
             guard input.matrices.count == 1 else { throw FigureError("regions are detected on one matrix, got \(input.matrices.count)") }
             let regions = try RegionDetector.detect(input.matrices[0], options: options.regionOptions)
@@ -271,13 +264,6 @@ struct FigureCommand: ParsableCommand {
         }
     }
 
-    private func parseStack(_ text: String) throws -> StackKind {
-        guard let kind = StackKind(rawValue: text) else {
-            throw FigureError("unknown stack \"\(text)\"", location: "--stack", hint: "choose encoder, decoder or cross")
-        }
-        return kind
-    }
-
     private func figureOptions() throws -> FigureOptions {
         var options = FigureOptions()
         if let width {
@@ -291,21 +277,14 @@ struct FigureCommand: ParsableCommand {
         options.title = title
         options.rowAxisTitle = rowTitle
         options.columnAxisTitle = columnTitle
-        guard let map = ColorMapName(rawValue: colormap.lowercased()) else {
-            throw FigureError("unknown colour map \"\(colormap)\"", location: "--colormap",
-                              hint: "choose \(ColorMapName.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        options.colorMap = map
+        options.colorMap = colormap
         options.gamma = gamma
         options.minimum = vmin
         options.maximum = vmax
         options.topCount = top
         options.enlargement = enlarge
         options.annotateTopCells = !noValues
-        guard let heatmapMode = HeatmapMode(rawValue: mode) else {
-            throw FigureError("unknown mode \"\(mode)\"", location: "--mode", hint: "choose self-attention or question-context")
-        }
-        options.mode = heatmapMode
+        options.mode = mode
         options.segmentNames = segmentNames.split(separator: ",", omittingEmptySubsequences: false).map {
             $0.trimmingCharacters(in: .whitespaces)
         }
@@ -313,10 +292,7 @@ struct FigureCommand: ParsableCommand {
         options.labelInterval = labelInterval
         options.boxes = try boxes.map(CellBox.init(parsing:))
         options.maxCircleRatio = circleRatio
-        guard let stabilityInterval = StabilityInterval(rawValue: interval) else {
-            throw FigureError("unknown interval \"\(interval)\"", location: "--interval", hint: "choose ci95, se or sd")
-        }
-        options.interval = stabilityInterval
+        options.interval = interval
         options.normalizeSparklines = normalizeSparklines
         options.regionOptions = RegionDetector.Options(regions: regions, minSeedDistance: minSeedDistance,
                                                        seedContrast: seedContrast, expansionThreshold: expansionThreshold,

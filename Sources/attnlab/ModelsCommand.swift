@@ -22,8 +22,9 @@ struct ModelsCommand: ParsableCommand {
             do {
                 let model = try ModelRegistry.load(folder: folder.url)
                 let s = model.summary
-                rows.append([folder.id, s.architecture, "\(s.layers)", "\(s.heads)", "\(s.hidden)",
-                             String(format: "%.1fM", Double(s.parameters) / 1e6), size, folder.url.path])
+                let heads = s.keyValueHeads == s.heads ? "\(s.heads)" : "\(s.heads) (\(s.keyValueHeads) kv)"
+                rows.append([folder.id, s.architecture, "\(s.layers)", heads, "\(s.hidden)",
+                             String(format: "%.1fM", Double(model.parameterCount) / 1e6), size, folder.url.path])
             } catch {
                 let type = (try? ModelConfig(folder: folder.url).modelType) ?? "?"
                 rows.append([folder.id, type, "-", "-", "-", "-", size, "cannot load: \(error)"])

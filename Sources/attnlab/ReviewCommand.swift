@@ -1,5 +1,7 @@
 import ArgumentParser
 import AttnCore
+import AttnGit
+import AttnReports
 import AttnSnapshots
 import Foundation
 

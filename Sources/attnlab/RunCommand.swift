@@ -68,9 +68,7 @@ enum RunSummary {
         for record in manifest.variants {
             var output = ""
             if let s = record.outputs.similarity { output = String(format: "similarity %.4f", s) }
-            if let labels = record.outputs.labels, let p = record.outputs.probabilities, let best = p.indices.max(by: { p[$0] < p[$1] }) {
-                output = String(format: "%@ %.3f", labels[best], p[best])
-            }
+            if let label = record.outputs.label, let p = record.outputs.probabilities?.max() { output = String(format: "%@ %.3f", label, p) }
             if let top = record.outputs.topk?.first?.candidates.first { output = String(format: "%@ %.3f", top.token, top.probability) }
             rows.append([record.model, record.variant.path, output, record.label ?? "", record.variant.perturbation ?? "(base)"])
         }

@@ -36,7 +36,7 @@ struct SnapshotRunArguments: ParsableArguments {
                                                        requireRepository: requireRepository)
         let spec = try ExperimentParser.load(URL(fileURLWithPath: experiment))
         let progress = ProgressLine()
-        let (files, _) = try workspace.run(spec, options: SnapshotRunOptions(threads: threads, progress: { progress.update($0, $1, $2) }))
+        let files = try SnapshotRun.files(spec, workspace: workspace, threads: threads, progress: { progress.update($0, $1, $2) })
         progress.finish()
         return (workspace, spec, files)
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AttnGit
 import AttnSnapshots
 import Foundation
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AttnCore
 import AttnDiff
+import AttnExperiments
 import AttnModels
 import Foundation
 
@@ -27,8 +28,8 @@ struct TraceCommand: ParsableCommand {
     @Option(name: .customLong("decoder-text"), help: "The decoder's input of an encoder-decoder model (BART, T5, Marian), read teacher-forced.")
     var decoderText: String?
 
-    @Option(help: "What to compute besides attention: \(ModelTask.allCases.map(\.rawValue).joined(separator: ", ")). Default: the model's natural task.")
-    var task: String?
+    @Option(help: "What to compute besides attention (default: the model's natural task).")
+    var task: ModelTask?
 
     @Option(help: "What to capture: attention (always), qkv, hidden; comma-separated.")
     var capture = "attention"
@@ -36,8 +37,8 @@ struct TraceCommand: ParsableCommand {
     @Option(help: "Where to write the trace (.safetensors, or .json).")
     var out: String?
 
-    @Option(help: "safetensors or json (default: from the --out extension; json prints to standard output without --out).")
-    var format: String?
+    @Option(help: "The trace's format (default: from the --out extension; json prints to standard output without --out).")
+    var format: TraceFormat?
 
     @Flag(help: "Cut inputs longer than the model takes instead of failing.")
     var truncate = false
@@ -48,13 +49,10 @@ struct TraceCommand: ParsableCommand {
     @Option(help: "Threads for the forward pass.")
     var threads = 1
 
+    @OptionGroup(title: "Interventions")
+    var interventions: InterventionOptions
+
     func validate() throws {
-        if let task, ModelTask(rawValue: task) == nil {
-            throw ValidationError("unknown task \"\(task)\"; choose one of \(ModelTask.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        if let format, !["safetensors", "json"].contains(format) {
-            throw ValidationError("unknown format \"\(format)\"; choose safetensors or json")
-        }
         _ = try Self.captureOptions(capture)
         guard topK > 0 else { throw ValidationError("--top-k must be at least 1") }
         guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
@@ -75,17 +73,17 @@ struct TraceCommand: ParsableCommand {
     }
 
     func run() throws {
-        Parallel.setThreads(threads)
         let loaded = try LoadedModel(model)
-        let request = TraceRequest(a: text, b: pair, decoderText: decoderText, task: task.flatMap(ModelTask.init(rawValue:)),
+        var request = TraceRequest(a: text, b: pair, decoderText: decoderText, task: task,
                                    capture: try Self.captureOptions(capture), truncate: truncate, topK: topK)
-        let trace = try loaded.trace(request)
+        request.threads = threads
+        let trace = try InterventionRunner.trace(request, interventions: try interventions.interventions(), model: loaded)
         try trace.checkFinite()
-        let format = self.format ?? (out?.lowercased().hasSuffix(".json") == true ? "json" : out == nil ? "summary" : "safetensors")
+        let format = self.format ?? (out?.lowercased().hasSuffix(".json") == true ? .json : out == nil ? nil : .safetensors)
         switch (format, out) {
-        case ("json", nil):
+        case (.json, nil):
             FileHandle.standardOutput.write(TraceJSON.encode(trace))
-        case ("json", let path?):
+        case (.json, let path?):
             try AtomicFile.write(TraceJSON.encode(trace), to: URL(fileURLWithPath: path))
             print("wrote \(path)")
         case (_, let path?):
@@ -103,6 +101,7 @@ enum TraceSummary {
         var lines: [String] = []
         lines.append("model \(trace.provenance.model) (\(trace.provenance.architecture), \(model.layers) layers × \(model.heads) heads), task \(trace.provenance.task)")
         lines.append("tokens (\(trace.tokens.count)): " + trace.tokens.map(\.text).joined(separator: " "))
+        for intervention in trace.interventions { lines.append("intervention: \(intervention)") }
         let outputs = trace.outputs
         if let similarity = outputs.similarity {
             lines.append(String(format: "similarity: %.4f (cosine of the two sentences' pooled embeddings, each run on its own)", similarity))
@@ -132,55 +131,5 @@ enum TraceSummary {
             }
         }
         return lines.joined(separator: "\n")
-    }
-}
-
-/// The JSON form of a trace (`--format json`): `tokens` as strings, `token_type_ids`, `attention`
-/// as `[layer][head][query][key]`, the other stacks when present, `outputs`, and every token's details.
-enum TraceJSON {
-    static func encode(_ trace: Trace) -> Data {
-        var out = "{"
-        func key(_ name: String) { out += (out.count > 1 ? "," : "") + "\"\(name)\":" }
-        func json<T: Encodable>(_ value: T) -> String { String(decoding: (try? TraceFile.stableJSON(value)) ?? Data("null".utf8), as: UTF8.self) }
-        key("tokens"); out += json(trace.tokens.map(\.text))
-        key("token_type_ids"); out += json(trace.tokenTypeIds ?? trace.tokens.map(\.segment))
-        key("token_details"); out += json(trace.tokens)
-        if let decoder = trace.decoderTokens { key("decoder_tokens"); out += json(decoder.map(\.text)) }
-        for kind in trace.stacks.keys.sorted() {
-            let stack = trace.stacks[kind]!
-            key(kind == .encoder ? "attention" : "\(kind.rawValue)_attention")
-            out += nested(stack.attention)
-            for (name, tensor) in [("query", stack.query), ("key", stack.key), ("value", stack.value), ("hidden", stack.hidden)] {
-                if let tensor { key(kind == .encoder ? name : "\(kind.rawValue)_\(name)"); out += nested(tensor) }
-            }
-        }
-        key("outputs"); out += json(trace.outputs)
-        key("inputs"); out += json(trace.inputs)
-        key("provenance"); out += json(trace.provenance)
-        out += "}\n"
-        return Data(out.utf8)
-    }
-
-    /// A tensor as nested JSON arrays.
-    static func nested(_ tensor: Tensor) -> String {
-        var out = ""
-        out.reserveCapacity(tensor.count * 12)
-        func emit(_ dimension: Int, _ offset: Int, _ stride: Int) {
-            out += "["
-            let size = tensor.shape[dimension]
-            let inner = stride / max(size, 1)
-            for i in 0 ..< size {
-                if i > 0 { out += "," }
-                if dimension == tensor.rank - 1 {
-                    let value = tensor.scalars[offset + i]
-                    out += value.isFinite ? "\(value)" : "null"
-                } else {
-                    emit(dimension + 1, offset + i * inner, inner)
-                }
-            }
-            out += "]"
-        }
-        emit(0, 0, tensor.count)
-        return out
     }
 }

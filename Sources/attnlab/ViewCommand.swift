@@ -28,14 +28,14 @@ struct ViewCommand: ParsableCommand {
     @Argument(help: "A trace file (.safetensors), from `attnlab trace` or written from Python; or a run folder (runs/<experiment>/<run-id>): then --out is a folder and every variant gets its page, <model>/<input>/<variant>-<view>.html.")
     var trace: String
 
-    @Option(help: "head, model or neuron.")
-    var view = "head"
+    @Option(help: "The view to write.")
+    var view = ViewKind.head
 
     @Option(name: .shortAndLong, help: "The HTML file to write.")
     var out: String
 
-    @Option(help: "dark or light.")
-    var mode = "dark"
+    @Option(help: "The page's colours.")
+    var mode = DisplayMode.dark
 
     @Option(help: "The layer shown first (head and neuron views).")
     var layer: Int?
@@ -46,11 +46,11 @@ struct ViewCommand: ParsableCommand {
     @Option(help: "Layers included in the page, e.g. 0,2-4 (default: all).")
     var layers: String?
 
-    @Option(help: "encoder, decoder or cross: the attention shown first (encoder-decoder models).")
-    var stack: String?
+    @Option(help: "The attention shown first (encoder-decoder models).")
+    var stack: StackKind?
 
-    @Option(help: "For a sentence pair, the attention shown first: all, a-a, b-b, a-b (sentence A attending to B) or b-a.")
-    var sentences = "all"
+    @Option(help: "For a sentence pair, the attention shown first (a-b: sentence A attending to B).")
+    var sentences = SentenceFilter.all
 
     @Option(help: "A token selected when the page opens (its index): its lines are isolated, or it is the neuron view's query.")
     var token: Int?
@@ -65,33 +65,21 @@ struct ViewCommand: ParsableCommand {
     var title: String?
 
     func validate() throws {
-        guard ViewKind(rawValue: view) != nil else {
-            throw ValidationError("--view must be one of \(ViewKind.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(view)\"")
-        }
-        guard DisplayMode(rawValue: mode) != nil else {
-            throw ValidationError("--mode must be dark or light, not \"\(mode)\"")
-        }
-        if let stack, StackKind(rawValue: stack) == nil {
-            throw ValidationError("--stack must be one of encoder, decoder, cross, not \"\(stack)\"")
-        }
-        guard SentenceFilter(rawValue: sentences.lowercased()) != nil else {
-            throw ValidationError("--sentences must be one of \(SentenceFilter.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(sentences)\"")
-        }
         if let heads { _ = try Self.numbers(heads, option: "--heads") }
         if let layers { _ = try Self.numbers(layers, option: "--layers") }
     }
 
     func run() throws {
-        let kind = ViewKind(rawValue: view)!
+        let kind = view
         let headList = try heads.map { try Self.numbers($0, option: "--heads") }
         let options = ViewOptions(
-            mode: DisplayMode(rawValue: mode)!,
+            mode: mode,
             includeLayers: try layers.map { try Self.numbers($0, option: "--layers") },
             includeHeads: kind == .model ? headList : nil,
-            stack: stack.flatMap(StackKind.init(rawValue:)),
+            stack: stack,
             layer: layer,
             selectedHeads: kind == .model ? nil : headList,
-            sentences: SentenceFilter(rawValue: sentences.lowercased())!,
+            sentences: sentences,
             token: token, threshold: threshold, topK: topK, title: title)
         let source = URL(fileURLWithPath: trace)
         if RunFolder.isRun(source) {

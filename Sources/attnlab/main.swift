@@ -12,6 +12,7 @@ struct AttnLabCommand: ParsableCommand {
             // one line per command, in the order a user meets them
             ModelsCommand.self,
             TraceCommand.self,
+            ScanCommand.self,
             ViewCommand.self,
             FigureCommand.self,
             RunCommand.self,

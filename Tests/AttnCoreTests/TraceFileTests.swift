@@ -28,6 +28,32 @@ import Testing
         #expect(try TraceFile.read(url) == trace)
     }
 
+    /// A trace keeps how each stack's attention was computed: the score scale of every layer,
+    /// the key/value heads of grouped-query attention, the mask and whether q and k are rotated.
+    @Test func geometryAndGroupedKeyValueHeadsRoundTrip() throws {
+        var trace = Self.sampleTrace()
+        var stack = trace.stacks[.encoder]!
+        stack.query = Tensor(zeros: [2, 3, 5, 4])
+        stack.key = Tensor(zeros: [2, 1, 5, 4])     // 3 query heads read 1 key/value head
+        stack.value = Tensor(zeros: [2, 1, 5, 4])
+        stack.geometry = AttentionGeometry(scales: [0.5, 0.25], keyValueHeads: 1, causal: true, slidingWindow: 4, rotary: true)
+        trace.stacks[.encoder] = stack
+        let url = folder.appendingPathComponent("gqa.safetensors")
+        try TraceFile.write(trace, to: url)
+        let read = try TraceFile.read(url)
+        #expect(read == trace)
+        #expect(read.stacks[.encoder]!.geometry?.keyValueHead(of: 2, heads: 3) == 0)
+        // Keys with more heads than the geometry states are refused.
+        stack.key = Tensor(zeros: [2, 3, 5, 4])
+        trace.stacks[.encoder] = stack
+        #expect { try TraceFile.validate(trace, path: "x") } throws: { "\($0)".contains("expected [2, 1, 5, head_dim]") }
+        // So are scales for another number of layers.
+        stack.key = Tensor(zeros: [2, 1, 5, 4])
+        stack.geometry!.scales = [1]
+        trace.stacks[.encoder] = stack
+        #expect { try TraceFile.validate(trace, path: "x") } throws: { "\($0)".contains("1 score scales for 2 layers") }
+    }
+
     @Test func encodingIsDeterministic() throws {
         #expect(try TraceFile.encode(Self.sampleTrace()) == TraceFile.encode(Self.sampleTrace()))
     }

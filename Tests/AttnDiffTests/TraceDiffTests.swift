@@ -45,6 +45,31 @@ import Testing
         #expect(diff.heads.dropFirst().allSatisfy { $0.jsDivergence == 0 })
     }
 
+    /// "a b" alone (no special tokens): two shared words, fewer than the 3 of top-3.
+    static func twoWords(_ rows: [[Float]]) -> Trace {
+        let tokens = [TraceToken(text: "a", id: 2, start: 0, end: 1, word: 0), TraceToken(text: "b", id: 3, start: 2, end: 3, word: 1)]
+        return Trace(inputs: TraceInputs(a: "a b"), tokens: tokens,
+                     stacks: [.encoder: AttentionStack(attention: Tensor(shape: [1, 1, 2, 2], scalars: rows.flatMap { $0 }))],
+                     provenance: Provenance(model: "hand", architecture: "bert"))
+    }
+
+    @Test func withFewerWordsThanKEveryWordIsInBothTopLists() throws {
+        let even = Self.twoWords([[0.5, 0.5], [0.5, 0.5]]), skewed = Self.twoWords([[0.9, 0.1], [0.2, 0.8]])
+        let same = try #require(try TraceDiff.compare(even, even, topK: 3).heads.first)
+        #expect(same.topKChange == 0 && same.jsDivergence == 0)
+        // The attention moved, but both words are still in each row's top 3: no top-k change.
+        let moved = try #require(try TraceDiff.compare(even, skewed, topK: 3).heads.first)
+        #expect(moved.topKChange == 0 && moved.jsDivergence > 0)
+        // With k = 1 the strongest word of the second row changed from a (a tie, first wins) to b.
+        #expect(try TraceDiff.compare(even, skewed, topK: 1).heads.first?.topKChange == 0.5)
+    }
+
+    @Test func rowDivergenceNormalisesEachRow() {
+        let p: [Float] = [2, 2, 0], q: [Float] = [0, 1, 1]
+        #expect(abs(TraceDiff.rowDivergence(p, q) - 0.5) < 1e-9)
+        #expect(TraceDiff.rowDivergence([0, 0] as [Float], [0.5, 0.5]) == 0, "a row without mass reads as uniform")
+    }
+
     @Test func jensenShannonIsSymmetricAndBounded() {
         let p = [0.5, 0.5, 0], q = [0, 0.5, 0.5]
         #expect(abs(TraceDiff.jensenShannon(p, q) - TraceDiff.jensenShannon(q, p)) < 1e-12)

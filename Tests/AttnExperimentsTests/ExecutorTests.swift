@@ -47,6 +47,16 @@ import Testing
         }
     }
 
+    @Test func aModelThatCannotBeLoadedFailsTheRunWithItsCause() throws {
+        let spec = try ExperimentParser.parse("name: x\nmodels: [{id: no-such-model}]\ninputs: [{id: i, a: hello}]\n", file: "x.yaml")
+        let error = try #require(throws: ExperimentError.self) {
+            try Executor.run(spec, options: RunOptions(runsFolder: runs, locator: locator))
+        }
+        let cause = try #require(error.cause as? ModelError, "the loader's own error is kept: \(error)")
+        #expect(error.description == "model no-such-model (no-such-model): \(cause)")
+        #expect(!FileManager.default.fileExists(atPath: runs.appendingPathComponent("x").path), "no run folder is left")
+    }
+
     @Test func failingExpectationsSayWhatWasMeasured() throws {
         var spec = try experiment()
         spec.expectations = try ExperimentParser.parse("""
@@ -157,8 +167,8 @@ extension ExecutorTests {
             try Data("half a report".utf8).write(to: staged.folder.appendingPathComponent("report.html"))
             throw CoreError("cannot draw the figure")
         }
-        let error = try #require(throws: RunError.self) { try Executor.run(try experiment(), options: options) }
-        #expect(error.description.hasSuffix("paraphrase-eminem/broken: cannot draw the figure"), "\(error)")
+        let error = try #require(throws: ExperimentError.self) { try Executor.run(try experiment(), options: options) }
+        #expect(error.description.hasSuffix("paraphrase-eminem/broken: cannot write the run: cannot draw the figure"), "\(error)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: runs.appendingPathComponent("paraphrase-eminem").path).isEmpty)
     }
 }

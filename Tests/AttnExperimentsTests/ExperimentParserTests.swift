@@ -82,6 +82,12 @@ import Testing
         }
     }
 
+    @Test func aMissingFileIsAnExplainedError() throws {
+        let error = try #require(throws: ExperimentError.self) { try ExperimentParser.load(URL(fileURLWithPath: "/no/such/x.yaml")) }
+        #expect(error.location == "/no/such/x.yaml" && error.hint == "check the path" && error.problems.isEmpty)
+        #expect(error.description == "/no/such/x.yaml: cannot open the file (No such file or directory); check the path")
+    }
+
     @Test func expandsReplacementListsIntoOneVariantEach() throws {
         let experiment = try ExperimentParser.parse("""
         name: x

@@ -49,4 +49,22 @@ import Testing
         let single = InputSpec(id: "s", a: "one", b: nil, decoder: nil, baseName: "base")
         #expect(PerturbationSpec(id: "p", kind: .swap, target: .both).apply(to: single, maskToken: nil) == nil)
     }
+
+    /// A run's variants: two models, two inputs; `base(of:)` finds the unperturbed one of the same model and input.
+    struct Traced: ModelVariant {
+        var model: String
+        var variant: Variant
+    }
+
+    @Test func theBaseIsOfTheSameModelAndInput() throws {
+        let other = InputSpec(id: "other", a: "sick of it", b: nil, decoder: nil, baseName: "sick")
+        let terrific = try #require(PerturbationSpec(id: "terrific", kind: .replace(from: "sick", to: "terrific"), target: .both)
+            .apply(to: input, maskToken: nil))
+        let run = [Traced(model: "minilm", variant: .base(of: other)), Traced(model: "bert", variant: .base(of: input)),
+                   Traced(model: "minilm", variant: .base(of: input)), Traced(model: "minilm", variant: terrific)]
+        let base = try #require(run.base(of: Traced(model: "minilm", variant: terrific)))
+        #expect(base.model == "minilm" && base.variant.path == "eminem/base")
+        #expect(run.base(of: run[0])?.variant.path == "other/sick", "a base is its own base")
+        #expect(run.base(of: Traced(model: "gpt2", variant: terrific)) == nil)
+    }
 }

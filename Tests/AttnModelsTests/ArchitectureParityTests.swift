@@ -66,7 +66,8 @@ enum ArchitectureFixtures {
         let safetensors = try ModelRegistry.load(folder: ArchitectureFixtures.url(name))
         let bin = try ModelRegistry.load(folder: ArchitectureFixtures.url("\(name)-bin"))
         #expect(safetensors.summary == bin.summary)
-        #expect(safetensors.summary.parameters > 10_000)
+        #expect(safetensors.parameterCount == bin.parameterCount)
+        #expect(safetensors.parameterCount > 10_000)
     }
 
     @Test(arguments: singleStack + encoderDecoder)
@@ -108,5 +109,19 @@ enum ArchitectureFixtures {
         let model = try ModelRegistry.load(folder: ArchitectureFixtures.url("t5"))
         let error = try #require(throws: ModelError.self) { try model.forward(ModelInput(ids: [5, 6], decoderIds: [0, 500]), capture: []) }
         #expect(error.message.contains("decoder token id 500"))
+    }
+}
+
+/// The parameter count is computed one way for every architecture (the tensors the model holds,
+/// tied ones once) and equals PyTorch's `num_parameters()` written by the fixture script.
+@Suite struct ParameterCountTests {
+    @Test func everyFixtureCountsAsPyTorchDoes() throws {
+        let data = try Data(contentsOf: ArchitectureFixtures.url("parameters.json"))
+        let expected = try JSONDecoder().decode([String: Int].self, from: data)
+        #expect(expected.count >= 17)
+        for (name, count) in expected.sorted(by: { $0.key < $1.key }) {
+            let model = try ModelRegistry.load(folder: ArchitectureFixtures.url(name))
+            #expect(model.parameterCount == count, "\(name)")
+        }
     }
 }

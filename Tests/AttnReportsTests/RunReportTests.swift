@@ -39,6 +39,9 @@ import Testing
         #expect(html.contains("<del>france</del> → <ins>italy</ins>"))
         // Three heads, each drawn three times (base, variant, compare), inlined.
         #expect(html.components(separatedBy: "data:image/png;base64,").count - 1 == 9)
+        // Drawn with the review page's figure row and stylesheet.
+        #expect(html.contains("alt=\"italy (colour) vs base (circles), layer "))
+        #expect(html.contains("<style>\(ReportPage.style)</style>"))
         #expect(!html.contains("http://") && !html.contains("https://"), "the report is self-contained")
     }
 

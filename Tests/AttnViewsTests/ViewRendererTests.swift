@@ -21,7 +21,8 @@ struct ViewRendererTests {
     }
 
     @Test func resourcesCannotCloseTheirScriptElement() throws {
-        for name in ["core.js", "diagram.js", "head.js", "model.js", "neuron.js", "views.css"] {
+        for name in ["core.js", "diagram.js", "head.js", "model.js", "neuron.js", "head.selftest.js", "model.selftest.js",
+                     "neuron.selftest.js", "views.css"] {
             let text = try Resources.text(name).lowercased()
             #expect(!text.contains("</script"), "\(name) contains </script")
             #expect(!text.contains("<!--"), "\(name) contains <!--")
@@ -86,7 +87,34 @@ struct ViewRendererTests {
                 #expect(abs(value - exact) <= abs(exact) / 1024 + 1e-4)
             }
         }
-        #expect(abs((cross["scoreScale"] as! Double) - 1 / 4.0) < 1e-12, "1/√16")
+        #expect(cross["keyValueHeads"] as? [Int] == [2, 3])
+        let scales = try #require(cross["scoreScales"] as? [Double])
+        #expect(scales.count == 1 && abs(scales[0] - 1 / 4.0) < 1e-12, "1/√16")
+    }
+
+    /// With grouped-query attention the page holds keys and values per key/value head, and the
+    /// scales the trace states (GPT-2 dividing by the layer), not a guess from the architecture.
+    @Test func groupedKeyValueHeadsAndStatedScalesReachThePage() throws {
+        var trace = SyntheticTraces.encoderDecoder()
+        var stack = trace.stacks[.cross]!
+        let key = stack.key!   // [layers, heads, n, d] → keep heads 0 and 2 as two key/value heads of a group of 2
+        let (layers, heads, n, d) = (key.shape[0], key.shape[1], key.shape[2], key.shape[3])
+        func grouped(_ t: Tensor) -> Tensor {
+            var scalars: [Float] = []
+            for l in 0 ..< layers { for h in stride(from: 0, to: heads, by: 2) { scalars += t[l][h].scalars } }
+            return Tensor(shape: [layers, heads / 2, n, d], scalars: scalars)
+        }
+        stack.key = grouped(key)
+        stack.value = grouped(stack.value!)
+        stack.geometry = AttentionGeometry(scales: (0 ..< layers).map { 0.25 / Float($0 + 1) }, keyValueHeads: heads / 2)
+        trace.stacks[.cross] = stack
+        try TraceFile.validate(trace, path: "grouped")
+        let reader = try PageReader(try ViewRenderer.render(trace, view: .neuron, options: ViewOptions(includeLayers: [1], includeHeads: [2, 3])))
+        let cross = reader.stack("cross")!
+        #expect(cross["keyValueHeads"] as? [Int] == [1])
+        #expect(cross["keyValueGroup"] as? Int == 2)
+        let scales = try #require(cross["scoreScales"] as? [Double])
+        #expect(abs(scales[0] - 0.125) < 1e-7)
     }
 
     @Test func includedLayersAndHeadsKeepTheModelsNumbers() throws {

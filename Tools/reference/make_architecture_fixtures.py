@@ -466,8 +466,31 @@ def refused_files():
         print(f"wrote pickle/{file} ({os.path.getsize(os.path.join(folder, file))} bytes)")
 
 
+def parameter_counts():
+    """parameters.json: what PyTorch's `num_parameters()` counts for each fixture folder (tied
+    weights once), loaded back with the class its config.json names."""
+    import sys
+    counts = {}
+    for name in sorted(os.listdir(FIXTURES)):
+        config = os.path.join(FIXTURES, name, "config.json")
+        if not os.path.exists(config):
+            continue
+        with open(config) as f:
+            architecture = json.load(f)["architectures"][0]
+        model = getattr(transformers, architecture).from_pretrained(os.path.join(FIXTURES, name))
+        counts[name] = model.num_parameters()
+    with open(os.path.join(FIXTURES, "parameters.json"), "w") as f:
+        json.dump(counts, f, indent=2, sort_keys=True)
+        f.write("\n")
+    print(f"wrote parameters.json for {len(counts)} folders")
+
+
 if __name__ == "__main__":
+    import sys
     print(f"torch {torch.__version__}, transformers {transformers.__version__}")
+    if sys.argv[1:] == ["--parameters"]:
+        parameter_counts()
+        sys.exit(0)
     os.makedirs(FIXTURES, exist_ok=True)
     gpt2()
     roberta()
@@ -477,5 +500,6 @@ if __name__ == "__main__":
     marian()
     t5()
     refused_files()
+    parameter_counts()
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(FIXTURES) for f in files)
     print(f"total {total} bytes")

@@ -4,7 +4,7 @@ import Foundation
 /// GPT-2, as transformers' `modeling_gpt2.py` computes it with eager attention: pre-norm blocks,
 /// causal self-attention, Conv1D weights stored `[in, out]`, and the LM head tied to the token
 /// embeddings.
-public struct GPT2Config: Codable, Sendable {
+public struct GPT2Config: Codable, Sendable, ArchitectureConfig {
     public var vocabSize: Int
     public var nPositions: Int
     public var nEmbd: Int
@@ -23,27 +23,46 @@ public struct GPT2Config: Codable, Sendable {
         case scaleAttnWeights = "scale_attn_weights", scaleAttnByInverseLayerIdx = "scale_attn_by_inverse_layer_idx"
         case addCrossAttention = "add_cross_attention"
     }
+
+    func check(_ check: inout ConfigCheck) {
+        check.vocabulary("vocab_size", vocabSize)
+        check.positions("n_positions", nPositions)
+        check.width("n_embd", nEmbd)
+        check.layers("n_layer", nLayer)
+        check.heads("n_head", nHead)
+        check.multiple("n_embd", nEmbd, of: "n_head", nHead)
+        check.width("n_inner", nInner)
+        check.positive("layer_norm_epsilon", layerNormEpsilon.map(Double.init))
+        check.require(addCrossAttention != true, "GPT-2 with cross-attention (add_cross_attention) is not supported (AttnLab runs GPT-2 as a language model)")
+    }
 }
 
+/// A pre-norm GPT-2 block: `x + attention(LN(x))`, then `x + MLP(LN(x))`.
 private struct GPT2Block: Sendable {
-    var norm1: LayerNormWeights
-    var attention: SelfAttentionWeights
-    var norm2: LayerNormWeights
-    var feedForward: FeedForwardWeights
+    var norm1: LayerNorm
+    var attention: SelfAttention
+    var norm2: LayerNorm
+    var feedForward: FeedForward
 
-    init(_ w: WeightLoader, _ i: Int, _ c: GPT2Config, inner m: Int, activation: FeedForwardActivation) {
+    init(_ w: WeightLoader, _ i: Int, _ c: GPT2Config, inner m: Int, activation: Activation) throws {
         let (h, eps) = (c.nEmbd, c.layerNormEpsilon ?? 1e-5)
         let p = "h.\(i)."
-        norm1 = LayerNormWeights(w, p + "ln_1", dim: h, eps: eps)
+        norm1 = try LayerNorm(w, p + "ln_1", dim: h, eps: eps)
         // Conv1D keeps its weight as [in, out]: c_attn's columns are q | k | v, heads interleaved.
-        attention = SelfAttentionWeights(qkv: Linear(kernel: w.base(p + "attn.c_attn.weight", [h, 3 * h]), bias: w.base(p + "attn.c_attn.bias", [3 * h])),
-                                         output: Linear(kernel: w.base(p + "attn.c_proj.weight", [h, h]), bias: w.base(p + "attn.c_proj.bias", [h])),
-                                         heads: c.nHead, headDim: h / c.nHead)
-        norm2 = LayerNormWeights(w, p + "ln_2", dim: h, eps: eps)
-        feedForward = FeedForwardWeights(input: Linear(kernel: w.base(p + "mlp.c_fc.weight", [h, m]), bias: w.base(p + "mlp.c_fc.bias", [m])),
-                                         gate: nil,
-                                         output: Linear(kernel: w.base(p + "mlp.c_proj.weight", [m, h]), bias: w.base(p + "mlp.c_proj.bias", [h])),
-                                         activation: activation)
+        attention = SelfAttention(qkv: try w.conv1D(p + "attn.c_attn", in: h, out: 3 * h), output: try w.conv1D(p + "attn.c_proj", in: h, out: h),
+                                  shape: HeadShape(heads: c.nHead, headDim: h / c.nHead))
+        norm2 = try LayerNorm(w, p + "ln_2", dim: h, eps: eps)
+        feedForward = FeedForward(up: try w.conv1D(p + "mlp.c_fc", in: h, out: m), down: try w.conv1D(p + "mlp.c_proj", in: m, out: h),
+                                  activation: activation)
+    }
+
+    func callAsFunction(_ x: Tensor, mask: AttentionMask, stack: inout StackPass, layer: Int) -> Tensor {
+        var x = x
+        stack.visit(.residual, layer: layer, &x)
+        x = x + attention(norm1(x), mask: mask, stack: &stack, layer: layer)      // (n, h)
+        var mlp = feedForward(norm2(x))                                           // (n, h)
+        stack.visit(.mlp, layer: layer, &mlp)
+        return x + mlp
     }
 }
 
@@ -51,67 +70,52 @@ private struct GPT2Block: Sendable {
 public final class GPT2Model: TransformerModel {
     public let config: GPT2Config
     public let summary: ModelSummary
-    public let taskHeads: Set<TaskHead>
+    public let outputHeads: OutputHeads
 
     private let tokenEmbeddings: Tensor     // wte [vocab, hidden]
     private let positionEmbeddings: Tensor  // wpe [positions, hidden]
     private let blocks: [GPT2Block]
-    private let finalNorm: LayerNormWeights
-    private let lmHead: Tensor              // [vocab, hidden]: wte, or lm_head.weight when the file has its own
+    private let finalNorm: LayerNorm
+    /// The score scale of each layer: 1/√d unless `scale_attn_weights` is false, divided by l + 1
+    /// with `scale_attn_by_inverse_layer_idx`.
+    private let scales: [Float]
 
     public init(config c: GPT2Config, weights: WeightStore, path: String) throws {
         config = c
-        guard c.nEmbd % c.nHead == 0 else {
-            throw ModelError("n_embd \(c.nEmbd) is not a multiple of n_head \(c.nHead)", location: path)
-        }
-        if c.addCrossAttention == true {
-            throw ModelError("GPT-2 with cross-attention (add_cross_attention) is not supported", location: path,
-                             hint: "AttnLab runs GPT-2 as a language model")
-        }
-        let activation = try FeedForwardActivation(named: c.activationFunction ?? "gelu_new", path: path)
+        let activation = try Activation(named: c.activationFunction ?? "gelu_new", path: path)
         let (h, m) = (c.nEmbd, c.nInner ?? 4 * c.nEmbd)
-        let w = WeightLoader(store: weights, probe: "wte.weight", prefixes: ["transformer.", ""])
-        tokenEmbeddings = w.base("wte.weight", [c.vocabSize, h])
-        positionEmbeddings = w.base("wpe.weight", [c.nPositions, h])
-        blocks = (0 ..< c.nLayer).map { GPT2Block(w, $0, c, inner: m, activation: activation) }
-        finalNorm = LayerNormWeights(w, "ln_f", dim: h, eps: c.layerNormEpsilon ?? 1e-5)
-        lmHead = tied(w.optional("lm_head.weight", [c.vocabSize, h]), to: tokenEmbeddings)
-        try w.finish(architecture: "GPT-2")
-
-        taskHeads = [.causalLM]
+        let w = WeightLoader(store: weights, probe: "wte.weight", prefixes: ["transformer.", ""], architecture: "GPT-2")
+        tokenEmbeddings = try w.base("wte.weight", [c.vocabSize, h])
+        positionEmbeddings = try w.base("wpe.weight", [c.nPositions, h])
+        blocks = try (0 ..< c.nLayer).map { try GPT2Block(w, $0, c, inner: m, activation: activation) }
+        finalNorm = try LayerNorm(w, "ln_f", dim: h, eps: c.layerNormEpsilon ?? 1e-5)
+        let lmHead = tied(try w.optional("lm_head.weight", [c.vocabSize, h]), to: tokenEmbeddings)   // [vocab, hidden]
+        try w.finish()
+        outputHeads = OutputHeads(languageModel: .projection(lmHead, task: .causalLM))
+        let base: Float = c.scaleAttnWeights ?? true ? 1 / Float(h / c.nHead).squareRoot() : 1
+        scales = (0 ..< c.nLayer).map { c.scaleAttnByInverseLayerIdx == true ? base / Float($0 + 1) : base }
         summary = ModelSummary(architecture: "gpt2", layers: c.nLayer, heads: c.nHead, hidden: h, intermediate: m,
-                               vocabulary: c.vocabSize, maxPositions: c.nPositions, parameters: parameterCount(tokenEmbeddings, positionEmbeddings, blocks, finalNorm, lmHead))
+                               vocabulary: c.vocabSize, maxPositions: c.nPositions)
     }
 
-    public func forward(_ input: ModelInput, capture: CaptureOptions) throws -> ModelOutput {
-        try validateInput(input, summary: summary)
+    public func compute(_ input: ModelInput, _ options: ForwardOptions) throws -> ModelOutput {
         let n = input.ids.count                             // tokens
-        let (h, heads, L) = (config.nEmbd, config.nHead, blocks.count)
-        var stack = StackCapture(layers: L, heads: heads, queries: n, keys: n, headDim: h / heads, hidden: h, capture: capture)
+        let L = blocks.count
+        // One stack over the input's tokens: `.encoder` in the trace's terms (its queries and keys are
+        // the input's tokens), with a causal mask.
+        var stack = StackPass(.encoder, layers: L, shape: blocks[0].attention.shape, queries: n, keys: n, hidden: config.nEmbd,
+                              scales: scales, causal: true, pass: options)
         let mask = AttentionMask(keys: input.attentionMask, causal: true)
 
         // Token + position embeddings.                                  x: (n, h)
         var x = embed(input.ids, in: tokenEmbeddings) + embed(Array(0 ..< n), in: positionEmbeddings)
-        stack.keepHidden(x, at: 0)
-        for (l, block) in blocks.enumerated() {
-            var scale = config.scaleAttnWeights ?? true ? 1 / Float(h / heads).squareRoot() : 1
-            if config.scaleAttnByInverseLayerIdx == true { scale /= Float(l + 1) }
-            // x + attention(LN(x)), causal.                             (n, h)
-            x = x + block.attention(block.norm1(x), scale: scale, mask: mask, capture: &stack, layer: l)
-            // x + MLP(LN(x)).                                           (n, h)
-            x = x + block.feedForward(block.norm2(x))
+        for l in stack.layerRange(input: &x) {
+            x = blocks[l](x, mask: mask, stack: &stack, layer: l)                 // (n, h)
             if l < L - 1 { stack.keepHidden(x, at: l + 1) }
         }
         // The final LayerNorm; transformers reports its output as the last hidden state.
         x = finalNorm(x)
         stack.keepHidden(x, at: L)
-        // One stack over the input's tokens: `.encoder` in the trace's terms (its queries and keys are
-        // the input's tokens), with a causal mask.
         return ModelOutput(stacks: [.encoder: stack.stack], lastHidden: x)
-    }
-
-    /// Next-token logits `[positions, vocab]`: the final hidden states times the (tied) LM head.
-    public func languageModelLogits(_ output: ModelOutput, positions: [Int]) throws -> Tensor {
-        tiedProjection(try rows(positions, of: output.lastHidden), embeddings: lmHead, bias: nil)
     }
 }

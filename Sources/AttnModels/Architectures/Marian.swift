@@ -5,7 +5,7 @@ import Foundation
 /// post-norm layers with sinusoidal positions (no LayerNorm on the embeddings), token embeddings
 /// scaled by √d_model when `scale_embedding`, and an LM head tied to the decoder's embeddings plus
 /// `final_logits_bias`.
-public struct MarianConfig: Codable, Sendable {
+public struct MarianConfig: Codable, Sendable, ArchitectureConfig {
     public var vocabSize: Int
     public var decoderVocabSize: Int?
     public var dModel: Int
@@ -31,61 +31,71 @@ public struct MarianConfig: Codable, Sendable {
         case scaleEmbedding = "scale_embedding", decoderStartTokenId = "decoder_start_token_id", padTokenId = "pad_token_id"
         case shareEncoderDecoderEmbeddings = "share_encoder_decoder_embeddings"
     }
+
+    func check(_ check: inout ConfigCheck) {
+        check.vocabulary("vocab_size", vocabSize)
+        check.vocabulary("decoder_vocab_size", decoderVocabSize)
+        check.width("d_model", dModel)
+        check.layers("encoder_layers", encoderLayers)
+        check.layers("decoder_layers", decoderLayers)
+        check.heads("encoder_attention_heads", encoderAttentionHeads)
+        check.heads("decoder_attention_heads", decoderAttentionHeads)
+        check.multiple("d_model", dModel, of: "encoder_attention_heads", encoderAttentionHeads)
+        check.multiple("d_model", dModel, of: "decoder_attention_heads", decoderAttentionHeads)
+        check.width("encoder_ffn_dim", encoderFfnDim)
+        check.width("decoder_ffn_dim", decoderFfnDim)
+        check.positions("max_position_embeddings", maxPositionEmbeddings)
+    }
 }
 
 /// MarianMT: the encoder over the source sentence, the decoder over the teacher-forced target.
 public final class MarianModel: TransformerModel {
     public let config: MarianConfig
     public let summary: ModelSummary
-    public let taskHeads: Set<TaskHead>
+    public let outputHeads: OutputHeads
 
     private let embeddingScale: Float
     private let decoderVocabulary: Int
     private let encoderEmbeddings: Tensor   // [vocab, d]
     private let decoderEmbeddings: Tensor   // [decoderVocab, d]
-    private let positions: Tensor           // [maxPositions, d], sinusoidal
+    /// The sinusoidal tables `[maxPositions, d]`: equal, and two as in PyTorch (one per stack).
+    private let encoderPositions: Tensor
+    private let decoderPositions: Tensor
     private let encoderLayers: [PostNormEncoderLayer]
     private let decoderLayers: [PostNormDecoderLayer]
-    private let lmHead: Tensor              // [decoderVocab, d]
-    private let finalLogitsBias: Tensor     // [decoderVocab]
 
     public init(config c: MarianConfig, weights: WeightStore, path: String) throws {
         config = c
-        for heads in [c.encoderAttentionHeads, c.decoderAttentionHeads] where c.dModel % heads != 0 {
-            throw ModelError("d_model \(c.dModel) is not a multiple of \(heads) attention heads", location: path)
-        }
-        let activation = try FeedForwardActivation(named: c.activationFunction ?? "gelu", path: path)
+        let activation = try Activation(named: c.activationFunction ?? "gelu", path: path)
         let shareEmbeddings = c.shareEncoderDecoderEmbeddings ?? true
         let (d, v) = (c.dModel, c.vocabSize)
         decoderVocabulary = shareEmbeddings ? v : c.decoderVocabSize ?? v
         embeddingScale = c.scaleEmbedding == true ? Float(d).squareRoot() : 1
-        let w = WeightLoader(store: weights, probe: "encoder.layers.0.self_attn.q_proj.weight", prefixes: ["model.", ""])
+        let w = WeightLoader(store: weights, probe: "encoder.layers.0.self_attn.q_proj.weight", prefixes: ["model.", ""], architecture: "Marian")
         if shareEmbeddings {
             // One table for both embeddings and the LM head; files hold it under one name or several.
-            let shared = w.optional(w.prefix + "shared.weight", [v, d]) ?? w.optional(w.prefix + "encoder.embed_tokens.weight", [v, d])
+            let shared = try w.optional(w.prefix + "shared.weight", [v, d]) ?? w.optional(w.prefix + "encoder.embed_tokens.weight", [v, d])
                 ?? w.base("shared.weight", [v, d])
-            encoderEmbeddings = tied(w.optional(w.prefix + "encoder.embed_tokens.weight", [v, d]), to: shared)
-            decoderEmbeddings = tied(w.optional(w.prefix + "decoder.embed_tokens.weight", [v, d]), to: shared)
+            encoderEmbeddings = tied(try w.optional(w.prefix + "encoder.embed_tokens.weight", [v, d]), to: shared)
+            decoderEmbeddings = tied(try w.optional(w.prefix + "decoder.embed_tokens.weight", [v, d]), to: shared)
         } else {
-            encoderEmbeddings = w.base("encoder.embed_tokens.weight", [v, d])
-            decoderEmbeddings = w.base("decoder.embed_tokens.weight", [decoderVocabulary, d])
+            encoderEmbeddings = try w.base("encoder.embed_tokens.weight", [v, d])
+            decoderEmbeddings = try w.base("decoder.embed_tokens.weight", [decoderVocabulary, d])
         }
-        positions = Self.sinusoids(positions: c.maxPositionEmbeddings, dim: d)
-        encoderLayers = (0 ..< c.encoderLayers).map {
-            BartFamilyLayers.encoder(w, "encoder.layers.\($0).", hidden: d, heads: c.encoderAttentionHeads, ffn: c.encoderFfnDim, activation: activation)
+        encoderPositions = Self.sinusoids(positions: c.maxPositionEmbeddings, dim: d)
+        decoderPositions = Self.sinusoids(positions: c.maxPositionEmbeddings, dim: d)
+        encoderLayers = try (0 ..< c.encoderLayers).map {
+            try BartFamilyLayers.encoder(w, "encoder.layers.\($0).", hidden: d, heads: c.encoderAttentionHeads, ffn: c.encoderFfnDim, activation: activation)
         }
-        decoderLayers = (0 ..< c.decoderLayers).map {
-            BartFamilyLayers.decoder(w, "decoder.layers.\($0).", hidden: d, heads: c.decoderAttentionHeads, ffn: c.decoderFfnDim, activation: activation)
+        decoderLayers = try (0 ..< c.decoderLayers).map {
+            try BartFamilyLayers.decoder(w, "decoder.layers.\($0).", hidden: d, heads: c.decoderAttentionHeads, ffn: c.decoderFfnDim, activation: activation)
         }
-        lmHead = tied(w.optional("lm_head.weight", [decoderVocabulary, d]), to: decoderEmbeddings)
-        finalLogitsBias = (w.optional("final_logits_bias", [1, decoderVocabulary]) ?? Tensor(zeros: [1, decoderVocabulary]))
-            .reshaped([decoderVocabulary])
-        try w.finish(architecture: "Marian")
-
-        taskHeads = [.seq2seq]
+        let lmHead = tied(try w.optional("lm_head.weight", [decoderVocabulary, d]), to: decoderEmbeddings)
+        let finalLogitsBias = try w.optional("final_logits_bias", [1, decoderVocabulary]).map { [decoderVocabulary] in $0.reshaped([decoderVocabulary]) }
+        try w.finish()
+        outputHeads = OutputHeads(languageModel: .projection(lmHead, bias: finalLogitsBias, task: .seq2seq))
         summary = ModelSummary(architecture: "marian", layers: c.encoderLayers, heads: c.encoderAttentionHeads, hidden: d,
-                               intermediate: c.encoderFfnDim, vocabulary: v, maxPositions: c.maxPositionEmbeddings,
-                               parameters: parameterCount(encoderEmbeddings, decoderEmbeddings, encoderLayers, decoderLayers, lmHead))
+                               intermediate: c.encoderFfnDim, vocabulary: v, maxPositions: c.maxPositionEmbeddings)
     }
 
     /// Marian's sinusoidal table (as `MarianSinusoidalPositionalEmbedding`, in double precision):
@@ -104,44 +114,37 @@ public final class MarianModel: TransformerModel {
         return table
     }
 
-    public func forward(_ input: ModelInput, capture: CaptureOptions) throws -> ModelOutput {
-        try validateInput(input, summary: summary)
+    public func compute(_ input: ModelInput, _ options: ForwardOptions) throws -> ModelOutput {
         let decoderIds = try EncoderDecoderInput.decoderIds(input, startToken: config.decoderStartTokenId ?? config.padTokenId ?? 0,
                                                             vocabulary: decoderVocabulary)
         guard decoderIds.count <= config.maxPositionEmbeddings else {
             throw ModelError("the decoder input has \(decoderIds.count) tokens but the model takes at most \(config.maxPositionEmbeddings)")
         }
         let (ne, nd, d) = (input.ids.count, decoderIds.count, config.dModel)   // encoder tokens, decoder tokens, width
-        let (encoderHeads, decoderHeads) = (config.encoderAttentionHeads, config.decoderAttentionHeads)
-        var encoder = StackCapture(layers: encoderLayers.count, heads: encoderHeads, queries: ne, keys: ne,
-                                   headDim: d / encoderHeads, hidden: d, capture: capture)
-        var decoder = StackCapture(layers: decoderLayers.count, heads: decoderHeads, queries: nd, keys: nd,
-                                   headDim: d / decoderHeads, hidden: d, capture: capture)
-        var cross = StackCapture(layers: decoderLayers.count, heads: decoderHeads, queries: nd, keys: ne,
-                                 headDim: d / decoderHeads, hidden: nil, capture: capture)
+        let (encoderShape, decoderShape) = (encoderLayers[0].attention.shape, decoderLayers[0].selfAttention.shape)
+        let scale = { (shape: HeadShape, layers: Int) in StackPass.scales(1 / Float(shape.headDim).squareRoot(), layers: layers) }
+        var encoder = StackPass(.encoder, layers: encoderLayers.count, shape: encoderShape, queries: ne, keys: ne, hidden: d,
+                                scales: scale(encoderShape, encoderLayers.count), pass: options)
+        var decoder = StackPass(.decoder, layers: decoderLayers.count, shape: decoderShape, queries: nd, keys: nd, hidden: d,
+                                scales: scale(decoderShape, decoderLayers.count), causal: true, pass: options)
+        var cross = StackPass(.cross, layers: decoderLayers.count, shape: decoderShape, queries: nd, keys: ne, hidden: nil,
+                              scales: scale(decoderShape, decoderLayers.count), pass: options)
         let encoderMask = AttentionMask(keys: input.attentionMask)
 
         // Encoder: scaled tokens + sinusoidal positions, post-norm layers.       x: (ne, d)
-        var x = embed(input.ids, in: encoderEmbeddings, scale: embeddingScale) + embed(Array(0 ..< ne), in: positions)
-        encoder.keepHidden(x, at: 0)
-        for (l, layer) in encoderLayers.enumerated() {
-            x = layer(x, mask: encoderMask, capture: &encoder, layer: l)
+        var x = embed(input.ids, in: encoderEmbeddings, scale: embeddingScale) + embed(Array(0 ..< ne), in: encoderPositions)
+        for l in encoder.layerRange(input: &x) {
+            x = encoderLayers[l](x, mask: encoderMask, stack: &encoder, layer: l)
             encoder.keepHidden(x, at: l + 1)
         }
 
         // Decoder: causal self-attention, cross-attention over x.                y: (nd, d)
-        var y = embed(decoderIds, in: decoderEmbeddings, scale: embeddingScale) + embed(Array(0 ..< nd), in: positions)
-        decoder.keepHidden(y, at: 0)
-        for (l, layer) in decoderLayers.enumerated() {
-            y = layer(y, memory: x, encoderMask: encoderMask, decoder: &decoder, cross: &cross, layer: l)
+        var y = embed(decoderIds, in: decoderEmbeddings, scale: embeddingScale) + embed(Array(0 ..< nd), in: decoderPositions)
+        for l in decoder.layerRange(input: &y) {
+            y = decoderLayers[l](y, memory: x, encoderMask: encoderMask, decoder: &decoder, cross: &cross, layer: l)
             decoder.keepHidden(y, at: l + 1)
         }
         return ModelOutput(stacks: [.encoder: encoder.stack, .decoder: decoder.stack, .cross: cross.stack], lastHidden: y)
-    }
-
-    /// Logits `[positions, decoderVocab]` over the decoder's positions: tied LM head + `final_logits_bias`.
-    public func languageModelLogits(_ output: ModelOutput, positions: [Int]) throws -> Tensor {
-        tiedProjection(try rows(positions, of: output.lastHidden), embeddings: lmHead, bias: finalLogitsBias)
     }
 
     public func forwardFLOPs(tokens n: Int) -> Double {

@@ -5,7 +5,7 @@ import Foundation
 /// `modeling_roberta.py` computes it with eager attention. BERT's layers, with positions counted
 /// from the padding index: token `i` (not padding) sits at position `padding + 1 + i`, padding at
 /// `padding`.
-public struct RobertaConfig: Codable, Sendable {
+public struct RobertaConfig: Codable, Sendable, ArchitectureConfig {
     public var vocabSize: Int
     public var hiddenSize: Int
     public var numHiddenLayers: Int
@@ -26,6 +26,21 @@ public struct RobertaConfig: Codable, Sendable {
         case typeVocabSize = "type_vocab_size", layerNormEps = "layer_norm_eps", padTokenId = "pad_token_id"
         case positionEmbeddingType = "position_embedding_type", id2label
     }
+
+    func check(_ check: inout ConfigCheck) {
+        check.vocabulary("vocab_size", vocabSize)
+        check.width("hidden_size", hiddenSize)
+        check.layers("num_hidden_layers", numHiddenLayers)
+        check.heads("num_attention_heads", numAttentionHeads)
+        check.multiple("hidden_size", hiddenSize, of: "num_attention_heads", numAttentionHeads)
+        check.width("intermediate_size", intermediateSize)
+        check.positions("max_position_embeddings", maxPositionEmbeddings)
+        check.within("type_vocab_size", typeVocabSize, 1 ... 1024)
+        check.within("pad_token_id", padTokenId, 0 ... max(0, maxPositionEmbeddings - 2))
+        check.positive("layer_norm_eps", layerNormEps.map(Double.init))
+        check.require(positionEmbeddingType == nil || positionEmbeddingType == "absolute",
+                      "position_embedding_type \"\(positionEmbeddingType ?? "")\" is not supported (AttnLab runs absolute positions)")
+    }
 }
 
 /// RoBERTa's encoder with its optional heads: classification (`classifier.dense` → tanh →
@@ -33,78 +48,61 @@ public struct RobertaConfig: Codable, Sendable {
 public final class RobertaModel: TransformerModel {
     public let config: RobertaConfig
     public let summary: ModelSummary
-    public let taskHeads: Set<TaskHead>
-    public let labels: [String]?
+    public let outputHeads: OutputHeads
 
     private let padding: Int
     private let wordEmbeddings: Tensor      // [vocab, hidden]
     private let positionEmbeddings: Tensor  // [maxPositions, hidden]
     private let typeEmbeddings: Tensor      // [types, hidden]
-    private let embeddingNorm: LayerNormWeights
+    private let embeddingNorm: LayerNorm
     private let layers: [PostNormEncoderLayer]
-    private let classifierDense: Linear?
-    private let classifierOutput: Linear?
-    private let maskedLM: MaskedLMHead?
 
     public init(config c: RobertaConfig, weights: WeightStore, path: String, architecture: String = "roberta") throws {
         config = c
-        guard c.hiddenSize % c.numAttentionHeads == 0 else {
-            throw ModelError("hidden_size \(c.hiddenSize) is not a multiple of num_attention_heads \(c.numAttentionHeads)", location: path)
-        }
-        if let kind = c.positionEmbeddingType, kind != "absolute" {
-            throw ModelError("position_embedding_type \"\(kind)\" is not supported", location: path, hint: "AttnLab runs RoBERTa with absolute positions")
-        }
-        let activation = try FeedForwardActivation(named: c.hiddenAct ?? "gelu", path: path)
-        let (h, m, heads, eps) = (c.hiddenSize, c.intermediateSize, c.numAttentionHeads, c.layerNormEps ?? 1e-12)
+        let activation = try Activation(named: c.hiddenAct ?? "gelu", path: path)
+        let (h, m, eps) = (c.hiddenSize, c.intermediateSize, c.layerNormEps ?? 1e-12)
+        let shape = HeadShape(heads: c.numAttentionHeads, headDim: h / c.numAttentionHeads)
         padding = c.padTokenId ?? 1
-        let w = WeightLoader(store: weights, probe: "embeddings.word_embeddings.weight", prefixes: ["roberta.", ""])
-        wordEmbeddings = w.base("embeddings.word_embeddings.weight", [c.vocabSize, h])
-        positionEmbeddings = w.base("embeddings.position_embeddings.weight", [c.maxPositionEmbeddings, h])
-        typeEmbeddings = w.base("embeddings.token_type_embeddings.weight", [c.typeVocabSize ?? 1, h])
-        embeddingNorm = LayerNormWeights(w, "embeddings.LayerNorm", dim: h, eps: eps)
-        layers = (0 ..< c.numHiddenLayers).map { i in
+        let w = WeightLoader(store: weights, probe: "embeddings.word_embeddings.weight", prefixes: ["roberta.", ""], architecture: "RoBERTa")
+        wordEmbeddings = try w.base("embeddings.word_embeddings.weight", [c.vocabSize, h])
+        positionEmbeddings = try w.base("embeddings.position_embeddings.weight", [c.maxPositionEmbeddings, h])
+        typeEmbeddings = try w.base("embeddings.token_type_embeddings.weight", [c.typeVocabSize ?? 1, h])
+        embeddingNorm = try LayerNorm(w, "embeddings.LayerNorm", dim: h, eps: eps)
+        layers = try (0 ..< c.numHiddenLayers).map { i in
             let p = "encoder.layer.\(i)."
             return PostNormEncoderLayer(
-                attention: SelfAttentionWeights(w, query: p + "attention.self.query", key: p + "attention.self.key",
-                                                value: p + "attention.self.value", output: p + "attention.output.dense",
-                                                hidden: h, heads: heads, headDim: h / heads),
-                attentionNorm: LayerNormWeights(w, p + "attention.output.LayerNorm", dim: h, eps: eps),
-                feedForward: FeedForwardWeights(input: Linear(weight: w.base(p + "intermediate.dense.weight", [m, h]), bias: w.base(p + "intermediate.dense.bias", [m])),
-                                                gate: nil,
-                                                output: Linear(weight: w.base(p + "output.dense.weight", [h, m]), bias: w.base(p + "output.dense.bias", [h])),
-                                                activation: activation),
-                outputNorm: LayerNormWeights(w, p + "output.LayerNorm", dim: h, eps: eps))
+                attention: try SelfAttention(w, query: p + "attention.self.query", key: p + "attention.self.key",
+                                             value: p + "attention.self.value", output: p + "attention.output.dense",
+                                             hidden: h, shape: shape),
+                attentionNorm: try LayerNorm(w, p + "attention.output.LayerNorm", dim: h, eps: eps),
+                feedForward: FeedForward(up: try w.linear(p + "intermediate.dense", in: h, out: m, base: true),
+                                         down: try w.linear(p + "output.dense", in: m, out: h, base: true), activation: activation),
+                outputNorm: try LayerNorm(w, p + "output.LayerNorm", dim: h, eps: eps))
         }
-        if let dense = w.optional("classifier.dense.weight", [h, h]) {
-            classifierDense = Linear(weight: dense, bias: w.take("classifier.dense.bias", [h]))
+        var classifier: ClassificationHead?
+        if weights.contains("classifier.dense.weight") {
             let count = weights.shape(of: "classifier.out_proj.weight")?.first ?? c.id2label?.count ?? 2
-            classifierOutput = Linear(weight: w.take("classifier.out_proj.weight", [count, h]), bias: w.take("classifier.out_proj.bias", [count]))
-            labels = classLabels(count, c.id2label)
-        } else {
-            (classifierDense, classifierOutput, labels) = (nil, nil, nil)
+            classifier = ClassificationHead(dense: try w.linear("classifier.dense", in: h, out: h),
+                                            output: try w.linear("classifier.out_proj", in: h, out: count), id2label: c.id2label)
         }
         // RobertaLMHead's activation is always GELU, whatever hidden_act says.
-        maskedLM = MaskedLMHead(w, dense: "lm_head.dense", norm: "lm_head.layer_norm", decoder: "lm_head.decoder.weight",
-                                bias: "lm_head.bias", decoderBias: "lm_head.decoder.bias", hidden: h, width: h,
-                                vocabulary: c.vocabSize, eps: eps, embeddings: wordEmbeddings, activation: .gelu)
-        try w.finish(architecture: "RoBERTa")
-
-        var heads_: Set<TaskHead> = []
-        if maskedLM != nil { heads_.insert(.maskedLM) }
-        if classifierDense != nil { heads_.insert(.classification) }
-        taskHeads = heads_
+        let maskedLM = try MaskedLMHead(w, dense: "lm_head.dense", norm: "lm_head.layer_norm", decoder: "lm_head.decoder.weight",
+                                        bias: "lm_head.bias", decoderBias: "lm_head.decoder.bias", hidden: h, width: h,
+                                        vocabulary: c.vocabSize, eps: eps, embeddings: wordEmbeddings, activation: .gelu)
+        try w.finish()
+        outputHeads = OutputHeads(languageModel: maskedLM.map(LanguageModelHead.masked), classifier: classifier)
         // Positions start after the padding index, so the table holds padding + 1 fewer tokens.
-        summary = ModelSummary(architecture: architecture, layers: c.numHiddenLayers, heads: heads, hidden: h, intermediate: m,
-                               vocabulary: c.vocabSize, maxPositions: max(1, c.maxPositionEmbeddings - padding - 1),
-                               parameters: parameterCount(wordEmbeddings, positionEmbeddings, typeEmbeddings, embeddingNorm, layers,
-                                                          classifierDense, classifierOutput, maskedLM))
+        summary = ModelSummary(architecture: architecture, layers: c.numHiddenLayers, heads: shape.heads, hidden: h, intermediate: m,
+                               vocabulary: c.vocabSize, maxPositions: max(1, c.maxPositionEmbeddings - padding - 1))
     }
 
-    public func forward(_ input: ModelInput, capture: CaptureOptions) throws -> ModelOutput {
-        try validateInput(input, summary: summary, typeVocabulary: typeEmbeddings.shape[0])
+    public var typeVocabulary: Int { typeEmbeddings.shape[0] }
+
+    public func compute(_ input: ModelInput, _ options: ForwardOptions) throws -> ModelOutput {
         let n = input.ids.count                             // tokens
-        let (h, heads, L) = (config.hiddenSize, config.numAttentionHeads, layers.count)
-        var stack = StackCapture(layers: L, heads: heads, queries: n, keys: n, headDim: h / heads, hidden: h, capture: capture)
+        let shape = layers[0].attention.shape
+        var stack = StackPass(.encoder, layers: layers.count, shape: shape, queries: n, keys: n, hidden: config.hiddenSize,
+                              scales: StackPass.scales(1 / Float(shape.headDim).squareRoot(), layers: layers.count), pass: options)
 
         // Positions count the non-padding tokens from padding + 1; padding stays at `padding`.
         var positions: [Int] = []
@@ -113,35 +111,13 @@ public final class RobertaModel: TransformerModel {
             if id == padding { positions.append(padding) } else { seen += 1; positions.append(padding + seen) }
         }
         // Word + position + token type embeddings, then LayerNorm.     x: (n, h)
-        var x = embed(input.ids, in: wordEmbeddings) + embed(positions, in: positionEmbeddings)
-            + embed(input.typeIds ?? [Int](repeating: 0, count: n), in: typeEmbeddings)
-        x = embeddingNorm(x)
-        stack.keepHidden(x, at: 0)
+        var x = embeddingNorm(embed(input.ids, in: wordEmbeddings) + embed(positions, in: positionEmbeddings)
+            + embed(input.typeIds ?? [Int](repeating: 0, count: n), in: typeEmbeddings))
         let mask = AttentionMask(keys: input.attentionMask)
-        for (l, layer) in layers.enumerated() {
-            x = layer(x, mask: mask, capture: &stack, layer: l)                       // (n, h)
+        for l in stack.layerRange(input: &x) {
+            x = layers[l](x, mask: mask, stack: &stack, layer: l)                       // (n, h)
             stack.keepHidden(x, at: l + 1)
         }
         return ModelOutput(stacks: [.encoder: stack.stack], lastHidden: x)
-    }
-
-    /// The masked-LM head: dense → GELU → LayerNorm → tied decoder + bias.
-    public func languageModelLogits(_ output: ModelOutput, positions: [Int]) throws -> Tensor {
-        guard let maskedLM else {
-            throw ModelError("this RoBERTa checkpoint has no masked-LM head (no lm_head.* tensors)",
-                             hint: "use a RobertaForMaskedLM checkpoint, or the classification task")
-        }
-        return maskedLM.logits(try rows(positions, of: output.lastHidden))   // (positions, vocab)
-    }
-
-    /// The classification head on `<s>`: dense → tanh → out_proj.
-    public func classificationLogits(_ output: ModelOutput) throws -> Tensor {
-        guard let classifierDense, let classifierOutput else {
-            throw ModelError("this RoBERTa checkpoint has no classification head (no classifier.* tensors)",
-                             hint: "use a RobertaForSequenceClassification checkpoint, or another task")
-        }
-        var x = classifierDense(try rows([0], of: output.lastHidden))  // (1, h)
-        x.scalars = x.scalars.map { Foundation.tanh($0) }
-        return classifierOutput(x).reshaped([classifierOutput.outFeatures])
     }
 }

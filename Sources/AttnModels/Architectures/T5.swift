@@ -6,7 +6,7 @@ import Foundation
 /// without the 1/√d scaling and with a relative position bias (computed by the first layer of each
 /// stack and shared by all), a ReLU or gated feed-forward, and the LM head tied to the shared
 /// embeddings with the decoder output rescaled by d_model^-0.5 (v1.0) or an LM head of its own (v1.1).
-public struct T5Config: Codable, Sendable {
+public struct T5Config: Codable, Sendable, ArchitectureConfig {
     public var vocabSize: Int
     public var dModel: Int
     public var dKv: Int
@@ -32,51 +32,73 @@ public struct T5Config: Codable, Sendable {
         case decoderStartTokenId = "decoder_start_token_id", tieWordEmbeddings = "tie_word_embeddings"
         case scaleDecoderOutputs = "scale_decoder_outputs", nPositions = "n_positions"
     }
+
+    func check(_ check: inout ConfigCheck) {
+        check.vocabulary("vocab_size", vocabSize)
+        check.width("d_model", dModel)
+        check.width("d_kv", dKv)
+        check.width("d_ff", dFf)
+        check.layers("num_layers", numLayers)
+        check.layers("num_decoder_layers", numDecoderLayers)
+        check.heads("num_heads", numHeads)
+        check.within("relative_attention_num_buckets", relativeAttentionNumBuckets, 4 ... 4096)
+        check.within("relative_attention_max_distance", relativeAttentionMaxDistance, 1 ... ConfigCheck.maxPositions)
+        let (buckets, distance) = (relativeAttentionNumBuckets ?? 32, relativeAttentionMaxDistance ?? 128)
+        check.require(distance > buckets / 4, "relative_attention_num_buckets \(buckets) and relative_attention_max_distance \(distance) leave no logarithmic buckets")
+        check.positive("layer_norm_epsilon", layerNormEpsilon.map(Double.init))
+        check.within("decoder_start_token_id", decoderStartTokenId, 0 ... max(0, vocabSize - 1))
+        check.positions("n_positions", nPositions)
+        let projection = feedForwardProj ?? "relu"
+        let parts = projection.split(separator: "-")
+        check.require(parts.count == 1 || (parts.count == 2 && parts[0] == "gated"),
+                      "feed_forward_proj \"\(projection)\" is not \"ACT\" or \"gated-ACT\"")
+    }
 }
 
-/// T5's RMS norm weights: `x / √(mean(x²) + eps) · γ`.
-struct RMSNormWeights: Sendable {
-    var gamma: Tensor
-    var eps: Float
-
-    init(_ w: WeightLoader, _ name: String, dim: Int, eps: Float) {
-        gamma = w.base("\(name).weight", [dim])
-        self.eps = eps
-    }
-
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        var y = x
-        let dim = gamma.count
-        y.withUnsafeMutableBufferPointer { ys in
-            gamma.withUnsafeBufferPointer { g in
-                Kernels.rmsNorm(ys.baseAddress!, rows: ys.count / dim, dim: dim, gamma: g.baseAddress!, eps: eps)
-            }
-        }
-        return y
-    }
-}
-
+/// A pre-norm T5 encoder block: `x + attention(RMS(x))`, then `x + feedForward(RMS(x))`.
 private struct T5EncoderBlock: Sendable {
-    var attentionNorm: RMSNormWeights
-    var attention: SelfAttentionWeights
-    var feedForwardNorm: RMSNormWeights
-    var feedForward: FeedForwardWeights
+    var attentionNorm: RMSNorm
+    var attention: SelfAttention
+    var feedForwardNorm: RMSNorm
+    var feedForward: FeedForward
+
+    func callAsFunction(_ x: Tensor, mask: AttentionMask, bias: Tensor, stack: inout StackPass, layer: Int) -> Tensor {
+        var x = x
+        stack.visit(.residual, layer: layer, &x)
+        x = x + attention(attentionNorm(x), mask: mask, bias: bias, stack: &stack, layer: layer)     // (n, d)
+        var mlp = feedForward(feedForwardNorm(x))                                                     // (n, d)
+        stack.visit(.mlp, layer: layer, &mlp)
+        return x + mlp
+    }
 }
 
+/// A pre-norm T5 decoder block: causal self-attention with its position bias, cross-attention over
+/// the encoder's output (no bias), feed-forward, each `y + block(RMS(y))`.
 private struct T5DecoderBlock: Sendable {
-    var selfAttentionNorm: RMSNormWeights
-    var selfAttention: SelfAttentionWeights
-    var crossAttentionNorm: RMSNormWeights
-    var crossAttention: CrossAttentionWeights
-    var feedForwardNorm: RMSNormWeights
-    var feedForward: FeedForwardWeights
+    var selfAttentionNorm: RMSNorm
+    var selfAttention: SelfAttention
+    var crossAttentionNorm: RMSNorm
+    var crossAttention: CrossAttention
+    var feedForwardNorm: RMSNorm
+    var feedForward: FeedForward
+
+    func callAsFunction(_ y: Tensor, memory: Tensor, encoderMask: AttentionMask, bias: Tensor,
+                        decoder: inout StackPass, cross: inout StackPass, layer: Int) -> Tensor {
+        var y = y
+        decoder.visit(.residual, layer: layer, &y)
+        y = y + selfAttention(selfAttentionNorm(y), mask: AttentionMask(causal: true), bias: bias, stack: &decoder, layer: layer)
+        y = y + crossAttention(crossAttentionNorm(y), memory: memory, mask: encoderMask, stack: &cross, layer: layer)
+        var mlp = feedForward(feedForwardNorm(y))                                                     // (nd, d)
+        decoder.visit(.mlp, layer: layer, &mlp)
+        return y + mlp
+    }
 }
 
 /// T5 for conditional generation.
 public final class T5Model: TransformerModel {
     public let config: T5Config
     public let summary: ModelSummary
-    public let taskHeads: Set<TaskHead>
+    public let outputHeads: OutputHeads
 
     private let buckets: Int
     private let maxDistance: Int
@@ -85,75 +107,64 @@ public final class T5Model: TransformerModel {
     private let decoderRelativeBias: Tensor         // [buckets, heads]
     private let encoderBlocks: [T5EncoderBlock]
     private let decoderBlocks: [T5DecoderBlock]
-    private let encoderFinalNorm: RMSNormWeights
-    private let decoderFinalNorm: RMSNormWeights
-    private let lmHead: Tensor                      // [vocab, d]
-    /// d_model^-0.5 when the head is tied (T5 v1.0), else 1.
-    private let outputScale: Float
+    private let encoderFinalNorm: RMSNorm
+    private let decoderFinalNorm: RMSNorm
 
     /// `architecture` is `t5` or `mt5`; mT5 never rescales its output, whatever its config says of ties.
     public init(config c: T5Config, weights: WeightStore, path: String, architecture: String = "t5") throws {
         config = c
-        let (d, heads, v) = (c.dModel, c.numHeads, c.vocabSize)
-        let eps = c.layerNormEpsilon ?? 1e-6
+        let (d, v, eps) = (c.dModel, c.vocabSize, c.layerNormEpsilon ?? 1e-6)
+        let shape = HeadShape(heads: c.numHeads, headDim: c.dKv)
         buckets = c.relativeAttentionNumBuckets ?? 32
         maxDistance = c.relativeAttentionMaxDistance ?? 128
-        guard buckets >= 4, maxDistance > buckets / 4 else {
-            throw ModelError("relative_attention_num_buckets \(buckets) and max_distance \(maxDistance) leave no logarithmic buckets", location: path)
-        }
         // feed_forward_proj: "relu", "gelu", "gated-gelu" (which means gelu_new), "gated-silu", …
         let projection = c.feedForwardProj ?? "relu"
-        let parts = projection.split(separator: "-").map(String.init)
-        guard parts.count == 1 || (parts.count == 2 && parts[0] == "gated") else {
-            throw ModelError("feed_forward_proj \"\(projection)\" is not \"ACT\" or \"gated-ACT\"", location: path)
-        }
-        let gated = parts.count == 2
-        let activation = try FeedForwardActivation(named: projection == "gated-gelu" ? "gelu_new" : parts.last!, path: path)
+        let gated = projection.hasPrefix("gated-")
+        let activation = try Activation(named: projection == "gated-gelu" ? "gelu_new" : String(projection.split(separator: "-").last ?? ""),
+                                        path: path)
 
-        let w = WeightLoader(store: weights, probe: "shared.weight", prefixes: [""])
-        shared = w.base("shared.weight", [v, d])
-        func feedForward(_ p: String) -> FeedForwardWeights {
-            FeedForwardWeights(input: Linear(weight: w.base(p + (gated ? "wi_0" : "wi") + ".weight", [c.dFf, d]), bias: nil),
-                               gate: gated ? Linear(weight: w.base(p + "wi_1.weight", [c.dFf, d]), bias: nil) : nil,
-                               output: Linear(weight: w.base(p + "wo.weight", [d, c.dFf]), bias: nil),
-                               activation: activation)
+        let w = WeightLoader(store: weights, probe: "shared.weight", prefixes: [""], architecture: "T5")
+        shared = try w.base("shared.weight", [v, d])
+        func feedForward(_ p: String) throws -> FeedForward {
+            // Gated (v1.1): wi_0 is the activated branch, wi_1 the linear one.
+            gated ? try FeedForward(gate: try w.linear(p + "wi_0", in: d, out: c.dFf, bias: false),
+                                    up: try w.linear(p + "wi_1", in: d, out: c.dFf, bias: false),
+                                    down: try w.linear(p + "wo", in: c.dFf, out: d, bias: false), activation: activation)
+                : FeedForward(up: try w.linear(p + "wi", in: d, out: c.dFf, bias: false),
+                              down: try w.linear(p + "wo", in: c.dFf, out: d, bias: false), activation: activation)
         }
-        func selfAttention(_ p: String) -> SelfAttentionWeights {
-            SelfAttentionWeights(w, query: p + "q", key: p + "k", value: p + "v", output: p + "o",
-                                 hidden: d, heads: heads, headDim: c.dKv, bias: false)
+        func selfAttention(_ p: String) throws -> SelfAttention {
+            try SelfAttention(w, query: p + "q", key: p + "k", value: p + "v", output: p + "o", hidden: d, shape: shape, bias: false)
         }
-        encoderBlocks = (0 ..< c.numLayers).map { i in
+        encoderBlocks = try (0 ..< c.numLayers).map { i in
             let p = "encoder.block.\(i).layer."
-            return T5EncoderBlock(attentionNorm: RMSNormWeights(w, p + "0.layer_norm", dim: d, eps: eps),
-                                  attention: selfAttention(p + "0.SelfAttention."),
-                                  feedForwardNorm: RMSNormWeights(w, p + "1.layer_norm", dim: d, eps: eps),
-                                  feedForward: feedForward(p + "1.DenseReluDense."))
+            return T5EncoderBlock(attentionNorm: try RMSNorm(w, p + "0.layer_norm", dim: d, eps: eps),
+                                  attention: try selfAttention(p + "0.SelfAttention."),
+                                  feedForwardNorm: try RMSNorm(w, p + "1.layer_norm", dim: d, eps: eps),
+                                  feedForward: try feedForward(p + "1.DenseReluDense."))
         }
-        decoderBlocks = (0 ..< (c.numDecoderLayers ?? c.numLayers)).map { i in
+        decoderBlocks = try (0 ..< (c.numDecoderLayers ?? c.numLayers)).map { i in
             let p = "decoder.block.\(i).layer."
             let a = p + "1.EncDecAttention."
-            return T5DecoderBlock(selfAttentionNorm: RMSNormWeights(w, p + "0.layer_norm", dim: d, eps: eps),
-                                  selfAttention: selfAttention(p + "0.SelfAttention."),
-                                  crossAttentionNorm: RMSNormWeights(w, p + "1.layer_norm", dim: d, eps: eps),
-                                  crossAttention: CrossAttentionWeights(w, query: a + "q", key: a + "k", value: a + "v", output: a + "o",
-                                                                        hidden: d, heads: heads, headDim: c.dKv, bias: false),
-                                  feedForwardNorm: RMSNormWeights(w, p + "2.layer_norm", dim: d, eps: eps),
-                                  feedForward: feedForward(p + "2.DenseReluDense."))
+            return T5DecoderBlock(selfAttentionNorm: try RMSNorm(w, p + "0.layer_norm", dim: d, eps: eps),
+                                  selfAttention: try selfAttention(p + "0.SelfAttention."),
+                                  crossAttentionNorm: try RMSNorm(w, p + "1.layer_norm", dim: d, eps: eps),
+                                  crossAttention: try CrossAttention(w, query: a + "q", key: a + "k", value: a + "v", output: a + "o",
+                                                                     hidden: d, shape: shape, bias: false),
+                                  feedForwardNorm: try RMSNorm(w, p + "2.layer_norm", dim: d, eps: eps),
+                                  feedForward: try feedForward(p + "2.DenseReluDense."))
         }
-        encoderRelativeBias = w.base("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", [buckets, heads])
-        decoderRelativeBias = w.base("decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", [buckets, heads])
-        encoderFinalNorm = RMSNormWeights(w, "encoder.final_layer_norm", dim: d, eps: eps)
-        decoderFinalNorm = RMSNormWeights(w, "decoder.final_layer_norm", dim: d, eps: eps)
-        lmHead = tied(w.optional("lm_head.weight", [v, d]), to: shared)
+        encoderRelativeBias = try w.base("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", [buckets, shape.heads])
+        decoderRelativeBias = try w.base("decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", [buckets, shape.heads])
+        encoderFinalNorm = try RMSNorm(w, "encoder.final_layer_norm", dim: d, eps: eps)
+        decoderFinalNorm = try RMSNorm(w, "decoder.final_layer_norm", dim: d, eps: eps)
+        let lmHead = tied(try w.optional("lm_head.weight", [v, d]), to: shared)
         // transformers 5 writes scale_decoder_outputs; older configs say tie_word_embeddings: false for v1.1.
         let rescale = architecture != "mt5" && (c.scaleDecoderOutputs ?? c.tieWordEmbeddings ?? true)
-        outputScale = rescale ? 1 / Float(d).squareRoot() : 1
-        try w.finish(architecture: "T5")
-
-        taskHeads = [.seq2seq]
-        summary = ModelSummary(architecture: architecture, layers: c.numLayers, heads: heads, hidden: d, intermediate: c.dFf,
-                               vocabulary: v, maxPositions: c.nPositions ?? 512, parameters: parameterCount(shared, encoderRelativeBias, decoderRelativeBias, encoderBlocks, decoderBlocks,
-                                                          encoderFinalNorm, decoderFinalNorm, lmHead))
+        try w.finish()
+        outputHeads = OutputHeads(languageModel: .projection(lmHead, inputScale: rescale ? 1 / Float(d).squareRoot() : 1, task: .seq2seq))
+        summary = ModelSummary(architecture: architecture, layers: c.numLayers, heads: shape.heads, hidden: d, intermediate: c.dFf,
+                               vocabulary: v, maxPositions: c.nPositions ?? 512)
     }
 
     /// T5's bucket for a key `relative` positions after the query (Mesh TensorFlow's scheme): half
@@ -190,22 +201,24 @@ public final class T5Model: TransformerModel {
         return bias
     }
 
-    public func forward(_ input: ModelInput, capture: CaptureOptions) throws -> ModelOutput {
-        try validateInput(input, summary: summary)
+    public func compute(_ input: ModelInput, _ options: ForwardOptions) throws -> ModelOutput {
         let decoderIds = try EncoderDecoderInput.decoderIds(input, startToken: config.decoderStartTokenId ?? 0, vocabulary: config.vocabSize)
-        let (ne, nd, d, heads) = (input.ids.count, decoderIds.count, config.dModel, config.numHeads)
-        var encoder = StackCapture(layers: encoderBlocks.count, heads: heads, queries: ne, keys: ne, headDim: config.dKv, hidden: d, capture: capture)
-        var decoder = StackCapture(layers: decoderBlocks.count, heads: heads, queries: nd, keys: nd, headDim: config.dKv, hidden: d, capture: capture)
-        var cross = StackCapture(layers: decoderBlocks.count, heads: heads, queries: nd, keys: ne, headDim: config.dKv, hidden: nil, capture: capture)
+        let (ne, nd, d) = (input.ids.count, decoderIds.count, config.dModel)
+        let shape = encoderBlocks[0].attention.shape
+        // T5 does not scale its scores; the position bias is added instead (not kept in the trace).
+        var encoder = StackPass(.encoder, layers: encoderBlocks.count, shape: shape, queries: ne, keys: ne, hidden: d,
+                                scales: StackPass.scales(1, layers: encoderBlocks.count), positionBias: true, pass: options)
+        var decoder = StackPass(.decoder, layers: decoderBlocks.count, shape: shape, queries: nd, keys: nd, hidden: d,
+                                scales: StackPass.scales(1, layers: decoderBlocks.count), causal: true, positionBias: true, pass: options)
+        var cross = StackPass(.cross, layers: decoderBlocks.count, shape: shape, queries: nd, keys: ne, hidden: nil,
+                              scales: StackPass.scales(1, layers: decoderBlocks.count), pass: options)
         let encoderMask = AttentionMask(keys: input.attentionMask)
 
         // Encoder: shared embeddings, pre-norm blocks, unscaled attention + bidirectional bias.  x: (ne, d)
         var x = embed(input.ids, in: shared)
-        encoder.keepHidden(x, at: 0)
         let encoderBias = positionBias(encoderRelativeBias, queries: ne, keys: ne, bidirectional: true)   // (heads, ne, ne)
-        for (l, block) in encoderBlocks.enumerated() {
-            x = x + block.attention(block.attentionNorm(x), scale: 1, mask: encoderMask, bias: encoderBias, capture: &encoder, layer: l)
-            x = x + block.feedForward(block.feedForwardNorm(x))
+        for l in encoder.layerRange(input: &x) {
+            x = encoderBlocks[l](x, mask: encoderMask, bias: encoderBias, stack: &encoder, layer: l)
             if l < encoderBlocks.count - 1 { encoder.keepHidden(x, at: l + 1) }
         }
         x = encoderFinalNorm(x)
@@ -213,27 +226,14 @@ public final class T5Model: TransformerModel {
 
         // Decoder: causal self-attention + one-directional bias, cross-attention over x (no bias).  y: (nd, d)
         var y = embed(decoderIds, in: shared)
-        decoder.keepHidden(y, at: 0)
         let decoderBias = positionBias(decoderRelativeBias, queries: nd, keys: nd, bidirectional: false)  // (heads, nd, nd)
-        for (l, block) in decoderBlocks.enumerated() {
-            y = y + block.selfAttention(block.selfAttentionNorm(y), scale: 1, mask: AttentionMask(causal: true), bias: decoderBias,
-                                        capture: &decoder, layer: l)
-            y = y + block.crossAttention(block.crossAttentionNorm(y), memory: x, scale: 1, mask: encoderMask, capture: &cross, layer: l)
-            y = y + block.feedForward(block.feedForwardNorm(y))
+        for l in decoder.layerRange(input: &y) {
+            y = decoderBlocks[l](y, memory: x, encoderMask: encoderMask, bias: decoderBias, decoder: &decoder, cross: &cross, layer: l)
             if l < decoderBlocks.count - 1 { decoder.keepHidden(y, at: l + 1) }
         }
         y = decoderFinalNorm(y)
         decoder.keepHidden(y, at: decoderBlocks.count)
         return ModelOutput(stacks: [.encoder: encoder.stack, .decoder: decoder.stack, .cross: cross.stack], lastHidden: y)
-    }
-
-    /// Logits `[positions, vocab]` over the decoder's positions: the final states, rescaled when the
-    /// head is tied, times the LM head.
-    public func languageModelLogits(_ output: ModelOutput, positions: [Int]) throws -> Tensor {
-        var states = try rows(positions, of: output.lastHidden)
-        let scale = outputScale
-        states.apply { p, count in for i in 0 ..< count { p[i] *= scale } }
-        return tiedProjection(states, embeddings: lmHead, bias: nil)
     }
 
     public func forwardFLOPs(tokens n: Int) -> Double {

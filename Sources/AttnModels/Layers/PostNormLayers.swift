@@ -1,42 +1,46 @@
 import AttnCore
 import Foundation
 
-/// The post-norm encoder layer of BERT's family (RoBERTa, DistilBERT, ALBERT, BART's and Marian's
-/// encoders): `x = LN(x + attention(x))`, then `x = LN(x + feedForward(x))`. Each architecture
-/// builds it with its own weight names.
+/// The post-norm encoder layer of BERT's family (BERT, RoBERTa, DistilBERT, ALBERT, BART's and
+/// Marian's encoders): `x = LN(x + attention(x))`, then `x = LN(x + feedForward(x))`. Each
+/// architecture builds it with its own weight names.
 struct PostNormEncoderLayer: Sendable {
-    var attention: SelfAttentionWeights
-    var attentionNorm: LayerNormWeights
-    var feedForward: FeedForwardWeights
-    var outputNorm: LayerNormWeights
+    var attention: SelfAttention
+    var attentionNorm: LayerNorm
+    var feedForward: FeedForward
+    var outputNorm: LayerNorm
 
-    func callAsFunction(_ x: Tensor, mask: AttentionMask, capture: inout StackCapture, layer: Int) -> Tensor {
-        let scale = 1 / Float(attention.headDim).squareRoot()
-        let attended = attentionNorm(x + attention(x, scale: scale, mask: mask, capture: &capture, layer: layer))  // (n, h)
-        return outputNorm(attended + feedForward(attended))                                                         // (n, h)
+    func callAsFunction(_ x: Tensor, mask: AttentionMask, stack: inout StackPass, layer: Int) -> Tensor {
+        var x = x
+        stack.visit(.residual, layer: layer, &x)
+        let attended = attentionNorm(x + attention(x, mask: mask, stack: &stack, layer: layer))  // (n, h)
+        var mlp = feedForward(attended)                                                      // (n, h)
+        stack.visit(.mlp, layer: layer, &mlp)
+        return outputNorm(attended + mlp)                                                    // (n, h)
     }
 }
 
 /// The post-norm decoder layer of BART and Marian: causal self-attention, cross-attention over the
 /// encoder's output, feed-forward, each followed by residual and LayerNorm.
 struct PostNormDecoderLayer: Sendable {
-    var selfAttention: SelfAttentionWeights
-    var selfAttentionNorm: LayerNormWeights
-    var crossAttention: CrossAttentionWeights
-    var crossAttentionNorm: LayerNormWeights
-    var feedForward: FeedForwardWeights
-    var outputNorm: LayerNormWeights
+    var selfAttention: SelfAttention
+    var selfAttentionNorm: LayerNorm
+    var crossAttention: CrossAttention
+    var crossAttentionNorm: LayerNorm
+    var feedForward: FeedForward
+    var outputNorm: LayerNorm
 
     /// `y` `[nd, h]` decoder states, `memory` `[ne, h]` the encoder's output; `encoderMask` hides
     /// the encoder's padding from cross-attention.
     func callAsFunction(_ y: Tensor, memory: Tensor, encoderMask: AttentionMask,
-                        decoder: inout StackCapture, cross: inout StackCapture, layer: Int) -> Tensor {
-        let scale = 1 / Float(selfAttention.headDim).squareRoot()
-        var y = selfAttentionNorm(y + selfAttention(y, scale: scale, mask: AttentionMask(causal: true),
-                                                    capture: &decoder, layer: layer))                    // (nd, h)
-        y = crossAttentionNorm(y + crossAttention(y, memory: memory, scale: scale, mask: encoderMask,
-                                                  capture: &cross, layer: layer))                        // (nd, h)
-        return outputNorm(y + feedForward(y))                                                            // (nd, h)
+                        decoder: inout StackPass, cross: inout StackPass, layer: Int) -> Tensor {
+        var y = y
+        decoder.visit(.residual, layer: layer, &y)
+        y = selfAttentionNorm(y + selfAttention(y, mask: AttentionMask(causal: true), stack: &decoder, layer: layer))   // (nd, h)
+        y = crossAttentionNorm(y + crossAttention(y, memory: memory, mask: encoderMask, stack: &cross, layer: layer))   // (nd, h)
+        var mlp = feedForward(y)                                                                                       // (nd, h)
+        decoder.visit(.mlp, layer: layer, &mlp)
+        return outputNorm(y + mlp)                                                                                     // (nd, h)
     }
 }
 
@@ -44,41 +48,40 @@ struct PostNormDecoderLayer: Sendable {
 /// (`layers.N.self_attn.q_proj`, `encoder_attn`, `fc1`, `fc2`, `*_layer_norm`).
 enum BartFamilyLayers {
     static func encoder(_ w: WeightLoader, _ p: String, hidden h: Int, heads: Int, ffn: Int,
-                        activation: FeedForwardActivation) -> PostNormEncoderLayer {
+                        activation: Activation) throws -> PostNormEncoderLayer {
         PostNormEncoderLayer(
-            attention: selfAttention(w, p + "self_attn", hidden: h, heads: heads),
-            attentionNorm: LayerNormWeights(w, p + "self_attn_layer_norm", dim: h, eps: 1e-5),
-            feedForward: feedForward(w, p, hidden: h, ffn: ffn, activation: activation),
-            outputNorm: LayerNormWeights(w, p + "final_layer_norm", dim: h, eps: 1e-5))
+            attention: try selfAttention(w, p + "self_attn", hidden: h, heads: heads),
+            attentionNorm: try LayerNorm(w, p + "self_attn_layer_norm", dim: h, eps: 1e-5),
+            feedForward: try feedForward(w, p, hidden: h, ffn: ffn, activation: activation),
+            outputNorm: try LayerNorm(w, p + "final_layer_norm", dim: h, eps: 1e-5))
     }
 
     static func decoder(_ w: WeightLoader, _ p: String, hidden h: Int, heads: Int, ffn: Int,
-                        activation: FeedForwardActivation) -> PostNormDecoderLayer {
+                        activation: Activation) throws -> PostNormDecoderLayer {
         let a = p + "encoder_attn."
         return PostNormDecoderLayer(
-            selfAttention: selfAttention(w, p + "self_attn", hidden: h, heads: heads),
-            selfAttentionNorm: LayerNormWeights(w, p + "self_attn_layer_norm", dim: h, eps: 1e-5),
-            crossAttention: CrossAttentionWeights(w, query: a + "q_proj", key: a + "k_proj", value: a + "v_proj", output: a + "out_proj",
-                                                  hidden: h, heads: heads, headDim: h / heads),
-            crossAttentionNorm: LayerNormWeights(w, p + "encoder_attn_layer_norm", dim: h, eps: 1e-5),
-            feedForward: feedForward(w, p, hidden: h, ffn: ffn, activation: activation),
-            outputNorm: LayerNormWeights(w, p + "final_layer_norm", dim: h, eps: 1e-5))
+            selfAttention: try selfAttention(w, p + "self_attn", hidden: h, heads: heads),
+            selfAttentionNorm: try LayerNorm(w, p + "self_attn_layer_norm", dim: h, eps: 1e-5),
+            crossAttention: try CrossAttention(w, query: a + "q_proj", key: a + "k_proj", value: a + "v_proj", output: a + "out_proj",
+                                               hidden: h, shape: HeadShape(heads: heads, headDim: h / heads)),
+            crossAttentionNorm: try LayerNorm(w, p + "encoder_attn_layer_norm", dim: h, eps: 1e-5),
+            feedForward: try feedForward(w, p, hidden: h, ffn: ffn, activation: activation),
+            outputNorm: try LayerNorm(w, p + "final_layer_norm", dim: h, eps: 1e-5))
     }
 
-    private static func selfAttention(_ w: WeightLoader, _ p: String, hidden h: Int, heads: Int) -> SelfAttentionWeights {
-        SelfAttentionWeights(w, query: p + ".q_proj", key: p + ".k_proj", value: p + ".v_proj", output: p + ".out_proj",
-                             hidden: h, heads: heads, headDim: h / heads)
+    private static func selfAttention(_ w: WeightLoader, _ p: String, hidden h: Int, heads: Int) throws -> SelfAttention {
+        try SelfAttention(w, query: p + ".q_proj", key: p + ".k_proj", value: p + ".v_proj", output: p + ".out_proj",
+                          hidden: h, shape: HeadShape(heads: heads, headDim: h / heads))
     }
 
     private static func feedForward(_ w: WeightLoader, _ p: String, hidden h: Int, ffn m: Int,
-                                    activation: FeedForwardActivation) -> FeedForwardWeights {
-        FeedForwardWeights(input: Linear(weight: w.base(p + "fc1.weight", [m, h]), bias: w.base(p + "fc1.bias", [m])), gate: nil,
-                           output: Linear(weight: w.base(p + "fc2.weight", [h, m]), bias: w.base(p + "fc2.bias", [h])),
-                           activation: activation)
+                                    activation: Activation) throws -> FeedForward {
+        FeedForward(up: try w.linear(p + "fc1", in: h, out: m, base: true), down: try w.linear(p + "fc2", in: m, out: h, base: true),
+                    activation: activation)
     }
 }
 
-/// What an encoder-decoder's forward pass shares: the decoder's input ids and the encoder's mask.
+/// What an encoder-decoder's forward pass shares: the decoder's input ids and the FLOP count.
 enum EncoderDecoderInput {
     /// The decoder's ids: the given ones (teacher-forced), or else the encoder's ids shifted right
     /// after `startToken`, as transformers builds them from labels.

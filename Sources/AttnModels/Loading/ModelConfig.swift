@@ -12,8 +12,17 @@ public struct ModelConfig: Sendable {
     public var data: Data
     public var path: String
 
-    /// Reads `config.json` in a model folder.
+    /// Reads `config.json` in a model folder; for a GGUF model, the equivalent synthesised from its
+    /// metadata (`GGUFModel.configJSON()`).
     public init(folder: URL) throws {
+        if let gguf = try GGUFModel.locate(folder) {
+            let model = try GGUFModel(path: gguf.path)
+            path = gguf.path
+            data = try model.configJSON()
+            modelType = GGUFModel.supportedArchitectures[model.architecture] ?? model.architecture
+            architectures = ["LlamaForCausalLM"]
+            return
+        }
         let url = folder.appendingPathComponent("config.json")
         path = url.path
         guard let data = FileManager.default.contents(atPath: url.path) else {

@@ -37,14 +37,18 @@ public struct ModelLocator: Sendable {
         return ModelLocator(roots: roots, hubCaches: caches)
     }
 
-    /// Resolves what the user typed to a folder with a config.json. The config.json must be a
-    /// regular file: a FIFO in its place would block its reader forever.
+    /// Resolves what the user typed to a folder with a config.json, a `.gguf` file, or a folder
+    /// holding one `.gguf`. A config.json must be a regular file: a FIFO in its place would block
+    /// its reader forever.
     public func resolve(_ spec: String) throws -> ModelFolder {
         let folder = try find(spec)
-        do {
-            try RegularFile.check(folder.url.appendingPathComponent("config.json").path)
-        } catch let error as CoreError {
-            throw ModelError("config.json \(error.message)", location: folder.url.path, hint: error.hint)
+        let config = folder.url.appendingPathComponent("config.json").path
+        if FileManager.default.fileExists(atPath: config) {
+            do {
+                try RegularFile.check(config)
+            } catch let error as CoreError {
+                throw ModelError("config.json \(error.message)", location: folder.url.path, hint: error.hint)
+            }
         }
         return folder
     }
@@ -53,10 +57,12 @@ public struct ModelLocator: Sendable {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         if fm.fileExists(atPath: spec, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else {
-                throw ModelError("not a folder", location: spec, hint: "give the model's folder (the one with config.json), not a file in it")
-            }
             let url = URL(fileURLWithPath: spec).standardizedFileURL
+            if try GGUFModel.locate(url) != nil { return ModelFolder(id: spec, url: url) }
+            guard isDirectory.boolValue else {
+                throw ModelError("not a folder", location: spec,
+                                 hint: "give the model's folder (the one with config.json) or a .gguf file, not another file")
+            }
             guard fm.fileExists(atPath: url.appendingPathComponent("config.json").path) else {
                 throw ModelError("no config.json in the model folder", location: spec,
                                  hint: "a model folder holds config.json, the weights and the tokenizer files")
@@ -131,7 +137,9 @@ public struct ModelLocator: Sendable {
         return found
     }
 
+    /// A folder with config.json, or a GGUF model (a folder holding one `.gguf`).
     static func isModelFolder(_ url: URL) -> Bool {
         FileManager.default.fileExists(atPath: url.appendingPathComponent("config.json").path)
+            || (try? GGUFModel.locate(url)) ?? nil != nil
     }
 }

@@ -1,7 +1,8 @@
 import AttnCore
 import Foundation
 
-/// A file of named tensors: safetensors, or PyTorch's `pytorch_model.bin` (`PyTorchCheckpoint`).
+/// A file of named tensors: safetensors, PyTorch's `pytorch_model.bin` (`PyTorchCheckpoint`), or
+/// GGUF (`GGUFModel`).
 public protocol TensorSource: AnyObject, Sendable {
     var path: String { get }
     /// Tensor names in the file.
@@ -19,6 +20,8 @@ extension SafeTensorsFile: TensorSource {
 /// All the weights of a model folder, by canonical name: legacy LayerNorm names `gamma` / `beta`
 /// read as `weight` / `bias`, and sharded checkpoints are joined through their index file.
 /// Safetensors are preferred; `pytorch_model.bin` (or its shards) is read when there are none.
+/// A GGUF model (a `.gguf` file, or a folder holding one and no config.json) is read through
+/// `GGUFModel`, under Hugging Face names.
 public final class WeightStore: @unchecked Sendable {
     public let folder: URL
     public let sources: [TensorSource]
@@ -31,7 +34,9 @@ public final class WeightStore: @unchecked Sendable {
         let single = folder.appendingPathComponent("model.safetensors")
         let index = folder.appendingPathComponent("model.safetensors.index.json")
         var sources: [TensorSource] = []
-        if fm.fileExists(atPath: single.path) {
+        if let gguf = try GGUFModel.locate(folder) {
+            sources = [try GGUFModel(path: gguf.path)]
+        } else if fm.fileExists(atPath: single.path) {
             sources = [try SafeTensorsFile(path: single.path)]
         } else if fm.fileExists(atPath: index.path) {
             sources = try Self.shards(index: index).map { try SafeTensorsFile(path: folder.appendingPathComponent($0).path) }
@@ -98,6 +103,11 @@ public final class WeightStore: @unchecked Sendable {
 
 /// Takes an architecture's tensors out of a `WeightStore` with the shapes it expects, and collects
 /// every missing tensor and shape mismatch into one error instead of stopping at the first.
+///
+/// A missing or mismatched tensor is not read; a zero placeholder of the expected shape stands in
+/// until `finish` throws, so an architecture's initialiser reads straight through. Placeholders
+/// are bounded by the size of the weight files: a config.json whose sizes the files cannot hold
+/// fails at once instead of allocating what it asks for.
 public final class WeightLoader {
     public let store: WeightStore
     /// Prefix in front of the base model's names (`bert.` in task checkpoints, nothing in base ones).
@@ -105,55 +115,97 @@ public final class WeightLoader {
     private var missing: [String] = []
     private var mismatched: [String] = []
     private var used: Set<String> = []
+    /// Bytes of zero placeholders still allowed: twice the weight files' size, and 64 MB at least.
+    private var placeholderBudget: Int
+    /// The architecture's name in messages (`GPT-2`).
+    public let architecture: String
 
     /// `probe` is a name every checkpoint of the architecture has (`embeddings.word_embeddings.weight`);
     /// the first of `prefixes` under which it exists is used for `base(_:)`.
-    public init(store: WeightStore, probe: String, prefixes: [String]) {
+    public init(store: WeightStore, probe: String, prefixes: [String], architecture: String) {
         self.store = store
+        self.architecture = architecture
         self.prefix = prefixes.first { store.contains($0 + probe) } ?? prefixes.first ?? ""
+        placeholderBudget = store.sources.reduce(0) { total, source in
+            let attributes = try? FileManager.default.attributesOfItem(atPath: source.path)
+            return total + ((attributes?[.size] as? NSNumber)?.intValue ?? 0)
+        }
+        placeholderBudget = max(2 * placeholderBudget, 64 << 20)
     }
 
     /// A tensor of the base model (the prefix is added).
-    public func base(_ name: String, _ shape: [Int]) -> Tensor { take(prefix + name, shape) }
+    public func base(_ name: String, _ shape: [Int]) throws -> Tensor { try take(prefix + name, shape) }
 
     /// A tensor by its full name.
-    public func take(_ name: String, _ shape: [Int]) -> Tensor {
+    public func take(_ name: String, _ shape: [Int]) throws -> Tensor {
         guard let actual = store.shape(of: name) else {
             missing.append(name)
-            return Tensor(zeros: shape)
+            return try placeholder(shape, for: name)
         }
         used.insert(name)
         guard actual == shape else {
             mismatched.append("\(name) is \(actual), expected \(shape)")
-            return Tensor(zeros: shape)
+            return try placeholder(shape, for: name)
         }
         do {
             return try store.tensor(name)
         } catch {
             mismatched.append("\(name): \(error)")
-            return Tensor(zeros: shape)
+            return try placeholder(shape, for: name)
         }
     }
 
     /// A tensor that may be absent (an optional head); nil when it is.
-    public func optional(_ name: String, _ shape: [Int]) -> Tensor? {
-        store.contains(name) ? take(name, shape) : nil
+    public func optional(_ name: String, _ shape: [Int]) throws -> Tensor? {
+        store.contains(name) ? try take(name, shape) : nil
+    }
+
+    /// A linear layer `name.weight` `[out, in]` (PyTorch's layout) with `name.bias` `[out]` when `bias`;
+    /// `base` adds the base-model prefix.
+    func linear(_ name: String, in inputs: Int, out outputs: Int, bias: Bool = true, base: Bool = false) throws -> Linear {
+        let take = { (n: String, dims: [Int]) in base ? try self.base(n, dims) : try self.take(n, dims) }
+        return Linear(weight: try take("\(name).weight", [outputs, inputs]), bias: bias ? try take("\(name).bias", [outputs]) : nil)
+    }
+
+    /// A linear layer stored in GPT-2's Conv1D layout, `name.weight` `[in, out]`.
+    func conv1D(_ name: String, in inputs: Int, out outputs: Int) throws -> Linear {
+        Linear(kernel: try base("\(name).weight", [inputs, outputs]), bias: try base("\(name).bias", [outputs]))
     }
 
     /// Throws one error naming every missing tensor and shape mismatch, and the unexpected names.
-    public func finish(architecture: String) throws {
+    public func finish() throws {
         guard !missing.isEmpty || !mismatched.isEmpty else { return }
+        throw problem()
+    }
+
+    /// Zeros of `shape` in place of a tensor the file lacks, while the budget lasts.
+    private func placeholder(_ shape: [Int], for name: String) throws -> Tensor {
+        var count = 1
+        for dimension in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: max(dimension, 0))
+            guard dimension >= 0, !overflow else { throw problem(stoppedAt: name) }
+            count = product
+        }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: 4)
+        guard !overflow, bytes <= placeholderBudget else { throw problem(stoppedAt: name) }
+        placeholderBudget -= bytes
+        return Tensor(zeros: shape)
+    }
+
+    private func problem(stoppedAt: String? = nil) -> ModelError {
         var parts: [String] = []
         if !missing.isEmpty { parts.append("missing tensors: " + Self.summarise(missing)) }
         if !mismatched.isEmpty { parts.append("shape mismatches: " + Self.summarise(mismatched)) }
         let unexpected = store.names.filter { !used.contains($0) }
-        if !unexpected.isEmpty { parts.append("tensors in the file that were not used: " + Self.summarise(unexpected)) }
-        throw ModelError("the weights do not fit a \(architecture) model with this config.json; " + parts.joined(separator: "; "),
-                         location: store.folder.path,
-                         hint: "check that config.json belongs to these weights and that the weight file is complete")
+        if stoppedAt == nil, !unexpected.isEmpty { parts.append("tensors in the file that were not used: " + Self.summarise(unexpected)) }
+        if let stoppedAt { parts.append("stopped at \(stoppedAt): config.json asks for more than the weight files hold") }
+        return ModelError("the weights do not fit a \(architecture) model with this config.json; " + parts.joined(separator: "; "),
+                          location: store.folder.path,
+                          hint: "check that config.json belongs to these weights and that the weight file is complete")
     }
 
     private static func summarise(_ names: [String]) -> String {
-        names.count <= 6 ? names.joined(separator: ", ") : names.prefix(6).joined(separator: ", ") + " and \(names.count - 6) more"
+        let shown = names.prefix(6)
+        return names.count <= 6 ? shown.joined(separator: ", ") : shown.joined(separator: ", ") + " and \(names.count - 6) more"
     }
 }

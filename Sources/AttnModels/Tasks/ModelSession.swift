@@ -32,6 +32,8 @@ public struct TraceRequest: Sendable {
     public var topK: Int
     /// Tokens whose probability is kept at every predicted position, whatever their rank.
     public var watchedTokens: [String] = []
+    /// Threads of each forward pass.
+    public var threads = 1
 
     public init(a: String, b: String? = nil, decoderText: String? = nil, task: ModelTask? = nil,
                 capture: CaptureOptions = [], truncate: Bool = false, topK: Int = 5) {
@@ -44,6 +46,23 @@ public struct TraceRequest: Sendable {
         self.topK = topK
     }
 }
+
+/// Which forward pass of a request: the joint one over the whole input, or one sentence alone (the
+/// similarity task encodes each sentence on its own).
+public enum PassRole: String, Sendable, Hashable, CaseIterable {
+    case joint, sentenceA = "a", sentenceB = "b"
+}
+
+/// One forward pass of a request: its tokens (and decoder tokens), and the texts they come from.
+public struct PassInput: Sendable {
+    public var role: PassRole
+    public var encoding: Encoding
+    public var decoding: Encoding?
+    public var inputs: TraceInputs
+}
+
+/// Gives a forward pass its site visitor (nil for none): interventions resolved to its tokens.
+public typealias PassPlanner = (PassInput) throws -> SiteVisitor?
 
 /// A model folder loaded once: the architecture, its tokenizer and its sentence pooling, ready to
 /// trace any number of inputs (from several threads).
@@ -95,9 +114,10 @@ public final class LoadedModel: @unchecked Sendable {
         return .attention
     }
 
-    /// Runs the model on the request and returns the trace: every layer's attention, what was asked
-    /// to be captured, and the task's outputs.
-    public func trace(_ request: TraceRequest) throws -> Trace {
+    /// The forward passes a request needs: the joint pass over the whole input (whose attention the
+    /// trace holds), and for the similarity task each sentence on its own, as sentence-transformers
+    /// encodes them (their pooled embeddings give the similarity).
+    public func passes(for request: TraceRequest) throws -> [PassInput] {
         let task = request.task ?? defaultTask(for: request)
         let limit = model.summary.maxPositions
         let encoding = try tokenizer.encode(request.a, pair: request.b, maxLength: limit, truncate: request.truncate)
@@ -112,55 +132,104 @@ public final class LoadedModel: @unchecked Sendable {
         } else if request.decoderText != nil {
             throw ModelError("this \(modelType) model has no decoder", hint: "leave out --decoder-text")
         }
-        let output = try model.forward(ModelInput(ids: encoding.ids, typeIds: encoding.typeIds, decoderIds: decoding?.ids),
-                                       capture: request.capture)
+        let inputs = TraceInputs(a: request.a, b: request.b, decoder: request.decoderText)
+        var passes = [PassInput(role: .joint, encoding: encoding, decoding: decoding, inputs: inputs)]
+        if task == .similarity {
+            guard let b = request.b else {
+                throw ModelError("the similarity task needs a pair of sentences",
+                                 hint: "give sentence B (--pair on the command line, b: in an experiment)")
+            }
+            passes.append(PassInput(role: .sentenceA, encoding: try tokenizer.encode(request.a, pair: nil, maxLength: limit, truncate: request.truncate),
+                                    decoding: nil, inputs: TraceInputs(a: request.a)))
+            // Sentence B's tokens keep segment 1, so that words are named as in the pair (`B:sick`).
+            var single = try tokenizer.encode(b, pair: nil, maxLength: limit, truncate: request.truncate)
+            single.tokens = single.tokens.map { var token = $0; token.segment = 1; return token }
+            passes.append(PassInput(role: .sentenceB, encoding: single, decoding: nil, inputs: TraceInputs(a: "", b: b)))
+        }
+        return passes
+    }
 
+    /// Runs the model on the request and returns the trace: every layer's attention, what was asked
+    /// to be captured, and the task's outputs. `planner` gives each forward pass its site visitor
+    /// (the interventions, resolved to that pass's tokens); `interventions` are recorded in the trace.
+    public func trace(_ request: TraceRequest, planner: PassPlanner? = nil, interventions: [Intervention] = []) throws -> Trace {
+        let task = request.task ?? defaultTask(for: request)
+        let passes = try self.passes(for: request)
+        let joint = passes[0]
+        let output = try run(joint, capture: request.capture, threads: request.threads, planner: planner)
+        let (outputs, logits) = try self.outputs(task: task, request: request, joint: joint, jointOutput: output, passes: passes) {
+            try run($0, threads: request.threads, planner: planner)
+        }
+        let provenance = Provenance(model: folder.id, architecture: modelType, weightsHash: weightsHash,
+                                    tokenizerHash: tokenizerHash, task: task.rawValue, capture: request.capture.names)
+        return Trace(inputs: joint.inputs, tokens: joint.encoding.tokens, decoderTokens: joint.decoding?.tokens,
+                     tokenTypeIds: joint.encoding.typeIds, stacks: output.stacks, outputs: outputs,
+                     logits: logits, provenance: provenance, interventions: interventions)
+    }
+
+    /// The task's outputs alone, from only the passes they need (similarity: the two sentences;
+    /// every other task: the joint pass), for scans that measure thousands of patched passes.
+    /// `forward` runs one pass (a scan resumes it, or reuses an unchanged one).
+    public func outputs(_ request: TraceRequest, passes: [PassInput],
+                        forward: (PassInput) throws -> ModelOutput) throws -> (outputs: TraceOutputs, logits: Tensor?) {
+        let task = request.task ?? defaultTask(for: request)
+        let jointOutput = task == .similarity || task == .attention ? nil : try forward(passes[0])
+        return try outputs(task: task, request: request, joint: passes[0], jointOutput: jointOutput, passes: passes, forward: forward)
+    }
+
+    /// The passes whose outputs the task reads: the two sentences for similarity, else the joint pass.
+    public func outputPasses(_ request: TraceRequest, _ passes: [PassInput]) -> [PassInput] {
+        (request.task ?? defaultTask(for: request)) == .similarity ? passes.filter { $0.role != .joint } : [passes[0]]
+    }
+
+    /// One forward pass with the visitor the planner gives it.
+    public func run(_ pass: PassInput, capture: CaptureOptions = [], threads: Int, planner: PassPlanner?) throws -> ModelOutput {
+        let input = ModelInput(ids: pass.encoding.ids, typeIds: pass.encoding.typeIds, decoderIds: pass.decoding?.ids)
+        return try model.forward(input, options: ForwardOptions(capture: capture, sites: try planner?(pass), threads: threads))
+    }
+
+    private func outputs(task: ModelTask, request: TraceRequest, joint: PassInput, jointOutput: ModelOutput?,
+                         passes: [PassInput], forward: (PassInput) throws -> ModelOutput) throws -> (TraceOutputs, Tensor?) {
         var outputs = TraceOutputs()
         var logits: Tensor?
         switch task {
         case .attention:
             break
         case .similarity:
-            guard let b = request.b else {
-                throw ModelError("the similarity task needs a pair of sentences",
-                                 hint: "give sentence B (--pair on the command line, b: in an experiment)")
-            }
             // Each sentence on its own, as sentence-transformers encodes them.
             let pooling = self.pooling ?? SentencePooling(mode: .mean, normalize: true)
-            let embeddings = try [request.a, b].map { text -> [Double] in
-                let single = try tokenizer.encode(text, pair: nil, maxLength: limit, truncate: request.truncate)
-                return pooling.pool(try model.forward(ModelInput(ids: single.ids, typeIds: single.typeIds), capture: []).lastHidden)
-            }
+            let embeddings = try passes.filter { $0.role != .joint }.map { pooling.pool(try forward($0).lastHidden) }
             outputs.similarity = SentencePooling.cosine(embeddings[0], embeddings[1])
         case .classification:
-            let classLogits = try model.classificationLogits(output)
+            let classLogits = try model.classificationLogits(jointOutput!)
             logits = classLogits
             outputs.labels = model.labels
             outputs.probabilities = Self.softmax(classLogits.scalars)
         case .maskedLM:
-            guard let maskID = tokenizer.maskTokenID else {
-                throw ModelError("this tokenizer has no mask token", hint: "use a masked language model for the masked-lm task")
-            }
-            let positions = encoding.ids.indices.filter { encoding.ids[$0] == maskID }
-            guard !positions.isEmpty else {
-                throw ModelError("the masked-lm task needs a \(tokenizer.maskToken ?? "mask") token in the text",
-                                 hint: "write \(tokenizer.maskToken ?? "the mask token") where the model should predict a word")
-            }
-            let vocabulary = try model.languageModelLogits(output, positions: positions)
+            let positions = try maskPositions(joint.encoding)
+            let vocabulary = try model.languageModelLogits(jointOutput!, positions: positions)
             outputs.topk = topK(vocabulary, positions: positions, k: request.topK, watching: request.watchedTokens)
         case .causalLM, .seq2seq:
             // The next token after every position (of the decoder, for an encoder-decoder).
-            let positions = Array(0 ..< output.lastHidden.shape[0])
-            let vocabulary = try model.languageModelLogits(output, positions: positions)
+            let positions = Array(0 ..< jointOutput!.lastHidden.shape[0])
+            let vocabulary = try model.languageModelLogits(jointOutput!, positions: positions)
             outputs.topk = topK(vocabulary, positions: positions, k: request.topK, watching: request.watchedTokens,
                                 tokenizer: task == .seq2seq ? decoderTokenizer : tokenizer)
         }
-        let provenance = Provenance(model: folder.id, architecture: modelType, weightsHash: weightsHash,
-                                    tokenizerHash: tokenizerHash, task: task.rawValue, capture: request.capture.names)
-        return Trace(inputs: TraceInputs(a: request.a, b: request.b, decoder: request.decoderText),
-                     tokens: encoding.tokens, decoderTokens: decoding?.tokens, tokenTypeIds: encoding.typeIds,
-                     stacks: output.stacks, outputs: outputs,
-                     logits: logits, provenance: provenance)
+        return (outputs, logits)
+    }
+
+    /// The positions of the mask tokens, where the masked-LM task predicts.
+    func maskPositions(_ encoding: Encoding) throws -> [Int] {
+        guard let maskID = tokenizer.maskTokenID else {
+            throw ModelError("this tokenizer has no mask token", hint: "use a masked language model for the masked-lm task")
+        }
+        let positions = encoding.ids.indices.filter { encoding.ids[$0] == maskID }
+        guard !positions.isEmpty else {
+            throw ModelError("the masked-lm task needs a \(tokenizer.maskToken ?? "mask") token in the text",
+                             hint: "write \(tokenizer.maskToken ?? "the mask token") where the model should predict a word")
+        }
+        return positions
     }
 
     /// The `k` most probable tokens at each position of `[positions, vocab]` logits.

@@ -10,7 +10,8 @@ public enum TokenizerSide: String, Sendable, CaseIterable {
     case target
 }
 
-/// Reads a model folder's tokenizer. In order of preference:
+/// Reads a model folder's tokenizer. A GGUF model (a `.gguf` file, or a folder holding one and no
+/// config.json) has its tokenizer in its metadata (`GGUFTokenizer`). Otherwise, in order of preference:
 /// - `tokenizer.json` (Hugging Face's `tokenizers` format), for every family;
 /// - Marian's `source.spm` / `target.spm` (SentencePiece models) with `vocab.json`;
 /// - GPT-2 / RoBERTa / BART's `vocab.json` with `merges.txt`;
@@ -27,6 +28,9 @@ public enum TokenizerLoader {
     /// tokenizer of an encoder-decoder model (Marian's `target.spm`; the same as `.source` for T5,
     /// BART and models with a tokenizer.json).
     public static func load(folder: URL, side: TokenizerSide) throws -> any Tokenizer {
+        if let gguf = try GGUFModel.locate(folder) {
+            return try GGUFTokenizer.load(file: GGUFFile(path: gguf.path))
+        }
         let fileManager = FileManager.default
         func exists(_ name: String) -> Bool { fileManager.fileExists(atPath: folder.appendingPathComponent(name).path) }
         let config = try readConfig(in: folder)

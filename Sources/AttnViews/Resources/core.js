@@ -314,6 +314,8 @@
       return weightOf[this.bytes[this.matrixOffset(layer, head) + i * this.keys + j]];
     }
     get hasVectors() { return !!(this.query && this.key && this.value); }
+    /** The factor q·k was multiplied by before the softmax in `layer` (model number). */
+    scoreScale(layer) { return this.scoreScales ? this.scoreScales[this.layerIndex(layer)] : 1 / Math.sqrt(this.headDim); }
     /** Float32Array [n, headDim] of `what` (query, key, value) for (layer, head). */
     vectorsOf(what, layer, head) {
       const section = this[what];
@@ -325,10 +327,13 @@
         for (let bits = 0; bits < 65536; bits++) halfTable[bits] = halfToFloat(bits);
       }
       const n = what === 'query' ? this.queries : this.keys;
-      const perHead = n * (what === 'value' ? this.valueDim || this.headDim : this.headDim), perLayer = perHead * this.heads.length;
+      // Keys and values are kept per key/value head (grouped-query attention): head h reads h / group.
+      const heads = what === 'query' || !this.keyValueHeads ? this.heads : this.keyValueHeads;
+      const index = heads === this.heads ? this.headIndex(head) : heads.indexOf(Math.floor(head / (this.keyValueGroup || 1)));
+      const perHead = n * (what === 'value' ? this.valueDim || this.headDim : this.headDim), perLayer = perHead * heads.length;
       const layerStart = section.offset + this.layerIndex(layer) * 2 * perLayer;
       this.packed.ensure(layerStart, 2 * perLayer);
-      const low = layerStart + this.headIndex(head) * perHead, high = low + perLayer;
+      const low = layerStart + index * perHead, high = low + perLayer;
       const raw = this.packed.raw;
       const out = new Float32Array(perHead);
       for (let i = 0; i < perHead; i++) out[i] = halfTable[raw[low + i] | (raw[high + i] << 8)];
@@ -535,6 +540,38 @@
   AttnLab.stackNames = { encoder: 'Encoder', decoder: 'Decoder', cross: 'Cross' };
   AttnLab.filterNames = [['all', 'All'], ['aa', 'A → A'], ['bb', 'B → B'], ['ab', 'A → B'], ['ba', 'B → A']];
 
+  /** Adds the stack selector (`#attnlab-stack`) to `controls` when there is more than one stack to show. */
+  AttnLab.addStackSelect = function (controls, kinds, value, onChange) {
+    if (kinds.length > 1) controls.append(AttnLab.select('Attention', kinds.map((k) => [k, AttnLab.stackNames[k]]), value, onChange, { id: 'attnlab-stack' }));
+  };
+
+  /** Adds the sentence filter (`#attnlab-filter`) to `controls` for a pair's encoder attention. */
+  AttnLab.addSentenceFilter = function (controls, data, state, onChange) {
+    if (data.isPair && state.stack === 'encoder') controls.append(AttnLab.select('Sentences', AttnLab.filterNames, state.filter, onChange, { id: 'attnlab-filter' }));
+  };
+
+  /** The status line under the controls (`#attnlab-status`). */
+  AttnLab.statusLine = () => el('div', { class: 'status', id: 'attnlab-status' });
+
+  /** `120 lines ≥ 0.010, top 2 per token`: what a drawing of lines shows, for a status line. */
+  AttnLab.linesText = function (lines, state) {
+    return lines + ' lines' + (state.threshold > 0 ? ' ≥ ' + state.threshold.toFixed(3) : '') + (state.topK ? ', top ' + state.topK + ' per token' : '');
+  };
+
+  /** `from “sick” (pinned)`: the token a diagram is focused on, for a status line; '' without one. */
+  AttnLab.focusText = function (stack, diagram) {
+    if (!diagram.focus) return '';
+    const left = diagram.focus.side === 'left';
+    const token = (left ? stack.queryTokenList : stack.keyTokenList)[diagram.focus.index];
+    return (left ? 'from ' : 'to ') + '“' + AttnLab.tokenLabel(token) + '”' + (diagram.pinned ? ' (pinned)' : '');
+  };
+
+  /** Draws the page's title (cut to `length` characters) at the top of an export. */
+  AttnLab.paintTitle = function (painter, fields, length) {
+    const title = fields.title.length > length ? fields.title.slice(0, length - 1) + '…' : fields.title;
+    painter.text(4, 12, title, { colour: AttnLab.theme().text, size: 12 });
+  };
+
   /** Threshold slider and top-k box, calling onChange({threshold, topK}). */
   AttnLab.lineControls = function (state, onChange) {
     const readout = el('span', { class: 'readout' }, state.threshold.toFixed(2));
@@ -600,6 +637,9 @@
     if (control.type === 'number') fire(control, 'change');
   };
 
+  /** Each view's self-test, by view name: `selftests.head(t, view, data)`, from `head.selftest.js`. */
+  AttnLab.selftests = AttnLab.selftests || {};
+
   /** Runs the current view's self-test and writes the results as JSON into #attnlab-selftest. */
   AttnLab.selftest = async function () {
     const t = new SelfTest();
@@ -609,7 +649,9 @@
       t.check('first draw', timings.firstDraw > 0, 'first draw at ' + Math.round(timings.firstDraw || 0) + ' ms');
       t.check('no markup from tokens', !document.querySelector('#attnlab img, #attnlab script, #attnlab iframe') && !window.__attnlabInjected,
         'no element or global came from token text');
-      await view.selftest(t);
+      const selftest = AttnLab.selftests[AttnLab.currentName];
+      if (!selftest) throw new Error('the ' + AttnLab.currentName + ' view has no self-test');
+      await selftest(t, view, AttnLab.data);
     } catch (error) {
       errors.push('selftest: ' + (error && error.stack ? error.stack : String(error)));
     }
@@ -633,9 +675,11 @@
     return result;
   };
 
-  /** Starts a view: AttnLab.views[name](root, data) must return {element, selftest(t)}. */
+  /** Starts a view, once every script is in: AttnLab.views[name](root, data) draws it and returns
+   * what its self-test needs. The page calls it last. */
   AttnLab.views = AttnLab.views || {};
   AttnLab.boot = async function (name) {
+    AttnLab.currentName = name;
     const root = document.getElementById('attnlab');
     root.textContent = '';
     const loading = el('div', { class: 'loading' }, 'Loading…');

@@ -13,7 +13,7 @@
       thumbnails: longest > 64 ? 'matrix' : 'lines',
     };
     const controls = el('div', { class: 'controls' });
-    const status = el('div', { class: 'status', id: 'attnlab-status' });
+    const status = AttnLab.statusLine();
     const grid = el('div', { class: 'grid', id: 'attnlab-grid' });
     const help = el('div', { class: 'help' },
       'Rows are layers, columns heads, numbered as in the model. Click a cell to open it with its tokens. P / S save what is shown as PNG / SVG. ',
@@ -35,18 +35,14 @@
 
     function buildControls() {
       controls.textContent = '';
-      if (data.stackKinds.length > 1) {
-        controls.append(AttnLab.select('Attention', data.stackKinds.map((k) => [k, AttnLab.stackNames[k]]), state.stack, (kind) => {
-          state.stack = kind;
-          if (kind !== 'encoder') state.filter = 'all';
-          closeDetail();
-          buildControls();
-          buildGrid();
-        }, { id: 'attnlab-stack' }));
-      }
-      if (data.isPair && state.stack === 'encoder') {
-        controls.append(AttnLab.select('Sentences', AttnLab.filterNames, state.filter, (value) => { state.filter = value; redraw(); }, { id: 'attnlab-filter' }));
-      }
+      AttnLab.addStackSelect(controls, data.stackKinds, state.stack, (kind) => {
+        state.stack = kind;
+        if (kind !== 'encoder') state.filter = 'all';
+        closeDetail();
+        buildControls();
+        buildGrid();
+      });
+      AttnLab.addSentenceFilter(controls, data, state, (value) => { state.filter = value; redraw(); });
       controls.append(AttnLab.select('Thumbnails', [['lines', 'Lines'], ['matrix', 'Matrix']], state.thumbnails, (value) => { state.thumbnails = value; redraw(); }, { id: 'attnlab-thumbnails' }));
       controls.append(...AttnLab.lineControls(state, (change) => { Object.assign(state, change); redraw(); }));
       controls.append(AttnLab.exportButtons(drawing, fileName));
@@ -104,7 +100,7 @@
         lines += entry.stats.lines;
       }
       status.textContent = stack.layers.length + ' layers × ' + stack.heads.length + ' heads' +
-        (state.thumbnails === 'lines' ? ' · ' + lines + ' lines' + (state.threshold > 0 ? ' ≥ ' + state.threshold.toFixed(3) : '') + (state.topK ? ', top ' + state.topK + ' per token' : '') : ' · matrices');
+        (state.thumbnails === 'lines' ? ' · ' + AttnLab.linesText(lines, state) : ' · matrices');
       if (open) renderDetail();
     }
 
@@ -121,13 +117,7 @@
     }
     function updateDetailStatus() {
       if (!open || !detail.stats) return;
-      const stack = stackOf();
-      let text = detail.stats.lines + ' lines';
-      if (detail.focus) {
-        const tokens = detail.focus.side === 'left' ? stack.queryTokenList : stack.keyTokenList;
-        text += ' · ' + (detail.focus.side === 'left' ? 'from ' : 'to ') + '“' + AttnLab.tokenLabel(tokens[detail.focus.index]) + '”' + (detail.pinned ? ' (pinned)' : '');
-      }
-      detailStatus.textContent = text;
+      detailStatus.textContent = detail.stats.lines + ' lines' + (detail.focus ? ' · ' + AttnLab.focusText(stackOf(), detail) : '');
     }
     function closeDetail() {
       open = null;
@@ -148,7 +138,7 @@
         return {
           width: Math.max(g.width, 320), height: g.height + 40,
           draw(painter) {
-            painter.text(4, 12, fields.title.length > 90 ? fields.title.slice(0, 89) + '…' : fields.title, { colour: theme.text, size: 12 });
+            AttnLab.paintTitle(painter, fields, 90);
             painter.text(4, 30, detailTitle.textContent, { colour: theme.muted, size: 12 });
             painter.translate(0, 40);
             detail.paint(painter, true);
@@ -161,7 +151,7 @@
       return {
         width: labelWidth + stack.heads.length * (size + gap), height: top + stack.layers.length * (size + gap),
         draw(painter) {
-          painter.text(4, 12, fields.title.length > 110 ? fields.title.slice(0, 109) + '…' : fields.title, { colour: theme.text, size: 12 });
+          AttnLab.paintTitle(painter, fields, 110);
           stack.heads.forEach((head, column) => painter.text(labelWidth + column * (size + gap) + size / 2, top - 10, 'Head ' + head, { colour: theme.muted, size: 11, align: 'center' }));
           stack.layers.forEach((layer, row) => {
             const y = top + row * (size + gap);
@@ -181,100 +171,11 @@
     buildControls();
     buildGrid();
 
+    // What the self-test (model.selftest.js) reads and drives.
     return {
-      state, detail, drawing,
-      async selftest(t) {
-        if (document.getElementById('attnlab-filter')) AttnLab.setValue(document.getElementById('attnlab-filter'), 'all');
-        const stack = stackOf();
-        const rowLabels = [...grid.querySelectorAll('.axis.row')].map((node) => node.textContent);
-        const columnLabels = [...grid.querySelectorAll('.axis.column')].map((node) => node.textContent);
-        t.check('grid of layers × heads', cells.length === stack.layers.length * stack.heads.length && grid.querySelectorAll('.cell canvas').length === cells.length,
-          stack.layers.length + ' × ' + stack.heads.length);
-        t.check('axes keep the model\'s numbers', rowLabels.join() === stack.layers.map((l) => 'Layer ' + l).join() && columnLabels.join() === stack.heads.map((h) => 'Head ' + h).join(),
-          rowLabels.join(',') + ' / ' + columnLabels.join(','));
-        t.fact('layers', stack.layers);
-        t.fact('heads', stack.heads);
-        t.fact('thumbnails', state.thumbnails);
-        const allPainted = () => cells.every((entry) => entry.stats.painted > 0);
-        t.check('every thumbnail drawn', allPainted(), cells.filter((entry) => !(entry.stats.painted > 0)).length + ' empty');
-        const thumbnails = document.getElementById('attnlab-thumbnails');
-        const first = state.thumbnails;
-        const other = first === 'lines' ? 'matrix' : 'lines';
-        // Every head has lines at threshold 0; top-2 keeps long inputs quick to draw.
-        AttnLab.setValue(document.getElementById('attnlab-threshold'), 0);
-        AttnLab.setValue(document.getElementById('attnlab-topk'), 2);
-        AttnLab.setValue(thumbnails, other);
-        t.check('switch thumbnails to ' + other, state.thumbnails === other && allPainted(), cells.reduce((n, e) => n + e.stats.painted, 0) + ' painted');
-        AttnLab.setValue(thumbnails, 'lines');
-        const totalLines = () => cells.reduce((n, e) => n + e.stats.lines, 0);
-        const allLines = totalLines();
-        t.check('lines thumbnails', allLines > 0, allLines + ' lines');
-
-        // Open a cell, hover in it, close it.
-        const last = cells[cells.length - 1];
-        AttnLab.fire(last.cell, 'click');
-        const leftTokens = detail.leftColumn.querySelectorAll('.token');
-        t.check('click opens the cell', !overlay.hidden && detailTitle.textContent.includes('layer ' + last.layer) && detailTitle.textContent.includes('head ' + last.head) &&
-          leftTokens.length === stack.queries && detail.stats.lines > 0 && Object.keys(detail.stats.perHead).join() === String(last.head),
-          detailTitle.textContent + ', ' + leftTokens.length + ' tokens, ' + detail.stats.lines + ' lines');
-        t.check('open cell has the thumbnail\'s lines', detail.stats.lines === last.stats.lines, detail.stats.lines + ' vs ' + last.stats.lines);
-        AttnLab.fire(leftTokens[Math.min(1, leftTokens.length - 1)], 'mouseover');
-        t.check('hover in the open cell', detail.stats.leftUsed.size === 1 && detail.stats.shaded > 0, detail.stats.lines + ' lines, ' + detail.stats.shaded + ' shaded');
-        AttnLab.fire(leftTokens[Math.min(1, leftTokens.length - 1)], 'click');
-        const cellSvg = new DOMParser().parseFromString(AttnLab.exportSVG(drawing()), 'image/svg+xml');
-        t.check('export the open cell', !cellSvg.querySelector('parsererror') && cellSvg.querySelectorAll('text').length >= stack.queries + stack.keys,
-          cellSvg.querySelectorAll('text').length + ' texts');
-        document.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape' }));
-        t.check('Escape closes it', overlay.hidden && !open, overlay.hidden ? 'closed' : 'open');
-
-        // Threshold and top-k apply to thumbnails.
-        AttnLab.setValue(document.getElementById('attnlab-threshold'), 0.3);
-        t.check('threshold thins thumbnails', totalLines() < allLines && cells.every((e) => e.stats.lines === 0 || e.stats.minWeight >= 0.3 - 1e-6), totalLines() + ' lines');
-        AttnLab.setValue(document.getElementById('attnlab-threshold'), 0);
-        t.check('top-k thins thumbnails', cells.every((e) => e.stats.maxPerRow <= 2), 'at most ' + Math.max(...cells.map((e) => e.stats.maxPerRow)) + ' lines per token');
-
-        if (data.isPair && state.stack === 'encoder') {
-          const filter = document.getElementById('attnlab-filter');
-          for (const [value, name] of AttnLab.filterNames.slice(1)) {
-            AttnLab.setValue(filter, value);
-            const want = (side) => (value[side] === 'a' ? 0 : 1);
-            const ok = cells.every((e) => [...e.stats.leftUsed].every((i) => stack.queryTokenList[i].segment === want(0)) &&
-              [...e.stats.rightUsed].every((j) => stack.keyTokenList[j].segment === want(1)));
-            t.check('filter ' + name, ok && totalLines() > 0 && totalLines() < allLines, totalLines() + ' lines');
-          }
-          AttnLab.setValue(filter, 'all');
-        }
-
-        const svgText = AttnLab.exportSVG(drawing());
-        const svg = new DOMParser().parseFromString(svgText, 'image/svg+xml');
-        const segments = [...svg.querySelectorAll('path.attention')].reduce((n, path) => n + Number(path.getAttribute('data-segments')), 0);
-        t.check('export SVG of the grid', !svg.querySelector('parsererror') && segments === totalLines() && svg.querySelectorAll('text').length === cells.length / stack.heads.length + stack.heads.length + 1,
-          segments + ' segments, ' + svgText.length + ' bytes');
-        const png = AttnLab.exportPNG(drawing());
-        t.check('export PNG of the grid', png.toDataURL('image/png').length > 1000, png.width + '×' + png.height);
-        AttnLab.setValue(thumbnails, 'matrix');
-        const matrixSvg = new DOMParser().parseFromString(AttnLab.exportSVG(drawing()), 'image/svg+xml');
-        t.check('export SVG of matrices', matrixSvg.querySelectorAll('image').length === cells.length, matrixSvg.querySelectorAll('image').length + ' images');
-        AttnLab.setValue(thumbnails, first);
-        AttnLab.setValue(document.getElementById('attnlab-topk'), initial.topK);
-        AttnLab.setValue(document.getElementById('attnlab-threshold'), initial.threshold);
-
-        if (data.stackKinds.length > 1) {
-          for (const kind of data.stackKinds) {
-            AttnLab.setValue(document.getElementById('attnlab-stack'), kind);
-            const shown = stackOf();
-            AttnLab.fire(cells[0].cell, 'click');
-            const opened = detail.leftColumn.querySelectorAll('.token').length;
-            t.check('stack ' + kind, cells.length === shown.layers.length * shown.heads.length && allPainted() && opened === shown.queries &&
-              detail.rightColumn.querySelectorAll('.token').length === shown.keys,
-              cells.length + ' cells, open cell ' + opened + ' × ' + shown.keys);
-            AttnLab.fire(closeButton, 'click');
-          }
-          AttnLab.setValue(document.getElementById('attnlab-stack'), initial.stack);
-        }
-      },
+      state, detail, drawing, grid, overlay, detailTitle, closeButton, stackOf,
+      get cells() { return cells; },
+      get open() { return open; },
     };
   };
-
-  AttnLab.boot('model');
 })();

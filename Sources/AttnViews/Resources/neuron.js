@@ -7,7 +7,7 @@
 
   /** Everything the view shows for one (stack, layer, head, query), computed from the payload. */
   function compute(stack, layer, head, query) {
-    const d = stack.headDim, dv = stack.valueDim || d, n = stack.keys;
+    const d = stack.headDim, dv = stack.valueDim || d, n = stack.keys, scale = stack.scoreScale(layer);
     const queries = stack.vectorsOf('query', layer, head), keys = stack.vectorsOf('key', layer, head), values = stack.vectorsOf('value', layer, head);
     const q = queries.subarray(query * d, (query + 1) * d);
     const products = new Float32Array(n * d), scores = new Float64Array(n), alpha = new Float64Array(n);
@@ -23,7 +23,7 @@
         dot += product;
       }
       for (let e = 0; e < dv; e++) norm += values[j * dv + e] * values[j * dv + e];
-      scores[j] = dot * stack.scoreScale;
+      scores[j] = dot * scale;
       if (scores[j] > maxScore) maxScore = scores[j];
       alpha[j] = AttnLab.weightOf[stack.bytes[base + j]];
       valueNorms[j] = Math.sqrt(norm);
@@ -51,6 +51,14 @@
       scale: { q: maxAbs(q), k: maxAbs(keys), product: maxAbs(products), score: maxAbs(scores), v: maxAbs(values), contribution: maxAbs(contributions) },
       alphaTop: argmax(alpha), contributionTop: argmax(contributions),
     };
+  }
+
+  /** How the scores are written: q·k, q·k/√d, or q·k × the stated scale. */
+  function scoreName(stack, layer) {
+    const scale = stack.scoreScale(layer), d = stack.headDim;
+    if (scale === 1) return 'q·k';
+    if (Math.abs(scale * Math.sqrt(d) - 1) < 1e-6) return 'q·k/√' + d;
+    return 'q·k×' + scale.toPrecision(3);
   }
 
   AttnLab.views.neuron = function (root, data) {
@@ -87,18 +95,16 @@
     function buildControls() {
       controls.textContent = '';
       const stack = stackOf();
-      if (stackKinds.length > 1) {
-        controls.append(AttnLab.select('Attention', stackKinds.map((k) => [k, AttnLab.stackNames[k]]), state.stack, (kind) => {
-          state.stack = kind;
-          const next = stackOf();
-          if (!next.layers.includes(state.layer)) state.layer = next.layers[0];
-          if (!next.heads.includes(state.head)) state.head = next.heads[0];
-          state.query = Math.min(state.query, next.queries - 1);
-          buildControls();
-          layout();
-          redraw();
-        }, { id: 'attnlab-stack' }));
-      }
+      AttnLab.addStackSelect(controls, stackKinds, state.stack, (kind) => {
+        state.stack = kind;
+        const next = stackOf();
+        if (!next.layers.includes(state.layer)) state.layer = next.layers[0];
+        if (!next.heads.includes(state.head)) state.head = next.heads[0];
+        state.query = Math.min(state.query, next.queries - 1);
+        buildControls();
+        layout();
+        redraw();
+      });
       controls.append(AttnLab.select('Layer', stack.layers.map((l) => [l, String(l)]), state.layer, (value) => { state.layer = Number(value); redraw(); }, { id: 'attnlab-layer' }));
       controls.append(AttnLab.select('Head', stack.heads.map((h) => [h, String(h)]), state.head, (value) => { state.head = Number(value); redraw(); }, { id: 'attnlab-head' }));
       controls.append(AttnLab.exportButtons(drawing, () => 'attnlab-neuron-' + state.stack + '-L' + state.layer + '-H' + state.head + '-q' + state.query));
@@ -163,8 +169,8 @@
     function paint(painter, withText) {
       const stack = stackOf(), g = geometry, r = result, d = stack.headDim, dv = stack.valueDim || d, c = g.columns;
       const label = (x, text, align) => painter.text(x, g.rowHeight / 2 + 2, text, { colour: theme.muted, size: g.fontSize, align: align || 'left' });
-      const scoreName = stack.scoreScale === 1 ? 'q·k' : 'q·k/√' + d;
-      label(c.k, 'k'); label(c.product, 'q × k'); label(c.score, scoreName); label(c.alpha, 'α (softmax)'); label(c.v, 'v'); label(c.contribution, '‖α·v‖');
+      const scoreLabel = scoreName(stack, state.layer);
+      label(c.k, 'k'); label(c.product, 'q × k'); label(c.score, scoreLabel); label(c.alpha, 'α (softmax)'); label(c.v, 'v'); label(c.contribution, '‖α·v‖');
       label(g.queryWidth - 8, 'query', 'right');
       label(g.queryWidth + g.linesWidth + 8, 'keys');
       let cells = 0;
@@ -226,7 +232,7 @@
     function describe(j) {
       const stack = stackOf(), r = result;
       const share = r.contributionSum > 0 ? r.contributions[j] / r.contributionSum : 0;
-      return '“' + AttnLab.tokenLabel(stack.keyTokenList[j]) + '” (#' + j + '): ' + (stack.scoreScale === 1 ? 'q·k' : 'q·k/√d') + ' = ' + r.scores[j].toFixed(3) +
+      return '“' + AttnLab.tokenLabel(stack.keyTokenList[j]) + '” (#' + j + '): ' + scoreName(stack, state.layer) + ' = ' + r.scores[j].toFixed(3) +
         ' · α = ' + r.alpha[j].toFixed(3) + ' · ‖v‖ = ' + r.valueNorms[j].toFixed(2) + ' · ‖α·v‖ = ' + r.contributions[j].toFixed(3) + ' (' + (share * 100).toFixed(1) + '% of Σ‖αᵢvᵢ‖)';
     }
 
@@ -252,10 +258,10 @@
         note.hidden = true;
       } else if (result.maskedGap <= 0.02) {
         note.hidden = false;
-        note.textContent = 'Keys with α = 0 are masked (a causal or padding mask); over the others α = softmax(' + (stack.scoreScale === 1 ? 'q·k' : 'q·k/√d') + ').';
+        note.textContent = 'Keys with α = 0 are masked (a causal or padding mask); over the others α = softmax(' + scoreName(stack, state.layer) + ').';
       } else {
         note.hidden = false;
-        note.textContent = 'α differs from softmax(' + (stack.scoreScale === 1 ? 'q·k' : 'q·k/√d') + ') by up to ' + result.maskedGap.toFixed(3) +
+        note.textContent = 'α differs from softmax(' + scoreName(stack, state.layer) + ') by up to ' + result.maskedGap.toFixed(3) +
           ': this model adds something to the scores before the softmax (a position bias such as T5\'s or ALiBi, or a mask) that the trace does not hold. The α column is what the model used.';
       }
     }
@@ -276,7 +282,7 @@
       return {
         width: geometry.width, height: geometry.height + titleHeight + 20,
         draw(painter) {
-          painter.text(4, 12, fields.title.length > 110 ? fields.title.slice(0, 109) + '…' : fields.title, { colour: theme.text, size: 12 });
+          AttnLab.paintTitle(painter, fields, 110);
           painter.text(4, 30, document.getElementById('attnlab-summary').textContent, { colour: theme.muted, size: 11 });
           painter.translate(0, titleHeight + 20);
           paint(painter, true);
@@ -289,70 +295,12 @@
     layout();
     redraw();
 
+    // What the self-test (neuron.selftest.js) reads and drives.
     return {
-      state, drawing,
-      async selftest(t) {
-        const stack = stackOf();
-        const queryNodes = () => queryColumn.querySelectorAll('.token');
-        t.check('tokens shown', queryNodes().length === stack.queries && keyColumn.querySelectorAll('.token').length === stack.keys,
-          queryNodes().length + ' queries, ' + keyColumn.querySelectorAll('.token').length + ' keys');
-        t.check('vectors drawn', stats.rows === stack.keys && stats.cells > stack.keys, stats.cells + ' cells for ' + stats.rows + ' keys');
-        let alphaSum = 0;
-        for (const a of result.alpha) alphaSum += a;
-        t.check('α is a distribution', Math.abs(alphaSum - 1) < 0.05, 'Σα = ' + alphaSum.toFixed(4));
-        const other = state.query === 0 ? Math.min(2, stack.queries - 1) : 0;
-        AttnLab.fire(queryNodes()[other], 'mouseover');
-        const summary = document.getElementById('attnlab-summary').textContent;
-        t.check('hover a token makes it the query', state.query === other && queryNodes()[other].classList.contains('query') &&
-          summary.includes('query “' + AttnLab.tokenLabel(stack.queryTokenList[other]) + '”'), 'query ' + state.query + ': ' + summary);
-        if (stack.layers.length > 1) {
-          const scores = result.scores.slice();
-          AttnLab.setValue(document.getElementById('attnlab-layer'), stack.layers[stack.layers.length - 1]);
-          t.check('select layer', state.layer === stack.layers[stack.layers.length - 1] && result.scores.some((s, j) => s !== scores[j]), 'layer ' + state.layer);
-          AttnLab.setValue(document.getElementById('attnlab-layer'), stack.layers[0]);
-        }
-        if (stack.heads.length > 1) {
-          const last = stack.heads[stack.heads.length - 1];
-          AttnLab.fire(squares.querySelector('[data-head="' + last + '"]'), 'click');
-          t.check('select head', state.head === last && document.getElementById('attnlab-head').value === String(last), 'head ' + state.head);
-        }
-        // Facts for the harness: per head of the first layer, for query 1 (or 0).
-        const query = Math.min(1, stack.queries - 1);
-        const perHead = {};
-        for (const head of stack.heads) {
-          const r = compute(stack, stack.layers[0], head, query);
-          perHead[head] = {
-            alphaTop: r.alphaTop, contributionTop: r.contributionTop, softmaxGap: Number(r.plainGap.toFixed(4)), maskedGap: Number(r.maskedGap.toFixed(4)),
-            // How much attention the most attended key takes, and what share of Σ‖αᵢvᵢ‖ it moves.
-            alphaTopWeight: Number(r.alpha[r.alphaTop].toFixed(4)),
-            alphaTopShare: Number((r.contributionSum > 0 ? r.contributions[r.alphaTop] / r.contributionSum : 0).toFixed(4)),
-          };
-        }
-        t.fact('layer ' + stack.layers[0] + ', query ' + query, perHead);
-        state.query = query;
-        state.head = stack.heads[0];
-        state.layer = stack.layers[0];
-        redraw();
-        const svgText = AttnLab.exportSVG(drawing());
-        const svg = new DOMParser().parseFromString(svgText, 'image/svg+xml');
-        t.check('export SVG', !svg.querySelector('parsererror') && svg.querySelectorAll('rect').length >= stats.cells && svg.querySelectorAll('text').length >= stack.queries + stack.keys,
-          svg.querySelectorAll('rect').length + ' rects, ' + svgText.length + ' bytes');
-        const png = AttnLab.exportPNG(drawing());
-        t.check('export PNG', png.toDataURL('image/png').length > 1000, png.width + '×' + png.height);
-        AttnLab.fire(board, 'mousemove', { clientX: board.getBoundingClientRect().left + geometry.columns.alpha + 4, clientY: board.getBoundingClientRect().top + geometry.top + geometry.rowHeight / 2 });
-        t.check('hover a key row shows its numbers', readout.textContent.includes('#0') && readout.textContent.includes('‖α·v‖'), readout.textContent);
-        if (stackKinds.length > 1) {
-          for (const kind of stackKinds) {
-            AttnLab.setValue(document.getElementById('attnlab-stack'), kind);
-            const shown = stackOf();
-            t.check('stack ' + kind, state.stack === kind && queryNodes().length === shown.queries && keyColumn.querySelectorAll('.token').length === shown.keys && stats.rows === shown.keys,
-              queryNodes().length + ' queries, ' + shown.keys + ' keys');
-          }
-          AttnLab.setValue(document.getElementById('attnlab-stack'), initial.stack);
-        }
-      },
+      state, drawing, compute, redraw, stackOf, stackKinds, squares, queryColumn, keyColumn, board, readout,
+      get result() { return result; },
+      get stats() { return stats; },
+      get geometry() { return geometry; },
     };
   };
-
-  AttnLab.boot('neuron');
 })();
