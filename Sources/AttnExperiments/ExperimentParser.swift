@@ -47,6 +47,12 @@ public enum ExperimentParser {
         switch error {
         case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
             return .init(line: mark.line, column: mark.column, key: "", message: "not valid YAML: \(problem)")
+        case let .reader(problem, offset, _, yaml):
+            // The reader gives a byte offset; its own message would carry a second, multi-line position.
+            let before = yaml.utf8.prefix(max(0, offset ?? 0))
+            let line = before.filter { $0 == 0x0A }.count + 1
+            let column = before.count - (before.lastIndex(of: 0x0A).map { before.distance(from: before.startIndex, to: $0) + 1 } ?? 0) + 1
+            return .init(line: line, column: column, key: "", message: "not valid YAML: \(problem)")
         case let .duplicatedKeysInMapping(duplicates, context):
             // Yams puts the whole file in its message; the first duplicated key is enough.
             let keys = duplicates.map(JSONText.quote).joined(separator: ", ")

@@ -153,6 +153,11 @@ import Testing
         #expect(found.count == 8, "\(found)")
     }
 
+    @Test func aControlCharacterIsOneLineWithItsPosition() throws {
+        let error = try #require(throws: ExperimentError.self) { try ExperimentParser.parse("name: x\nmodels: [{id: \u{7}m}]\n", file: "x.yaml") }
+        #expect(error.description == "x.yaml:2:15: not valid YAML: control characters are not allowed")
+    }
+
     @Test func aDuplicateKeyIsOneLineWithItsPosition() throws {
         let yaml = "name: x\nmodels: [{id: m}]\ninputs: [{id: i, a: t}]\nname: y\n"
         let error = try #require(throws: ExperimentError.self) { try ExperimentParser.parse(yaml, file: "x.yaml") }
