@@ -16,7 +16,7 @@ public struct PathComponent: Hashable, Sendable, CustomStringConvertible {
     public init(_ name: String, what: String) throws {
         if let problem = Self.problem(with: name) {
             throw CoreError("the \(what) \(JSONText.quote(name)) cannot name a file or folder: \(problem)",
-                            hint: "use letters, digits, '-', '_' and '.', not starting with '.'")
+                            hint: "use letters, digits, '-', '_', '.' and '+', not starting with '.'")
         }
         self.name = name
     }
@@ -37,9 +37,9 @@ public struct PathComponent: Hashable, Sendable, CustomStringConvertible {
         return nil
     }
 
-    /// Letters and digits of any script, '-', '_' and '.'.
+    /// Letters and digits of any script, '-', '_', '.' and '+' (an intervened variant is `base+ablate`).
     static func isAllowed(_ scalar: Unicode.Scalar) -> Bool {
-        scalar == "-" || scalar == "_" || scalar == "." || CharacterSet.alphanumerics.contains(scalar)
+        scalar == "-" || scalar == "_" || scalar == "." || scalar == "+" || CharacterSet.alphanumerics.contains(scalar)
     }
 
     /// The relative path `a/b/c` made of checked names; `what` names each part in errors.

@@ -86,29 +86,36 @@ enum FuzzRecorder {
     private static var started: Date?
     private static var hangPath = ""
     private static var limit = 60.0
-    private static var watching = false
+    private static var installed = false
+    /// The thread that reads the inputs: a crash elsewhere (another test) is not the input's.
+    private static var readingThread = pthread_self()
+    /// The handlers in place before (the Swift runtime's backtracer), by signal number, restored
+    /// before the signal is raised again.
+    private static let previousActions = UnsafeMutablePointer<sigaction>.allocate(capacity: 65)
 
-    /// Signal handlers for crashes, on an alternate stack so that a stack overflow can be reported.
+    /// Signal handlers for crashes (installed once), run on an alternate stack of this thread so
+    /// that a stack overflow can be reported; this thread becomes the one whose crashes are kept.
     static func installOnThisThread() {
+        readingThread = pthread_self()
         let stackSize = 1 << 16
         var stack = stack_t()
         stack.ss_sp = UnsafeMutableRawPointer.allocate(byteCount: stackSize, alignment: 16)
         stack.ss_size = stackSize
         stack.ss_flags = 0
         sigaltstack(&stack, nil)
-        for signal in [SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGABRT, SIGFPE] {
-            var action = sigaction()
-            #if os(Linux)
-            action.__sigaction_handler.sa_handler = crashHandler
-            #else
-            action.__sigaction_u.__sa_handler = crashHandler
-            #endif
-            action.sa_flags = Int32(SA_ONSTACK) | Int32(bitPattern: UInt32(SA_RESETHAND))
-            sigaction(signal, &action, nil)
-        }
         lock.withLock {
-            guard !watching else { return }
-            watching = true
+            guard !installed else { return }
+            installed = true
+            for signal in [SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGABRT, SIGFPE] {
+                var action = sigaction()
+                #if os(Linux)
+                action.__sigaction_handler.sa_handler = crashHandler
+                #else
+                action.__sigaction_u.__sa_handler = crashHandler
+                #endif
+                action.sa_flags = Int32(SA_ONSTACK)
+                sigaction(signal, &action, previousActions + Int(signal))
+            }
             Thread.detachNewThread { watch() }
         }
     }
@@ -148,6 +155,11 @@ enum FuzzRecorder {
 
     /// Writes the input to the crash file with async-signal-safe calls, then dies of the signal.
     private static let crashHandler: @convention(c) (Int32) -> Void = { signal in
+        guard pthread_equal(pthread_self(), readingThread) != 0 else {
+            sigaction(signal, previousActions + Int(signal), nil)
+            raise(signal)
+            return
+        }
         let descriptor = open(crashPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         if descriptor >= 0 {
             var written = 0
@@ -162,6 +174,7 @@ enum FuzzRecorder {
         _ = write(STDERR_FILENO, message.utf8Start, message.utf8CodeUnitCount)
         _ = write(STDERR_FILENO, crashPath, strlen(crashPath))
         _ = write(STDERR_FILENO, "\n", 1)
+        sigaction(signal, previousActions + Int(signal), nil)
         raise(signal)
     }
 }
