@@ -131,8 +131,6 @@ inputs:
 perturbations:
   - {{id: dog, replace: {{cat: dog}}}}
   - {{id: gone, delete: night}}
-expect:
-  - {{variant: one/dog, attention: {{from: dog, to: mat, min: 0.0}}}}
 views: [head, model]
 figures: [heatmap, compare]
 """.encode()
