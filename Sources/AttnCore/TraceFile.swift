@@ -76,6 +76,7 @@ public enum TraceFile {
     /// The bytes of a trace file; `attention: .f16` stores the attention in half the space (about
     /// three decimal digits, enough for a view or a figure).
     public static func encode(_ trace: Trace, attention type: SafeTensorsWriter.StoredType = .f32) throws -> Data {
+        try trace.checkFinite()
         var writer = SafeTensorsWriter()
         for (kind, stack) in trace.stacks {
             writer.add("\(kind.rawValue).attention", stack.attention, as: type)
