@@ -5,8 +5,8 @@ import AttnFigures
 import AttnViews
 import Foundation
 
-/// The views and figures an experiment asks for, written into its run folder, and the links the
-/// report shows for each variant.
+/// The views and figures an experiment asks for, written into its run folder (and the page of
+/// every scan), and the links the report shows for each variant and scan.
 public enum RunArtifacts {
     /// Views, figures and `report.html` of a run, written into its folder: the staging folder
     /// `Executor` renames into place afterwards (`RunOptions.finish`).
@@ -14,8 +14,31 @@ public enum RunArtifacts {
         let comparisons = try RunComparisons(result.subjects)
         var options = RunReport.Options()
         options.viewLinks = try write(experiment, result: result, comparisons: comparisons)
+        options.scanLinks = try writeScanViews(experiment, result: result)
         let report = try RunReport.render(result.manifest, subjects: result.subjects, options: options, comparisons: comparisons)
         try AtomicFile.write(Data(report.utf8), to: result.folder.appendingPathComponent("report.html"))
+    }
+
+    /// Writes `views/<model>/<scan>-scan.html` for each scan of the run: its grid, and each cell's
+    /// heads for the target and the source side by side. Returns the report's links by (model, scan).
+    public static func writeScanViews(_ experiment: Experiment, result: RunResult) throws -> [String: String] {
+        var links: [String: String] = [:]
+        for record in result.manifest.scans {
+            func trace(_ path: String?) throws -> Trace? {
+                guard let path else { return nil }
+                guard let subject = result.subjects.first(where: { $0.model == record.model && $0.variant.path == path }) else {
+                    throw ExperimentError("scan \(record.id) names \(path), which the run did not trace for model \(record.model)")
+                }
+                return subject.trace
+            }
+            guard let target = try trace(record.result.target) else { continue }
+            let relative = try RunPaths.scanView(model: record.model, scan: record.id)
+            let options = ScanView.Options(title: "\(experiment.name) · \(record.model) · scan \(record.id)")
+            try ScanView.write(record.result, target: target, source: try trace(record.result.source), options: options,
+                               to: result.folder.appendingPathComponent(relative))
+            links[RunReport.Options.key(model: record.model, variant: record.id)] = relative
+        }
+        return links
     }
 
     /// Views and figures of every variant; the report's links, views first.

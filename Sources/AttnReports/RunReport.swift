@@ -3,9 +3,11 @@ import AttnDiff
 import AttnExperiments
 import Foundation
 
-/// `report.html` of a run: the variants × models with their outputs, the expectations with what
-/// was measured, and for each perturbed variant the heads that changed most, drawn for the base and
-/// the variant side by side with their difference. One self-contained file (figures inlined).
+/// `report.html` of a run: the variants × models with their outputs (an intervened variant beside
+/// the one it changes), the expectations with what was measured, the scans (figure, strongest
+/// cells, link to the scan view), the attributions as bars per word, and for each perturbed or
+/// intervened variant the heads that changed most, drawn for the base and the variant side by side
+/// with their difference. One self-contained file (figures inlined).
 public enum RunReport {
     public struct Options: Sendable {
         /// Heads shown per perturbed variant.
@@ -15,6 +17,8 @@ public enum RunReport {
         public var drawnComparisons: Int = 24
         /// Links to view pages, by (model, variant path) → [(view name, path relative to the report)].
         public var viewLinks: [String: [(String, String)]] = [:]
+        /// Links to scan view pages, by (model, scan id) → path relative to the report.
+        public var scanLinks: [String: String] = [:]
 
         public init(headsPerVariant: Int = 3) { self.headsPerVariant = headsPerVariant }
 
@@ -40,6 +44,8 @@ public enum RunReport {
 
         html += variantTable(manifest, options: options)
         html += expectationTable(manifest)
+        html += try ScanSection.render(manifest, links: options.scanLinks)
+        html += AttributionSection.render(manifest)
 
         html += "<h2>What changed</h2>"
         // Each comparison draws nine figures; they are independent, so they are drawn on every core.
@@ -74,15 +80,14 @@ public enum RunReport {
 
     static func variantTable(_ manifest: Manifest, options: Options) -> String {
         let models = manifest.models.map(\.name)
-        var paths: [String] = []
-        for record in manifest.variants where !paths.contains(record.variant.path) { paths.append(record.variant.path) }
         var html = "<h2>Variants</h2><table><tr><th>variant</th><th>change</th><th>text</th>"
         html += models.map { "<th>\(Markup.escape($0))</th>" }.joined() + "</tr>"
-        for path in paths {
+        for path in orderedPaths(manifest) {
             guard let first = manifest.variants.first(where: { $0.variant.path == path }) else { continue }
             let variant = first.variant
             let text = Markup.escape(variant.a) + (variant.b.map { "<br><span class=\"b\">" + Markup.escape($0) + "</span>" } ?? "")
-            html += "<tr><td><code>\(Markup.escape(path))</code></td><td>\(Markup.escape(variant.perturbation ?? "base"))</td><td class=\"text\">\(text)</td>"
+            html += "<tr\(variant.intervention == nil ? "" : " class=\"intervened\"")><td><code>\(Markup.escape(path))</code></td>"
+                + "<td>\(change(variant))</td><td class=\"text\">\(variant.intervention == nil ? text : "<span class=\"small\">as <code>\(Markup.escape(variant.input))/\(Markup.escape(variant.parentName))</code></span>")</td>"
             for model in models {
                 guard let record = manifest.variants.first(where: { $0.model == model && $0.variant.path == path }) else {
                     html += "<td></td>"
@@ -91,6 +96,9 @@ public enum RunReport {
                 let links = (options.viewLinks[Options.key(model: model, variant: path)] ?? [])
                     .map { "<a href=\"\(Markup.escape($0.1))\">\(Markup.escape($0.0))</a>" }.joined(separator: " · ")
                 html += "<td>\(Markup.escape(outputText(record.outputs)))"
+                if record.variant.intervention != nil, let parent = manifest.variants.base(of: record) {
+                    html += " <span class=\"delta\">\(Markup.escape(deltaText(record.outputs, from: parent.outputs, parent: parent.variant.name)))</span>"
+                }
                 if let label = record.label { html += "<br><b>\(Markup.escape(label))</b>" }
                 if !links.isEmpty { html += "<br><span class=\"links\">\(links)</span>" }
                 html += "</td>"
@@ -98,6 +106,43 @@ public enum RunReport {
             html += "</tr>"
         }
         return html + "</table>"
+    }
+
+    /// The variants' paths in run order, each intervened variant right after the one it changes.
+    static func orderedPaths(_ manifest: Manifest) -> [String] {
+        var paths: [String] = []
+        for record in manifest.variants where !paths.contains(record.variant.path) { paths.append(record.variant.path) }
+        let parents = paths.filter { path in manifest.variants.first { $0.variant.path == path }?.variant.intervention == nil }
+        var ordered: [String] = []
+        for parent in parents {
+            ordered.append(parent)
+            ordered += paths.filter { path in
+                guard let variant = manifest.variants.first(where: { $0.variant.path == path })?.variant, variant.intervention != nil else { return false }
+                return "\(variant.input)/\(variant.parentName)" == parent
+            }
+        }
+        return ordered + paths.filter { !ordered.contains($0) }
+    }
+
+    /// What a variant changes: the perturbation, and for an intervened variant what it does inside the model.
+    static func change(_ variant: Variant) -> String {
+        guard let intervention = variant.intervention else { return Markup.escape(variant.perturbation ?? "base") }
+        return "<b>\(Markup.escape(intervention.description))</b>"
+    }
+
+    /// `Δ −0.0337 from terrific` (similarity), or the change of the top class's or token's probability.
+    static func deltaText(_ outputs: TraceOutputs, from parent: TraceOutputs, parent name: String) -> String {
+        if let s = outputs.similarity, let p = parent.similarity { return String(format: "Δ %+.4f from %@", s - p, name) }
+        if let probabilities = outputs.probabilities, let before = parent.probabilities, let top = before.indices.max(by: { before[$0] < before[$1] }),
+           top < probabilities.count {
+            let label = parent.labels.map { top < $0.count ? $0[top] : "\(top)" } ?? "\(top)"
+            return String(format: "p(%@) Δ %+.3f from %@", label, probabilities[top] - before[top], name)
+        }
+        if let token = parent.topk?.first?.candidates.first, let now = outputs.topk?.first {
+            let probability = (now.candidates + (now.watched ?? [])).first { $0.id == token.id }?.probability
+            if let probability { return String(format: "p(%@) Δ %+.3f from %@", token.token, probability - token.probability, name) }
+        }
+        return "vs \(name)"
     }
 
     static func expectationTable(_ manifest: Manifest) -> String {
@@ -114,7 +159,11 @@ public enum RunReport {
                            drawn: Bool, options: Options) throws -> String {
         var html = "<section><h3><code>\(Markup.escape(variant.variant.path))</code> vs <code>\(Markup.escape(base.variant.path))</code> · \(Markup.escape(variant.model))</h3>"
         let changed = diff.changedWords.map { "<del>\(Markup.escape($0.a ?? "∅"))</del> → <ins>\(Markup.escape($0.b ?? "∅"))</ins>" }
-        html += "<p>\(Markup.escape(variant.variant.perturbation ?? "")): \(changed.isEmpty ? "no word changed" : changed.joined(separator: ", "))</p>"
+        if let intervention = variant.variant.intervention {
+            html += "<p>Inside the model: \(Markup.escape(intervention.description)) (the input is the same)</p>"
+        } else {
+            html += "<p>\(Markup.escape(variant.variant.perturbation ?? "")): \(changed.isEmpty ? "no word changed" : changed.joined(separator: ", "))</p>"
+        }
         html += "<table><tr><th>rank</th><th>layer</th><th>head</th><th>JS divergence</th><th>L1</th><th>top-3 changed</th><th>A↔B mass change</th></tr>"
         for (rank, head) in diff.heads.prefix(options.headsPerVariant).enumerated() {
             html += "<tr><td>\(rank + 1)</td><td>\(head.layer)</td><td>\(head.head)</td>"

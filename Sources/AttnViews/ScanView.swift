@@ -79,10 +79,12 @@ struct ScanPayload: Encodable {
     /// Target token → source token, through the words (for hovering one side from the other).
     var tokenMap: [[Int]]
     var initial: Initial
+    /// What the reader should know about what the heads shown are (nil: nothing).
+    var note: String?
     var blob: [UInt8] = []
 
     enum CodingKeys: String, CodingKey {
-        case format, view, title, model, scan, ranked, columnTokens, sides, tokenMap, initial
+        case format, view, title, model, scan, ranked, columnTokens, sides, tokenMap, initial, note
     }
 
     struct RankedCell: Encodable {
@@ -185,6 +187,9 @@ struct ScanPayload: Encodable {
             ranked: ranked.map { RankedCell(layer: $0.layer, column: $0.column, name: scan.name(of: $0), effect: $0.effect, normalized: $0.normalized) },
             columnTokens: columnTokens, sides: packed, tokenMap: tokenMap,
             initial: Initial(values: options.raw || scan.sourceValue == nil ? "raw" : "normalized", cell: initialCell),
+            note: scan.metric == "similarity" && target.isPair
+                ? "The similarity is the cosine of the two sentences' embeddings, each sentence run on its own, and each cell was patched in those runs; the heads shown are those of the pair run jointly, as the traces hold them."
+                : nil,
             blob: blob)
     }
 

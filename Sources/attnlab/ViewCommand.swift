@@ -136,7 +136,8 @@ struct ViewCommand: ParsableCommand {
                 var scanOptions = options
                 scanOptions.title = title ?? "\(run.manifest.experiment.name) · \(scan.model) · scan \(scan.id)"
                 let page = try ScanView.render(scan.result, target: try trace(scan.result.target)!, source: try trace(scan.result.source), options: scanOptions)
-                let url = URL(fileURLWithPath: out).appendingPathComponent("\(scan.model)/\(scan.id)-scan.html")
+                let url = URL(fileURLWithPath: out).appendingPathComponent(
+                    try PathComponent.path([(scan.model, what: "model name"), (scan.id, what: "scan id")]) + "-scan.html")
                 try AtomicFile.write(page, to: url)
                 print("wrote \(url.path)")
             }

@@ -75,9 +75,10 @@
         : 'zeroes one ' + (isHeads ? 'head\'s output' : 'word\'s ' + scan.site)) + ' and measures ' + scan.metric +
       '. Blue raises it towards the source, orange lowers it. Hover a cell for its numbers; click it (or a ranked row) to open that layer and ' +
       (isHeads ? 'head' : 'word') + ' in the head view of the target and the source, side by side; hovering a token in one shows its counterpart in the other. P / S save the grid as PNG / SVG.');
+    const note = fields.note ? el('div', { class: 'note', id: 'attnlab-note' }, fields.note) : null;
     root.append(header, controls, status,
       el('div', { class: 'scan-top' }, el('div', { class: 'scroll' }, canvas), ranked),
-      sidesTitle, sidesRow, help);
+      sidesTitle, note, sidesRow, help);
 
     function buildControls() {
       controls.textContent = '';
