@@ -50,6 +50,18 @@ public enum DriftReport {
                 lines += details(variant, heads: heads).map { "      " + $0 }
             }
         }
+        for scan in comparison.scans {
+            let name = "\(scan.model) scan \(scan.id)"
+            switch scan.status {
+            case .identical: lines.append("ok    \(name)")
+            case .withinTolerance: lines.append("ok    \(name) (within tolerance)")
+            case .added: lines.append("MISSING \(name): no snapshot is recorded; record it with `attnlab snapshot record \(experimentFile)`")
+            case .removed: lines.append("STALE \(name): the experiment no longer has this scan; `attnlab snapshot record \(experimentFile)` removes its snapshot")
+            case .drifted:
+                lines.append("DRIFT \(name)")
+                lines += details(scan).map { "      " + $0 }
+            }
+        }
         if comparison.hasDrift {
             lines.append("")
             lines.append("If the change is intended, record it: attnlab snapshot record \(experimentFile) --commit")
@@ -78,6 +90,14 @@ public enum DriftReport {
             lines.append(line)
         }
         for change in variant.tokenChanges { lines.append("tokens: \(change)") }
+        for method in variant.attributionChanges.map(\.method).uniqued() {
+            let changes = variant.attributionChanges.filter { $0.method == method }
+                .sorted { abs(($0.new ?? 0) - ($0.old ?? 0)) > abs(($1.new ?? 0) - ($1.old ?? 0)) }
+            lines.append("attribution by \(method): \(changes.count) word\(changes.count == 1 ? "" : "s") moved; most: " + changes.prefix(3).map { change in
+                "\(change.word) \(change.old.map { fixed($0, 4) } ?? "∅") → \(change.new.map { fixed($0, 4) } ?? "∅")"
+                    + (change.oldRank != change.newRank ? " (rank \(change.oldRank.map(String.init) ?? "∅") → \(change.newRank.map(String.init) ?? "∅"))" : "")
+            }.joined(separator: ", "))
+        }
         for problem in variant.problems { lines.append(problem) }
         if !variant.driftedHeads.isEmpty {
             lines.append("attention: \(variant.driftedHeads.count) of \(variant.headCount) heads drifted; most:")
@@ -138,6 +158,7 @@ public enum DriftReport {
             parts.append("\(change.name) \(change.old.map { fixed($0, 4) } ?? "∅") → \(change.new.map { fixed($0, 4) } ?? "∅")\(more)")
         }
         if !variant.tokenChanges.isEmpty { parts.append("tokens changed") }
+        if !variant.attributionChanges.isEmpty { parts.append("attribution moved") }
         if let top = variant.driftedHeads.first {
             parts.append("\(variant.driftedHeads.count) head\(variant.driftedHeads.count == 1 ? "" : "s") drifted (most: layer \(top.layer), head \(top.head), JS \(fixed(top.jsDivergence, 3)))")
         }
@@ -147,6 +168,16 @@ public enum DriftReport {
 
     /// What changed in an experiment's snapshots, in one line: each changed variant's summary.
     public static func summary(_ comparison: ExperimentComparison) -> String {
+        let scans = comparison.scans.filter { $0.status != .identical && $0.status != .withinTolerance }
+            .map { "scan \($0.id): \(summary($0))" }
+        let variants = variantSummary(comparison)
+        guard !scans.isEmpty else { return variants }
+        let quiet = ["no change", "metadata changed"].contains(variants)
+        return ((quiet ? [] : [variants]) + scans).joined(separator: "; ")
+    }
+
+    /// The variants' part of `summary(_:)`.
+    static func variantSummary(_ comparison: ExperimentComparison) -> String {
         let changed = comparison.variants.filter { $0.status != .identical }
         if comparison.old == nil, !changed.isEmpty, changed.allSatisfy({ $0.status == .added }) {
             return "first recording: \(changed.count) variant\(changed.count == 1 ? "" : "s")"

@@ -35,14 +35,18 @@ struct SnapshotRecordCommand: ParsableCommand {
     func run() throws {
         let (workspace, spec, files) = try arguments.run(requireRepository: true)
         let result = try workspace.record(files, options: SnapshotRecordOptions(commit: commit, message: message, force: force))
-        let variants = files.files.keys.filter { $0.hasSuffix(".json") && $0 != "experiment.json" }.count
-        print("recorded \(spec.name): \(variants) variant\(variants == 1 ? "" : "s"), \(files.files.count) files in \(result.folder)/")
+        let variants = files.files.keys.filter { $0.hasSuffix(".json") && $0 != "experiment.json" && !$0.hasSuffix(".scan.json") }.count
+        let scans = files.files.keys.filter { $0.hasSuffix(".scan.json") }.count
+        print("recorded \(spec.name): \(variants) variant\(variants == 1 ? "" : "s")\(scans == 0 ? "" : ", \(scans) scan\(scans == 1 ? "" : "s")"), \(files.files.count) files in \(result.folder)/")
         if result.changedFiles.isEmpty {
             print("no file changed: the snapshots were up to date")
         } else {
             print("\(result.changedFiles.count) file\(result.changedFiles.count == 1 ? "" : "s") changed (compared with \(commit ? "HEAD" : "the working tree")):")
             for variant in result.comparison.variants where variant.status != .identical {
                 print("  \(variant.model) \(variant.path): \(DriftReport.summary(variant))")
+            }
+            for scan in result.comparison.scans where scan.status != .identical {
+                print("  \(scan.model) scan \(scan.id): \(DriftReport.summary(scan))")
             }
             for note in result.comparison.notes { print("  note: \(note)") }
         }

@@ -31,7 +31,11 @@ enum SnapshotRun {
         let subjects = run.subjects.map { subject in
             SnapshotBuilder.Subject(model: subject.model, input: subject.variant.input, variant: subject.variant.name,
                                     perturbation: subject.variant.perturbation, trace: subject.trace, label: subject.label,
-                                    expectations: manifest.expectations.filter { $0.model == subject.model && $0.variant == subject.variant.path }.map(record))
+                                    expectations: manifest.expectations.filter { $0.model == subject.model && $0.variant == subject.variant.path }.map(record),
+                                    intervention: subject.variant.intervention?.description,
+                                    attribution: manifest.attributions.filter { $0.model == subject.model && $0.variant == subject.variant.path }.map {
+                                        AttributionSnapshot(method: $0.method.rawValue, metric: $0.metric, baseline: $0.baseline, words: $0.words, scores: $0.scores)
+                                    })
         }
         let known = Set(run.subjects.map { "\($0.model) \($0.variant.path)" })
         let experiment = ExperimentSnapshot(
@@ -42,6 +46,7 @@ enum SnapshotRun {
                       weightsHash: $0.weightsHash, tokenizerHash: $0.tokenizerHash)
             },
             unmatchedExpectations: manifest.expectations.filter { !known.contains("\($0.model) \($0.variant)") }.map(record))
-        return try SnapshotBuilder.files(experiment: experiment, subjects: subjects)
+        return try SnapshotBuilder.files(experiment: experiment, subjects: subjects,
+                                         scans: manifest.scans.map { ScanSnapshot(model: $0.model, id: $0.id, result: $0.result) })
     }
 }
