@@ -104,9 +104,11 @@ public enum TraceFile {
         try AtomicFile.write(try encode(trace), to: url)
     }
 
-    /// Reads and checks a trace file: every stack's shapes must agree with the tokens.
+    /// Reads and checks a trace file: every stack's shapes must agree with the tokens. A trace in
+    /// its JSON form (`attnlab trace --format json`) is read too.
     public static func read(_ url: URL) throws -> Trace {
         let path = url.path
+        if let json = try jsonForm(url) { return try TraceJSON.decode(json, path: path) }
         let file = try SafeTensorsFile(path: path)
         guard let json = file.metadata[metadataKey] else {
             throw CoreError("not an AttnLab trace: the safetensors metadata has no \"\(metadataKey)\" entry", location: path,
@@ -147,6 +149,18 @@ public enum TraceFile {
                           interventions: document.interventions ?? [])
         try validate(trace, path: path)
         return trace
+    }
+
+    /// The file's bytes when it is a JSON trace (it starts as `TraceJSON` writes, or it is named
+    /// `.json`), nil otherwise.
+    static func jsonForm(_ url: URL) throws -> Data? {
+        // Only a regular file is looked into (opening a FIFO would block); the safetensors reader refuses the rest.
+        guard (try? FileManager.default.attributesOfItem(atPath: url.path)[.type] as? FileAttributeType) == .typeRegular,
+              let handle = try? FileHandle(forReadingFrom: url) else { return nil }
+        defer { try? handle.close() }
+        let start = (try? handle.read(upToCount: 64)) ?? Data()
+        guard TraceJSON.looksLikeJSON(start) || url.pathExtension.lowercased() == "json" else { return nil }
+        return start + ((try? handle.readToEnd()) ?? Data())
     }
 
     /// Checks that every stack's tensors agree with the tokens along their axes.
