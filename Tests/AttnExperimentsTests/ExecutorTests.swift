@@ -234,9 +234,13 @@ extension ExecutorTests {
           - { variant: eminem/sick, mass: { from: b, to: a, min: 0.1 } }
           - { variant: eminem/sick, mass: { from: a, to: b, max: 0.9, layer: 5, head: 4 } }
           - { variant: "*/*", attention: { from: eminem, to: "[CLS]", min: 0.05, layers: 0-2 } }
+          - { variant: eminem/sick, attention: { from: "B:eminem", to: "A:eminem", min: 0.3 } }
+          - { variant: eminem/sick, attention: { from: "A:eminem", to: "B:eminem", max: 0.99, layer: 0, head: 0 } }
         """)
         let result = try Executor.run(spec, options: RunOptions(runsFolder: runs, locator: locator, runID: "pass"))
         #expect(result.manifest.passed, "\(result.manifest.expectations.filter { !$0.passed })")
-        #expect(result.manifest.expectations.count == 9)
+        #expect(result.manifest.expectations.count == 11)
+        // A:/B: read one sentence's word: "eminem" of B attends to "eminem" of A in some head.
+        #expect(result.manifest.expectations[9].actual.hasPrefix("attention \"B:eminem\" → \"A:eminem\" = "))
     }
 }
