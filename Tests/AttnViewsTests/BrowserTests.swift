@@ -136,6 +136,34 @@ struct BrowserTests {
         }
     }
 
+    /// A page opened on the last layer: the self-test switches to another one (it used to pick
+    /// "the last layer", which changed nothing, and failed).
+    @Test(arguments: [ViewKind.head, .neuron])
+    func selfTestOfAPageOpenedOnTheLastLayer(_ view: ViewKind) throws {
+        let trace = Self.traces[.single]!
+        let last = trace.stacks[.encoder]!.layerCount - 1
+        let result = try Chromium.selfTest(try page(.single, view, ViewOptions(layer: last), name: "last-layer-\(view.rawValue)"))
+        expectPassed(result, expecting: ["select layer"], "\(view) view opened on layer \(last)")
+    }
+
+    /// In a window 1,280 pixels wide, the neuron view shows α and ‖α·v‖ without scrolling
+    /// sideways, for heads of 64 and 128 dimensions and long token labels; and hidden heads stay
+    /// visible in light mode.
+    @Test(arguments: [64, 128])
+    func neuronViewFitsA1280PixelWindow(headDim: Int) throws {
+        let words = ["internationalisation", "counterrevolutionaries", "the", "uncharacteristically", "sat"]
+        let tokens = SyntheticTraces.bertTokens(a: words, b: nil)
+        let trace = SyntheticTraces.make(tokens: tokens, inputs: TraceInputs(a: words.joined(separator: " ")), layers: 2, heads: 4, headDim: headDim, seed: 9)
+        let url = Self.folder.appendingPathComponent("wide-neuron-\(headDim).html")
+        try ViewRenderer.write(trace, view: .neuron, options: ViewOptions(mode: .light), to: url)
+        let result = try Chromium.selfTest(url, windowSize: (1280, 800))
+        expectPassed(result, expecting: ["α fits the window"], "neuron view, head size \(headDim)")
+        #expect(result.facts["window width"] as? Int == 1280)
+        let head = Self.folder.appendingPathComponent("light-head.html")
+        try ViewRenderer.write(Self.traces[.pair]!, view: .head, options: ViewOptions(mode: .light), to: head)
+        expectPassed(try Chromium.selfTest(head), expecting: ["hidden head stays visible"], "head view, light mode")
+    }
+
     /// --layers / --heads keep only some layers and heads; the axes keep the model's numbers.
     @Test func modelViewOfSomeLayersAndHeadsInLightMode() throws {
         let options = ViewOptions(mode: .light, includeLayers: [1, 4], includeHeads: [0, 5, 11])

@@ -637,6 +637,26 @@
     if (control.type === 'number') fire(control, 'change');
   };
 
+  /** The WCAG contrast ratio of two CSS colours given as `rgb(r, g, b)` (1 to 21). */
+  AttnLab.contrast = function (a, b) {
+    const luminance = (colour) => {
+      const [r, g, b_] = (colour.match(/[\d.]+/g) || ['0', '0', '0']).slice(0, 3).map((v) => {
+        const c = Number(v) / 255;
+        return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b_;
+    };
+    const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p);
+    return (x + 0.05) / (y + 0.05);
+  };
+
+  /** A layer of `stack` other than `layer`, for a self-test to switch to: the last, or the first
+   * when the page opened on the last. */
+  AttnLab.otherLayer = function (stack, layer) {
+    const last = stack.layers[stack.layers.length - 1];
+    return last !== layer ? last : stack.layers[0];
+  };
+
   /** Each view's self-test, by view name: `selftests.head(t, view, data)`, from `head.selftest.js`. */
   AttnLab.selftests = AttnLab.selftests || {};
 
