@@ -61,7 +61,8 @@ public enum RunArtifacts {
                 case "compare":
                     guard let base = comparison?.base else { continue }
                     figureKind = .compare
-                    sources = [.trace(subject.trace, name: subject.variant.path), .trace(base.trace, name: base.variant.path)]
+                    // A is the base, B the variant: the cells are the base, the circles the variant.
+                    sources = [.trace(base.trace, name: base.variant.path), .trace(subject.trace, name: subject.variant.path)]
                 case "overview":
                     figureKind = .overview
                     sources = [.trace(subject.trace, name: subject.variant.path)]

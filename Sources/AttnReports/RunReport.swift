@@ -132,7 +132,7 @@ public enum RunReport {
     /// The heads that changed most between a variant and its base, each drawn base | variant | compare.
     static func comparison(base: ExpectationEvaluator.Subject, variant: ExpectationEvaluator.Subject, diff: TraceDiff,
                            drawn: Bool, options: Options) throws -> String {
-        var html = "<section><h3><code>\(Markup.escape(variant.variant.path))</code> vs <code>\(Markup.escape(base.variant.path))</code> · \(Markup.escape(variant.model))</h3>"
+        var html = "<section><h3><code>\(Markup.escape(base.variant.path))</code> → <code>\(Markup.escape(variant.variant.path))</code> · \(Markup.escape(variant.model))</h3>"
         let changed = diff.changedWords.map { "<del>\(Markup.escape($0.a ?? "∅"))</del> → <ins>\(Markup.escape($0.b ?? "∅"))</ins>" }
         html += "<p>\(Markup.escape(variant.variant.perturbation ?? "")): \(changed.isEmpty ? "no word changed" : changed.joined(separator: ", "))</p>"
         html += "<table><tr><th>rank</th><th>layer</th><th>head</th><th>JS divergence</th><th>L1</th><th>top-3 changed</th><th>A↔B mass change</th></tr>"
