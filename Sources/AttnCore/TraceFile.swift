@@ -75,6 +75,7 @@ public enum TraceFile {
 
     /// The bytes of a trace file.
     public static func encode(_ trace: Trace) throws -> Data {
+        try trace.checkFinite()
         var writer = SafeTensorsWriter()
         for (kind, stack) in trace.stacks {
             writer.add("\(kind.rawValue).attention", stack.attention)
@@ -154,13 +155,13 @@ public enum TraceFile {
     /// The file's bytes when it is a JSON trace (it starts as `TraceJSON` writes, or it is named
     /// `.json`), nil otherwise.
     static func jsonForm(_ url: URL) throws -> Data? {
-        // Only a regular file is looked into (opening a FIFO would block); the safetensors reader refuses the rest.
-        guard (try? FileManager.default.attributesOfItem(atPath: url.path)[.type] as? FileAttributeType) == .typeRegular,
-              let handle = try? FileHandle(forReadingFrom: url) else { return nil }
-        defer { try? handle.close() }
-        let start = (try? handle.read(upToCount: 64)) ?? Data()
-        guard TraceJSON.looksLikeJSON(start) || url.pathExtension.lowercased() == "json" else { return nil }
-        return start + ((try? handle.readToEnd()) ?? Data())
+        // Only a regular file is looked into; the safetensors reader says what is wrong with the rest.
+        guard RegularFile.exists(url.path), let (descriptor, _) = try? RegularFile.open(url.path) else { return nil }
+        var start = [UInt8](repeating: 0, count: 64)
+        let count = Foundation.read(descriptor, &start, start.count)
+        close(descriptor)
+        guard TraceJSON.looksLikeJSON(Data(start.prefix(max(count, 0)))) || url.pathExtension.lowercased() == "json" else { return nil }
+        return try RegularFile.read(url, what: "JSON trace")
     }
 
     /// Checks that every stack's tensors agree with the tokens along their axes.

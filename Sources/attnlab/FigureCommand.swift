@@ -48,7 +48,9 @@ struct FigureCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The stack of the traces.", valueName: "stack"))
     var stack: StackKind?
 
-    @Option(name: .customLong("layer"), help: ArgumentHelp("Layer, 0-based; -1 is the last (repeatable).", valueName: "n"))
+    // Unconditional, so that `--layer -1` is a value, not taken for an option.
+    @Option(name: .customLong("layer"), parsing: .unconditionalSingleValue,
+            help: ArgumentHelp("Layer, 0-based; -1 is the last (repeatable).", valueName: "n"))
     var layers: [Int] = []
 
     @Option(name: .customLong("head"), help: ArgumentHelp("Head, 0-based; 1,3 is their mean; mean is all heads' (repeatable).", valueName: "h"))
@@ -185,22 +187,18 @@ struct FigureCommand: ParsableCommand {
             let regions = try RegionDetector.detect(input.matrices[0], options: options.regionOptions)
             let json = try RegionDetector.json(regions, rowLabels: input.rowLabels, columnLabels: input.columnLabels)
             if let out {
-                try writeAtomically(json, to: URL(fileURLWithPath: out))
+                try AtomicFile.write(json, toOutput: out)
             } else {
                 FileHandle.standardOutput.write(json)
             }
             return
         }
         guard let figureFormat = FigureFormat(rawValue: outputFormat), let out else {
-            throw FigureError("cannot tell the format of \(out ?? "the output")", location: "--out",
-                              hint: "end the file name with .png, .pdf or .svg, or pass --format")
+            throw FigureError("cannot tell the format of \(out == "-" ? "standard output" : out ?? "the output")", location: "--out",
+                              hint: out == "-" ? "pass --format png, pdf or svg" : "end the file name with .png, .pdf or .svg, or pass --format")
         }
         let data = try FigureRenderer.render(kind, input, options: options, format: figureFormat)
-        try writeAtomically(data, to: URL(fileURLWithPath: out))
-    }
-
-    private func writeAtomically(_ data: Data, to url: URL) throws {
-        try AtomicFile.write(data, to: url)
+        try AtomicFile.write(data, toOutput: out)
     }
 
     private func readArrays() throws -> [AttentionSource] {
@@ -241,8 +239,11 @@ struct FigureCommand: ParsableCommand {
 
     private func readLabels() throws -> [String]? {
         guard let labels else { return nil }
-        guard let text = try? String(contentsOfFile: labels, encoding: .utf8) else {
-            throw FigureError("cannot read the labels", location: labels, hint: "give a UTF-8 text file with one label per line")
+        let text: String
+        do {
+            text = try RegularFile.text(URL(fileURLWithPath: labels), limit: 64 << 20, what: "labels file")
+        } catch let error as CoreError {
+            throw FigureError("cannot read the labels: \(error.message)", location: labels, hint: "give a UTF-8 text file with one label per line")
         }
         var lines = text.components(separatedBy: "\n").map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
         if lines.last == "" { lines.removeLast() }

@@ -55,11 +55,13 @@ struct ReviewCommand: ParsableCommand {
                 experiment = try ExperimentName.resolve(argument)
             } else if side == .workingTree || (try? repository.resolve(argument)) != nil {
                 sides.append(side)
-            } else if experiment == nil && !argument.contains("~") && !argument.contains("^") {
+            } else if argument.contains("~") || argument.contains("^") {
+                _ = try repository.resolve(argument) // throws the unknown-revision error
+            } else if experiment == nil, try workspace.isExperiment(argument) {
                 // Not a revision: the name of an experiment (its folder under Snapshots/).
                 experiment = argument
             } else {
-                _ = try repository.resolve(argument) // throws the unknown-revision error
+                throw try workspace.unknownReviewArgument(argument)
             }
         }
         guard sides.count <= 2 else { throw ValidationError("give at most two revisions") }
@@ -72,11 +74,13 @@ struct ReviewCommand: ParsableCommand {
         let tolerances = SnapshotTolerances(output: tolerance, attention: attentionTolerance, jsDivergence: jsTolerance)
         let review = try workspace.review(a, b, experiment: experiment, tolerances: tolerances)
         let html = try ReviewPage.render(review, options: ReviewPage.Options(headsPerVariant: heads))
-        try AtomicFile.write(Data(html.utf8), to: URL(fileURLWithPath: out))
-        print("review \(a) → \(b): \(review.experiments.count) experiment\(review.experiments.count == 1 ? "" : "s")")
+        try AtomicFile.write(Data(html.utf8), toOutput: out)
+        // With --out -, the page is standard output and what it holds goes to standard error.
+        let say: (String) -> Void = out == "-" ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : { print($0) }
+        say("review \(a) → \(b): \(review.experiments.count) experiment\(review.experiments.count == 1 ? "" : "s")")
         for item in review.experiments {
-            print("  \(item.name): \(DriftReport.summary(item.comparison))")
+            say("  \(item.name): \(DriftReport.summary(item.comparison))")
         }
-        print("page: \(out)")
+        if out != "-" { say("page: \(out)") }
     }
 }

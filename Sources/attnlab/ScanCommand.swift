@@ -103,10 +103,16 @@ struct ScanCommand: ParsableCommand {
                                         names: ("target", mode == .patch ? "source" : nil))
         let seconds = Date().timeIntervalSince(started)
         if let out {
-            try AtomicFile.write(try TraceFile.stableJSON(result), to: URL(fileURLWithPath: out))
+            try AtomicFile.write(try TraceFile.stableJSON(result), toOutput: out)
         }
-        print(Self.render(result, seconds: seconds, cells: layers == nil ? nil : result.layers.count * result.columns.count))
-        if let out { print("wrote \(out)") }
+        // With --out -, the JSON is standard output and the table goes to standard error.
+        let table = Self.render(result, seconds: seconds, cells: layers == nil ? nil : result.layers.count * result.columns.count)
+        if out == "-" {
+            FileHandle.standardError.write(Data((table + "\n").utf8))
+        } else {
+            print(table)
+            if let out { print("wrote \(out)") }
+        }
     }
 
     static func render(_ result: ScanResult, seconds: Double, cells: Int? = nil) -> String {

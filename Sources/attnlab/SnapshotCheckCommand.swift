@@ -52,6 +52,8 @@ struct SnapshotCheckCommand: ParsableCommand {
     }
 
     func run() throws {
+        // With --junit -, the XML is standard output and the report goes to standard error.
+        let say: (String) -> Void = junit == "-" ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : { print($0) }
         let started = Date()
         let workspace = try arguments.workspace(requireRepository: update)
         let experiments = all ? try SnapshotRunArguments.allExperiments(in: workspace) : [arguments.experiment!]
@@ -61,23 +63,23 @@ struct SnapshotCheckCommand: ParsableCommand {
         var errored = false
         for (index, experiment) in experiments.enumerated() {
             let checked = Date()
-            if index > 0 { print("") }
+            if index > 0 { say("") }
             do {
                 let (spec, files) = try arguments.run(experiment, in: workspace)
                 let comparison = try workspace.check(files, tolerances: tolerances)
                 comparisons.append((experiment, comparison))
-                print(DriftReport.render(comparison, experimentFile: experiment, heads: heads))
+                say(DriftReport.render(comparison, experimentFile: experiment, heads: heads))
                 if update && !comparison.isIdentical {
                     let result = try workspace.record(files)
-                    print("updated: \(result.changedFiles.count) file\(result.changedFiles.count == 1 ? "" : "s") rewritten in \(result.folder)/ (not committed)")
+                    say("updated: \(result.changedFiles.count) file\(result.changedFiles.count == 1 ? "" : "s") rewritten in \(result.folder)/ (not committed)")
                     continue
                 }
-                print(String(format: "checked %@ in %.1f s", spec.name, Date().timeIntervalSince(checked)))
+                say(String(format: "checked %@ in %.1f s", spec.name, Date().timeIntervalSince(checked)))
                 if comparison.hasDrift { failed.append(experiment) }
             } catch {
                 // One experiment that cannot run does not hide the others' results.
                 guard all else { throw error }
-                print("ERROR \(experiment): \(error)")
+                say("ERROR \(experiment): \(error)")
                 failed.append(experiment)
                 errored = true
             }
@@ -85,11 +87,11 @@ struct SnapshotCheckCommand: ParsableCommand {
         let seconds = Date().timeIntervalSince(started)
         if let junit {
             let xml = JUnitReport.render(comparisons.map(\.comparison), experimentFiles: comparisons.map(\.file), seconds: seconds)
-            try AtomicFile.write(Data(xml.utf8), to: URL(fileURLWithPath: junit))
+            try AtomicFile.write(Data(xml.utf8), toOutput: junit)
         }
         if all {
-            print("")
-            print(failed.isEmpty
+            say("")
+            say(failed.isEmpty
                   ? String(format: "checked %d experiment%@ in %.1f s: all match their snapshots", experiments.count, experiments.count == 1 ? "" : "s", seconds)
                   : String(format: "checked %d experiment%@ in %.1f s: %d failed (%@)", experiments.count, experiments.count == 1 ? "" : "s", seconds,
                            failed.count, failed.joined(separator: ", ")))

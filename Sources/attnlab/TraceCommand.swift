@@ -78,16 +78,17 @@ struct TraceCommand: ParsableCommand {
                                    capture: try Self.captureOptions(capture), truncate: truncate, topK: topK)
         request.threads = threads
         let trace = try InterventionRunner.trace(request, interventions: try interventions.interventions(), model: loaded)
+        try trace.checkFinite()
         let format = self.format ?? (out?.lowercased().hasSuffix(".json") == true ? .json : out == nil ? nil : .safetensors)
         switch (format, out) {
         case (.json, nil):
             FileHandle.standardOutput.write(TraceJSON.encode(trace))
         case (.json, let path?):
-            try AtomicFile.write(TraceJSON.encode(trace), to: URL(fileURLWithPath: path))
-            print("wrote \(path)")
+            try AtomicFile.write(TraceJSON.encode(trace), toOutput: path)
+            if path != "-" { print("wrote \(path)") }
         case (_, let path?):
-            try TraceFile.write(trace, to: URL(fileURLWithPath: path))
-            print("wrote \(path)")
+            try AtomicFile.write(try TraceFile.encode(trace), toOutput: path)
+            if path != "-" { print("wrote \(path)") }
         default:
             print(TraceSummary.render(trace, model: loaded.model.summary))
         }

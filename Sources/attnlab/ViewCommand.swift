@@ -116,7 +116,7 @@ struct ViewCommand: ParsableCommand {
             tokens = trace.tokens.count + (trace.decoderTokens?.count ?? 0)
         }
         if out == "-" {
-            FileHandle.standardOutput.write(page)
+            try AtomicFile.write(page, toOutput: "-")
             return
         }
         let name = out ?? (kind == .compare ? "\(Self.stem(traces[0]))-\(Self.stem(traces[1]))-compare.html" : "\(Self.stem(traces[0]))-\(kind.rawValue).html")
@@ -137,7 +137,7 @@ struct ViewCommand: ParsableCommand {
         for record in run.manifest.variants {
             var variantOptions = options
             variantOptions.title = title ?? "\(run.manifest.experiment.name) · \(record.model) · \(record.variant.path)"
-            let url = folder.appendingPathComponent("\(record.model)/\(record.variant.input)/\(record.variant.name)-\(kind.rawValue).html")
+            let url = folder.appendingPathComponent(try RunPaths.folder(model: record.model, variant: record.variant) + "-\(kind.rawValue).html")
             if kind == .compare {
                 guard let base = run.manifest.variants.base(of: record), base != record else { continue }
                 variantOptions.title = title ?? "\(run.manifest.experiment.name) · \(record.model) · \(base.variant.path) → \(record.variant.path)"
