@@ -21,6 +21,9 @@ struct ScanCommand: ParsableCommand {
     @Option(help: "A model folder, an id or name under Models/ or $ATTNLAB_MODELS, or a Hugging Face id in the cache.")
     var model: String
 
+    @Option(help: "The revision of a Hugging Face id to take from the cache: a branch or tag (default main) or a commit hash.")
+    var revision: String?
+
     @Option(help: "The target's text (sentence A).")
     var text: String
 
@@ -87,7 +90,7 @@ struct ScanCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try LoadedModel(model)
+        let loaded = try LoadedModel(model, locator: .standard(revision: revision))
         var target = TraceRequest(a: text, b: pair, decoderText: decoderText, task: task)
         target.task = task ?? loaded.defaultTask(for: target)
         var source = target

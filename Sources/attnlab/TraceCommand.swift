@@ -19,6 +19,9 @@ struct TraceCommand: ParsableCommand {
     @Option(help: "A model folder, an id or name under Models/ or $ATTNLAB_MODELS, or a Hugging Face id in the cache.")
     var model: String
 
+    @Option(help: "The revision of a Hugging Face id to take from the cache: a branch or tag (default main) or a commit hash.")
+    var revision: String?
+
     @Option(help: "The input text (sentence A).")
     var text: String
 
@@ -73,7 +76,7 @@ struct TraceCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try LoadedModel(model)
+        let loaded = try LoadedModel(model, locator: .standard(revision: revision))
         var request = TraceRequest(a: text, b: pair, decoderText: decoderText, task: task,
                                    capture: try Self.captureOptions(capture), truncate: truncate, topK: topK)
         request.threads = threads
