@@ -27,6 +27,9 @@ struct ScanCommand: ParsableCommand {
     @Option(help: "A model folder, an id or name under Models/ or $ATTNLAB_MODELS, or a Hugging Face id in the cache.")
     var model: String
 
+    @Option(help: "The revision of a Hugging Face id to take from the cache: a branch or tag (default main) or a commit hash.")
+    var revision: String?
+
     @Option(help: "The target's text (sentence A).")
     var text: String
 
@@ -111,7 +114,7 @@ struct ScanCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try LoadedModel(model)
+        let loaded = try LoadedModel(model, locator: .standard(revision: revision))
         var target = TraceRequest(a: text, b: pair, decoderText: decoderText, task: task)
         target.task = task ?? loaded.defaultTask(for: target)
         var source = target
@@ -148,10 +151,14 @@ struct ScanCommand: ParsableCommand {
             let data = try FigureRenderer.render(.scan, try FigureInputs.scan(result), format: FigureFormat(fileExtension: url.pathExtension)!)
             files.append((figure, data))
         }
-        print(Self.render(result, seconds: seconds, top: top))
+        // With a file written to standard output (-), the table goes to standard error.
+        let table = Self.render(result, seconds: seconds, top: top)
+        let toStandardOutput = files.contains { $0.0 == "-" }
+        if toStandardOutput { FileHandle.standardError.write(Data((table + "\n").utf8)) } else { print(table) }
         for (path, data) in files {
-            try AtomicFile.write(data, to: URL(fileURLWithPath: path))
-            print("wrote \(path)")
+            try AtomicFile.write(data, toOutput: path)
+            guard path != "-" else { continue }
+            if toStandardOutput { FileHandle.standardError.write(Data("wrote \(path)\n".utf8)) } else { print("wrote \(path)") }
         }
     }
 

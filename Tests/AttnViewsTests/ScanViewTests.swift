@@ -64,7 +64,7 @@ struct ScanViewTests {
     }
 
     @Test func headScan() throws {
-        let result = try Chromium.selfTest(windowWidth: 1300, try write(Self.headScan(), source: Self.source, name: "scan-heads"))
+        let result = try Chromium.selfTest(try write(Self.headScan(), source: Self.source, name: "scan-heads"), windowSize: (1300, 900))
         expectPassed(result, expecting: Self.checks + Self.pairChecks, "scan view of heads")
         #expect(result.facts["strongest"] as? String == "1.3")
         #expect(result.facts["cells"] as? Int == 8)
@@ -78,13 +78,13 @@ struct ScanViewTests {
     }
 
     @Test func wordScanOpensTheWordsTokens() throws {
-        let result = try Chromium.selfTest(windowWidth: 1300, try write(Self.wordScan(), source: Self.source, name: "scan-words", options: ScanView.Options(mode: .light, raw: true)))
+        let result = try Chromium.selfTest(try write(Self.wordScan(), source: Self.source, name: "scan-words", options: ScanView.Options(mode: .light, raw: true)), windowSize: (1300, 900))
         expectPassed(result, expecting: Self.checks + Self.pairChecks, "scan view of words")
         #expect(result.facts["values"] as? String == "raw")
     }
 
     @Test func ablationScanHasOnlyTheTarget() throws {
-        let result = try Chromium.selfTest(windowWidth: 1300, try write(Self.headScan(source: false), source: nil, name: "scan-ablation", options: ScanView.Options(cell: "")))
+        let result = try Chromium.selfTest(try write(Self.headScan(source: false), source: nil, name: "scan-ablation", options: ScanView.Options(cell: "")), windowSize: (1300, 900))
         expectPassed(result, expecting: Self.checks, "scan view of an ablation")
         #expect(result.facts["values"] as? String == "raw", "an ablation has no source to normalise by")
     }

@@ -59,7 +59,7 @@ import Testing
         try expectError(["scan"] + Self.target + Self.source + ["--mode", "ablate"], status: 2, "an ablation scan zeroes each site and reads no source")
         try expectError(["scan"] + Self.target + Self.source + ["--site", "scores"], status: 2, "a scan patches head, resid, attn or mlp sites")
         try expectError(["scan"] + Self.target + Self.source + ["--stack", "decoder", "--out", out], "has no decoder stack")
-        try expectError(["view", folder.appendingPathComponent("missing.json").path, "--out", page], "cannot read the file")
+        try expectError(["view", folder.appendingPathComponent("missing.json").path, "--out", page], "cannot open the file")
         try expectError(["figure", "--kind", "scan", "Experiments/paraphrase-eminem.yaml", "--out", folder.appendingPathComponent("x.png").path], "not a scan")
         try expectError(["figure", "--kind", "heatmap", "--raw", "Experiments/paraphrase-eminem.yaml", "--out", folder.appendingPathComponent("x.png").path],
                         status: 2, "--raw is for --kind scan")
