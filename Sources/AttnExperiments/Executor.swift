@@ -79,20 +79,35 @@ public enum Executor {
             }
         }
 
-        // Trace every variant. Each forward pass runs on one thread; the threads share the variants.
-        BLAS.setThreads(1)
+        // Trace every variant, in batches of consecutive variants of one model fixed by the plan
+        // (each batch one forward pass over all its variants' passes, every weight read once for
+        // them). Each batch runs on one thread; the threads share the batches, so the results do
+        // not depend on the thread count. A batch that fails is traced again one variant at a
+        // time, so that the error names its variant.
         let workers = max(1, min(options.threads, planned.count))
         let results = ResultSlots<Result<Trace, Error>>(count: planned.count)
+        let batches = Self.batches(planned)
         let counter = WorkCounter()
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while let index = counter.next(below: planned.count) {
-                let job = planned[index], spec = experiment.models[job.model]
-                var request = TraceRequest(a: job.variant.a, b: job.variant.b, decoderText: job.variant.decoder, task: spec.task,
-                                           capture: experiment.capture, topK: spec.topK)
-                request.watchedTokens = watched
-                results[index] = Result { try models[job.model].trace(request) }
-                let done = counter.finish()
-                options.progress?(done, planned.count, "\(spec.name) \(job.variant.path)")
+        DispatchQueue.concurrentPerform(iterations: min(workers, batches.count)) { _ in
+            while let index = counter.next(below: batches.count) {
+                let batch = batches[index]
+                let requests = batch.map { i -> TraceRequest in
+                    let job = planned[i], spec = experiment.models[job.model]
+                    var request = TraceRequest(a: job.variant.a, b: job.variant.b, decoderText: job.variant.decoder, task: spec.task,
+                                               capture: experiment.capture, topK: spec.topK)
+                    request.watchedTokens = watched
+                    return request
+                }
+                let model = models[planned[batch[0]].model]
+                if let traces = try? model.trace(batch: requests) {
+                    for (i, trace) in zip(batch, traces) { results[i] = .success(trace) }
+                } else {
+                    for (i, request) in zip(batch, requests) { results[i] = Result { try model.trace(request) } }
+                }
+                for i in batch {
+                    let done = counter.finish()
+                    options.progress?(done, planned.count, "\(experiment.models[planned[i].model].name) \(planned[i].variant.path)")
+                }
             }
         }
         var subjects: [ExpectationEvaluator.Subject] = []
@@ -145,6 +160,23 @@ public enum Executor {
             try? fm.removeItem(at: staging)
             throw ExperimentError("cannot write the run", location: folder.path, cause: error)
         }
+    }
+
+    /// Variants traced in one forward pass: consecutive ones of the same model, at most this many.
+    static let batchSize = 16
+
+    /// The plan cut into batches (indices into it): consecutive variants of one model, at most
+    /// `batchSize` each. Fixed by the plan alone, never by the threads.
+    static func batches(_ planned: [PlannedVariant]) -> [[Int]] {
+        var batches: [[Int]] = []
+        for (index, job) in planned.enumerated() {
+            if let last = batches.last, last.count < batchSize, planned[last[0]].model == job.model {
+                batches[batches.count - 1].append(index)
+            } else {
+                batches.append([index])
+            }
+        }
+        return batches
     }
 
     /// The label a variant's outputs amount to: the side of the similarity threshold, the most
