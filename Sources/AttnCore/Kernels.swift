@@ -214,20 +214,10 @@ public enum Kernels {
 
     /// Writes the transpose of the row-major `[rows, columns]` matrix at `source` into
     /// `destination`, whose rows are `ld` apart: `destination[j·ld + i] = source[i·columns + j]`.
-    /// Works in 32 × 32 tiles, so that neither side is read or written a whole row apart.
+    /// (C, in 8 × 8 blocks with AVX2.)
     public static func transpose(_ source: UnsafePointer<Float>, rows: Int, columns: Int,
                                  into destination: UnsafeMutablePointer<Float>, ld: Int) {
-        let tile = 32
-        for i0 in stride(from: 0, to: rows, by: tile) {
-            let i1 = min(i0 + tile, rows)
-            for j0 in stride(from: 0, to: columns, by: tile) {
-                let j1 = min(j0 + tile, columns)
-                for j in j0 ..< j1 {
-                    let target = destination + j * ld
-                    for i in i0 ..< i1 { target[i] = source[i * columns + j] }
-                }
-            }
-        }
+        attn_transpose(source, rows, columns, destination, ld)
     }
 
     /// `a += b`, element-wise.

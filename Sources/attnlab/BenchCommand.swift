@@ -184,7 +184,6 @@ enum ViewBench {
         let loaded = try LoadedModel(folder: folder)
         let summary = loaded.model.summary
         print("views of \(folder.id) (\(summary.layers) layers × \(summary.heads) heads), traces with q/k/v; first draw in headless Chromium")
-        var records: [[String: Any]] = []
         var rows = [["tokens", "view", "page", "write", "first draw"]]
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("attnlab-view-bench-\(getpid())")
         defer { try? FileManager.default.removeItem(at: scratch) }

@@ -120,6 +120,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are taken over them")
     parser.add_argument("--seconds", type=float, default=1.0, help="per measurement, on each side")
     parser.add_argument("--json", help="also write every sample to this file")
+    parser.add_argument("--models", help="a folder to keep the random models in (made if absent), instead of a temporary one")
+    parser.add_argument("--baseline", help="another attnlab binary (an earlier build) timed in the same rounds, for a before/after table")
     args = parser.parse_args()
 
     rows = args.rows.split(",")
@@ -130,6 +132,7 @@ def main():
     if not os.path.exists(args.attnlab):
         sys.exit(f"error: {args.attnlab} does not exist; run `swift build -c release` first")
     transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
 
     scratch = tempfile.mkdtemp(prefix="attnlab-compare-")
     try:
@@ -138,12 +141,14 @@ def main():
             if shape == "minilm":
                 folders[shape] = MINILM
             else:
-                folders[shape] = os.path.join(scratch, shape)
-                random_model(shape, folders[shape])
+                folders[shape] = os.path.join(args.models or scratch, shape)
+                if not os.path.exists(os.path.join(folders[shape], "model.safetensors")):
+                    random_model(shape, folders[shape])
         models = {shape: load_torch(shape, folder) for shape, folder in folders.items()}
 
         # samples[(row, threads)] = {"attnlab": [...], "torch": [...], "sgemm": [...], "rss": [...]}
-        samples = {(r, t): {"attnlab": [], "torch": [], "sgemm": [], "rss": []} for r in rows for t in threads}
+        samples = {(r, t): {"attnlab": [], "torch": [], "sgemm": [], "rss": [], "baseline": [], "baseline_rss": []}
+                   for r in rows for t in threads}
         loads = []
         blas = "?"
         for round_index in range(args.rounds):
@@ -152,8 +157,15 @@ def main():
                 loads.append(load_average())
                 # Alternate which side goes first, so that neither always runs on a warmer machine.
                 order = ["attnlab", "torch"] if round_index % 2 == 0 else ["torch", "attnlab"]
+                if args.baseline:
+                    order.insert(1, "baseline")
                 for side in order:
-                    if side == "attnlab":
+                    if side == "baseline":
+                        result, _ = time_attnlab(args.baseline, folders[shape], tokens, threads, args.seconds)
+                        for t in threads:
+                            samples[(r, t)]["baseline"].append(result[t]["median"])
+                            samples[(r, t)]["baseline_rss"].append(result[t]["peak_rss_bytes"])
+                    elif side == "attnlab":
                         result, blas = time_attnlab(args.attnlab, folders[shape], tokens, threads, args.seconds)
                         for t in threads:
                             samples[(r, t)]["attnlab"].append(result[t]["median"])
@@ -196,6 +208,21 @@ def main():
             cells += [f"{medians[1][0] / medians[2][0]:.2f}×", f"{medians[1][1] / medians[2][1]:.2f}×"]
         cells.append(f"{max(max(samples[(r, t)]['rss']) for t in threads) / 1e6:.0f} MB")
         print("| " + " | ".join(cells) + " |")
+    if args.baseline:
+        print()
+        print(f"Before ({args.baseline}), same rounds:")
+        print()
+        header = ["shape", "tokens"] + [f"{w} {t}t" for t in threads for w in ("before", "after", "ratio to PyTorch before")]
+        print("| " + " | ".join(header) + " |")
+        print("|" + " --- |" * len(header))
+        for r in rows:
+            shape, tokens = ROWS[r]
+            cells = [LABELS[shape], str(tokens)]
+            for t in threads:
+                s = samples[(r, t)]
+                b, a, p = statistics.median(s["baseline"]), statistics.median(s["attnlab"]), statistics.median(s["torch"])
+                cells += [ms(b), ms(a), f"{p / b:.2f}"]
+            print("| " + " | ".join(cells) + " |")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"loads": loads, "rows": records}, handle, indent=1)

@@ -74,6 +74,7 @@ def main():
     if not os.path.exists(args.attnlab):
         sys.exit(f"error: {args.attnlab} does not exist; run `swift build -c release` first")
     transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
     torch.set_num_threads(args.threads)
     tokenizer = transformers.AutoTokenizer.from_pretrained(MINILM)
     model = transformers.BertModel.from_pretrained(MINILM, attn_implementation="eager").eval()

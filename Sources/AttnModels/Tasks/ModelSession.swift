@@ -156,10 +156,15 @@ public final class LoadedModel: @unchecked Sendable {
         let task = request.task ?? defaultTask(for: request)
         let passes = try self.passes(for: request)
         let joint = passes[0]
+        let forward = { (pass: PassInput) in try self.run(pass, threads: request.threads, planner: planner) }
+        // The similarity task's sentence passes run first: only their pooled embeddings are kept, so
+        // their buffers are free again when the joint pass allocates its captures (the peak memory
+        // is the larger pass's, not the sum).
+        let early = task == .similarity
+            ? try self.outputs(task: task, request: request, joint: joint, jointOutput: nil, passes: passes, forward: forward) : nil
         let output = try run(joint, capture: request.capture, threads: request.threads, planner: planner)
-        let (outputs, logits) = try self.outputs(task: task, request: request, joint: joint, jointOutput: output, passes: passes) {
-            try run($0, threads: request.threads, planner: planner)
-        }
+        let (outputs, logits) = try early ?? self.outputs(task: task, request: request, joint: joint, jointOutput: output, passes: passes,
+                                                          forward: forward)
         return makeTrace(request, task: task, joint: joint, output: output, outputs: outputs, logits: logits, interventions: interventions)
     }
 
