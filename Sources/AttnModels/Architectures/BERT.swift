@@ -132,9 +132,8 @@ public final class BertModel: TransformerModel {
             x = layers[l](x, segments: segments, masks: masks, stacks: &stacks, layer: l)      // (Σn, h)
             for i in stacks.indices { stacks[i].keepHidden(x, rows: segments[i], at: l + 1) }
         }
-        let width = h
         return zip(stacks, segments).map { stack, rows in
-            let last = Tensor(shape: [rows.count, width], scalars: Array(x.scalars[rows.lowerBound * width ..< rows.upperBound * width]))
+            let last = Tensor(shape: [rows.count, h], scalars: Array(x.scalars[rows.lowerBound * h ..< rows.upperBound * h]))
             return ModelOutput(stacks: [.encoder: stack.stack], lastHidden: last)
         }
     }

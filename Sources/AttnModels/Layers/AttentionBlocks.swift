@@ -110,6 +110,8 @@ extension SelfAttention {
                 }
             }
             context.withUnsafeMutableBufferPointer { ctx in
+                // Each stack's own attention buffer, made for this pass and held by it alone, so its
+                // storage stays where it is while the threads write disjoint layers of it.
                 let pointers = stacks.indices.map { i in
                     stacks[i].attention.withUnsafeMutableBufferPointer { $0.baseAddress! + layer * shape.heads * segments[i].count * segments[i].count }
                 }
