@@ -78,8 +78,9 @@ public enum TraceFile {
         try writer(trace).encoded()
     }
 
-    /// The writer of a trace file.
+    /// The writer of a trace file, once the trace is checked to hold only finite numbers.
     static func writer(_ trace: Trace) throws -> SafeTensorsWriter {
+        try trace.checkFinite()
         var writer = SafeTensorsWriter()
         for (kind, stack) in trace.stacks {
             writer.add("\(kind.rawValue).attention", stack.attention)

@@ -13,14 +13,19 @@ public struct RunOptions: Sendable {
     public var progress: (@Sendable (Int, Int, String) -> Void)?
     /// The run's folder name; default: the UTC time.
     public var runID: String?
+    /// Writes the rest of the run (views, figures, the report) into the staging folder,
+    /// `result.folder`, before the run is renamed into place; when it throws, nothing is left.
+    public var finish: (@Sendable (RunResult) throws -> Void)?
 
     public init(threads: Int = 1, runsFolder: URL = URL(fileURLWithPath: "runs"), locator: ModelLocator = .standard(),
-                progress: (@Sendable (Int, Int, String) -> Void)? = nil, runID: String? = nil) {
+                progress: (@Sendable (Int, Int, String) -> Void)? = nil, runID: String? = nil,
+                finish: (@Sendable (RunResult) throws -> Void)? = nil) {
         self.threads = threads
         self.runsFolder = runsFolder
         self.locator = locator
         self.progress = progress
         self.runID = runID
+        self.finish = finish
     }
 }
 
@@ -38,23 +43,38 @@ public struct PlannedVariant: Sendable {
 }
 
 /// Plans, runs and stores an experiment: loads each model once, traces every model × input ×
-/// variant on the available threads, evaluates the expectations, and writes the run folder
-/// (written under a temporary name and renamed when complete, so no partial run is ever left).
+/// variant on the available threads, evaluates the expectations, and writes the run folder.
+/// Everything (traces, manifest, and what `RunOptions.finish` adds: views, figures, report) is
+/// written under a temporary name, and the folder is renamed into place last, so that no run is
+/// ever seen half-written, whether the writing fails or the process is killed.
 public enum Executor {
-    /// The variants of every input for one model: the base, then each perturbation that applies.
+    /// The variants of every input for one model: the base, then each perturbation that applies,
+    /// then each intervention applied to each of those it names.
     public static func plan(_ experiment: Experiment, maskTokens: [String?]) -> [PlannedVariant] {
         var planned: [PlannedVariant] = []
         for (m, mask) in maskTokens.enumerated() {
             for input in experiment.inputs {
-                planned.append(PlannedVariant(model: m, variant: .base(of: input)))
+                var variants = [Variant.base(of: input)]
                 for perturbation in experiment.perturbations {
-                    if let variant = perturbation.apply(to: input, maskToken: mask) {
-                        planned.append(PlannedVariant(model: m, variant: variant))
+                    if let variant = perturbation.apply(to: input, maskToken: mask) { variants.append(variant) }
+                }
+                let unchanged = variants
+                for intervention in experiment.interventions {
+                    for variant in unchanged where intervention.applyTo?.contains(variant.name) ?? true {
+                        variants.append(variant.intervened(intervention))
                     }
                 }
+                planned += variants.map { PlannedVariant(model: m, variant: $0) }
             }
         }
         return planned
+    }
+
+    /// The request that traces a variant with a model of the experiment.
+    static func request(_ variant: Variant, _ spec: ModelSpec, capture: CaptureOptions, watched: [String]) -> TraceRequest {
+        var request = TraceRequest(a: variant.a, b: variant.b, decoderText: variant.decoder, task: spec.task, capture: capture, topK: spec.topK)
+        request.watchedTokens = watched
+        return request
     }
 
     public static func run(_ experiment: Experiment, options: RunOptions) throws -> RunResult {
@@ -67,9 +87,11 @@ public enum Executor {
             }
         }
         let planned = plan(experiment, maskTokens: models.map { $0.tokenizer.maskToken })
+        // What only the models can tell (layers, heads, words) is checked before anything runs.
+        try ExperimentChecker.check(experiment, models: models, planned: planned)
 
-        // Tokens whose probability an expectation reads (`output: she`) are kept whatever their rank.
-        let watched = experiment.expectations.flatMap { expectation -> [String] in
+        // Tokens whose probability an expectation or a metric reads (`output: she`) are kept whatever their rank.
+        let watched = Array(Set(experiment.expectations.flatMap { expectation -> [String] in
             switch expectation.check {
             case .above(let name, _), .below(let name, _), .equals(let name, _, _), .invariant(let name, _), .direction(let name, _, _):
                 if case .probability(let token) = name { return [token] }
@@ -77,7 +99,9 @@ public enum Executor {
             default:
                 return []
             }
-        }
+        } + experiment.scans.flatMap { $0.metric?.watchedTokens ?? [] } + experiment.attributions.flatMap { $0.metric?.watchedTokens ?? [] })).sorted()
+        // Mean ablations average over every base input of the experiment.
+        let meanReference = experiment.inputs.map { Variant.base(of: $0) }
 
         // Trace every variant, in batches of consecutive variants of one model fixed by the plan
         // (each batch one forward pass over all its variants' passes, every weight read once for
@@ -88,25 +112,33 @@ public enum Executor {
         let results = ResultSlots<Result<Trace, Error>>(count: planned.count)
         let batches = Self.batches(planned)
         let counter = WorkCounter()
+        // One variant alone; an intervened one with what its intervention reads.
+        func traceOne(_ index: Int, _ request: TraceRequest) throws -> Trace {
+            let job = planned[index], spec = experiment.models[job.model]
+            guard let intervention = job.variant.intervention else { return try models[job.model].trace(request) }
+            // A patch reads from another variant of the same input.
+            var sources: InterventionRunner.Sources = [:]
+            if let source = intervention.source,
+               let variant = planned.first(where: { $0.model == job.model && $0.variant.input == job.variant.input
+                   && $0.variant.name == source && $0.variant.intervention == nil }) {
+                sources[source] = Self.request(variant.variant, spec, capture: [], watched: watched)
+            }
+            return try InterventionRunner.trace(request, interventions: [intervention], model: models[job.model], sources: sources,
+                                                meanReference: meanReference.map { Self.request($0, spec, capture: [], watched: []) })
+        }
         DispatchQueue.concurrentPerform(iterations: min(workers, batches.count)) { _ in
             while let index = counter.next(below: batches.count) {
                 let batch = batches[index]
-                let requests = batch.map { i -> TraceRequest in
-                    let job = planned[i], spec = experiment.models[job.model]
-                    var request = TraceRequest(a: job.variant.a, b: job.variant.b, decoderText: job.variant.decoder, task: spec.task,
-                                               capture: experiment.capture, topK: spec.topK)
-                    request.watchedTokens = watched
-                    return request
-                }
-                let model = models[planned[batch[0]].model]
-                if let traces = try? model.trace(batch: requests) {
+                let (model, spec) = (models[planned[batch[0]].model], experiment.models[planned[batch[0]].model])
+                let requests = batch.map { Self.request(planned[$0].variant, spec, capture: experiment.capture, watched: watched) }
+                if batch.count > 1, let traces = try? model.trace(batch: requests) {
                     for (i, trace) in zip(batch, traces) { results[i] = .success(trace) }
                 } else {
-                    for (i, request) in zip(batch, requests) { results[i] = Result { try model.trace(request) } }
+                    for (i, request) in zip(batch, requests) { results[i] = Result { try traceOne(i, request) } }
                 }
                 for i in batch {
                     let done = counter.finish()
-                    options.progress?(done, planned.count, "\(experiment.models[planned[i].model].name) \(planned[i].variant.path)")
+                    options.progress?(done, planned.count, "\(spec.name) \(planned[i].variant.path)")
                 }
             }
         }
@@ -117,15 +149,23 @@ public enum Executor {
             case .failure(let error):
                 throw ExperimentError("model \(spec.name), variant \(job.variant.path)", cause: error)
             case .success(let trace):
+                do {
+                    try trace.checkFinite()
+                } catch {
+                    throw ExperimentError("model \(spec.name), variant \(job.variant.path)", cause: error)
+                }
                 subjects.append(.init(model: spec.name, variant: job.variant, trace: trace, label: label(trace, spec)))
             }
         }
-        let expectations = ExpectationEvaluator.evaluate(experiment.expectations, subjects: subjects, inputs: experiment.inputs)
+        let scans = try runScans(experiment, models: models, planned: planned, watched: watched, threads: options.threads)
+        let attributions = try runAttributions(experiment, models: models, subjects: subjects, watched: watched)
+        let expectations = ExpectationEvaluator.evaluate(experiment.expectations, subjects: subjects, inputs: experiment.inputs,
+                                                         scans: scans, attributions: attributions)
 
-        // Write the run under a temporary name, then rename it into place.
+        // Write the whole run under a temporary name, then rename it into place.
         let seconds = Date().timeIntervalSince(started)
-        let experimentFolder = options.runsFolder.appendingPathComponent(experiment.name)
-        let runID = options.runID ?? uniqueRunID(in: experimentFolder, at: started)
+        let experimentFolder = options.runsFolder.appendingPathComponent(try PathComponent(experiment.name, what: "experiment name").name)
+        let runID = try PathComponent(options.runID ?? uniqueRunID(in: experimentFolder, at: started), what: "run id").name
         let folder = experimentFolder.appendingPathComponent(runID)
         let staging = experimentFolder.appendingPathComponent(".\(runID).partial-\(getpid())")
         let fm = FileManager.default
@@ -134,7 +174,7 @@ public enum Executor {
             try fm.createDirectory(at: staging, withIntermediateDirectories: true)
             var records: [Manifest.VariantRecord] = []
             for subject in subjects {
-                let relative = "traces/\(subject.model)/\(subject.variant.input)/\(subject.variant.name).safetensors"
+                let relative = try RunPaths.trace(model: subject.model, variant: subject.variant)
                 try TraceFile.write(subject.trace, to: staging.appendingPathComponent(relative))
                 records.append(.init(model: subject.model, variant: subject.variant, trace: relative,
                                      tokens: subject.trace.tokens.count, outputs: subject.trace.outputs, label: subject.label))
@@ -149,10 +189,12 @@ public enum Executor {
                           layers: loaded.model.summary.layers, heads: loaded.model.summary.heads,
                           weightsHash: loaded.weightsHash, tokenizerHash: loaded.tokenizerHash)
                 },
-                variants: records, expectations: expectations, passed: expectations.allSatisfy(\.passed),
+                variants: records, expectations: expectations, scans: scans, attributions: attributions,
+                passed: expectations.allSatisfy(\.passed),
                 timing: .init(runID: runID, started: formatter.string(from: started), threads: workers, seconds: seconds,
                               variantsPerSecond: Double(planned.count) / max(seconds, 1e-9)))
             try AtomicFile.write(try manifest.encoded(), to: staging.appendingPathComponent("manifest.json"))
+            try options.finish?(RunResult(folder: staging, manifest: manifest, subjects: subjects))
             if fm.fileExists(atPath: folder.path) { try fm.removeItem(at: folder) }
             try fm.moveItem(at: staging, to: folder)
             return RunResult(folder: folder, manifest: manifest, subjects: subjects)
@@ -166,17 +208,80 @@ public enum Executor {
     static let batchSize = 16
 
     /// The plan cut into batches (indices into it): consecutive variants of one model, at most
-    /// `batchSize` each. Fixed by the plan alone, never by the threads.
+    /// `batchSize` each; an intervened variant is a batch of its own. Fixed by the plan alone,
+    /// never by the threads.
     static func batches(_ planned: [PlannedVariant]) -> [[Int]] {
         var batches: [[Int]] = []
         for (index, job) in planned.enumerated() {
-            if let last = batches.last, last.count < batchSize, planned[last[0]].model == job.model {
+            if job.variant.intervention == nil, let last = batches.last, last.count < batchSize,
+               planned[last[0]].model == job.model, planned[last[0]].variant.intervention == nil {
                 batches[batches.count - 1].append(index)
             } else {
                 batches.append([index])
             }
         }
         return batches
+    }
+
+    /// The experiment's scans, on every model they name (all by default).
+    static func runScans(_ experiment: Experiment, models: [LoadedModel], planned: [PlannedVariant], watched: [String],
+                         threads: Int) throws -> [Manifest.ScanRecord] {
+        var records: [Manifest.ScanRecord] = []
+        for scan in experiment.scans {
+            for (m, spec) in experiment.models.enumerated() where scan.model == nil || scan.model == spec.name {
+                func request(_ path: String?) -> TraceRequest? {
+                    guard let path, let job = planned.first(where: { $0.model == m && $0.variant.path == path }) else { return nil }
+                    return Self.request(job.variant, spec, capture: [], watched: watched)
+                }
+                guard let target = request(scan.target) else {
+                    throw ExperimentError("scan \(scan.id): model \(spec.name) has no variant \(scan.target) (did the perturbation apply?)",
+                                          location: "\(experiment.file):\(scan.position.line):\(scan.position.column)")
+                }
+                let task = target.task ?? models[m].defaultTask(for: target)
+                guard let metric = scan.metric ?? (task == .similarity ? .similarity : nil) else {
+                    throw ExperimentError("scan \(scan.id): say what to measure for the \(task.rawValue) task (metric: p:LABEL or logit-diff:A,B)",
+                                          location: "\(experiment.file):\(scan.position.line):\(scan.position.column)")
+                }
+                let specification = ScanSpec(site: scan.site, stack: scan.stack, mode: scan.mode, metric: metric, layers: scan.layers,
+                                             threads: threads)
+                do {
+                    let result = try ScanRunner.run(specification, model: models[m], target: target, source: request(scan.source),
+                                                    names: (scan.target, scan.source))
+                    records.append(.init(id: scan.id, model: spec.name, result: result))
+                } catch {
+                    throw ExperimentError("scan \(scan.id) on model \(spec.name)", location: "\(experiment.file):\(scan.position.line):\(scan.position.column)",
+                                          cause: error)
+                }
+            }
+        }
+        return records
+    }
+
+    /// The attributions of every traced variant an attribution names.
+    static func runAttributions(_ experiment: Experiment, models: [LoadedModel], subjects: [ExpectationEvaluator.Subject],
+                                watched: [String]) throws -> [Manifest.AttributionRecord] {
+        var records: [Manifest.AttributionRecord] = []
+        for attribution in experiment.attributions {
+            let parts = attribution.variants.split(separator: "/").map(String.init)
+            for subject in subjects where subject.variant.intervention == nil
+                && (attribution.model == nil || attribution.model == subject.model)
+                && (parts[0] == "*" || parts[0] == subject.variant.input) && (parts[1] == "*" || parts[1] == subject.variant.name) {
+                guard let m = experiment.models.firstIndex(where: { $0.name == subject.model }) else { continue }
+                let spec = experiment.models[m]
+                let request = Self.request(subject.variant, spec, capture: [], watched: watched)
+                do {
+                    records += try Attribution.run(attribution.methods, metric: attribution.metric, model: models[m], request: request,
+                                                   trace: subject.trace).map {
+                        Manifest.AttributionRecord(model: subject.model, variant: subject.variant.path, method: $0.method,
+                                                   metric: $0.metric, baseline: $0.baseline, words: $0.words, scores: $0.scores)
+                    }
+                } catch {
+                    throw ExperimentError("attribution of \(subject.variant.path) on model \(subject.model)",
+                                          location: "\(experiment.file):\(attribution.position.line):\(attribution.position.column)", cause: error)
+                }
+            }
+        }
+        return records
     }
 
     /// The label a variant's outputs amount to: the side of the similarity threshold, the most
