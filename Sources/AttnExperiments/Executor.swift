@@ -142,25 +142,28 @@ public enum Executor {
                 }
             }
         }
+        // A variant that fails (an input too long, say) is reported; the others still count.
         var subjects: [ExpectationEvaluator.Subject] = []
+        var failures: [Manifest.Failure] = []
         for (index, job) in planned.enumerated() {
             let spec = experiment.models[job.model]
             switch results[index]! {
             case .failure(let error):
-                throw ExperimentError("model \(spec.name), variant \(job.variant.path)", cause: error)
+                failures.append(.init(model: spec.name, subject: job.variant.path, message: "\(error)"))
             case .success(let trace):
                 do {
                     try trace.checkFinite()
                 } catch {
-                    throw ExperimentError("model \(spec.name), variant \(job.variant.path)", cause: error)
+                    failures.append(.init(model: spec.name, subject: job.variant.path, message: "\(error)"))
+                    continue
                 }
                 subjects.append(.init(model: spec.name, variant: job.variant, trace: trace, label: label(trace, spec)))
             }
         }
-        let scans = try runScans(experiment, models: models, planned: planned, watched: watched, threads: options.threads)
-        let attributions = try runAttributions(experiment, models: models, subjects: subjects, watched: watched)
+        let scans = runScans(experiment, models: models, planned: planned, watched: watched, threads: options.threads, failures: &failures)
+        let attributions = runAttributions(experiment, models: models, subjects: subjects, watched: watched, failures: &failures)
         let expectations = ExpectationEvaluator.evaluate(experiment.expectations, subjects: subjects, inputs: experiment.inputs,
-                                                         scans: scans, attributions: attributions)
+                                                         scans: scans, attributions: attributions, failures: failures)
 
         // Write the whole run under a temporary name, then rename it into place.
         let seconds = Date().timeIntervalSince(started)
@@ -180,7 +183,7 @@ public enum Executor {
                                      tokens: subject.trace.tokens.count, outputs: subject.trace.outputs, label: subject.label))
             }
             let formatter = ISO8601DateFormatter()
-            let manifest = Manifest(
+            var manifest = Manifest(
                 attnlabVersion: AttnLab.version,
                 experiment: .init(name: experiment.name, description: experiment.description, file: experiment.file, hash: experiment.hash),
                 models: zip(experiment.models, models).map { spec, loaded in
@@ -190,9 +193,10 @@ public enum Executor {
                           weightsHash: loaded.weightsHash, tokenizerHash: loaded.tokenizerHash)
                 },
                 variants: records, expectations: expectations, scans: scans, attributions: attributions,
-                passed: expectations.allSatisfy(\.passed),
+                passed: expectations.allSatisfy(\.passed) && failures.isEmpty,
                 timing: .init(runID: runID, started: formatter.string(from: started), threads: workers, seconds: seconds,
                               variantsPerSecond: Double(planned.count) / max(seconds, 1e-9)))
+            manifest.failures = failures.isEmpty ? nil : failures
             try AtomicFile.write(try manifest.encoded(), to: staging.appendingPathComponent("manifest.json"))
             try options.finish?(RunResult(folder: staging, manifest: manifest, subjects: subjects))
             if fm.fileExists(atPath: folder.path) { try fm.removeItem(at: folder) }
@@ -225,7 +229,7 @@ public enum Executor {
 
     /// The experiment's scans, on every model they name (all by default).
     static func runScans(_ experiment: Experiment, models: [LoadedModel], planned: [PlannedVariant], watched: [String],
-                         threads: Int) throws -> [Manifest.ScanRecord] {
+                         threads: Int, failures: inout [Manifest.Failure]) -> [Manifest.ScanRecord] {
         var records: [Manifest.ScanRecord] = []
         for scan in experiment.scans {
             for (m, spec) in experiment.models.enumerated() where scan.model == nil || scan.model == spec.name {
@@ -233,15 +237,10 @@ public enum Executor {
                     guard let path, let job = planned.first(where: { $0.model == m && $0.variant.path == path }) else { return nil }
                     return Self.request(job.variant, spec, capture: [], watched: watched)
                 }
-                guard let target = request(scan.target) else {
-                    throw ExperimentError("scan \(scan.id): model \(spec.name) has no variant \(scan.target) (did the perturbation apply?)",
-                                          location: "\(experiment.file):\(scan.position.line):\(scan.position.column)")
-                }
+                // The checker has made sure of both before anything ran.
+                guard let target = request(scan.target) else { continue }
                 let task = target.task ?? models[m].defaultTask(for: target)
-                guard let metric = scan.metric ?? (task == .similarity ? .similarity : nil) else {
-                    throw ExperimentError("scan \(scan.id): say what to measure for the \(task.rawValue) task (metric: p:LABEL or logit-diff:A,B)",
-                                          location: "\(experiment.file):\(scan.position.line):\(scan.position.column)")
-                }
+                guard let metric = scan.metric ?? (task == .similarity ? .similarity : nil) else { continue }
                 let specification = ScanSpec(site: scan.site, stack: scan.stack, mode: scan.mode, metric: metric, layers: scan.layers,
                                              threads: threads)
                 do {
@@ -249,8 +248,7 @@ public enum Executor {
                                                     names: (scan.target, scan.source))
                     records.append(.init(id: scan.id, model: spec.name, result: result))
                 } catch {
-                    throw ExperimentError("scan \(scan.id) on model \(spec.name)", location: "\(experiment.file):\(scan.position.line):\(scan.position.column)",
-                                          cause: error)
+                    failures.append(.init(model: spec.name, subject: "scan \(scan.id)", message: "\(error)"))
                 }
             }
         }
@@ -259,7 +257,7 @@ public enum Executor {
 
     /// The attributions of every traced variant an attribution names.
     static func runAttributions(_ experiment: Experiment, models: [LoadedModel], subjects: [ExpectationEvaluator.Subject],
-                                watched: [String]) throws -> [Manifest.AttributionRecord] {
+                                watched: [String], failures: inout [Manifest.Failure]) -> [Manifest.AttributionRecord] {
         var records: [Manifest.AttributionRecord] = []
         for attribution in experiment.attributions {
             let parts = attribution.variants.split(separator: "/").map(String.init)
@@ -276,8 +274,7 @@ public enum Executor {
                                                    metric: $0.metric, baseline: $0.baseline, words: $0.words, scores: $0.scores)
                     }
                 } catch {
-                    throw ExperimentError("attribution of \(subject.variant.path) on model \(subject.model)",
-                                          location: "\(experiment.file):\(attribution.position.line):\(attribution.position.column)", cause: error)
+                    failures.append(.init(model: subject.model, subject: "attribution of \(subject.variant.path)", message: "\(error)"))
                 }
             }
         }

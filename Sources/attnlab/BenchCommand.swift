@@ -195,7 +195,7 @@ enum ViewBench {
             }
             let trace = Trace(inputs: TraceInputs(a: tokens.map(\.text).joined(separator: " ")), tokens: tokens, stacks: output.stacks,
                               provenance: Provenance(model: folder.id, architecture: summary.architecture, capture: ["qkv"]))
-            for kind in ViewKind.allCases {
+            for kind in ViewKind.allCases where kind != .compare {
                 let url = scratch.appendingPathComponent("\(n)-\(kind.rawValue).html")
                 let start = DispatchTime.now()
                 try ViewRenderer.write(trace, view: kind, options: ViewOptions(), to: url)
