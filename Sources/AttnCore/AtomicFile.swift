@@ -23,6 +23,13 @@ public enum AtomicFile {
     /// device or a socket is refused. Every failure is one line saying what the system said
     /// (`File name too long`, `No space left on device`).
     public static func write(_ data: Data, to url: URL) throws {
+        try write(to: url) { sink in try data.withUnsafeBytes { try sink($0) } }
+    }
+
+    /// The same, the bytes handed over in pieces: `body` calls the sink it is given with each piece
+    /// in order (a trace file tensor by tensor, never whole in memory). If `body` throws, the
+    /// temporary file is removed and `url` is left as it was.
+    public static func write(to url: URL, _ body: (_ sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         let target = try resolvingLinks(url)
         var info = stat()
         if stat(target.path, &info) == 0 {
@@ -34,7 +41,7 @@ public enum AtomicFile {
                 let descriptor = open(target.path, O_WRONLY | O_CLOEXEC)
                 guard descriptor >= 0 else { throw failure("cannot write to it", url, errno) }
                 defer { close(descriptor) }
-                try writeAll(data, to: descriptor, url: url)
+                try body { try writeAll($0, to: descriptor, url: url) }
                 return
             case S_IFDIR:
                 throw CoreError("is a folder, not a file", location: url.path, hint: "give the name of a file to write (inside the folder, for example)")
@@ -43,7 +50,7 @@ public enum AtomicFile {
                                 location: url.path, hint: "give the name of a file to write")
             }
         }
-        try replace(target, with: data, named: url, mode: (info.st_mode & S_IFMT) == S_IFREG ? info.st_mode & 0o7777 : nil)
+        try replace(target, named: url, mode: (info.st_mode & S_IFMT) == S_IFREG ? info.st_mode & 0o7777 : nil, body)
     }
 
     /// The path a chain of symbolic links at `url` ends at (the link's own path when it is not one);
@@ -64,23 +71,26 @@ public enum AtomicFile {
     }
 
     private static func writeAll(_ data: Data, to descriptor: Int32, url: URL) throws {
-        var written = 0
-        let code: Int32 = data.withUnsafeBytes { buffer in
-            while written < buffer.count {
-                let n = Foundation.write(descriptor, buffer.baseAddress! + written, buffer.count - written)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                written += n
-            }
-            return 0
-        }
-        guard code == 0 else { throw failure("cannot write", url, code) }
+        try data.withUnsafeBytes { try writeAll($0, to: descriptor, url: url) }
     }
 
-    /// The temporary file beside `url`, renamed over it; `name` is what messages call it.
-    private static func replace(_ url: URL, with data: Data, named name: URL, mode: mode_t?) throws {
+    private static func writeAll(_ buffer: UnsafeRawBufferPointer, to descriptor: Int32, url: URL,
+                                 what: String = "cannot write") throws {
+        var written = 0
+        while written < buffer.count {
+            let n = Foundation.write(descriptor, buffer.baseAddress! + written, buffer.count - written)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw failure(what, url, errno)
+            }
+            written += n
+        }
+    }
+
+    /// The temporary file beside `url`, filled by `body` and renamed over it; `name` is what
+    /// messages call it.
+    private static func replace(_ url: URL, named name: URL, mode: mode_t?,
+                                _ body: (_ sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         let directory = url.deletingLastPathComponent()
         try createFolder(directory)
         try checkName(url)
@@ -90,26 +100,17 @@ public enum AtomicFile {
         guard descriptor >= 0 else { throw failure("cannot write the file", name, errno) }
         // The file keeps the permissions of the one it replaces (a new one gets 0644 less the umask).
         if let mode { _ = fchmod(descriptor, mode) }
-        var written = 0
-        let code: Int32 = data.withUnsafeBytes { buffer in
-            while written < buffer.count {
-                let n = Foundation.write(descriptor, buffer.baseAddress! + written, buffer.count - written)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                written += n
-            }
-            return 0
+        do {
+            try body { try writeAll($0, to: descriptor, url: name, what: "cannot write the file") }
+        } catch {
+            close(descriptor)
+            unlink(temporary.path)
+            throw error
         }
-        if close(descriptor) != 0, code == 0 {
+        if close(descriptor) != 0 {
             let closeCode = errno
             unlink(temporary.path)
             throw failure("cannot write the file", name, closeCode)
-        }
-        guard code == 0 else {
-            unlink(temporary.path)
-            throw failure("cannot write the file", name, code)
         }
         if rename(temporary.path, url.path) != 0 {
             let renameCode = errno

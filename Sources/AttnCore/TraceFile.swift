@@ -76,6 +76,11 @@ public enum TraceFile {
     /// The bytes of a trace file; `attention: .f16` stores the attention in half the space (about
     /// three decimal digits, enough for a view or a figure).
     public static func encode(_ trace: Trace, attention type: SafeTensorsWriter.StoredType = .f32) throws -> Data {
+        try writer(trace, attention: type).encoded()
+    }
+
+    /// The writer of a trace file, once the trace is checked to hold only finite numbers.
+    static func writer(_ trace: Trace, attention type: SafeTensorsWriter.StoredType = .f32) throws -> SafeTensorsWriter {
         try trace.checkFinite()
         var writer = SafeTensorsWriter()
         for (kind, stack) in trace.stacks {
@@ -92,7 +97,7 @@ public enum TraceFile {
                                 outputs: trace.outputs, provenance: trace.provenance,
                                 stacks: geometries(trace), interventions: trace.interventions.isEmpty ? nil : trace.interventions)
         writer.metadata[metadataKey] = String(decoding: try stableJSON(document), as: UTF8.self)
-        return writer.encoded()
+        return writer
     }
 
     /// The stacks' geometries by stack name, or nil when no stack has one.
@@ -103,7 +108,7 @@ public enum TraceFile {
 
     /// Writes a trace atomically.
     public static func write(_ trace: Trace, to url: URL) throws {
-        try AtomicFile.write(try encode(trace), to: url)
+        try writer(trace).write(to: url)
     }
 
     /// Reads and checks a trace file: every stack's shapes must agree with the tokens. A trace in

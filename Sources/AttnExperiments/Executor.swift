@@ -103,29 +103,43 @@ public enum Executor {
         // Mean ablations average over every base input of the experiment.
         let meanReference = experiment.inputs.map { Variant.base(of: $0) }
 
-        // Trace every variant. Each forward pass runs on one thread; the threads share the variants.
-        BLAS.setThreads(1)
+        // Trace every variant, in batches of consecutive variants of one model fixed by the plan
+        // (each batch one forward pass over all its variants' passes, every weight read once for
+        // them). Each batch runs on one thread; the threads share the batches, so the results do
+        // not depend on the thread count. A batch that fails is traced again one variant at a
+        // time, so that the error names its variant.
         let workers = max(1, min(options.threads, planned.count))
         let results = ResultSlots<Result<Trace, Error>>(count: planned.count)
+        let batches = Self.batches(planned)
         let counter = WorkCounter()
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while let index = counter.next(below: planned.count) {
-                let job = planned[index], spec = experiment.models[job.model]
-                let request = Self.request(job.variant, spec, capture: experiment.capture, watched: watched)
-                results[index] = Result {
-                    guard let intervention = job.variant.intervention else { return try models[job.model].trace(request) }
-                    // A patch reads from another variant of the same input.
-                    var sources: InterventionRunner.Sources = [:]
-                    if let source = intervention.source,
-                       let variant = planned.first(where: { $0.model == job.model && $0.variant.input == job.variant.input
-                           && $0.variant.name == source && $0.variant.intervention == nil }) {
-                        sources[source] = Self.request(variant.variant, spec, capture: [], watched: watched)
-                    }
-                    return try InterventionRunner.trace(request, interventions: [intervention], model: models[job.model], sources: sources,
-                                                        meanReference: meanReference.map { Self.request($0, spec, capture: [], watched: []) })
+        // One variant alone; an intervened one with what its intervention reads.
+        func traceOne(_ index: Int, _ request: TraceRequest) throws -> Trace {
+            let job = planned[index], spec = experiment.models[job.model]
+            guard let intervention = job.variant.intervention else { return try models[job.model].trace(request) }
+            // A patch reads from another variant of the same input.
+            var sources: InterventionRunner.Sources = [:]
+            if let source = intervention.source,
+               let variant = planned.first(where: { $0.model == job.model && $0.variant.input == job.variant.input
+                   && $0.variant.name == source && $0.variant.intervention == nil }) {
+                sources[source] = Self.request(variant.variant, spec, capture: [], watched: watched)
+            }
+            return try InterventionRunner.trace(request, interventions: [intervention], model: models[job.model], sources: sources,
+                                                meanReference: meanReference.map { Self.request($0, spec, capture: [], watched: []) })
+        }
+        DispatchQueue.concurrentPerform(iterations: min(workers, batches.count)) { _ in
+            while let index = counter.next(below: batches.count) {
+                let batch = batches[index]
+                let (model, spec) = (models[planned[batch[0]].model], experiment.models[planned[batch[0]].model])
+                let requests = batch.map { Self.request(planned[$0].variant, spec, capture: experiment.capture, watched: watched) }
+                if batch.count > 1, let traces = try? model.trace(batch: requests) {
+                    for (i, trace) in zip(batch, traces) { results[i] = .success(trace) }
+                } else {
+                    for (i, request) in zip(batch, requests) { results[i] = Result { try traceOne(i, request) } }
                 }
-                let done = counter.finish()
-                options.progress?(done, planned.count, "\(spec.name) \(job.variant.path)")
+                for i in batch {
+                    let done = counter.finish()
+                    options.progress?(done, planned.count, "\(spec.name) \(planned[i].variant.path)")
+                }
             }
         }
         // A variant that fails (an input too long, say) is reported; the others still count.
@@ -192,6 +206,25 @@ public enum Executor {
             try? fm.removeItem(at: staging)
             throw ExperimentError("cannot write the run", location: folder.path, cause: error)
         }
+    }
+
+    /// Variants traced in one forward pass: consecutive ones of the same model, at most this many.
+    static let batchSize = 16
+
+    /// The plan cut into batches (indices into it): consecutive variants of one model, at most
+    /// `batchSize` each; an intervened variant is a batch of its own. Fixed by the plan alone,
+    /// never by the threads.
+    static func batches(_ planned: [PlannedVariant]) -> [[Int]] {
+        var batches: [[Int]] = []
+        for (index, job) in planned.enumerated() {
+            if job.variant.intervention == nil, let last = batches.last, last.count < batchSize,
+               planned[last[0]].model == job.model, planned[last[0]].variant.intervention == nil {
+                batches[batches.count - 1].append(index)
+            } else {
+                batches.append([index])
+            }
+        }
+        return batches
     }
 
     /// The experiment's scans, on every model they name (all by default).

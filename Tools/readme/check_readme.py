@@ -21,7 +21,7 @@ Usage: check_readme.py README.md --attnlab .build/debug/attnlab [--python PY] [-
 """
 import argparse, json, os, re, shutil, subprocess, sys, tempfile, time
 
-FENCE = re.compile(r"^```(\w*)\s*$")
+FENCE = re.compile(r"^( *)```(\w*)\s*$")
 DIRECTIVE = re.compile(r"^<!--\s*readme-test:\s*(skip|file|in)\s*(.*?)\s*-->\s*$")
 
 
@@ -34,16 +34,17 @@ def blocks(text):
         if not match:
             i += 1
             continue
-        start, language = i + 1, match.group(1)
+        indent, start, language = len(match.group(1)), i + 1, match.group(2)
         j = i + 1
-        while j < len(lines) and not lines[j].startswith("```"):
+        while j < len(lines) and not lines[j].lstrip(" ").startswith("```"):
             j += 1
         k = i - 1
         while k >= 0 and not lines[k].strip():
             k -= 1
-        directive = DIRECTIVE.match(lines[k]) if k >= 0 else None
+        directive = DIRECTIVE.match(lines[k].strip()) if k >= 0 else None
+        code = "\n".join(line[indent:] if line[:indent].isspace() else line for line in lines[i + 1:j])
         found.append((start, language, directive.group(1) if directive else None,
-                      directive.group(2) if directive else "", "\n".join(lines[i + 1:j])))
+                      directive.group(2) if directive else "", code))
         i = j + 1
     return found
 
