@@ -37,7 +37,9 @@ public enum ReviewPage {
         } else if drifted.isEmpty {
             html += "<p class=\"status same\">Nothing moved beyond the tolerances in \(review.experiments.count) experiment\(review.experiments.count == 1 ? "" : "s").</p>"
         } else {
-            html += "<p class=\"status moved\">\(changedVariants.count) variant\(changedVariants.count == 1 ? "" : "s") moved in \(drifted.count) of \(review.experiments.count) experiment\(review.experiments.count == 1 ? "" : "s").</p>"
+            let changedScans = review.experiments.flatMap(\.comparison.scans).filter { [.drifted, .added, .removed].contains($0.status) }.count
+            let scans = changedScans == 0 ? "" : " and \(changedScans) scan\(changedScans == 1 ? "" : "s")"
+            html += "<p class=\"status moved\">\(changedVariants.count) variant\(changedVariants.count == 1 ? "" : "s")\(scans) moved in \(drifted.count) of \(review.experiments.count) experiment\(review.experiments.count == 1 ? "" : "s").</p>"
         }
         if let tolerances = review.experiments.first?.comparison.tolerances {
             html += "<p class=\"meta\">Tolerances: outputs ±\(DriftReport.short(tolerances.output)), attention max |Δ| \(DriftReport.short(tolerances.attention)), JS divergence \(DriftReport.short(tolerances.jsDivergence)) bits per head.</p>"

