@@ -72,8 +72,7 @@ public enum Executor {
         let watched = experiment.expectations.flatMap { expectation -> [String] in
             switch expectation.check {
             case .above(let name, _), .below(let name, _), .equals(let name, _, _), .invariant(let name, _), .direction(let name, _, _):
-                if case .probability(let token) = name { return [token] }
-                return []
+                return name.metric.watchedTokens
             default:
                 return []
             }
@@ -148,7 +147,8 @@ public enum Executor {
     }
 
     /// The label a variant's outputs amount to: the side of the similarity threshold, the most
-    /// probable class, or the most probable token at the first mask.
+    /// probable class, the most probable token at the first mask (masked-lm) or after the last
+    /// position (causal-lm, seq2seq).
     static func label(_ trace: Trace, _ spec: ModelSpec) -> String? {
         if let similarity = trace.outputs.similarity, let threshold = spec.threshold {
             let labels = spec.labels ?? ["not-paraphrase", "paraphrase"]
@@ -156,7 +156,8 @@ public enum Executor {
         }
         var outputs = trace.outputs
         if let labels = spec.labels { outputs.labels = labels }  // the experiment's names for the classes
-        return outputs.label ?? trace.outputs.topk?.first?.candidates.first?.token
+        let predicted = trace.provenance.task == ModelTask.maskedLM.rawValue ? trace.outputs.topk?.first : trace.outputs.topk?.last
+        return outputs.label ?? predicted?.candidates.first?.token
     }
 
     static func uniqueRunID(in folder: URL, at date: Date) -> String {
