@@ -54,7 +54,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AttnDiffTests", dependencies: ["AttnDiff"]),
         .testTarget(name: "AttnExperimentsTests", dependencies: ["AttnExperiments"]),
-        .testTarget(name: "AttnViewsTests", dependencies: ["AttnViews"],
+        .testTarget(name: "AttnViewsTests", dependencies: ["AttnViews", "AttnModels"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AttnFiguresTests", dependencies: ["AttnFigures"],
                     resources: [.copy("Fixtures")]),

@@ -11,13 +11,17 @@
     const state = {
       stack: initial.stack, filter: initial.filter || 'all', threshold: initial.threshold, topK: initial.topK,
       thumbnails: longest > 64 ? 'matrix' : 'lines',
+      // An attention sink (the first token, which causal models attend to most) would leave every
+      // other cell pale: the thumbnails leave it out and scale each head to what remains.
+      hideFirstKey: !!initial.hideFirstKey,
     };
     const controls = el('div', { class: 'controls' });
     const status = AttnLab.statusLine();
     const grid = el('div', { class: 'grid', id: 'attnlab-grid' });
     const help = el('div', { class: 'help' },
       'Rows are layers, columns heads, numbered as in the model. Click a cell to open it with its tokens. P / S save what is shown as PNG / SVG. ',
-      'Matrix thumbnails: queries down, keys across, opacity ∝ √weight.');
+      'Matrix thumbnails: queries down, keys across, opacity ∝ √weight. ',
+      'First token hidden: the thumbnails leave out the first key (an attention sink) and show each head scaled to its strongest remaining weight; the opened cell shows every weight as it is.');
     const detailTitle = el('span', { class: 'detail-title' });
     const detail = new AttnLab.AttentionDiagram(data, { onFocus: () => updateDetailStatus() });
     const detailStatus = el('span', { class: 'status' });
@@ -44,6 +48,9 @@
       });
       AttnLab.addSentenceFilter(controls, data, state, (value) => { state.filter = value; redraw(); });
       controls.append(AttnLab.select('Thumbnails', [['lines', 'Lines'], ['matrix', 'Matrix']], state.thumbnails, (value) => { state.thumbnails = value; redraw(); }, { id: 'attnlab-thumbnails' }));
+      controls.append(AttnLab.select('First token', [['hide', 'Hidden, rest scaled'], ['show', 'Shown']], state.hideFirstKey ? 'hide' : 'show',
+        (value) => { state.hideFirstKey = value === 'hide'; redraw(); },
+        { id: 'attnlab-sink', title: 'Leave the first key (an attention sink) out of the thumbnails and scale each to the rest' }));
       controls.append(...AttnLab.lineControls(state, (change) => { Object.assign(state, change); redraw(); }));
       controls.append(AttnLab.exportButtons(drawing, fileName));
     }
@@ -75,16 +82,25 @@
       redraw();
     }
 
+    /** The tokens of the thumbnails: the sides of the filter, without the first key when it is hidden. */
+    function thumbnailSides(stack) {
+      const sides = AttnLab.sides(stack, state.filter, data.isPair);
+      if (state.hideFirstKey && sides.right.length > 1 && sides.right[0] === 0) sides.right = sides.right.slice(1);
+      return sides;
+    }
+
     /** Draws one thumbnail through a painter at (0, 0); returns what was drawn. */
     function paintThumbnail(painter, stack, layer, head, size, sides) {
+      const scaled = state.hideFirstKey;
       if (state.thumbnails === 'matrix') {
-        const image = AttnLab.matrixImage(stack, layer, head, sides.left, sides.right, size, colours(stack)(head));
+        const image = AttnLab.matrixImage(stack, layer, head, sides.left, sides.right, size, colours(stack)(head), scaled);
         painter.image(1, 1, size - 2, size - 2, image);
         return { lines: 0, painted: image.painted };
       }
       const rows = Math.max(sides.left.length, 1), columns = Math.max(sides.right.length, 1);
       const geometry = { x1: 3, x2: size - 3, top: 2, rowHeight: (size - 4) / rows, rightRowHeight: (size - 4) / columns, lineWidth: 1 };
-      const stats = AttnLab.drawAttentionLines(painter, stack, layer, [head], sides.left, sides.right, geometry, state, null, colours(stack));
+      const options = scaled ? Object.assign({}, state, { codeScale: AttnLab.codeScale(stack, layer, head, sides.left, sides.right) }) : state;
+      const stats = AttnLab.drawAttentionLines(painter, stack, layer, [head], sides.left, sides.right, geometry, options, null, colours(stack));
       stats.painted = stats.lines;
       return stats;
     }
@@ -92,7 +108,7 @@
     function redraw() {
       const stack = stackOf();
       const size = thumbnailSize(stack);
-      const sides = AttnLab.sides(stack, state.filter, data.isPair);
+      const sides = thumbnailSides(stack);
       let lines = 0;
       for (const entry of cells) {
         const context = AttnLab.sizedCanvas(entry.canvas, size, size);
@@ -100,7 +116,8 @@
         lines += entry.stats.lines;
       }
       status.textContent = stack.layers.length + ' layers × ' + stack.heads.length + ' heads' +
-        (state.thumbnails === 'lines' ? ' · ' + AttnLab.linesText(lines, state) : ' · matrices');
+        (state.thumbnails === 'lines' ? ' · ' + AttnLab.linesText(lines, state) : ' · matrices') +
+        (state.hideFirstKey ? ' · first token hidden, each head scaled to the rest' : '');
       if (open) renderDetail();
     }
 
@@ -147,7 +164,7 @@
         };
       }
       const size = thumbnailSize(stack), gap = 6, labelWidth = 64, top = 44;
-      const sides = AttnLab.sides(stack, state.filter, data.isPair);
+      const sides = thumbnailSides(stack);
       return {
         width: labelWidth + stack.heads.length * (size + gap), height: top + stack.layers.length * (size + gap),
         draw(painter) {

@@ -22,8 +22,10 @@
       summary.includes('query “' + AttnLab.tokenLabel(stack.queryTokenList[other]) + '”'), 'query ' + state.query + ': ' + summary);
     if (stack.layers.length > 1) {
       const scores = view.result.scores.slice();
-      AttnLab.setValue(document.getElementById('attnlab-layer'), stack.layers[stack.layers.length - 1]);
-      t.check('select layer', state.layer === stack.layers[stack.layers.length - 1] && view.result.scores.some((s, j) => s !== scores[j]), 'layer ' + state.layer);
+      // Another layer than the one shown (the page may open on the last).
+      const target = state.layer === stack.layers[stack.layers.length - 1] ? stack.layers[0] : stack.layers[stack.layers.length - 1];
+      AttnLab.setValue(document.getElementById('attnlab-layer'), target);
+      t.check('select layer', state.layer === target && view.result.scores.some((s, j) => s !== scores[j]), 'layer ' + state.layer);
       AttnLab.setValue(document.getElementById('attnlab-layer'), stack.layers[0]);
     }
     if (stack.heads.length > 1) {
