@@ -42,10 +42,20 @@ public struct PlannedVariant: Sendable {
 /// (written under a temporary name and renamed when complete, so no partial run is ever left).
 public enum Executor {
     /// The variants of every input for one model: the base, then each perturbation that applies.
-    public static func plan(_ experiment: Experiment, maskTokens: [String?]) -> [PlannedVariant] {
+    /// A chat input is first rendered by `renderChat(model, messages)`: its variants are edits of
+    /// the prompt that model reads.
+    public static func plan(_ experiment: Experiment, maskTokens: [String?],
+                            renderChat: ((Int, [ChatMessage]) throws -> String)? = nil) throws -> [PlannedVariant] {
         var planned: [PlannedVariant] = []
         for (m, mask) in maskTokens.enumerated() {
-            for input in experiment.inputs {
+            for var input in experiment.inputs {
+                if let messages = input.messages, let renderChat {
+                    do {
+                        input.a = try renderChat(m, messages)
+                    } catch {
+                        throw ExperimentError("model \(experiment.models[m].name), input \(input.id)", cause: error)
+                    }
+                }
                 planned.append(PlannedVariant(model: m, variant: .base(of: input)))
                 for perturbation in experiment.perturbations {
                     if let variant = perturbation.apply(to: input, maskToken: mask) {
@@ -66,7 +76,8 @@ public enum Executor {
                 throw ExperimentError("model \(spec.name) (\(spec.id))", cause: error)
             }
         }
-        let planned = plan(experiment, maskTokens: models.map { $0.tokenizer.maskToken })
+        let planned = try plan(experiment, maskTokens: models.map { $0.tokenizer.maskToken }) { try models[$0].renderChat($1) }
+        let chatInputs = Set(experiment.inputs.filter { $0.messages != nil }.map(\.id))
 
         // Tokens whose probability an expectation reads (`output: she`) are kept whatever their rank.
         let watched = experiment.expectations.flatMap { expectation -> [String] in
@@ -89,6 +100,7 @@ public enum Executor {
                 var request = TraceRequest(a: job.variant.a, b: job.variant.b, decoderText: job.variant.decoder, task: spec.task,
                                            capture: experiment.capture, topK: spec.topK)
                 request.watchedTokens = watched
+                request.chat = chatInputs.contains(job.variant.input)
                 results[index] = Result { try models[job.model].trace(request) }
                 let done = counter.finish()
                 options.progress?(done, planned.count, "\(spec.name) \(job.variant.path)")

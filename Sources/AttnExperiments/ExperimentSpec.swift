@@ -42,6 +42,9 @@ public struct InputSpec: Sendable, Equatable {
     public var decoder: String?
     /// The name of the unperturbed variant (default `base`).
     public var baseName: String
+    /// `chat: true`: the conversation each model's chat template renders (with the generation
+    /// prompt) into the text that is traced and perturbed; nil for plain text.
+    public var messages: [ChatMessage]? = nil
 }
 
 /// Which sentence a perturbation edits.
