@@ -111,6 +111,7 @@ struct TraceCommand: ParsableCommand {
         request.chat = chat
         request.allPositions = allPositions
         let trace = try InterventionRunner.trace(request, interventions: try interventions.interventions(), model: loaded)
+        try trace.checkFinite()
         let format = self.format ?? (out?.lowercased().hasSuffix(".json") == true ? .json : out == nil ? nil : .safetensors)
         switch (format, out) {
         case (.json, nil):
