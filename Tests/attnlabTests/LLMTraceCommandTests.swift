@@ -102,6 +102,29 @@ import Testing
         try expectFailure(["trace", "--model", file.path, "--text", "hi"], mentions: ["bloom.gguf", "architecture is \"bloom\"", "AttnLab runs these GGUF architectures: llama"])
     }
 
+    /// A GGUF cut short anywhere (in the magic, the header, a tensor's data) or naming a tensor type
+    /// AttnLab does not know: the file and the fault named, with what to do.
+    @Test func aTruncatedOrCorruptGGUF() throws {
+        let original = try Data(contentsOf: CLI.repository.appendingPathComponent("Tests/AttnModelsTests/Fixtures/gguf/tiny-llama.gguf"))
+        let folder = try CLI.temporaryFolder()
+        for (length, phrase) in [(3, "too few for the GGUF magic"), (100, "the GGUF header is corrupt"), (2000, "run past the end"),
+                                 (original.count - 1, "run past the end")] {
+            let file = folder.appendingPathComponent("cut-\(length).gguf")
+            try original.prefix(length).write(to: file)
+            try expectFailure(["trace", "--model", file.path, "--text", "hi"], mentions: [file.lastPathComponent, phrase, "download it again"])
+        }
+        // The first tensor entry: name, dimension count (u32), 2 dimensions (u64), then its ggml type (u32).
+        var data = original
+        let name = try #require(data.range(of: Data("token_embd.weight".utf8)))
+        let type = name.upperBound + 4 + 2 * 8
+        #expect(data[type ..< type + 4] == Data([1, 0, 0, 0]), "token_embd.weight is F16")
+        data.replaceSubrange(type ..< type + 4, with: Data([77, 0, 0, 0]))
+        let unknown = folder.appendingPathComponent("type77.gguf")
+        try data.write(to: unknown)
+        try expectFailure(["trace", "--model", unknown.path, "--text", "hi"],
+                          mentions: ["type77.gguf", "unknown ggml type 77", "AttnLab reads F32, F16, BF16, Q8_0"])
+    }
+
     @Test func aTemplateAttnLabCannotRender() throws {
         let macro = try gpt2(chatTemplate: "{% macro line(m) %}{{ m.content }}{% endmacro %}{% for m in messages %}{{ line(m) }}{% endfor %}")
         try expectFailure(["trace", "--model", macro.path, "--chat", "--text", "hi"], mentions: ["the chat template uses", "macro", "plain text"])
