@@ -7,8 +7,9 @@ position only (`logits_to_keep=1`, as AttnLab's causal-lm task computes them).
 
     python Tools/bench/llm_peer.py --model Models/SmolLM2-135M-Instruct --tokens 128,512 --threads 1 --seconds 10
 
-Prints one line per length: `tokens N threads T median_ms M best_ms B runs R peak_mb P`, where the
-peak is the process's resident maximum (ru_maxrss), loading included, as attnlab bench reports it.
+Prints one line per length: `tokens N threads T median_ms M best_ms B runs R peak_mb P cpu_ms C`, where
+the peak is the process's resident maximum (ru_maxrss), loading included, as attnlab bench reports it,
+and C the median CPU time of the process per pass (every thread), as attnlab bench's "CPU time".
 Needs torch, transformers and gguf (the reference venv).
 """
 import argparse
@@ -86,15 +87,17 @@ def main():
             return out, capture.store
 
         forward()  # warm-up
-        samples = []
+        samples, cpu = [], []
         start = time.perf_counter()
         while len(samples) < 5 or (time.perf_counter() - start < args.seconds and len(samples) < 1000):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             forward()
             samples.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         print(f"tokens {n} threads {args.threads} median_ms {statistics.median(samples) * 1000:.2f} "
-              f"best_ms {min(samples) * 1000:.2f} runs {len(samples)} peak_mb {peak / 1e6:.0f}", flush=True)
+              f"best_ms {min(samples) * 1000:.2f} runs {len(samples)} peak_mb {peak / 1e6:.0f} "
+              f"cpu_ms {statistics.median(cpu) * 1000:.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ on the same model, input lengths and thread counts, and prints both side by side
 Each run is its own process measuring its own forward passes (full capture, loading excluded) for
 `--seconds`; the two alternate (AttnLab, PyTorch, AttnLab, …) so that a machine whose speed drifts
 slows both alike. Reported: the median over rounds of each side's median, the ratio PyTorch/AttnLab
-(the median of the rounds' ratios), and each side's peak resident memory (loading included). The
-load average is printed before and after: on a shared machine, quote it with the figures.
+(the median of the rounds' ratios), each side's median CPU time per pass (every thread; waiting for
+a busy machine does not count) and their ratio, and each side's peak resident memory (loading
+included). The load average is printed before and after: on a shared machine, quote it with the figures.
 Run it with the reference venv's python (torch, transformers, gguf).
 """
 import argparse
@@ -26,22 +27,23 @@ PEER = os.path.join(os.path.dirname(__file__), "llm_peer.py")
 def attnlab(model, n, threads, seconds):
     out = subprocess.run([ATTNLAB, "bench", "--model", model, "--tokens", str(n), "--threads", str(threads),
                           "--seconds", str(seconds)], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    # The table row: tokens, threads, median, best, GFLOP/s, sgemm, ratio, attention only, cost, peak RSS.
+    # The table row: tokens, threads, median, best, GFLOP/s, sgemm, ratio, attention only, cost, peak RSS, CPU time.
     for line in out.splitlines():
         cells = [c.strip() for c in re.split(r"\s{2,}|\|", line.strip()) if c.strip()]
-        if len(cells) >= 10 and cells[0] == str(n) and cells[1] == str(threads):
+        if len(cells) >= 11 and cells[0] == str(n) and cells[1] == str(threads):
             return {"median": float(cells[2].split()[0]), "best": float(cells[3].split()[0]), "gflops": float(cells[4]),
-                    "peak": float(cells[9].split()[0])}
+                    "peak": float(cells[9].split()[0]), "cpu": float(cells[10].split()[0])}
     raise RuntimeError("no row for %d tokens, %d threads in:\n%s" % (n, threads, out))
 
 
 def peer(model, n, threads, seconds):
     out = subprocess.run([sys.executable, PEER, "--model", model, "--tokens", str(n), "--threads", str(threads),
                           "--seconds", str(seconds)], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    match = re.search(r"tokens %d threads %d median_ms ([\d.]+) best_ms ([\d.]+) runs (\d+) peak_mb (\d+)" % (n, threads), out)
+    match = re.search(r"tokens %d threads %d median_ms ([\d.]+) best_ms ([\d.]+) runs (\d+) peak_mb (\d+) cpu_ms ([\d.]+)" % (n, threads), out)
     if not match:
         raise RuntimeError("the peer printed no figure:\n" + out)
-    return {"median": float(match.group(1)), "best": float(match.group(2)), "peak": float(match.group(4))}
+    return {"median": float(match.group(1)), "best": float(match.group(2)), "peak": float(match.group(4)),
+            "cpu": float(match.group(5))}
 
 
 def load():
@@ -69,16 +71,21 @@ def main():
                 print(f"round {round_ + 1}: {n} tokens, {t} thread(s): AttnLab {a['median']:.1f} ms, "
                       f"PyTorch {p['median']:.1f} ms (load {load()})", flush=True)
     print(f"load average after: {load()}\n")
-    print("| tokens | threads | AttnLab median | PyTorch eager median | PyTorch / AttnLab | AttnLab GFLOP/s | AttnLab peak | PyTorch peak |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| tokens | threads | AttnLab median | PyTorch eager median | PyTorch / AttnLab | AttnLab CPU | PyTorch CPU "
+          "| CPU ratio | AttnLab GFLOP/s | AttnLab peak | PyTorch peak |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for (n, t), pairs in sorted(results.items()):
         a = statistics.median(x["median"] for x, _ in pairs)
         p = statistics.median(y["median"] for _, y in pairs)
         ratio = statistics.median(y["median"] / x["median"] for x, y in pairs)
         gflops = statistics.median(x["gflops"] for x, _ in pairs)
+        cpu_a = statistics.median(x["cpu"] for x, _ in pairs)
+        cpu_p = statistics.median(y["cpu"] for _, y in pairs)
+        cpu_ratio = statistics.median(y["cpu"] / x["cpu"] for x, y in pairs)
         peak_a = max(x["peak"] for x, _ in pairs)
         peak_p = max(y["peak"] for _, y in pairs)
-        print(f"| {n} | {t} | {a:.0f} ms | {p:.0f} ms | {ratio:.2f}× | {gflops:.0f} | {peak_a:.0f} MB | {peak_p:.0f} MB |")
+        print(f"| {n} | {t} | {a:.0f} ms | {p:.0f} ms | {ratio:.2f}× | {cpu_a:.0f} ms | {cpu_p:.0f} ms | {cpu_ratio:.2f}× "
+              f"| {gflops:.0f} | {peak_a:.0f} MB | {peak_p:.0f} MB |")
 
 
 if __name__ == "__main__":
