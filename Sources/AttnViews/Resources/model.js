@@ -35,6 +35,8 @@
     const stackOf = () => data.stacks[state.stack];
     let open = null; // {layer, head} of the enlarged cell
     let cells = [];
+    let rest = null; // {timer, resolve} while layers below the first screen are still being drawn
+    let drawn = Promise.resolve();
     const colours = (stack) => (head) => AttnLab.headColour(head, stack.modelHeads);
 
     function buildControls() {
@@ -59,7 +61,7 @@
       return stack.heads.length <= 12 ? 80 : Math.max(40, Math.floor(960 / stack.heads.length));
     }
 
-    function buildGrid() {
+    function buildGrid(firstScreen) {
       const stack = stackOf();
       const size = thumbnailSize(stack);
       grid.textContent = '';
@@ -79,7 +81,7 @@
           cells.push({ layer, head, cell, canvas, stats: null });
         }
       }
-      redraw();
+      redraw(firstScreen);
     }
 
     /** The tokens of the thumbnails: the sides of the filter, without the first key when it is hidden. */
@@ -105,20 +107,61 @@
       return stats;
     }
 
-    function redraw() {
+    /**
+     * Draws every thumbnail. With `firstScreen` (when the page opens), only the layers a window
+     * shows at once are drawn now, and the rest one layer per task after, so that a 30-layer model
+     * on 512 tokens shows its first rows without decoding and drawing every layer first; `drawn`
+     * resolves once all are. Any other redraw draws everything at once.
+     */
+    function redraw(firstScreen) {
+      if (rest) {
+        clearTimeout(rest.timer);
+        rest.resolve();
+        rest = null;
+      }
       const stack = stackOf();
       const size = thumbnailSize(stack);
       const sides = thumbnailSides(stack);
-      let lines = 0;
-      for (const entry of cells) {
-        const context = AttnLab.sizedCanvas(entry.canvas, size, size);
-        entry.stats = paintThumbnail(new AttnLab.CanvasPainter(context), stack, entry.layer, entry.head, size, sides);
-        lines += entry.stats.lines;
+      const perRow = stack.heads.length, rows = perRow ? cells.length / perRow : 0;
+      const drawRow = (row) => {
+        for (const entry of cells.slice(row * perRow, (row + 1) * perRow)) {
+          const context = AttnLab.sizedCanvas(entry.canvas, size, size);
+          entry.stats = paintThumbnail(new AttnLab.CanvasPainter(context), stack, entry.layer, entry.head, size, sides);
+        }
+      };
+      const now = firstScreen ? Math.max(1, Math.ceil((window.innerHeight || 900) / (size + 2))) : rows;
+      let row = 0;
+      for (; row < Math.min(now, rows); row++) drawRow(row);
+      if (row < rows) {
+        for (const entry of cells.slice(row * perRow)) AttnLab.sizedCanvas(entry.canvas, size, size);
+        drawn = new Promise((resolve) => {
+          rest = { resolve, timer: 0 };
+          const step = () => {
+            drawRow(row++);
+            if (row < rows) {
+              rest.timer = setTimeout(step, 0);
+              return;
+            }
+            rest = null;
+            updateStatus();
+            resolve();
+          };
+          rest.timer = setTimeout(step, 0);
+        });
+      } else {
+        drawn = Promise.resolve();
       }
+      updateStatus();
+      if (open) renderDetail();
+    }
+
+    function updateStatus() {
+      const stack = stackOf();
+      const lines = cells.reduce((n, entry) => n + (entry.stats ? entry.stats.lines : 0), 0);
       status.textContent = stack.layers.length + ' layers × ' + stack.heads.length + ' heads' +
         (state.thumbnails === 'lines' ? ' · ' + AttnLab.linesText(lines, state) : ' · matrices') +
-        (state.hideFirstKey ? ' · first token hidden, each head scaled to the rest' : '');
-      if (open) renderDetail();
+        (state.hideFirstKey ? ' · first token hidden, each head scaled to the rest' : '') +
+        (rest ? ' · drawing…' : '');
     }
 
     function openDetail(layer, head) {
@@ -186,13 +229,15 @@
     }
 
     buildControls();
-    buildGrid();
+    buildGrid(true);
 
     // What the self-test (model.selftest.js) reads and drives.
     return {
       state, detail, drawing, grid, overlay, detailTitle, closeButton, stackOf,
       get cells() { return cells; },
       get open() { return open; },
+      /** Resolves once every thumbnail is drawn (the page draws the first screen first). */
+      get drawn() { return drawn; },
     };
   };
 })();

@@ -8,6 +8,7 @@
   AttnLab.selftests.model = async function (t, view, data) {
     const { state, detail, drawing, grid, overlay, detailTitle, closeButton, stackOf } = view;
     const initial = data.fields.initial;
+    await view.drawn;
     if (document.getElementById('attnlab-filter')) AttnLab.setValue(document.getElementById('attnlab-filter'), 'all');
     const stack = stackOf();
     const rowLabels = [...grid.querySelectorAll('.axis.row')].map((node) => node.textContent);
