@@ -230,10 +230,11 @@ public struct SafeTensorsWriter {
         tensors[name] = (tensor, type)
     }
 
-    /// The file's bytes.
+    /// The file's bytes. The header is written first (every offset follows from the shapes), then
+    /// each tensor straight into one buffer of the file's size: a 512-token trace of a 30-layer model
+    /// (380 MB) costs one copy of itself, not three.
     public func encoded() -> Data {
         var header = "{"
-        var body = Data()
         var first = true
         func appendKey(_ key: String) {
             if !first { header += "," }
@@ -245,30 +246,39 @@ public struct SafeTensorsWriter {
             header += "{" + metadata.keys.sorted().map { JSONText.quote($0) + ":" + JSONText.quote(metadata[$0]!) }
                 .joined(separator: ",") + "}"
         }
-        for name in tensors.keys.sorted() {
+        let names = tensors.keys.sorted()
+        var offset = 0
+        for name in names {
             let (tensor, type) = tensors[name]!
-            let begin = body.count
-            switch type {
-            case .f32:
-                tensor.withUnsafeBufferPointer { buffer in
-                    var littleEndian = buffer.map { $0.bitPattern.littleEndian }
-                    body.append(Data(bytes: &littleEndian, count: littleEndian.count * 4))
-                }
-            case .f16:
-                var halves = tensor.scalars.map { Float16($0).bitPattern.littleEndian }
-                body.append(Data(bytes: &halves, count: halves.count * 2))
-            }
+            let size = tensor.count * (type == .f32 ? 4 : 2)
             appendKey(name)
             let dtype = type == .f32 ? "F32" : "F16"
-            header += "{\"dtype\":\"\(dtype)\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(begin),\(body.count)]}"
+            header += "{\"dtype\":\"\(dtype)\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + size)]}"
+            offset += size
         }
         header += "}"
         // Pad the header with spaces so that the data starts 8-byte aligned, as the reference writer does.
         while (header.utf8.count % 8) != 0 { header += " " }
+        var data = Data(capacity: 8 + header.utf8.count + offset)
         var length = UInt64(header.utf8.count).littleEndian
-        var data = Data(bytes: &length, count: 8)
+        data.append(Data(bytes: &length, count: 8))
         data.append(header.data(using: .utf8)!)
-        data.append(body)
+        for name in names {
+            let (tensor, type) = tensors[name]!
+            switch type {
+            case .f32:
+                tensor.withUnsafeBufferPointer { buffer in
+                    #if _endian(little)
+                    data.append(buffer)
+                    #else
+                    for value in buffer { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+                    #endif
+                }
+            case .f16:
+                let halves = tensor.scalars.map { Float16($0).bitPattern.littleEndian }
+                halves.withUnsafeBufferPointer { data.append($0) }
+            }
+        }
         return data
     }
 
