@@ -67,7 +67,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AttnDiffTests", dependencies: ["AttnDiff"]),
         .testTarget(name: "AttnExperimentsTests", dependencies: ["AttnExperiments"]),
-        .testTarget(name: "AttnViewsTests", dependencies: ["AttnViews", "AttnDiff"],
+        .testTarget(name: "AttnViewsTests", dependencies: ["AttnViews", "AttnModels", "AttnDiff"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AttnFiguresTests", dependencies: ["AttnFigures"],
                     resources: [.copy("Fixtures")]),

@@ -51,9 +51,31 @@ public enum Executor {
     /// The variants of every input for one model: the base, then each perturbation that applies,
     /// then each intervention applied to each of those it names.
     public static func plan(_ experiment: Experiment, maskTokens: [String?]) -> [PlannedVariant] {
+        plan(experiment, maskTokens: maskTokens, prepare: { _, input in input })
+    }
+
+    /// The same, a chat input first rendered by `renderChat(model, messages)`: its variants are
+    /// edits of the prompt that model reads.
+    public static func plan(_ experiment: Experiment, maskTokens: [String?],
+                            renderChat: (Int, [ChatMessage]) throws -> String) throws -> [PlannedVariant] {
+        try plan(experiment, maskTokens: maskTokens) { m, input in
+            guard let messages = input.messages else { return input }
+            var rendered = input
+            do {
+                rendered.a = try renderChat(m, messages)
+            } catch {
+                throw ExperimentError("model \(experiment.models[m].name), input \(input.id)", cause: error)
+            }
+            return rendered
+        }
+    }
+
+    private static func plan(_ experiment: Experiment, maskTokens: [String?],
+                             prepare: (Int, InputSpec) throws -> InputSpec) rethrows -> [PlannedVariant] {
         var planned: [PlannedVariant] = []
         for (m, mask) in maskTokens.enumerated() {
-            for input in experiment.inputs {
+            for original in experiment.inputs {
+                let input = try prepare(m, original)
                 var variants = [Variant.base(of: input)]
                 for perturbation in experiment.perturbations {
                     if let variant = perturbation.apply(to: input, maskToken: mask) { variants.append(variant) }
@@ -74,6 +96,7 @@ public enum Executor {
     static func request(_ variant: Variant, _ spec: ModelSpec, capture: CaptureOptions, watched: [String]) -> TraceRequest {
         var request = TraceRequest(a: variant.a, b: variant.b, decoderText: variant.decoder, task: spec.task, capture: capture, topK: spec.topK)
         request.watchedTokens = watched
+        request.chat = variant.chat ?? false
         return request
     }
 
@@ -86,7 +109,7 @@ public enum Executor {
                 throw ExperimentError("model \(spec.name) (\(spec.id))", cause: error)
             }
         }
-        let planned = plan(experiment, maskTokens: models.map { $0.tokenizer.maskToken })
+        let planned = try plan(experiment, maskTokens: models.map { $0.tokenizer.maskToken }) { try models[$0].renderChat($1) }
         // What only the models can tell (layers, heads, words) is checked before anything runs.
         try ExperimentChecker.check(experiment, models: models, planned: planned)
 
@@ -94,14 +117,13 @@ public enum Executor {
         let watched = Array(Set(experiment.expectations.flatMap { expectation -> [String] in
             switch expectation.check {
             case .above(let name, _), .below(let name, _), .equals(let name, _, _), .invariant(let name, _), .direction(let name, _, _):
-                if case .probability(let token) = name { return [token] }
-                return []
+                return name.metric.watchedTokens
             default:
                 return []
             }
         } + experiment.scans.flatMap { $0.metric?.watchedTokens ?? [] } + experiment.attributions.flatMap { $0.metric?.watchedTokens ?? [] })).sorted()
-        // Mean ablations average over every base input of the experiment.
-        let meanReference = experiment.inputs.map { Variant.base(of: $0) }
+        // Mean ablations average over every base input of the experiment (as each model reads it).
+        let meanReference = planned.filter { $0.variant.isBase && $0.variant.intervention == nil }
 
         // Trace every variant, in batches of consecutive variants of one model fixed by the plan
         // (each batch one forward pass over all its variants' passes, every weight read once for
@@ -124,7 +146,8 @@ public enum Executor {
                 sources[source] = Self.request(variant.variant, spec, capture: [], watched: watched)
             }
             return try InterventionRunner.trace(request, interventions: [intervention], model: models[job.model], sources: sources,
-                                                meanReference: meanReference.map { Self.request($0, spec, capture: [], watched: []) })
+                                                meanReference: meanReference.filter { $0.model == job.model }
+                                                    .map { Self.request($0.variant, spec, capture: [], watched: []) })
         }
         DispatchQueue.concurrentPerform(iterations: min(workers, batches.count)) { _ in
             while let index = counter.next(below: batches.count) {
@@ -282,7 +305,8 @@ public enum Executor {
     }
 
     /// The label a variant's outputs amount to: the side of the similarity threshold, the most
-    /// probable class, or the most probable token at the first mask.
+    /// probable class, the most probable token at the first mask (masked-lm) or after the last
+    /// position (causal-lm, seq2seq).
     static func label(_ trace: Trace, _ spec: ModelSpec) -> String? {
         if let similarity = trace.outputs.similarity, let threshold = spec.threshold {
             let labels = spec.labels ?? ["not-paraphrase", "paraphrase"]
@@ -290,7 +314,8 @@ public enum Executor {
         }
         var outputs = trace.outputs
         if let labels = spec.labels { outputs.labels = labels }  // the experiment's names for the classes
-        return outputs.label ?? trace.outputs.topk?.first?.candidates.first?.token
+        let predicted = trace.provenance.task == ModelTask.maskedLM.rawValue ? trace.outputs.topk?.first : trace.outputs.topk?.last
+        return outputs.label ?? predicted?.candidates.first?.token
     }
 
     static func uniqueRunID(in folder: URL, at date: Date) -> String {

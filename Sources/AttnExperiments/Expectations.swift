@@ -1,5 +1,6 @@
 import AttnCore
 import AttnDiff
+import AttnModels
 import Foundation
 
 /// Evaluates expectations on traced variants.
@@ -94,20 +95,11 @@ public enum ExpectationEvaluator {
         return (want[0] == "*" || want[0] == have[0]) && (want[1] == "*" || want[1] == have[1])
     }
 
-    /// An output of a trace by name: similarity, a class's probability, or a token's probability at the first mask.
+    /// An output of a trace by name: similarity, a class's probability, a token's probability (at the
+    /// first mask for masked-lm, after the last position for causal-lm and seq2seq), or the logit
+    /// difference of two of them.
     static func output(_ name: OutputName, _ trace: Trace) -> Double? {
-        switch name {
-        case .similarity:
-            return trace.outputs.similarity
-        case .probability(let label):
-            if let labels = trace.outputs.labels, let probabilities = trace.outputs.probabilities,
-               let index = labels.firstIndex(of: label) { return probabilities[index] }
-            if let prediction = trace.outputs.topk?.first {
-                return (prediction.watched ?? []).first { $0.token == label }?.probability
-                    ?? prediction.candidates.first { $0.token == label }?.probability
-            }
-            return nil
-        }
+        try? name.metric.value(trace.outputs, task: ModelTask(rawValue: trace.provenance.task) ?? .attention)
     }
 
     static func check(_ check: ExpectationSpec.Check, _ subject: Subject, base: Subject?) -> (Bool, String) {

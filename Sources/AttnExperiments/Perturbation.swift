@@ -38,6 +38,8 @@ public struct Variant: Codable, Sendable, Equatable {
     /// then named `PARENT+ID`); nil for none.
     public var intervention: Intervention?
     public var interventionID: String?
+    /// True when `a` is a chat prompt rendered from an input's messages (it holds its special tokens).
+    public var chat: Bool?
 
     /// `input/name`, as expectations and folders name it.
     public var path: String { "\(input)/\(name)" }
@@ -62,7 +64,7 @@ public struct Variant: Codable, Sendable, Equatable {
 
     public static func base(of input: InputSpec) -> Variant {
         Variant(input: input.id, name: input.baseName, a: input.a, b: input.b, decoder: input.decoder,
-                perturbation: nil, edits: [], swapped: false)
+                perturbation: nil, edits: [], swapped: false, chat: input.messages == nil ? nil : true)
     }
 }
 

@@ -33,6 +33,17 @@ public enum SentenceFilter: String, CaseIterable, Sendable, Codable {
     case aToA = "a-a", bToB = "b-b", aToB = "a-b", bToA = "b-a"
 }
 
+/// What the first key column does to the model view's thumbnails. In causal models the first token
+/// takes most of the attention (an attention sink), which would leave every other cell pale.
+public enum SinkDisplay: String, CaseIterable, Sendable, Codable {
+    /// Hidden for causal models, shown otherwise.
+    case auto
+    /// Left out of the thumbnails, each of which is scaled to its strongest remaining weight.
+    case hide
+    /// Drawn like every other key.
+    case show
+}
+
 /// What a view includes and how it looks when it opens. Layer and head numbers are the model's own.
 public struct ViewOptions: Sendable, Equatable {
     /// Colour scheme.
@@ -60,10 +71,12 @@ public struct ViewOptions: Sendable, Equatable {
     public var topK: Int
     /// A title for the page (nil: the model and the input).
     public var title: String?
+    /// The model view's first key column when the page opens (a toggle on the page changes it).
+    public var sink: SinkDisplay = .auto
 
     public init(mode: DisplayMode = .dark, includeLayers: [Int]? = nil, includeHeads: [Int]? = nil,
                 stack: StackKind? = nil, layer: Int? = nil, selectedHeads: [Int]? = nil, sentences: SentenceFilter = .all,
-                token: Int? = nil, threshold: Double? = nil, topK: Int = 0, title: String? = nil) {
+                token: Int? = nil, threshold: Double? = nil, topK: Int = 0, title: String? = nil, sink: SinkDisplay = .auto) {
         self.mode = mode
         self.includeLayers = includeLayers
         self.includeHeads = includeHeads
@@ -75,6 +88,7 @@ public struct ViewOptions: Sendable, Equatable {
         self.threshold = threshold
         self.topK = topK
         self.title = title
+        self.sink = sink
     }
 }
 

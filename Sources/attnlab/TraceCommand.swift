@@ -22,8 +22,8 @@ struct TraceCommand: ParsableCommand {
     @Option(help: "The revision of a Hugging Face id to take from the cache: a branch or tag (default main) or a commit hash.")
     var revision: String?
 
-    @Option(help: "The input text (sentence A).")
-    var text: String
+    @Option(help: "The input text (sentence A); with --chat, the user's message.")
+    var text: String?
 
     @Option(help: "Sentence B of a pair.")
     var pair: String?
@@ -49,13 +49,38 @@ struct TraceCommand: ParsableCommand {
     @Option(name: .customLong("top-k"), help: "Predictions kept per position for masked-lm and causal-lm.")
     var topK = 5
 
+    @Flag(name: .customLong("all-positions"), help: "causal-lm: predict the next token after every position, not only after the last.")
+    var allPositions = false
+
     @Option(help: "Threads for the forward pass.")
     var threads = 1
+
+    @Flag(help: "Render the model's chat template for the messages (with the generation prompt) and trace the result.")
+    var chat = false
+
+    @Option(name: .customLong("message"), help: "With --chat: one message as ROLE:TEXT (repeat it, in order).")
+    var messages: [String] = []
+
+    @Option(name: .customLong("messages"), help: "With --chat: a JSON file of messages, [{\"role\": …, \"content\": …}, …].")
+    var messagesFile: String?
 
     @OptionGroup(title: "Interventions")
     var interventions: InterventionOptions
 
     func validate() throws {
+        if chat {
+            let sources = [text != nil, !messages.isEmpty, messagesFile != nil].filter { $0 }.count
+            guard sources == 1 else {
+                throw ValidationError("--chat takes its messages from one of --message (repeated), --messages FILE or --text (one user message)")
+            }
+            guard pair == nil else { throw ValidationError("--chat traces one prompt; leave out --pair") }
+            for message in messages {
+                do { _ = try ChatPrompt.message(parsing: message) } catch { throw ValidationError("--message: \(error)") }
+            }
+        } else {
+            guard text != nil else { throw ValidationError("give the input with --text (or messages with --chat)") }
+            guard messages.isEmpty, messagesFile == nil else { throw ValidationError("--message and --messages need --chat") }
+        }
         _ = try Self.captureOptions(capture)
         guard topK > 0 else { throw ValidationError("--top-k must be at least 1") }
         guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
@@ -77,9 +102,17 @@ struct TraceCommand: ParsableCommand {
 
     func run() throws {
         let loaded = try LoadedModel(model, locator: .standard(revision: revision))
-        var request = TraceRequest(a: text, b: pair, decoderText: decoderText, task: task,
+        var prompt = text ?? ""
+        if chat {
+            let conversation = try messagesFile.map { try ChatPrompt.read(file: URL(fileURLWithPath: $0)) }
+                ?? (messages.isEmpty ? [ChatMessage(role: "user", content: prompt)] : messages.map(ChatPrompt.message(parsing:)))
+            prompt = try loaded.renderChat(conversation)
+        }
+        var request = TraceRequest(a: prompt, b: pair, decoderText: decoderText, task: task,
                                    capture: try Self.captureOptions(capture), truncate: truncate, topK: topK)
         request.threads = threads
+        request.chat = chat
+        request.allPositions = allPositions
         let trace = try InterventionRunner.trace(request, interventions: try interventions.interventions(), model: loaded)
         try trace.checkFinite()
         let format = self.format ?? (out?.lowercased().hasSuffix(".json") == true ? .json : out == nil ? nil : .safetensors)

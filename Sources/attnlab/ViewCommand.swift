@@ -79,6 +79,9 @@ struct ViewCommand: ParsableCommand {
     @Option(help: "The page's title (default: the model and the input).")
     var title: String?
 
+    @Option(help: "Model view: leave the first token (an attention sink) out of the thumbnails and scale each to the rest (hide), or draw it (show); auto hides it for causal models. The page has a toggle.")
+    var sink = SinkDisplay.auto
+
     func validate() throws {
         if let heads { _ = try Self.numbers(heads, option: "--heads") }
         if let layers { _ = try Self.numbers(layers, option: "--layers") }
@@ -109,7 +112,7 @@ struct ViewCommand: ParsableCommand {
             layer: layer,
             selectedHeads: kind == .model ? nil : headList,
             sentences: sentences,
-            token: token, threshold: threshold, topK: topK, title: title)
+            token: token, threshold: threshold, topK: topK, title: title, sink: sink)
         if traces.count == 1, RunFolder.isRun(source) {
             try writeRun(RunFolder(source), kind: kind, options: options)
             return

@@ -233,7 +233,16 @@
         if (distanceSymbol >= 30) throw damaged('an invalid distance code');
         const distance = DISTANCE_BASE[distanceSymbol] + bits(DISTANCE_EXTRA[distanceSymbol]);
         if (distance > written || written + copyLength > out.length) throw damaged('a copy outside the data');
-        for (let i = 0; i < copyLength; i++, written++) out[written] = out[written - distance];
+        if (distance === 1) {
+          // A run of one byte (how AttnLab sends runs): one native fill.
+          out.fill(out[written - 1], written, written + copyLength);
+          written += copyLength;
+        } else if (distance >= copyLength) {
+          out.copyWithin(written, written - distance, written - distance + copyLength);
+          written += copyLength;
+        } else {
+          for (let i = 0; i < copyLength; i++, written++) out[written] = out[written - distance];
+        }
         buffer = bitBuffer; count = bitCount; at = position; w = written;
       }
       bitBuffer = buffer; bitCount = count; position = at; written = w;
