@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: libopenblas-dev, libgit2-dev, libcairo2-dev).
@@ -44,8 +45,14 @@ let package = Package(
         // snapshot review pages.
         .target(name: "AttnReports", dependencies: ["AttnCore", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures",
                                                     "AttnGit", "AttnSnapshots"]),
+        // The local server of `attnlab serve`: routes, sessions, the model cache, security. Every
+        // route calls the library function a command calls.
+        .target(name: "AttnServe", dependencies: ["AttnCore", "AttnModels", "AttnDiff", "AttnExperiments", "AttnViews", "AttnReports", "AttnSnapshots",
+                                                  .product(name: "Hummingbird", package: "hummingbird")],
+                resources: [.copy("Resources")]),
         .executableTarget(name: "attnlab", dependencies: [
             "AttnCore", "AttnModels", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures", "AttnGit", "AttnSnapshots", "AttnReports",
+            "AttnServe",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -63,6 +70,9 @@ let package = Package(
         .testTarget(name: "AttnGitTests", dependencies: ["AttnGit", "GitTestSupport"]),
         .testTarget(name: "AttnSnapshotsTests", dependencies: ["AttnSnapshots", "GitTestSupport"]),
         .testTarget(name: "AttnReportsTests", dependencies: ["AttnReports"]),
+        // Starts the server on a free port; drives the app in headless Chromium; runs the built `attnlab`.
+        .testTarget(name: "AttnServeTests", dependencies: ["AttnServe", "AttnCore", "AttnModels", "AttnDiff", "AttnExperiments",
+                                                            "AttnViews", "attnlab"]),
         // Runs the built `attnlab` binary as a user would.
         .testTarget(name: "attnlabTests", dependencies: ["attnlab", "AttnCore"], resources: [.copy("Fixtures")]),
     ],

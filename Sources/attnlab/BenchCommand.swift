@@ -1,6 +1,7 @@
 import ArgumentParser
 import AttnCore
 import AttnModels
+import AttnServe
 import AttnViews
 import Foundation
 
@@ -30,10 +31,17 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Time the HTML views instead: page size, time to write it, and time to its first draw in headless Chromium.")
     var views = false
 
+    @Flag(help: "Time the app of `attnlab serve` instead: from a change of text or perturbation to the outputs and the view, through its HTTP API and in headless Chromium (32 tokens).")
+    var serve = false
+
+    @Option(help: "Edits timed by --serve.")
+    var edits = 100
+
     func validate() throws {
         _ = try Self.integers(tokens, "--tokens")
         _ = try Self.integers(threads, "--threads")
         guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+        guard edits > 0 else { throw ValidationError("--edits must be at least 1") }
     }
 
     func run() throws {
@@ -42,6 +50,17 @@ struct BenchCommand: ParsableCommand {
         #endif
         let lengths = try Self.integers(tokens, "--tokens")
         let threadCounts = try Self.integers(threads, "--threads")
+        if serve {
+            let report = try ServeBench.run(model: model, edits: edits) { print($0) }
+            var rows = [["path", "edits", "p50", "p95", "max"]]
+            for figures in report.figures {
+                rows.append([figures.name, "\(figures.milliseconds.count)", Self.ms(figures.percentile(0.5) / 1000),
+                             Self.ms(figures.percentile(0.95) / 1000), Self.ms((figures.milliseconds.max() ?? 0) / 1000)])
+            }
+            print(Table.render(rows))
+            print("\nEach edit changes sentence B's last word or the replacement word; timed to the outputs and the head view of base and variant (\(report.workers) workers).")
+            return
+        }
         let folder = try ModelLocator.standard().resolve(model)
         if views {
             try ViewBench.run(folder: folder, lengths: lengths)
