@@ -46,7 +46,8 @@ struct Routes: Sendable {
                 return try await server.queue.run(flag) { try workbench.scan(body, model: loaded.model, flag: flag) }
             }
         }
-        router.get("/api/view") { request, _ in try await viewPage(request) }
+        router.get("/api/view") { request, _ in try await viewPage(request, payload: false) }
+        router.get("/api/payload") { request, _ in try await viewPage(request, payload: true) }
         router.get("/api/trace/:id") { request, context in try await traceFile(request, context) }
         router.post("/api/save") { request, _ in
             try await json {
@@ -88,8 +89,9 @@ struct Routes: Sendable {
                              version: AttnLab.version, project: server.project.root.lastPathComponent)
     }
 
-    /// `attnlab view` of a stored trace, for an iframe.
-    func viewPage(_ request: Request) async throws -> Response {
+    /// `attnlab view` of a stored trace, for an iframe; or its data alone, for a frame already
+    /// showing the view (the page posts it there, and the view draws it).
+    func viewPage(_ request: Request, payload: Bool) async throws -> Response {
         do {
             let query = request.uri.queryParameters
             let id = try required(request, "trace")
@@ -105,7 +107,12 @@ struct Routes: Sendable {
             let flag = flag(request)
             let workbench = self.workbench
             let chosen = options
-            let page = try await server.queue.run(flag) { try workbench.view(trace: id, kind: kind, options: chosen, flag: flag) }
+            let page = try await server.queue.run(flag) { try workbench.view(trace: id, kind: kind, options: chosen, payload: payload, flag: flag) }
+            if payload {
+                var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: page)))
+                response.headers[.contentType] = "application/json"
+                return response
+            }
             return Self.sandboxed(page)
         } catch {
             return Self.failure(error, plain: true)

@@ -24,7 +24,7 @@ public enum ServeBench {
     }
 
     /// A sentence pair of `all-MiniLM-L6-v2` with 32 tokens, the BertViz paper's pair lengthened.
-    public static let pair = (a: "the eminem tune was totally awesome, and the whole crowd sang along.",
+    public static let pair = (a: "the eminem tune was totally awesome, and the crowd sang along.",
                               b: "dude, that song from eminem at the show last night was sick!")
 
     public static func run(model: String, edits: Int, view: String = "head", chromium: Bool = true,
@@ -52,12 +52,19 @@ public enum ServeBench {
         log("model \(model), \(tokens) tokens; \(edits) edits each")
 
         // Through the HTTP API: the analysis, then the current view of the base and the variant.
+        // Even edits change sentence A's last word, odd ones the word replacing "sick" (as `AttnLabApp.bench` does).
+        let endings = ["along", "loud", "too", "again", "all", "twice", "once", "live", "hard", "well"]
         let words = ["terrific", "great", "fine", "awesome", "cool", "bad", "superb", "nice", "ok", "wild"]
         var api: [Double] = []
+        var a = pair.a, replacement = "terrific"
         for index in 0 ..< edits {
             let start = DispatchTime.now()
-            let b = index % 2 == 0 ? pair.b.replacingOccurrences(of: "sick!", with: "\(words[index % words.count])!") : pair.b
-            let result = try client.analyze(model: model, a: pair.a, b: b, replacement: words[(index + 3) % words.count])
+            if index % 2 == 0 {
+                a = pair.a.replacingOccurrences(of: "along.", with: "\(endings[index % endings.count]).")
+            } else {
+                replacement = words[index % words.count]
+            }
+            let result = try client.analyze(model: model, a: a, b: pair.b, replacement: replacement)
             guard let shown = result["variants"] as? [[String: Any]] else {
                 throw ServeError(.internalServerError, "analysis failed: \(result["error"] as? String ?? "?")")
             }
@@ -83,6 +90,18 @@ public enum ServeBench {
             let values = times.compactMap { ($0 as? Double) ?? ($0 as? Int).map(Double.init) }
             guard values.count == edits else { throw ServeError(.internalServerError, "the page's bench gave \(values.count) of \(edits) figures") }
             figures.append(Figures(name: "Chromium", milliseconds: values))
+            // Where the page's time goes: the analysis answered, the outputs drawn, the views loaded.
+            let parts = try browser.evaluate("JSON.stringify(AttnLabApp.latencies.slice(-\(edits)))") as? String ?? "[]"
+            if let rows = try? JSONSerialization.jsonObject(with: Data(parts.utf8)) as? [[String: Double]] {
+                func median(_ key: String) -> Double { let v = rows.compactMap { $0[key] }.sorted(); return v.isEmpty ? .nan : v[v.count / 2] }
+                log(String(format: "in Chromium, medians: analysis answered %.1f ms (model work %.1f ms), outputs drawn %.1f ms, views loaded %.1f ms",
+                           median("answer"), median("server"), median("draw"), median("views")))
+            }
+            let viewParts = try browser.evaluate("JSON.stringify(AttnLabApp.viewTimes.slice(-\(2 * edits)))") as? String ?? "[]"
+            if let rows = try? JSONSerialization.jsonObject(with: Data(viewParts.utf8)) as? [[String: Any]] {
+                func median(_ key: String) -> Double { let v = rows.compactMap { ($0[key] as? Double) ?? ($0[key] as? Int).map(Double.init) }.sorted(); return v.isEmpty ? .nan : v[v.count / 2] }
+                log(String(format: "each view, medians: data fetched %.1f ms (%.0f kB), drawn by the view %.1f ms", median("fetch"), median("bytes") / 1000, median("drawn")))
+            }
         }
         return Report(model: model, tokens: tokens, workers: settings.limits.workers, figures: figures)
     }

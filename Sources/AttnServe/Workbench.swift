@@ -186,14 +186,15 @@ struct Workbench: Sendable {
 
     // MARK: views, scans
 
-    /// `attnlab view`: one view of a stored trace as its self-contained page.
-    func view(trace id: String, kind: ViewKind, options: ViewOptions, flag: CancelFlag) throws -> Data {
+    /// `attnlab view`: one view of a stored trace as its self-contained page, or only its data
+    /// (`payload`), for a page already showing that view.
+    func view(trace id: String, kind: ViewKind, options: ViewOptions, payload: Bool = false, flag: CancelFlag) throws -> Data {
         guard let trace = traces.trace(id) else {
             throw ServeError(.notFound, "that trace is no longer kept", hint: "change the text to trace it again")
         }
         try flag.check()
         do {
-            return try ViewRenderer.render(trace, view: kind, options: options)
+            return payload ? try ViewRenderer.payload(trace, view: kind, options: options) : try ViewRenderer.render(trace, view: kind, options: options)
         } catch let error as CoreError {
             throw ServeError.badRequest(error.description)
         }

@@ -7,14 +7,12 @@ import Foundation
 enum Page {
     /// The page's bytes.
     static func html(payload: ViewPayload, scripts: [String], mode: DisplayMode) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let fields = scriptSafe(try encoder.encode(payload))
+        let data = try json(payload)
         let css = try Resources.text("views.css")
         let javascript = try scripts.map { try Resources.text($0) }.joined(separator: "\n")
 
         var page = Data()
-        page.reserveCapacity(fields.count + payload.blob.count * 4 / 3 + css.utf8.count + javascript.utf8.count + 1024)
+        page.reserveCapacity(data.count + css.utf8.count + javascript.utf8.count + 1024)
         func add(_ text: String) { page.append(contentsOf: Array(text.utf8)) }
         add("""
         <!doctype html>
@@ -30,14 +28,11 @@ enum Page {
         </head>
         <body class="attnlab mode-\(mode.rawValue) view-\(payload.view.rawValue)">
         <div id="attnlab"><noscript>This AttnLab view needs JavaScript.</noscript></div>
-        <script type="application/json" id="attnlab-payload">{"blob":"
+        <script type="application/json" id="attnlab-payload">
         """)
-        // The base64 alphabet needs no escaping inside a script element.
-        page.append(Data(payload.blob).base64EncodedData())
-        add("\",\"fields\":")
-        page.append(fields)
+        page.append(data)
         add("""
-        }</script>
+        </script>
         <script>
         \(javascript)
         AttnLab.boot('\(payload.view.rawValue)');
@@ -47,6 +42,22 @@ enum Page {
 
         """)
         return page
+    }
+
+    /// The payload element's text: `{"blob":"<base64>","fields":{…}}`, safe inside a script element.
+    static func json(_ payload: ViewPayload) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let fields = scriptSafe(try encoder.encode(payload))
+        var data = Data()
+        data.reserveCapacity(fields.count + payload.blob.count * 4 / 3 + 32)
+        data.append(contentsOf: Array("{\"blob\":\"".utf8))
+        // The base64 alphabet needs no escaping inside a script element.
+        data.append(Data(payload.blob).base64EncodedData())
+        data.append(contentsOf: Array("\",\"fields\":".utf8))
+        data.append(fields)
+        data.append(UInt8(ascii: "}"))
+        return data
     }
 
     /// JSON that cannot end its script element or open a comment in it: `<`, `>`, `&` and the

@@ -58,7 +58,7 @@ struct BenchCommand: ParsableCommand {
                              Self.ms(figures.percentile(0.95) / 1000), Self.ms((figures.milliseconds.max() ?? 0) / 1000)])
             }
             print(Table.render(rows))
-            print("\nEach edit changes sentence B's last word or the replacement word; timed to the outputs and the head view of base and variant (\(report.workers) workers).")
+            print("\nEach edit changes sentence A's last word or the word replacing \"sick\" in B; timed to the outputs and the head view of base and variant (\(report.workers) workers).")
             return
         }
         let folder = try ModelLocator.standard().resolve(model)

@@ -281,3 +281,78 @@ struct APITests {
         }
     }
 }
+
+/// Reviews and the command itself.
+@Suite(.serialized)
+struct ReviewAndCommandTests {
+    /// `attnlab review`'s page, from the app: the project's snapshots at two revisions.
+    @Test func reviewsAreTheReviewCommandsPages() async throws {
+        try await ServerHarness.with { (server: ServerHarness) async throws in
+            // No repository: the command's own error.
+            let none = try await server.request("/api/review")
+            #expect(none.status == 400, "\(none.text)")
+            // A repository with the case study's snapshots, then a change to one of them.
+            let project = server.project
+            try Self.git(["init", "-q"], in: project)
+            try FileManager.default.copyItem(at: ServerHarness.repository.appendingPathComponent("Snapshots"), to: project.appendingPathComponent("Snapshots"))
+            try Self.git(["add", "Snapshots"], in: project)
+            try Self.git(["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "snapshots"], in: project)
+            let page = try await server.request("/api/review?a=HEAD&b=working-tree&experiment=paraphrase-eminem")
+            #expect(page.status == 200, "\(page.text.prefix(300))")
+            #expect(page.headers["content-security-policy"]?.hasPrefix("sandbox") == true)
+            #expect(page.text.contains("paraphrase-eminem"))
+            #expect(try await server.request("/api/review?a=no-such-revision").status == 400)
+            #expect(try await server.request("/api/review?a=--output=x").status == 400)
+        }
+    }
+
+    static func git(_ arguments: [String], in folder: URL) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["git"] + arguments
+        process.currentDirectoryURL = folder
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "git \(arguments.joined(separator: " "))")
+    }
+
+    /// `attnlab serve --port 0` prints its address with the token and serves the app there; with
+    /// --host other than loopback it warns.
+    @Test func theCommandPrintsItsAddressAndServes() async throws {
+        for (host, warns) in [("127.0.0.1", false), ("0.0.0.0", true)] {
+            let process = Process()
+            process.executableURL = AppBrowserTests.binary
+            process.arguments = ["serve", "--port", "0", "--host", host]
+            process.currentDirectoryURL = ServerHarness.repository
+            let out = Pipe(), err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            try process.run()
+            defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+            let printed = try await offPool { () throws -> String in
+                var text = ""
+                let deadline = Date().addingTimeInterval(60)
+                while !text.contains("Ctrl-C"), Date() < deadline {
+                    let chunk = out.fileHandleForReading.availableData
+                    if chunk.isEmpty { break }
+                    text += String(decoding: chunk, as: UTF8.self)
+                }
+                return text
+            }
+            let address = try #require(printed.split(whereSeparator: \.isWhitespace).first { $0.hasPrefix("http://") }.map(String.init), "printed: \(printed)")
+            #expect(address.hasPrefix("http://127.0.0.1:") && address.contains("/?token="), "\(address)")
+            let port = Int(address.dropFirst("http://127.0.0.1:".count).prefix { $0.isNumber })!
+            let token = String(address.split(separator: "=").last!)
+            #expect(token.count == 48)
+            let ok = try await offPool { try HTTPResult.exchange(port: port, Data("GET /api/state HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAuthorization: token \(token)\r\nConnection: close\r\n\r\n".utf8), timeout: 30) }
+            #expect(ok.status == 200)
+            let refused = try await offPool { try HTTPResult.exchange(port: port, Data("GET /api/state HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8), timeout: 30) }
+            #expect(refused.status == 403)
+            process.terminate()
+            process.waitUntilExit()
+            let warning = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(warning.contains("warning: listening on 0.0.0.0") == warns, "\(host): \(warning)")
+        }
+    }
+}

@@ -80,22 +80,29 @@ struct AppBrowserTests {
         for letter in "terrific" {
             try browser.send("Input.insertText", ["text": String(letter)])
         }
-        try browser.wait("document.querySelector('.card[data-variant=\"terrific\"]') && AttnLabApp.result().variants.length === 2 && document.getElementById('status').textContent.startsWith('updated')", timeout: 60)
+        try browser.wait("AttnLabApp.idle() && document.querySelector('.card[data-variant=\"terrific\"]') && AttnLabApp.result().variants.length === 2", timeout: 60)
         #expect(try text(browser, ".card[data-variant=terrific] [data-output=similarity]") == "similarity 0.8088")
         #expect(try text(browser, ".card[data-variant=terrific] .label") == "paraphrase")
         #expect((try browser.evaluate("document.querySelectorAll('#changed-heads tr').length") as? Int ?? 0) > 2)
         // The views are the static pages' (APITests compares their bytes), each in a sandboxed frame,
         // loaded before the update counts as done.
-        let frames = try browser.evaluate("['left', 'right'].map(side => document.getElementById('frame-' + side).dataset.url)") as? [String] ?? []
-        #expect(frames.count == 2 && frames.allSatisfy { $0.hasPrefix("/api/view?") && $0.contains("view=head") }, "views in frames: \(frames)")
+        let frames = try browser.evaluate("JSON.stringify(AttnLabApp.frames())") as? String ?? "{}"
+        let shownTraces = try browser.evaluate("JSON.stringify(AttnLabApp.result().variants.map(v => v.trace))") as? String ?? "[]"
+        struct Frame: Decodable { var src: String?; var kind: String?; var trace: String?; var loaded: Bool; var drawn: Int? }
+        let state = try JSONDecoder().decode([String: Frame].self, from: Data(frames.utf8))
+        let traces = try JSONDecoder().decode([String].self, from: Data(shownTraces.utf8))
+        #expect(state["left"]?.trace == traces[0] && state["right"]?.trace == traces[1], "the frames show base and variant: \(frames)")
+        #expect(state.values.allSatisfy { $0.loaded && $0.kind == "head" && ($0.src ?? "").hasPrefix("/api/view?") }, "\(frames)")
+        // Typing sends each frame the new trace's data, which its own view code draws.
+        #expect((state["right"]?.drawn ?? 0) >= 1, "\(frames)")
         #expect(try browser.evaluate("document.getElementById('frame-left').getAttribute('sandbox')") as? String == "allow-scripts allow-downloads")
 
         // Pin "this must stay paraphrase", then ablate a head and watch the output change.
         _ = try browser.evaluate("document.querySelector('.card[data-variant=\"terrific\"] .pin-label').click()")
-        try browser.wait("document.querySelector('#pinned .pass')")
+        try browser.wait("AttnLabApp.idle() && document.querySelector('#pinned .pass')")
         let before = try text(browser, ".card[data-variant=terrific] [data-output=similarity]")
         _ = try browser.evaluate("document.querySelector('#heads-grid [data-head=\"5.4\"]').click()")
-        try browser.wait("document.querySelector('.card[data-role=\"variant+intervention\"]') && document.getElementById('status').textContent.startsWith('updated')", timeout: 60)
+        try browser.wait("AttnLabApp.idle() && document.querySelector('.card[data-role=\"variant+intervention\"]')", timeout: 60)
         let ablated = try text(browser, ".card[data-role=\"variant+intervention\"] [data-output=similarity]")
         #expect(ablated != before && ablated.hasPrefix("similarity "), "ablating 5.4: \(before) → \(ablated)")
         #expect(try browser.evaluate("document.querySelector('#heads-grid [data-head=\"5.4\"]').classList.contains('ablated')") as? Bool == true)
@@ -109,7 +116,7 @@ struct AppBrowserTests {
         if !supportsInterventions {
             #expect(try text(browser, "#save-error").contains("interventions"), "the refusal names what the parser lacks")
             _ = try browser.evaluate("document.getElementById('clear-ablation').click()")
-            try browser.wait("!document.querySelector('.card[data-role=\"variant+intervention\"]') && document.getElementById('status').textContent.startsWith('updated')")
+            try browser.wait("AttnLabApp.idle() && !document.querySelector('.card[data-role=\"variant+intervention\"]')")
             _ = try browser.evaluate("document.getElementById('save').click()")
             try browser.wait("document.querySelector('#saved-path')")
         }

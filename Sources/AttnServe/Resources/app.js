@@ -141,23 +141,48 @@
   }
 
   // ---- update: outputs first, then the views; timed from the change to the views' load ----
-  const App = (window.AttnLabApp = { latencies: [], updates: 0, waiters: [] });
+  const App = (window.AttnLabApp = { latencies: [], updates: 0, waiters: [], viewTimes: [] });
   let generation = 0;
+
+  let running = 0;
+  /** True when no update is under way (every answer drawn, every view loaded). */
+  App.idle = () => running === 0;
 
   async function refresh() {
     if (!state.info) return;
+    running++;
+    try {
+      await update();
+    } finally {
+      running--;
+    }
+  }
+
+  async function update() {
     const started = performance.now();
     const mine = ++generation;
     try {
       const result = await call('analyze', '/api/analyze', analyzeRequest());
       if (mine !== generation) return;
+      const answered = performance.now();
       state.result = result;
       showError(null);
       drawResult();
-      await loadViews();
+      const drawn = performance.now();
+      state.view.scanCell = null;
+      // The first comparison opens the views at the head that changed most; later ones keep what
+      // the reader chose in the views.
+      let keep = true;
+      if (!state.view.chosen && result.diff && result.diff.heads.length) {
+        state.view.chosen = true;
+        state.view.layer = result.diff.heads[0].layer;
+        state.view.heads = [result.diff.heads[0].head];
+        keep = false;
+      }
+      await loadViews(keep);
       if (mine !== generation) return;
       const ms = performance.now() - started;
-      App.latencies.push({ ms, server: result.milliseconds });
+      App.latencies.push({ ms, server: result.milliseconds, answer: answered - started, draw: drawn - answered, views: performance.now() - drawn });
       App.updates++;
       $('status').textContent = 'updated in ' + Math.round(ms) + ' ms (model ' + Math.round(result.milliseconds) + ' ms)';
       for (const waiter of App.waiters.splice(0)) waiter(ms);
@@ -328,12 +353,13 @@
   }
 
   function openHead(layer, head) {
+    state.view.chosen = true;
     state.view.kind = 'head';
     state.view.layer = layer;
     state.view.heads = [head];
     state.view.scanCell = null;
     drawViewControls(state.result);
-    loadViews();
+    loadViews(false);
   }
 
   /** Layers × heads, coloured by the change between base and variant; a click ablates. */
@@ -362,11 +388,24 @@
   }
 
   // ---- views: the static pages' own view code, in sandboxed frames ----
+  // Each frame opens a view page once (per view kind); later traces are sent to it as payloads,
+  // which its own code draws again, keeping the layer and heads the reader chose in it.
+  const frames = { left: { kind: null, trace: null, loaded: false, seq: 0, waiting: null }, right: { kind: null, trace: null, loaded: false, seq: 0, waiting: null } };
+  window.addEventListener('message', (event) => {
+    const message = event.data;
+    if (!message || message.attnlabDrawn === undefined) return;
+    for (const side of ['left', 'right']) {
+      const f = frames[side];
+      if (event.source === $('frame-' + side).contentWindow && f.waiting && f.waiting.id === message.attnlabDrawn) {
+        f.drawn = (f.drawn || 0) + (message.failed ? 0 : 1);
+        f.waiting.resolve();
+        f.waiting = null;
+      }
+    }
+  });
+
   function drawViewControls(result) {
-    const info = result.model;
-    if (state.view.layer === null || state.view.layer >= info.layers) state.view.layer = info.layers - 1;
     $('view-kind').value = state.view.kind;
-    $('view-layer').replaceChildren(...Array.from({ length: info.layers }, (_, l) => el('option', { value: l, selected: l === state.view.layer }, String(l))));
     const names = result.variants.map((v) => [v.role, v.name]);
     const fallbackRight = ['variant', 'base+intervention', 'variant+intervention'].find((r) => variantOf(r)) || 'base';
     if (!variantOf(state.view.left)) state.view.left = 'base';
@@ -376,31 +415,68 @@
     }
   }
 
-  function viewURL(trace, side, caption) {
+  function viewParams(trace, side, caption) {
     const v = state.view;
     const params = new URLSearchParams({ trace, view: v.kind, mode: 'light', title: caption });
-    if (v.kind !== 'model') params.set('layer', String(v.layer));
+    if (v.layer !== null && v.kind !== 'model') params.set('layer', String(v.layer));
     if (v.heads && v.kind !== 'model') params.set('heads', v.heads.join(','));
     params.set('session', session);
     params.set('lane', 'view-' + side);
-    return '/api/view?' + params.toString();
+    return params.toString();
   }
 
-  /** Loads both frames; resolves when both have loaded (their view drawn). */
-  function loadViews() {
+  /** The payload of a view, as text (the frame parses it); a newer one of the side aborts it. */
+  async function payload(side, params) {
+    const lane = 'payload-' + side;
+    if (controllers[lane]) controllers[lane].abort();
+    const controller = (controllers[lane] = new AbortController());
+    const response = await fetch('/api/payload?' + params, { signal: controller.signal });
+    if (!response.ok) throw new Error((await response.text()).trim());
+    return response.text();
+  }
+
+  /** Shows `trace` in a side's frame: opens the view page when the frame has none of this kind,
+   * else sends it the payload. `keep`: keep the layer and heads chosen in the view. */
+  async function showView(side, trace, caption, keep) {
+    const f = frames[side], frame = $('frame-' + side);
+    $('caption-' + side).textContent = caption;
+    if (f.kind !== state.view.kind || !f.loaded) {
+      f.kind = state.view.kind;
+      f.trace = trace;
+      f.loaded = false;
+      await new Promise((resolve) => {
+        frame.onload = () => { f.loaded = true; resolve(); };
+        frame.src = '/api/view?' + viewParams(trace, side, caption);
+      });
+      return;
+    }
+    if (f.trace === trace && keep) return f.pending;
+    const asked = performance.now();
+    const text = await payload(side, viewParams(trace, side, caption));
+    App.viewTimes.push({ side, fetch: performance.now() - asked, bytes: text.length });
+    const posted = performance.now();
+    f.trace = trace;
+    const id = ++f.seq;
+    const record = App.viewTimes[App.viewTimes.length - 1];
+    await (f.pending = new Promise((resolve) => {
+      if (f.waiting) f.waiting.resolve();
+      f.waiting = { id, resolve: () => { record.drawn = performance.now() - posted; resolve(); } };
+      frame.contentWindow.postMessage({ attnlabPayload: text, id, keep }, '*');
+      // A frame that does not answer is opened again next time.
+      setTimeout(() => { if (f.waiting && f.waiting.id === id) { f.waiting = null; f.loaded = false; resolve(); } }, 5000);
+    }));
+  }
+
+  /** Shows the chosen traces in both frames; resolves when both have drawn them. */
+  function loadViews(keep) {
     if (!state.result) return Promise.resolve();
-    const sides = state.view.scanCell ? [['left', state.view.scanCell.source, state.view.scanCell.sourceName], ['right', state.view.scanCell.target, state.view.scanCell.targetName]]
+    const cell = state.view.scanCell;
+    const sides = cell ? [['left', cell.source, cell.sourceName], ['right', cell.target, cell.targetName]]
       : ['left', 'right'].map((side) => { const v = variantOf(state.view[side]); return [side, v.trace, v.name]; });
-    $('view-note').textContent = state.view.scanCell ? 'scan cell: layer ' + state.view.layer + ', head ' + state.view.heads[0] + ' (source left, target right)' : '';
-    return Promise.all(sides.map(([side, trace, name]) => new Promise((resolve) => {
-      const frame = $('frame-' + side);
-      const url = viewURL(trace, side, name);
-      $('caption-' + side).textContent = name;
-      if (frame.dataset.url === url) { resolve(); return; }
-      frame.dataset.url = url;
-      frame.onload = () => resolve();
-      frame.src = url;
-    })));
+    $('view-note').textContent = cell ? 'scan cell: layer ' + state.view.layer + ', head ' + state.view.heads[0] + ' (source left, target right)' : '';
+    return Promise.all(sides.map(([side, trace, name]) => showView(side, trace, name, keep !== false))).catch((error) => {
+      if (!isAbort(error)) showError(error);
+    });
   }
 
   // ---- scan ----
@@ -443,7 +519,7 @@
             state.view.heads = [Number(column)];
             drawViewControls(state.result);
             drawScan(response);
-            loadViews();
+            loadViews(false);
             $('frame-left').scrollIntoView({ block: 'nearest' });
           },
         }, ''));
@@ -514,8 +590,7 @@
     }
     $('ablation-mode').addEventListener('change', () => { if (state.ablated.length) refresh(); });
     $('clear-ablation').addEventListener('click', () => { state.ablated = []; refresh(); });
-    $('view-kind').addEventListener('change', () => { state.view.kind = $('view-kind').value; if (state.view.kind !== 'head') state.view.heads = null; loadViews(); });
-    $('view-layer').addEventListener('change', () => { state.view.layer = Number($('view-layer').value); state.view.heads = null; loadViews(); });
+    $('view-kind').addEventListener('change', () => { state.view.kind = $('view-kind').value; loadViews(); });
     for (const side of ['left', 'right']) $('view-' + side).addEventListener('change', () => { state.view[side] = $('view-' + side).value; state.view.scanCell = null; loadViews(); });
     $('scan-run').addEventListener('click', runScan);
     $('save').addEventListener('click', save);
@@ -524,6 +599,9 @@
   }
 
   // ---- for tests and `attnlab bench --serve` ----
+  /** What each frame shows: its view kind, trace, and how many payloads its view has drawn. */
+  App.frames = () => ({ left: Object.assign({ src: $('frame-left').getAttribute('src') }, frames.left, { waiting: undefined }),
+    right: Object.assign({ src: $('frame-right').getAttribute('src') }, frames.right, { waiting: undefined }) });
   /** The last answer of the server (what the page shows). */
   App.result = () => state.result;
   /** Resolves with the latency of the next completed update (null on an error). */
@@ -535,24 +613,24 @@
     box.dispatchEvent(new Event('input', { bubbles: true }));
     return App.nextUpdate();
   };
-  /** `count` edits, alternating a change of sentence B's text and of the replacement word, each
-   * awaited; returns each one's milliseconds from the change to the views' load. */
+  /** `count` edits, alternating a change of sentence A's last word and of the word replacing the
+   * chosen one, each awaited; returns each one's milliseconds from the change to the views' load. */
   App.bench = async function (count) {
+    const endings = ['along', 'loud', 'too', 'again', 'all', 'twice', 'once', 'live', 'hard', 'well'];
     const words = ['terrific', 'great', 'fine', 'awesome', 'cool', 'bad', 'superb', 'nice', 'ok', 'wild'];
-    const b = $('text-b').value, times = [];
+    const a = $('text-a').value, times = [];
     for (let i = 0; i < count; i++) {
       let done;
       if (i % 2 === 0) {
-        done = App.type('text-b', b.replace(/\S+$/, words[i % words.length] + '!'));
+        done = App.type('text-a', a.replace(/\S+$/, endings[i % endings.length] + '.'));
       } else {
         const box = $('replacement');
-        box.value = words[(i + 3) % words.length];
+        box.value = words[i % words.length];
         done = App.nextUpdate();
         box.dispatchEvent(new Event('input', { bubbles: true }));
       }
       times.push(await done);
     }
-    $('text-b').value = b;
     return times;
   };
 
