@@ -97,6 +97,17 @@ struct AppBrowserTests {
         #expect((state["right"]?.drawn ?? 0) >= 1, "\(frames)")
         #expect(try browser.evaluate("document.getElementById('frame-left').getAttribute('sandbox')") as? String == "allow-scripts allow-downloads")
 
+        // A patching scan from the variant into the base; a cell opens that head for source and target.
+        _ = try browser.evaluate("document.getElementById('scan-run').click()")
+        try browser.wait("document.querySelectorAll('#scan-grid .cell').length === 72", timeout: 120)
+        let scan = try browser.evaluate("document.querySelector('#scan .muted').textContent") as? String ?? ""
+        #expect(scan.hasPrefix("similarity: target 0.6790, source 0.8088"), "\(scan)")
+        _ = try browser.evaluate("document.querySelector('#scan-grid [data-cell=\"5.4\"]').click()")
+        try browser.wait("document.getElementById('view-note').textContent.includes('layer 5, head 4')")
+        try browser.wait("AttnLabApp.frames().left.trace === AttnLabApp.result().variants[1].trace && AttnLabApp.frames().right.trace === AttnLabApp.result().variants[0].trace && AttnLabApp.frames().left.drawn >= 2 && AttnLabApp.frames().right.drawn >= 2", timeout: 30)
+        #expect(try browser.evaluate("document.getElementById('caption-left').textContent") as? String == "terrific (source)")
+        #expect(try browser.evaluate("document.getElementById('caption-right').textContent") as? String == "base (target)")
+
         // Pin "this must stay paraphrase", then ablate a head and watch the output change.
         _ = try browser.evaluate("document.querySelector('.card[data-variant=\"terrific\"] .pin-label').click()")
         try browser.wait("AttnLabApp.idle() && document.querySelector('#pinned .pass')")
