@@ -68,7 +68,7 @@ public struct Linear: Sendable {
     /// `x` is `[n, in]`; the result is `[n, out]`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let n = x.count / inFeatures
-        var y = Tensor(zeros: [n, outFeatures])
+        var y = Tensor(uninitialized: [n, outFeatures])     // `apply` writes every element (bias, or beta 0)
         x.withUnsafeBufferPointer { xs in
             y.withUnsafeMutableBufferPointer { ys in
                 apply(xs.baseAddress!, rows: n, into: ys.baseAddress!)
@@ -97,7 +97,7 @@ public struct Linear: Sendable {
 public func tiedProjection(_ x: Tensor, embeddings: Tensor, bias: Tensor?) -> Tensor {
     let (vocab, hidden) = (embeddings.shape[0], embeddings.shape[1])
     let n = x.count / hidden
-    var y = Tensor(zeros: [n, vocab])
+    var y = Tensor(uninitialized: [n, vocab])     // every element written (bias, or beta 0)
     x.withUnsafeBufferPointer { xs in
         embeddings.withUnsafeBufferPointer { e in
             y.withUnsafeMutableBufferPointer { ys in

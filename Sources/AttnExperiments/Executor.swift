@@ -41,20 +41,33 @@ public struct PlannedVariant: Sendable {
 /// variant on the available threads, evaluates the expectations, and writes the run folder
 /// (written under a temporary name and renamed when complete, so no partial run is ever left).
 public enum Executor {
-    /// The variants of every input for one model: the base, then each perturbation that applies.
+    /// The variants of every input for one model: the base, then each perturbation that applies,
+    /// then each intervention applied to each of those it names.
     public static func plan(_ experiment: Experiment, maskTokens: [String?]) -> [PlannedVariant] {
         var planned: [PlannedVariant] = []
         for (m, mask) in maskTokens.enumerated() {
             for input in experiment.inputs {
-                planned.append(PlannedVariant(model: m, variant: .base(of: input)))
+                var variants = [Variant.base(of: input)]
                 for perturbation in experiment.perturbations {
-                    if let variant = perturbation.apply(to: input, maskToken: mask) {
-                        planned.append(PlannedVariant(model: m, variant: variant))
+                    if let variant = perturbation.apply(to: input, maskToken: mask) { variants.append(variant) }
+                }
+                let unchanged = variants
+                for intervention in experiment.interventions {
+                    for variant in unchanged where intervention.applyTo?.contains(variant.name) ?? true {
+                        variants.append(variant.intervened(intervention))
                     }
                 }
+                planned += variants.map { PlannedVariant(model: m, variant: $0) }
             }
         }
         return planned
+    }
+
+    /// The request that traces a variant with a model of the experiment.
+    static func request(_ variant: Variant, _ spec: ModelSpec, capture: CaptureOptions, watched: [String]) -> TraceRequest {
+        var request = TraceRequest(a: variant.a, b: variant.b, decoderText: variant.decoder, task: spec.task, capture: capture, topK: spec.topK)
+        request.watchedTokens = watched
+        return request
     }
 
     public static func run(_ experiment: Experiment, options: RunOptions) throws -> RunResult {
@@ -67,9 +80,11 @@ public enum Executor {
             }
         }
         let planned = plan(experiment, maskTokens: models.map { $0.tokenizer.maskToken })
+        // What only the models can tell (layers, heads, words) is checked before anything runs.
+        try ExperimentChecker.check(experiment, models: models, planned: planned)
 
-        // Tokens whose probability an expectation reads (`output: she`) are kept whatever their rank.
-        let watched = experiment.expectations.flatMap { expectation -> [String] in
+        // Tokens whose probability an expectation or a metric reads (`output: she`) are kept whatever their rank.
+        let watched = Array(Set(experiment.expectations.flatMap { expectation -> [String] in
             switch expectation.check {
             case .above(let name, _), .below(let name, _), .equals(let name, _, _), .invariant(let name, _), .direction(let name, _, _):
                 if case .probability(let token) = name { return [token] }
@@ -77,7 +92,9 @@ public enum Executor {
             default:
                 return []
             }
-        }
+        } + experiment.scans.flatMap { $0.metric?.watchedTokens ?? [] } + experiment.attributions.flatMap { $0.metric?.watchedTokens ?? [] })).sorted()
+        // Mean ablations average over every base input of the experiment.
+        let meanReference = experiment.inputs.map { Variant.base(of: $0) }
 
         // Trace every variant. Each forward pass runs on one thread; the threads share the variants.
         BLAS.setThreads(1)
@@ -87,10 +104,19 @@ public enum Executor {
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             while let index = counter.next(below: planned.count) {
                 let job = planned[index], spec = experiment.models[job.model]
-                var request = TraceRequest(a: job.variant.a, b: job.variant.b, decoderText: job.variant.decoder, task: spec.task,
-                                           capture: experiment.capture, topK: spec.topK)
-                request.watchedTokens = watched
-                results[index] = Result { try models[job.model].trace(request) }
+                let request = Self.request(job.variant, spec, capture: experiment.capture, watched: watched)
+                results[index] = Result {
+                    guard let intervention = job.variant.intervention else { return try models[job.model].trace(request) }
+                    // A patch reads from another variant of the same input.
+                    var sources: InterventionRunner.Sources = [:]
+                    if let source = intervention.source,
+                       let variant = planned.first(where: { $0.model == job.model && $0.variant.input == job.variant.input
+                           && $0.variant.name == source && $0.variant.intervention == nil }) {
+                        sources[source] = Self.request(variant.variant, spec, capture: [], watched: watched)
+                    }
+                    return try InterventionRunner.trace(request, interventions: [intervention], model: models[job.model], sources: sources,
+                                                        meanReference: meanReference.map { Self.request($0, spec, capture: [], watched: []) })
+                }
                 let done = counter.finish()
                 options.progress?(done, planned.count, "\(spec.name) \(job.variant.path)")
             }
@@ -105,7 +131,10 @@ public enum Executor {
                 subjects.append(.init(model: spec.name, variant: job.variant, trace: trace, label: label(trace, spec)))
             }
         }
-        let expectations = ExpectationEvaluator.evaluate(experiment.expectations, subjects: subjects, inputs: experiment.inputs)
+        let scans = try runScans(experiment, models: models, planned: planned, watched: watched, threads: options.threads)
+        let attributions = try runAttributions(experiment, models: models, subjects: subjects, watched: watched)
+        let expectations = ExpectationEvaluator.evaluate(experiment.expectations, subjects: subjects, inputs: experiment.inputs,
+                                                         scans: scans, attributions: attributions)
 
         // Write the run under a temporary name, then rename it into place.
         let seconds = Date().timeIntervalSince(started)
@@ -134,7 +163,8 @@ public enum Executor {
                           layers: loaded.model.summary.layers, heads: loaded.model.summary.heads,
                           weightsHash: loaded.weightsHash, tokenizerHash: loaded.tokenizerHash)
                 },
-                variants: records, expectations: expectations, passed: expectations.allSatisfy(\.passed),
+                variants: records, expectations: expectations, scans: scans, attributions: attributions,
+                passed: expectations.allSatisfy(\.passed),
                 timing: .init(runID: runID, started: formatter.string(from: started), threads: workers, seconds: seconds,
                               variantsPerSecond: Double(planned.count) / max(seconds, 1e-9)))
             try AtomicFile.write(try manifest.encoded(), to: staging.appendingPathComponent("manifest.json"))
@@ -145,6 +175,67 @@ public enum Executor {
             try? fm.removeItem(at: staging)
             throw ExperimentError("cannot write the run", location: folder.path, cause: error)
         }
+    }
+
+    /// The experiment's scans, on every model they name (all by default).
+    static func runScans(_ experiment: Experiment, models: [LoadedModel], planned: [PlannedVariant], watched: [String],
+                         threads: Int) throws -> [Manifest.ScanRecord] {
+        var records: [Manifest.ScanRecord] = []
+        for scan in experiment.scans {
+            for (m, spec) in experiment.models.enumerated() where scan.model == nil || scan.model == spec.name {
+                func request(_ path: String?) -> TraceRequest? {
+                    guard let path, let job = planned.first(where: { $0.model == m && $0.variant.path == path }) else { return nil }
+                    return Self.request(job.variant, spec, capture: [], watched: watched)
+                }
+                guard let target = request(scan.target) else {
+                    throw ExperimentError("scan \(scan.id): model \(spec.name) has no variant \(scan.target) (did the perturbation apply?)",
+                                          location: "\(experiment.file):\(scan.position.line):\(scan.position.column)")
+                }
+                let task = target.task ?? models[m].defaultTask(for: target)
+                guard let metric = scan.metric ?? (task == .similarity ? .similarity : nil) else {
+                    throw ExperimentError("scan \(scan.id): say what to measure for the \(task.rawValue) task (metric: p:LABEL or logit-diff:A,B)",
+                                          location: "\(experiment.file):\(scan.position.line):\(scan.position.column)")
+                }
+                let specification = ScanSpec(site: scan.site, stack: scan.stack, mode: scan.mode, metric: metric, layers: scan.layers,
+                                             threads: threads)
+                do {
+                    let result = try ScanRunner.run(specification, model: models[m], target: target, source: request(scan.source),
+                                                    names: (scan.target, scan.source))
+                    records.append(.init(id: scan.id, model: spec.name, result: result))
+                } catch {
+                    throw ExperimentError("scan \(scan.id) on model \(spec.name)", location: "\(experiment.file):\(scan.position.line):\(scan.position.column)",
+                                          cause: error)
+                }
+            }
+        }
+        return records
+    }
+
+    /// The attributions of every traced variant an attribution names.
+    static func runAttributions(_ experiment: Experiment, models: [LoadedModel], subjects: [ExpectationEvaluator.Subject],
+                                watched: [String]) throws -> [Manifest.AttributionRecord] {
+        var records: [Manifest.AttributionRecord] = []
+        for attribution in experiment.attributions {
+            let parts = attribution.variants.split(separator: "/").map(String.init)
+            for subject in subjects where subject.variant.intervention == nil
+                && (attribution.model == nil || attribution.model == subject.model)
+                && (parts[0] == "*" || parts[0] == subject.variant.input) && (parts[1] == "*" || parts[1] == subject.variant.name) {
+                guard let m = experiment.models.firstIndex(where: { $0.name == subject.model }) else { continue }
+                let spec = experiment.models[m]
+                let request = Self.request(subject.variant, spec, capture: [], watched: watched)
+                do {
+                    records += try Attribution.run(attribution.methods, metric: attribution.metric, model: models[m], request: request,
+                                                   trace: subject.trace).map {
+                        Manifest.AttributionRecord(model: subject.model, variant: subject.variant.path, method: $0.method,
+                                                   metric: $0.metric, baseline: $0.baseline, words: $0.words, scores: $0.scores)
+                    }
+                } catch {
+                    throw ExperimentError("attribution of \(subject.variant.path) on model \(subject.model)",
+                                          location: "\(experiment.file):\(attribution.position.line):\(attribution.position.column)", cause: error)
+                }
+            }
+        }
+        return records
     }
 
     /// The label a variant's outputs amount to: the side of the similarity threshold, the most

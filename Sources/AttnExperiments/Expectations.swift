@@ -19,9 +19,40 @@ public enum ExpectationEvaluator {
     }
 
     /// The results of every expectation on every variant it names, in file order.
-    public static func evaluate(_ expectations: [ExpectationSpec], subjects: [Subject], inputs: [InputSpec]) -> [Manifest.ExpectationResult] {
+    public static func evaluate(_ expectations: [ExpectationSpec], subjects: [Subject], inputs: [InputSpec],
+                                scans: [Manifest.ScanRecord] = [], attributions: [Manifest.AttributionRecord] = []) -> [Manifest.ExpectationResult] {
         var results: [Manifest.ExpectationResult] = []
         for expectation in expectations {
+            switch expectation.check {
+            case .scanTop(let scan, _, _), .scanCell(let scan, _, _, _, _):
+                let records = scans.filter { $0.id == scan && (expectation.model == nil || expectation.model == $0.model) }
+                if records.isEmpty {
+                    results.append(.init(line: expectation.line, model: expectation.model ?? "*", variant: expectation.variant,
+                                         expectation: describe(expectation.check), passed: false, actual: "scan \(scan) did not run"))
+                }
+                for record in records {
+                    let (passed, actual) = checkScan(expectation.check, record)
+                    results.append(.init(line: expectation.line, model: record.model, variant: expectation.variant,
+                                         expectation: describe(expectation.check), passed: passed, actual: actual))
+                }
+                continue
+            case .attributionRank(let method, let word, let maxRank):
+                let records = attributions.filter { $0.variant == expectation.variant && $0.method == method
+                    && (expectation.model == nil || expectation.model == $0.model) }
+                if records.isEmpty {
+                    results.append(.init(line: expectation.line, model: expectation.model ?? "*", variant: expectation.variant,
+                                         expectation: describe(expectation.check), passed: false,
+                                         actual: "no \(method.rawValue) attribution of \(expectation.variant) (add it under attribution:)"))
+                }
+                for record in records {
+                    let (passed, actual) = checkAttribution(word, maxRank: maxRank, record)
+                    results.append(.init(line: expectation.line, model: record.model, variant: expectation.variant,
+                                         expectation: describe(expectation.check), passed: passed, actual: actual))
+                }
+                continue
+            default:
+                break
+            }
             let parts = expectation.variant.split(separator: "/").map(String.init)
             let (inputPattern, variantPattern) = (parts.first ?? "*", parts.count > 1 ? parts[1] : "*")
             let matching = subjects.filter {
@@ -94,6 +125,8 @@ public enum ExpectationEvaluator {
             return checkAttention(attention, trace, base: base?.trace)
         case .mass(let mass):
             return checkMass(mass, trace)
+        case .scanTop, .scanCell, .attributionRank:
+            return (false, "checked on the run's scans and attributions")
         }
     }
 
@@ -185,6 +218,49 @@ public enum ExpectationEvaluator {
         case .direction(let name, let up, let by): return "\(name.description) goes \(up ? "up" : "down") from the base" + (by > 0 ? " by at least \(by)" : "")
         case .attention(let a): return "attention \"\(a.from)\" → \"\(a.to)\" \(bounds(a.min, a.max)) in \(a.heads.description)"
         case .mass(let m): return "attention mass \(m.from == 0 ? "A" : "B") → \(m.to == 0 ? "A" : "B") \(bounds(m.min, m.max)) in \(m.heads.description)"
+        case .scanTop(let scan, let count, let includes):
+            return "the \(count) strongest cells of scan \(scan) include \(includes.joined(separator: ", "))"
+        case .scanCell(let scan, let cell, let above, let below, let raw):
+            return "scan \(scan) cell \(cell): \(raw ? "effect" : "normalised effect") \(bounds(above, below))"
+        case .attributionRank(let method, let word, let maxRank):
+            return "\"\(word)\" ranks \(maxRank == 1 ? "first" : "in the top \(maxRank)") by \(method.rawValue)"
         }
+    }
+
+    /// A scan check on the scans the run made of the same model.
+    static func checkScan(_ check: ExpectationSpec.Check, _ record: Manifest.ScanRecord) -> (Bool, String) {
+        let result = record.result
+        switch check {
+        case .scanTop(_, let count, let includes):
+            let top = result.top(count).map { result.name(of: $0) }
+            let missing = includes.filter { !top.contains($0) }
+            let shown = result.top(count).map { "\(result.name(of: $0)) \(format($0.normalized ?? $0.effect))" }.joined(separator: ", ")
+            return (missing.isEmpty, "strongest \(count): \(shown)" + (missing.isEmpty ? "" : "; \(missing.joined(separator: ", ")) not among them"))
+        case .scanCell(_, let cell, let above, let below, let raw):
+            guard let found = result.ranked().first(where: { result.name(of: $0) == cell }) else {
+                return (false, "the scan has no cell \(cell) (cells are LAYER.HEAD, or LAYER:WORD)")
+            }
+            guard let value = raw ? found.effect : found.normalized else { return (false, "cell \(cell) has no normalised effect (source and target agree)") }
+            let rank = (result.ranked().firstIndex(where: { result.name(of: $0) == cell }) ?? 0) + 1
+            let passed = (above.map { value > $0 } ?? true) && (below.map { value < $0 } ?? true)
+            return (passed, "cell \(cell): \(raw ? "effect" : "normalised") \(format(value)) (rank \(rank) of \(result.ranked().count))")
+        default:
+            return (false, "not a scan expectation")
+        }
+    }
+
+    /// An attribution check on the variant's attribution by that method.
+    static func checkAttribution(_ word: String, maxRank: Int, _ record: Manifest.AttributionRecord) -> (Bool, String) {
+        let ranked = record.ranked()
+        // Words of a pair are labelled `A:the`, `B:sick`; a name without the prefix matches either sentence.
+        func matches(_ label: String) -> Bool {
+            let plain = label.hasPrefix("A:") || label.hasPrefix("B:") ? String(label.dropFirst(2)) : label
+            return label == word || plain.lowercased() == word.lowercased()
+        }
+        guard let rank = ranked.firstIndex(where: { matches($0.word) }) else {
+            return (false, "no word \"\(word)\" among \(ranked.map(\.word).joined(separator: " "))")
+        }
+        let top = ranked.prefix(3).map { "\($0.word) \(format($0.score))" }.joined(separator: ", ")
+        return (rank + 1 <= maxRank, "\"\(word)\" ranks \(rank + 1) of \(ranked.count) (top: \(top))")
     }
 }

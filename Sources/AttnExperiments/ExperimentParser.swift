@@ -6,7 +6,8 @@ import Yams
 /// Reads an experiment file (YAML) into an `Experiment`, checking every key and value and listing
 /// every problem with its line and column, not only the first.
 public enum ExperimentParser {
-    public static let topLevelKeys = ["name", "description", "models", "inputs", "perturbations", "expect", "capture", "views", "figures"]
+    public static let topLevelKeys = ["name", "description", "models", "inputs", "perturbations", "interventions", "scans", "attribution",
+                                      "expect", "capture", "views", "figures"]
     public static let viewNames = ["head", "model", "neuron", "compare"]
     public static let figureNames = ["heatmap", "compare", "overview", "regions"]
 
@@ -159,7 +160,12 @@ final class SpecReader {
         let models = required(entries, "models", in: root, "").flatMap { self.models($0) } ?? []
         let inputs = required(entries, "inputs", in: root, "").flatMap { self.inputs($0) } ?? []
         let perturbations = value("perturbations").flatMap { self.perturbations($0) } ?? []
-        let expectations = value("expect").flatMap { self.expectations($0, models: models) } ?? []
+        let variantNames = Set(inputs.map(\.baseName) + perturbations.map(\.id))
+        let variantPaths = Set(inputs.flatMap { input in variantNames.map { "\(input.id)/\($0)" } })
+        let interventions = value("interventions").flatMap { self.interventions($0, variantNames: variantNames) } ?? []
+        let scans = value("scans").flatMap { self.scans($0, variantPaths: variantPaths, models: models) } ?? []
+        let attributions = value("attribution").flatMap { self.attributions($0, models: models) } ?? []
+        let expectations = value("expect").flatMap { self.expectations($0, models: models, scans: scans) } ?? []
         var capture: CaptureOptions = []
         if let node = value("capture"), let items = strings(node, "capture") {
             for item in items {
@@ -196,7 +202,8 @@ final class SpecReader {
         }
         guard let name else { return nil }
         return Experiment(name: name, description: description, models: models, inputs: inputs, perturbations: perturbations,
-                          expectations: expectations, capture: capture, views: views, figures: figures, file: file, hash: hash)
+                          expectations: expectations, capture: capture, views: views, figures: figures,
+                          interventions: interventions, scans: scans, attributions: attributions, file: file, hash: hash)
     }
 
     func models(_ node: Node) -> [ModelSpec]? {
@@ -367,13 +374,31 @@ final class SpecReader {
 
     // MARK: expectations
 
-    func expectations(_ node: Node, models: [ModelSpec]) -> [ExpectationSpec]? {
+    func expectations(_ node: Node, models: [ModelSpec], scans: [ScanSpecification] = []) -> [ExpectationSpec]? {
         guard let items = sequence(node, "expect") else { return nil }
-        let checks = ["above", "below", "equals", "label", "invariant", "direction", "attention", "mass"]
+        let checks = ["above", "below", "equals", "label", "invariant", "direction", "attention", "mass", "scan", "attribution"]
         return items.enumerated().compactMap { index, item in
             let key = "expect[\(index)]"
-            guard let entries = mapping(item, key, allowed: ["variant", "model", "output", "tolerance", "by"] + checks) else { return nil }
+            guard let entries = mapping(item, key, allowed: ["variant", "model", "output", "tolerance", "by", "top", "includes", "cell",
+                                                             "value", "method", "word", "rank"] + checks) else { return nil }
             let value = { (name: String) in entries.first { $0.key == name }?.node }
+            // A scan's expectation is about the scan; an attribution's names its variant.
+            if let scanNode = value("scan") {
+                let scan = scanNode.scalar?.string ?? ""
+                guard let check = scanCheck(entries, item, key, scans: scans.map(\.id)) else { return nil }
+                let target = scans.first { $0.id == scan }?.target ?? "*/*"
+                return ExpectationSpec(variant: target, model: value("model").flatMap { string($0, "\(key).model") }, check: check,
+                                       line: item.mark?.line ?? 0)
+            }
+            if let attributionNode = value("attribution") {
+                guard let variant = string(attributionNode, "\(key).attribution"), variant.split(separator: "/").count == 2 else {
+                    problem(attributionNode, "\(key).attribution", "name the variant as input/variant, for example eminem/terrific")
+                    return nil
+                }
+                guard let check = attributionCheck(entries, item, key) else { return nil }
+                return ExpectationSpec(variant: variant, model: value("model").flatMap { string($0, "\(key).model") }, check: check,
+                                       line: item.mark?.line ?? 0)
+            }
             let variant = value("variant").flatMap { string($0, "\(key).variant") } ?? "*/*"
             if variant.split(separator: "/").count != 2 {
                 problem(value("variant"), "\(key).variant", "name a variant as input/variant (either may be *), for example eminem/terrific")

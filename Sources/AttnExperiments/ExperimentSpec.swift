@@ -1,4 +1,5 @@
 import AttnCore
+import AttnDiff
 import AttnModels
 import Foundation
 
@@ -15,9 +16,70 @@ public struct Experiment: Sendable {
     public var capture: CaptureOptions
     public var views: [String]
     public var figures: [String]
+    /// Interventions: each makes a variant of every variant it applies to.
+    public var interventions: [InterventionSpec] = []
+    /// Scans: patch or ablate every cell, measured on an output.
+    public var scans: [ScanSpecification] = []
+    /// Input attributions: occlusion and attention rollout.
+    public var attributions: [AttributionSpec] = []
     /// The file it was read from, and the SHA-256 of its bytes.
     public var file: String
     public var hash: String
+}
+
+/// Where in the experiment file something was written, for problems found after parsing (a layer
+/// the model does not have, a word the input lacks).
+public struct FilePosition: Sendable, Equatable {
+    public var line: Int
+    public var column: Int
+    /// The key path (`interventions[0].ablate`).
+    public var key: String
+}
+
+/// An intervention of an experiment file: applied to every variant it names (all by default), each
+/// application a variant of its own named `VARIANT+ID`.
+public struct InterventionSpec: Sendable, Equatable {
+    public var id: String
+    public var intervention: Intervention
+    /// The variant names (`terrific`, or the input's base name) it applies to; nil for all.
+    public var applyTo: [String]?
+    public var position: FilePosition
+}
+
+/// A scan of an experiment file: `target` and `source` name variants (`input/variant`) of one input.
+public struct ScanSpecification: Sendable, Equatable {
+    public var id: String
+    public var target: String
+    public var source: String?
+    public var site: SiteKind
+    public var stack: StackKind
+    public var mode: ScanResult.Mode
+    /// nil: the task's main output (similarity).
+    public var metric: OutputMetric?
+    public var layers: [Int]?
+    /// Restricts it to one model (its name); nil for all.
+    public var model: String?
+    public var position: FilePosition
+}
+
+/// How attribution measures a word.
+public enum AttributionMethod: String, Sendable, CaseIterable, Codable {
+    /// The metric's change when the word is deleted.
+    case occlusion
+    /// The metric's change when the word is replaced by the mask token (models with one).
+    case mask
+    /// Attention rollout (Abnar & Zuidema): the attention flow from the first token (or, for causal
+    /// models, the last) to each word through every layer, residual connections included.
+    case rollout
+}
+
+/// Attribution of an experiment file: which variants (`input/variant`, either may be `*`), how.
+public struct AttributionSpec: Sendable, Equatable {
+    public var variants: String
+    public var methods: [AttributionMethod]
+    public var metric: OutputMetric?
+    public var model: String?
+    public var position: FilePosition
 }
 
 /// A model and the task to run it for.
@@ -99,6 +161,12 @@ public struct ExpectationSpec: Sendable {
         case attention(AttentionCheck)
         /// Attention mass from one sentence's tokens to the other's.
         case mass(MassCheck)
+        /// The `count` strongest cells of a scan include these (`5.4`, or `3:B:sick`).
+        case scanTop(scan: String, count: Int, includes: [String])
+        /// A scan cell's effect (normalised unless `raw`) is above or below a value.
+        case scanCell(scan: String, cell: String, above: Double?, below: Double?, raw: Bool)
+        /// A word's rank by an attribution method (1 = most important) is at most `maxRank`.
+        case attributionRank(method: AttributionMethod, word: String, maxRank: Int)
     }
 
     /// `input/variant`, either part may be `*`.

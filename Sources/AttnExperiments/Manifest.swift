@@ -1,4 +1,5 @@
 import AttnCore
+import AttnDiff
 import Foundation
 
 /// `runs/<experiment>/<run-id>/manifest.json`: what was run, on which weights, with which outputs and
@@ -62,17 +63,77 @@ public struct Manifest: Codable, Sendable, Equatable {
         }
     }
 
+    /// A scan the experiment asked for, on one model.
+    public struct ScanRecord: Codable, Sendable, Equatable {
+        public var id: String
+        public var model: String
+        public var result: ScanResult
+    }
+
+    /// One variant's words ranked by one attribution method.
+    public struct AttributionRecord: Codable, Sendable, Equatable {
+        public var model: String
+        /// `input/variant`.
+        public var variant: String
+        public var method: AttributionMethod
+        /// What occlusion measured (nil for rollout).
+        public var metric: String?
+        /// The metric of the variant itself (occlusion), from which each word's effect is taken.
+        public var baseline: Double?
+        public var words: [String]
+        /// Per word: occlusion, the metric's drop when the word is removed (positive: the word
+        /// raised it); rollout, the attention that flows to it.
+        public var scores: [Double]
+
+        /// Words by score, highest first (equal ones in reading order).
+        public func ranked() -> [(word: String, score: Double)] {
+            zip(words, scores).enumerated().sorted { a, b in
+                a.element.1 != b.element.1 ? a.element.1 > b.element.1 : a.offset < b.offset
+            }.map { ($0.element.0, $0.element.1) }
+        }
+    }
+
     public var attnlabVersion: String
     public var experiment: ExperimentInfo
     public var models: [ModelInfo]
     public var variants: [VariantRecord]
     public var expectations: [ExpectationResult]
+    public var scans: [ScanRecord] = []
+    public var attributions: [AttributionRecord] = []
     public var passed: Bool
     public var timing: Timing
 
     enum CodingKeys: String, CodingKey {
-        case experiment, models, variants, expectations, passed, timing
+        case experiment, models, variants, expectations, scans, attributions, passed, timing
         case attnlabVersion = "attnlab_version"
+    }
+
+    public init(attnlabVersion: String, experiment: ExperimentInfo, models: [ModelInfo], variants: [VariantRecord],
+                expectations: [ExpectationResult], scans: [ScanRecord] = [], attributions: [AttributionRecord] = [],
+                passed: Bool, timing: Timing) {
+        self.attnlabVersion = attnlabVersion
+        self.experiment = experiment
+        self.models = models
+        self.variants = variants
+        self.expectations = expectations
+        self.scans = scans
+        self.attributions = attributions
+        self.passed = passed
+        self.timing = timing
+    }
+
+    /// Runs written before scans and attributions existed read with none.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        attnlabVersion = try c.decode(String.self, forKey: .attnlabVersion)
+        experiment = try c.decode(ExperimentInfo.self, forKey: .experiment)
+        models = try c.decode([ModelInfo].self, forKey: .models)
+        variants = try c.decode([VariantRecord].self, forKey: .variants)
+        expectations = try c.decode([ExpectationResult].self, forKey: .expectations)
+        scans = try c.decodeIfPresent([ScanRecord].self, forKey: .scans) ?? []
+        attributions = try c.decodeIfPresent([AttributionRecord].self, forKey: .attributions) ?? []
+        passed = try c.decode(Bool.self, forKey: .passed)
+        timing = try c.decode(Timing.self, forKey: .timing)
     }
 
     /// Pretty, key-sorted JSON.

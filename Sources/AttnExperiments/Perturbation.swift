@@ -1,3 +1,4 @@
+import AttnCore
 import Foundation
 
 /// One change a perturbation made, in Unicode-scalar offsets (end exclusive).
@@ -33,10 +34,31 @@ public struct Variant: Codable, Sendable, Equatable {
     public var edits: [TextEdit]
     /// True when sentences A and B were exchanged.
     public var swapped: Bool
+    /// The intervention the variant runs with, and its id in the experiment file (the variant is
+    /// then named `PARENT+ID`); nil for none.
+    public var intervention: Intervention?
+    public var interventionID: String?
 
     /// `input/name`, as expectations and folders name it.
     public var path: String { "\(input)/\(name)" }
-    public var isBase: Bool { perturbation == nil }
+    public var isBase: Bool { perturbation == nil && intervention == nil }
+    /// The variant an intervention is applied to (the name before `+`), or this one's name.
+    public var parentName: String { intervention == nil ? name : String(name.split(separator: "+").first ?? Substring(name)) }
+
+    /// What was done to the input, in words: the perturbation and the intervention, or `(base)`.
+    public var change: String {
+        let parts = [perturbation, intervention?.description].compactMap { $0 }
+        return parts.isEmpty ? "(base)" : parts.joined(separator: "; ")
+    }
+
+    /// This variant with an intervention: `terrific+no-4.11`.
+    public func intervened(_ spec: InterventionSpec) -> Variant {
+        var variant = self
+        variant.name = "\(name)+\(spec.id)"
+        variant.intervention = spec.intervention
+        variant.interventionID = spec.id
+        return variant
+    }
 
     public static func base(of input: InputSpec) -> Variant {
         Variant(input: input.id, name: input.baseName, a: input.a, b: input.b, decoder: input.decoder,
@@ -52,9 +74,14 @@ public protocol ModelVariant {
 }
 
 extension Collection where Element: ModelVariant {
-    /// The base variant (unperturbed) of the same model and input as `item`, when there is one.
+    /// What a variant is compared with: for a variant with an intervention, the same variant
+    /// without it; otherwise the base variant (unperturbed) of the same model and input.
     public func base(of item: some ModelVariant) -> Element? {
-        first { $0.model == item.model && $0.variant.input == item.variant.input && $0.variant.isBase }
+        if item.variant.intervention != nil {
+            return first { $0.model == item.model && $0.variant.input == item.variant.input && $0.variant.intervention == nil
+                && $0.variant.name == item.variant.parentName }
+        }
+        return first { $0.model == item.model && $0.variant.input == item.variant.input && $0.variant.isBase }
     }
 }
 

@@ -74,7 +74,7 @@ enum RunSummary {
             if let s = record.outputs.similarity { output = String(format: "similarity %.4f", s) }
             if let label = record.outputs.label, let p = record.outputs.probabilities?.max() { output = String(format: "%@ %.3f", label, p) }
             if let top = record.outputs.topk?.first?.candidates.first { output = String(format: "%@ %.3f", top.token, top.probability) }
-            rows.append([record.model, record.variant.path, output, record.label ?? "", record.variant.perturbation ?? "(base)"])
+            rows.append([record.model, record.variant.path, output, record.label ?? "", record.variant.change])
         }
         lines.append(Table.render(rows))
         if !manifest.expectations.isEmpty {

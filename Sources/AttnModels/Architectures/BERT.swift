@@ -101,8 +101,10 @@ public final class BertModel: TransformerModel {
 
         // Word + position + token type embeddings, then LayerNorm.       x: (n, h)
         let types = input.typeIds ?? [Int](repeating: 0, count: n)
-        var x = embeddingNorm(embed(input.ids, in: wordEmbeddings) + embed(Array(0 ..< n), in: positionEmbeddings)
-            + embed(types, in: typeEmbeddings))
+        var x = embed(input.ids, in: wordEmbeddings)
+        x += embed(Array(0 ..< n), in: positionEmbeddings)
+        x += embed(types, in: typeEmbeddings)
+        embeddingNorm.normalize(&x)
         let mask = AttentionMask(keys: input.attentionMask)
         for l in stack.layerRange(input: &x) {
             x = layers[l](x, mask: mask, stack: &stack, layer: l)       // (n, h)

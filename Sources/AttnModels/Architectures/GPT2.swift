@@ -59,10 +59,11 @@ private struct GPT2Block: Sendable {
     func callAsFunction(_ x: Tensor, mask: AttentionMask, stack: inout StackPass, layer: Int) -> Tensor {
         var x = x
         stack.visit(.residual, layer: layer, &x)
-        x = x + attention(norm1(x), mask: mask, stack: &stack, layer: layer)      // (n, h)
+        x += attention(norm1(x), mask: mask, stack: &stack, layer: layer)         // (n, h)
         var mlp = feedForward(norm2(x))                                           // (n, h)
         stack.visit(.mlp, layer: layer, &mlp)
-        return x + mlp
+        x += mlp
+        return x
     }
 }
 

@@ -65,10 +65,11 @@ private struct T5EncoderBlock: Sendable {
     func callAsFunction(_ x: Tensor, mask: AttentionMask, bias: Tensor, stack: inout StackPass, layer: Int) -> Tensor {
         var x = x
         stack.visit(.residual, layer: layer, &x)
-        x = x + attention(attentionNorm(x), mask: mask, bias: bias, stack: &stack, layer: layer)     // (n, d)
+        x += attention(attentionNorm(x), mask: mask, bias: bias, stack: &stack, layer: layer)        // (n, d)
         var mlp = feedForward(feedForwardNorm(x))                                                     // (n, d)
         stack.visit(.mlp, layer: layer, &mlp)
-        return x + mlp
+        x += mlp
+        return x
     }
 }
 
@@ -86,11 +87,12 @@ private struct T5DecoderBlock: Sendable {
                         decoder: inout StackPass, cross: inout StackPass, layer: Int) -> Tensor {
         var y = y
         decoder.visit(.residual, layer: layer, &y)
-        y = y + selfAttention(selfAttentionNorm(y), mask: AttentionMask(causal: true), bias: bias, stack: &decoder, layer: layer)
-        y = y + crossAttention(crossAttentionNorm(y), memory: memory, mask: encoderMask, stack: &cross, layer: layer)
+        y += selfAttention(selfAttentionNorm(y), mask: AttentionMask(causal: true), bias: bias, stack: &decoder, layer: layer)
+        y += crossAttention(crossAttentionNorm(y), memory: memory, mask: encoderMask, stack: &cross, layer: layer)
         var mlp = feedForward(feedForwardNorm(y))                                                     // (nd, d)
         decoder.visit(.mlp, layer: layer, &mlp)
-        return y + mlp
+        y += mlp
+        return y
     }
 }
 

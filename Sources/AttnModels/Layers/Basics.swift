@@ -13,6 +13,13 @@ func + (a: Tensor, b: Tensor) -> Tensor {
     return sum
 }
 
+/// `a += b`, element-wise, in place (residual connections without a copy).
+func += (a: inout Tensor, b: Tensor) {
+    a.withUnsafeMutableBufferPointer { s in
+        b.withUnsafeBufferPointer { Kernels.add(s.baseAddress!, $0.baseAddress!, count: s.count) }
+    }
+}
+
 /// Rows of an embedding table `[vocab, dim]` for `ids`, times `scale`: `[ids.count, dim]`.
 /// The ids were checked against the table by `validateInput`.
 func embed(_ ids: [Int], in table: Tensor, scale: Float = 1) -> Tensor {

@@ -32,9 +32,14 @@ struct LayerNorm: Sendable {
     /// `x` `[n, dim]` normalised.
     func callAsFunction(_ x: Tensor) -> Tensor {
         var y = x
-        let rows = x.count / gamma.count
-        y.withUnsafeMutableBufferPointer { self($0.baseAddress!, rows: rows) }
+        normalize(&y)
         return y
+    }
+
+    /// Normalises `x` `[n, dim]` in place.
+    func normalize(_ x: inout Tensor) {
+        let rows = x.count / gamma.count
+        x.withUnsafeMutableBufferPointer { self($0.baseAddress!, rows: rows) }
     }
 }
 

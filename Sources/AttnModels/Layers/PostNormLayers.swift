@@ -13,10 +13,14 @@ struct PostNormEncoderLayer: Sendable {
     func callAsFunction(_ x: Tensor, mask: AttentionMask, stack: inout StackPass, layer: Int) -> Tensor {
         var x = x
         stack.visit(.residual, layer: layer, &x)
-        let attended = attentionNorm(x + attention(x, mask: mask, stack: &stack, layer: layer))  // (n, h)
-        var mlp = feedForward(attended)                                                      // (n, h)
+        var attended = attention(x, mask: mask, stack: &stack, layer: layer)   // (n, h)
+        attended += x
+        attentionNorm.normalize(&attended)
+        var mlp = feedForward(attended)                                        // (n, h)
         stack.visit(.mlp, layer: layer, &mlp)
-        return outputNorm(attended + mlp)                                                    // (n, h)
+        mlp += attended
+        outputNorm.normalize(&mlp)
+        return mlp
     }
 }
 
