@@ -117,6 +117,11 @@ public struct ExperimentDraft: Codable, Sendable, Equatable {
         /// The name it gives variants: `id`, or the intervention's slug.
         public var name: String { id ?? intervention.slug }
 
+        /// The intervention as the planner applies it (`Variant.intervened`).
+        public var spec: InterventionSpec {
+            InterventionSpec(id: name, intervention: intervention, applyTo: applyTo, position: FilePosition(line: 0, column: 0, key: "interventions"))
+        }
+
         enum CodingKeys: String, CodingKey {
             case id, intervention
             case applyTo = "apply_to"
@@ -331,8 +336,8 @@ public struct ExperimentDraft: Codable, Sendable, Equatable {
             if let layer = check.heads.layer { inner.append("layer: \(layer)") }
             if let head = check.heads.head { inner.append("head: \(head)") }
             fields.append("attention: { \(inner.joined(separator: ", ")) }")
-        case .mass:
-            throw ExperimentError("expectation on \(spec.variant): mass checks are not written by the app")
+        case .mass, .scanTop, .scanCell, .attributionRank:
+            throw ExperimentError("expectation on \(spec.variant): the app writes label, output and attention checks only")
         }
         return ["  - { \(fields.joined(separator: ", ")) }"]
     }

@@ -66,8 +66,7 @@ struct Workbench: Sendable {
             // Mean ablations average over the experiment's base inputs, as a run does.
             let reference = [traceRequest(variants[0].0)]
             for (variant, role) in variants where entry.applyTo.map({ $0.contains(variant.name) }) ?? true {
-                var named = variant
-                named.name = variant.name + "+" + name
+                let named = variant.intervened(entry.spec)
                 let (id, trace) = try self.trace(traceRequest(variant), model: model, interventions: [entry.intervention],
                                                  meanReference: reference, flag: flag)
                 traced.append((named, role + "+intervention", id, trace))
@@ -125,9 +124,10 @@ struct Workbench: Sendable {
         return String(decoding: (try? encoder.encode(key)) ?? Data(), as: UTF8.self)
     }
 
-    /// Tokens whose probability an expectation reads, kept whatever their rank (as `attnlab run` keeps them).
+    /// Tokens whose probability an expectation reads, kept whatever their rank, in the order
+    /// `attnlab run` keeps them (sorted, once each).
     static func watchedTokens(_ expectations: [ExpectationSpec]) -> [String] {
-        expectations.flatMap { expectation -> [String] in
+        Array(Set(expectations.flatMap { expectation -> [String] in
             switch expectation.check {
             case .above(let name, _), .below(let name, _), .equals(let name, _, _), .invariant(let name, _), .direction(let name, _, _):
                 if case .probability(let token) = name { return [token] }
@@ -135,7 +135,7 @@ struct Workbench: Sendable {
             default:
                 return []
             }
-        }
+        })).sorted()
     }
 
     static func notApplied(_ spec: PerturbationSpec, input: InputSpec, model: LoadedModel) -> String {
