@@ -75,6 +75,7 @@ public enum TraceFile {
 
     /// The bytes of a trace file.
     public static func encode(_ trace: Trace) throws -> Data {
+        try trace.checkFinite()
         var writer = SafeTensorsWriter()
         for (kind, stack) in trace.stacks {
             writer.add("\(kind.rawValue).attention", stack.attention)

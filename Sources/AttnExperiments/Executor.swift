@@ -13,14 +13,19 @@ public struct RunOptions: Sendable {
     public var progress: (@Sendable (Int, Int, String) -> Void)?
     /// The run's folder name; default: the UTC time.
     public var runID: String?
+    /// Writes the rest of the run (views, figures, the report) into the staging folder,
+    /// `result.folder`, before the run is renamed into place; when it throws, nothing is left.
+    public var finish: (@Sendable (RunResult) throws -> Void)?
 
     public init(threads: Int = 1, runsFolder: URL = URL(fileURLWithPath: "runs"), locator: ModelLocator = .standard(),
-                progress: (@Sendable (Int, Int, String) -> Void)? = nil, runID: String? = nil) {
+                progress: (@Sendable (Int, Int, String) -> Void)? = nil, runID: String? = nil,
+                finish: (@Sendable (RunResult) throws -> Void)? = nil) {
         self.threads = threads
         self.runsFolder = runsFolder
         self.locator = locator
         self.progress = progress
         self.runID = runID
+        self.finish = finish
     }
 }
 
@@ -38,8 +43,10 @@ public struct PlannedVariant: Sendable {
 }
 
 /// Plans, runs and stores an experiment: loads each model once, traces every model × input ×
-/// variant on the available threads, evaluates the expectations, and writes the run folder
-/// (written under a temporary name and renamed when complete, so no partial run is ever left).
+/// variant on the available threads, evaluates the expectations, and writes the run folder.
+/// Everything (traces, manifest, and what `RunOptions.finish` adds: views, figures, report) is
+/// written under a temporary name, and the folder is renamed into place last, so that no run is
+/// ever seen half-written, whether the writing fails or the process is killed.
 public enum Executor {
     /// The variants of every input for one model: the base, then each perturbation that applies,
     /// then each intervention applied to each of those it names.
@@ -128,6 +135,11 @@ public enum Executor {
             case .failure(let error):
                 throw ExperimentError("model \(spec.name), variant \(job.variant.path)", cause: error)
             case .success(let trace):
+                do {
+                    try trace.checkFinite()
+                } catch {
+                    throw ExperimentError("model \(spec.name), variant \(job.variant.path)", cause: error)
+                }
                 subjects.append(.init(model: spec.name, variant: job.variant, trace: trace, label: label(trace, spec)))
             }
         }
@@ -136,10 +148,10 @@ public enum Executor {
         let expectations = ExpectationEvaluator.evaluate(experiment.expectations, subjects: subjects, inputs: experiment.inputs,
                                                          scans: scans, attributions: attributions)
 
-        // Write the run under a temporary name, then rename it into place.
+        // Write the whole run under a temporary name, then rename it into place.
         let seconds = Date().timeIntervalSince(started)
-        let experimentFolder = options.runsFolder.appendingPathComponent(experiment.name)
-        let runID = options.runID ?? uniqueRunID(in: experimentFolder, at: started)
+        let experimentFolder = options.runsFolder.appendingPathComponent(try PathComponent(experiment.name, what: "experiment name").name)
+        let runID = try PathComponent(options.runID ?? uniqueRunID(in: experimentFolder, at: started), what: "run id").name
         let folder = experimentFolder.appendingPathComponent(runID)
         let staging = experimentFolder.appendingPathComponent(".\(runID).partial-\(getpid())")
         let fm = FileManager.default
@@ -148,7 +160,7 @@ public enum Executor {
             try fm.createDirectory(at: staging, withIntermediateDirectories: true)
             var records: [Manifest.VariantRecord] = []
             for subject in subjects {
-                let relative = "traces/\(subject.model)/\(subject.variant.input)/\(subject.variant.name).safetensors"
+                let relative = try RunPaths.trace(model: subject.model, variant: subject.variant)
                 try TraceFile.write(subject.trace, to: staging.appendingPathComponent(relative))
                 records.append(.init(model: subject.model, variant: subject.variant, trace: relative,
                                      tokens: subject.trace.tokens.count, outputs: subject.trace.outputs, label: subject.label))
@@ -168,6 +180,7 @@ public enum Executor {
                 timing: .init(runID: runID, started: formatter.string(from: started), threads: workers, seconds: seconds,
                               variantsPerSecond: Double(planned.count) / max(seconds, 1e-9)))
             try AtomicFile.write(try manifest.encoded(), to: staging.appendingPathComponent("manifest.json"))
+            try options.finish?(RunResult(folder: staging, manifest: manifest, subjects: subjects))
             if fm.fileExists(atPath: folder.path) { try fm.removeItem(at: folder) }
             try fm.moveItem(at: staging, to: folder)
             return RunResult(folder: folder, manifest: manifest, subjects: subjects)

@@ -78,7 +78,10 @@ public struct ExperimentDraft: Codable, Sendable, Equatable {
 
         /// The perturbation as the planner applies it; an error says what is missing.
         public func spec() throws -> PerturbationSpec {
-            guard SpecReader.isSlug(id) else { throw ExperimentError("perturbation id \"\(id)\" cannot name a variant", hint: "use letters, digits, '-', '_' and '.'") }
+            // As the parser checks an id: a file name, without the '+' of intervened variants.
+            guard PathComponent.problem(with: id) == nil, !id.contains("+") else {
+                throw ExperimentError("perturbation id \"\(id)\" cannot name a variant", hint: "use letters, digits, '-', '_' and '.'")
+            }
             guard let target = SegmentTarget(rawValue: self.in ?? "both") else {
                 throw ExperimentError("perturbation \(id): in must be a, b or both, not \"\(self.in ?? "")\"")
             }

@@ -144,13 +144,32 @@ public struct Manifest: Codable, Sendable, Equatable {
     }
 
     public static func read(_ url: URL) throws -> Manifest {
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw ExperimentError("no run manifest here", location: url.path, hint: "give a run folder (runs/<experiment>/<run-id>) or a trace file")
-        }
+        let data: Data
         do {
-            return try JSONDecoder().decode(Manifest.self, from: data)
+            data = try RegularFile.read(url, limit: 1 << 30, what: "manifest")
+        } catch let error as CoreError {
+            throw ExperimentError("no run manifest here: \(error.message)", location: url.path,
+                                  hint: "give a run folder (runs/<experiment>/<run-id>) or a trace file")
+        }
+        let manifest: Manifest
+        do {
+            manifest = try JSONDecoder().decode(Manifest.self, from: data)
         } catch {
             throw ExperimentError("not a run manifest: \(TraceFile.describe(error))", location: url.path)
         }
+        // Its names become paths (`attnlab view RUN --out DIR`) and its trace paths are read:
+        // each must be one a run writes.
+        for record in manifest.variants {
+            do {
+                let expected = try RunPaths.trace(model: record.model, variant: record.variant)
+                guard record.trace == expected else {
+                    throw CoreError("its trace is \(JSONText.quote(record.trace)), not \(expected)")
+                }
+            } catch let error as CoreError {
+                throw ExperimentError("variant \(JSONText.quote(record.variant.path)) of model \(JSONText.quote(record.model)): \(error.message)",
+                                      location: url.path, hint: "the manifest is damaged or was not written by attnlab run")
+            }
+        }
+        return manifest
     }
 }

@@ -8,6 +8,16 @@ import Foundation
 /// The views and figures an experiment asks for, written into its run folder, and the links the
 /// report shows for each variant.
 public enum RunArtifacts {
+    /// Views, figures and `report.html` of a run, written into its folder: the staging folder
+    /// `Executor` renames into place afterwards (`RunOptions.finish`).
+    public static func writeAll(_ experiment: Experiment, result: RunResult) throws {
+        let comparisons = try RunComparisons(result.subjects)
+        var options = RunReport.Options()
+        options.viewLinks = try write(experiment, result: result, comparisons: comparisons)
+        let report = try RunReport.render(result.manifest, subjects: result.subjects, options: options, comparisons: comparisons)
+        try AtomicFile.write(Data(report.utf8), to: result.folder.appendingPathComponent("report.html"))
+    }
+
     /// Views and figures of every variant; the report's links, views first.
     public static func write(_ experiment: Experiment, result: RunResult, comparisons: RunComparisons) throws -> [String: [(String, String)]] {
         let views = try writeViews(experiment, result: result, comparisons: comparisons)
@@ -34,7 +44,7 @@ public enum RunArtifacts {
                     options.selectedHeads = [top.head]
                 default: kind = .head
                 }
-                let relative = "views/\(subject.model)/\(subject.variant.input)/\(subject.variant.name)-\(view).html"
+                let relative = try RunPaths.view(model: subject.model, variant: subject.variant, view: view)
                 try ViewRenderer.write(subject.trace, view: kind, options: options, to: result.folder.appendingPathComponent(relative))
                 links[RunReport.Options.key(model: subject.model, variant: subject.variant.path), default: []].append((view, relative))
             }
@@ -72,7 +82,7 @@ public enum RunArtifacts {
                     figureKind = .heatmap
                     sources = [.trace(subject.trace, name: subject.variant.path)]
                 }
-                let relative = "figures/\(subject.model)/\(subject.variant.input)/\(subject.variant.name)-\(kind).png"
+                let relative = try RunPaths.figure(model: subject.model, variant: subject.variant, kind: kind)
                 var options = FigureOptions()
                 options.dpi = 150
                 let input = try FigureInputs.make(kind: figureKind, sources: sources,

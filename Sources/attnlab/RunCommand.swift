@@ -27,15 +27,11 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         let spec = try ExperimentParser.load(URL(fileURLWithPath: experiment))
         let progress = ProgressLine()
+        // Views, figures and the report are written before the run folder is renamed into place.
         let result = try Executor.run(spec, options: RunOptions(threads: threads, runsFolder: URL(fileURLWithPath: runs),
-                                                                progress: { progress.update($0, $1, $2) }))
-        progress.finish()
-        let comparisons = try RunComparisons(result.subjects)
-        var options = RunReport.Options()
-        options.viewLinks = try RunArtifacts.write(spec, result: result, comparisons: comparisons)
+                                                                progress: { progress.update($0, $1, $2) },
+                                                                finish: { progress.finish(); try RunArtifacts.writeAll(spec, result: $0) }))
         let report = result.folder.appendingPathComponent("report.html")
-        try AtomicFile.write(Data(try RunReport.render(result.manifest, subjects: result.subjects, options: options,
-                                                       comparisons: comparisons).utf8), to: report)
         print(RunSummary.render(result.manifest, folder: result.folder))
         print("report: \(report.path)")
         if !result.manifest.passed { throw ExitCode(1) }

@@ -78,6 +78,7 @@ struct TraceCommand: ParsableCommand {
                                    capture: try Self.captureOptions(capture), truncate: truncate, topK: topK)
         request.threads = threads
         let trace = try InterventionRunner.trace(request, interventions: try interventions.interventions(), model: loaded)
+        try trace.checkFinite()
         let format = self.format ?? (out?.lowercased().hasSuffix(".json") == true ? .json : out == nil ? nil : .safetensors)
         switch (format, out) {
         case (.json, nil):
