@@ -135,4 +135,9 @@ public final class Lanes: @unchecked Sendable {
         }
         return flag
     }
+
+    /// True when `session`/`lane` has a request (its latest) that is not cancelled.
+    func isActive(session: String, lane: String) -> Bool {
+        lock.withLock { flags[session + "\u{0}" + lane].map { !$0.isCancelled } ?? false }
+    }
 }

@@ -149,11 +149,20 @@ public final class HeadlessBrowser {
     /// A PNG of the page as the window shows it (`fullPage`: the whole page).
     public func screenshot(fullPage: Bool = false) throws -> Data {
         var params: [String: Any] = ["format": "png"]
-        if fullPage { params["captureBeyondViewport"] = true }
+        // The window is made as tall as the page rather than captured beyond it: frames of another
+        // origin (the app's sandboxed views) are left blank beyond the viewport.
+        var resized = false
         if fullPage, let metrics = try? send("Page.getLayoutMetrics"), let size = metrics["cssContentSize"] as? [String: Any],
            let width = size["width"] as? Double, let height = size["height"] as? Double {
+            try send("Emulation.setDeviceMetricsOverride", ["width": Int(width.rounded(.up)), "height": Int(height.rounded(.up)),
+                                                            "deviceScaleFactor": 1, "mobile": false])
+            resized = true
             params["clip"] = ["x": 0, "y": 0, "width": width, "height": height, "scale": 1]
+            // Let the frames draw at the new size.
+            _ = try? evaluate("new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))")
+            usleep(300_000)
         }
+        defer { if resized { _ = try? send("Emulation.clearDeviceMetricsOverride") } }
         let result = try send("Page.captureScreenshot", params)
         guard let text = result["data"] as? String, let data = Data(base64Encoded: text) else {
             throw Failure(description: "chromium returned no screenshot")

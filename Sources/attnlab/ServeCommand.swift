@@ -28,6 +28,7 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
+        Self.unblockStopSignals()
         let settings = ServerSettings(host: host, port: port)
         if !settings.isLoopback {
             FileHandle.standardError.write(Data("warning: listening on \(host): other machines can reach this server; anyone with the token can read and write this project's experiments and runs\n".utf8))
@@ -54,6 +55,17 @@ struct ServeCommand: ParsableCommand {
         if let error = failure.error {
             throw ServeFailure(message: "cannot serve on \(host):\(port): \(error)", hint: port == 0 ? nil : "another program may use the port; try --port 0")
         }
+    }
+
+    /// A parent can start the server with SIGINT and SIGTERM blocked (a process inherits the mask of
+    /// the thread that spawned it: a test runner's worker threads block them). Ctrl-C and `kill`
+    /// must stop the server whatever it inherited.
+    static func unblockStopSignals() {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
     }
 
     static func openBrowser(_ address: String) {

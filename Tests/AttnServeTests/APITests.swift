@@ -125,7 +125,8 @@ struct APITests {
             var slow = Eminem.analyze(perturbation: nil)
             slow["input"] = ["id": "x", "a": long, "b": long]
             let first = Task { try await server.post("/api/analyze?session=s1&lane=analyze", slow) }
-            try await Task.sleep(for: .milliseconds(80))
+            // The newer request must reach the lane after the older one, however loaded the machine.
+            while !server.server.lanes.isActive(session: "s1", lane: "analyze") { try await Task.sleep(for: .milliseconds(5)) }
             let second = try await server.post("/api/analyze?session=s1&lane=analyze", Eminem.analyze())
             #expect(second.status == 200)
             let superseded = try await first.value
@@ -349,7 +350,13 @@ struct ReviewAndCommandTests {
             #expect(ok.status == 200)
             let refused = try await offPool { try HTTPResult.exchange(port: port, Data("GET /api/state HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8), timeout: 30) }
             #expect(refused.status == 403)
+            // It stops on SIGTERM, although this test's thread, and so the process, started with it blocked.
             process.terminate()
+            let deadline = Date().addingTimeInterval(30)
+            while process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            let stopped = !process.isRunning
+            #expect(stopped, "attnlab serve did not stop on SIGTERM")
+            if !stopped { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
             let warning = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             #expect(warning.contains("warning: listening on 0.0.0.0") == warns, "\(host): \(warning)")

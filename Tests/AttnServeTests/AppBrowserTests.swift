@@ -117,6 +117,7 @@ struct AppBrowserTests {
         let ablated = try text(browser, ".card[data-role=\"variant+intervention\"] [data-output=similarity]")
         #expect(ablated != before && ablated.hasPrefix("similarity "), "ablating 5.4: \(before) → \(ablated)")
         #expect(try browser.evaluate("document.querySelector('#heads-grid [data-head=\"5.4\"]').classList.contains('ablated')") as? Bool == true)
+        try browser.wait("AttnLabApp.idle() && AttnLabApp.frames().left.loaded && AttnLabApp.frames().right.loaded")
         try Data(browser.screenshot(fullPage: true)).write(to: screenshots.appendingPathComponent("app.png"))
 
         // Save as experiment. Until the experiment parser reads `interventions:`, the app refuses to
