@@ -103,50 +103,67 @@ public enum Executor {
         // Mean ablations average over every base input of the experiment.
         let meanReference = experiment.inputs.map { Variant.base(of: $0) }
 
-        // Trace every variant. Each forward pass runs on one thread; the threads share the variants.
-        BLAS.setThreads(1)
+        // Trace every variant, in batches of consecutive variants of one model fixed by the plan
+        // (each batch one forward pass over all its variants' passes, every weight read once for
+        // them). Each batch runs on one thread; the threads share the batches, so the results do
+        // not depend on the thread count. A batch that fails is traced again one variant at a
+        // time, so that the error names its variant.
         let workers = max(1, min(options.threads, planned.count))
         let results = ResultSlots<Result<Trace, Error>>(count: planned.count)
+        let batches = Self.batches(planned)
         let counter = WorkCounter()
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while let index = counter.next(below: planned.count) {
-                let job = planned[index], spec = experiment.models[job.model]
-                let request = Self.request(job.variant, spec, capture: experiment.capture, watched: watched)
-                results[index] = Result {
-                    guard let intervention = job.variant.intervention else { return try models[job.model].trace(request) }
-                    // A patch reads from another variant of the same input.
-                    var sources: InterventionRunner.Sources = [:]
-                    if let source = intervention.source,
-                       let variant = planned.first(where: { $0.model == job.model && $0.variant.input == job.variant.input
-                           && $0.variant.name == source && $0.variant.intervention == nil }) {
-                        sources[source] = Self.request(variant.variant, spec, capture: [], watched: watched)
-                    }
-                    return try InterventionRunner.trace(request, interventions: [intervention], model: models[job.model], sources: sources,
-                                                        meanReference: meanReference.map { Self.request($0, spec, capture: [], watched: []) })
+        // One variant alone; an intervened one with what its intervention reads.
+        func traceOne(_ index: Int, _ request: TraceRequest) throws -> Trace {
+            let job = planned[index], spec = experiment.models[job.model]
+            guard let intervention = job.variant.intervention else { return try models[job.model].trace(request) }
+            // A patch reads from another variant of the same input.
+            var sources: InterventionRunner.Sources = [:]
+            if let source = intervention.source,
+               let variant = planned.first(where: { $0.model == job.model && $0.variant.input == job.variant.input
+                   && $0.variant.name == source && $0.variant.intervention == nil }) {
+                sources[source] = Self.request(variant.variant, spec, capture: [], watched: watched)
+            }
+            return try InterventionRunner.trace(request, interventions: [intervention], model: models[job.model], sources: sources,
+                                                meanReference: meanReference.map { Self.request($0, spec, capture: [], watched: []) })
+        }
+        DispatchQueue.concurrentPerform(iterations: min(workers, batches.count)) { _ in
+            while let index = counter.next(below: batches.count) {
+                let batch = batches[index]
+                let (model, spec) = (models[planned[batch[0]].model], experiment.models[planned[batch[0]].model])
+                let requests = batch.map { Self.request(planned[$0].variant, spec, capture: experiment.capture, watched: watched) }
+                if batch.count > 1, let traces = try? model.trace(batch: requests) {
+                    for (i, trace) in zip(batch, traces) { results[i] = .success(trace) }
+                } else {
+                    for (i, request) in zip(batch, requests) { results[i] = Result { try traceOne(i, request) } }
                 }
-                let done = counter.finish()
-                options.progress?(done, planned.count, "\(spec.name) \(job.variant.path)")
+                for i in batch {
+                    let done = counter.finish()
+                    options.progress?(done, planned.count, "\(spec.name) \(planned[i].variant.path)")
+                }
             }
         }
+        // A variant that fails (an input too long, say) is reported; the others still count.
         var subjects: [ExpectationEvaluator.Subject] = []
+        var failures: [Manifest.Failure] = []
         for (index, job) in planned.enumerated() {
             let spec = experiment.models[job.model]
             switch results[index]! {
             case .failure(let error):
-                throw ExperimentError("model \(spec.name), variant \(job.variant.path)", cause: error)
+                failures.append(.init(model: spec.name, subject: job.variant.path, message: "\(error)"))
             case .success(let trace):
                 do {
                     try trace.checkFinite()
                 } catch {
-                    throw ExperimentError("model \(spec.name), variant \(job.variant.path)", cause: error)
+                    failures.append(.init(model: spec.name, subject: job.variant.path, message: "\(error)"))
+                    continue
                 }
                 subjects.append(.init(model: spec.name, variant: job.variant, trace: trace, label: label(trace, spec)))
             }
         }
-        let scans = try runScans(experiment, models: models, planned: planned, watched: watched, threads: options.threads)
-        let attributions = try runAttributions(experiment, models: models, subjects: subjects, watched: watched)
+        let scans = runScans(experiment, models: models, planned: planned, watched: watched, threads: options.threads, failures: &failures)
+        let attributions = runAttributions(experiment, models: models, subjects: subjects, watched: watched, failures: &failures)
         let expectations = ExpectationEvaluator.evaluate(experiment.expectations, subjects: subjects, inputs: experiment.inputs,
-                                                         scans: scans, attributions: attributions)
+                                                         scans: scans, attributions: attributions, failures: failures)
 
         // Write the whole run under a temporary name, then rename it into place.
         let seconds = Date().timeIntervalSince(started)
@@ -166,7 +183,7 @@ public enum Executor {
                                      tokens: subject.trace.tokens.count, outputs: subject.trace.outputs, label: subject.label))
             }
             let formatter = ISO8601DateFormatter()
-            let manifest = Manifest(
+            var manifest = Manifest(
                 attnlabVersion: AttnLab.version,
                 experiment: .init(name: experiment.name, description: experiment.description, file: experiment.file, hash: experiment.hash),
                 models: zip(experiment.models, models).map { spec, loaded in
@@ -176,9 +193,10 @@ public enum Executor {
                           weightsHash: loaded.weightsHash, tokenizerHash: loaded.tokenizerHash)
                 },
                 variants: records, expectations: expectations, scans: scans, attributions: attributions,
-                passed: expectations.allSatisfy(\.passed),
+                passed: expectations.allSatisfy(\.passed) && failures.isEmpty,
                 timing: .init(runID: runID, started: formatter.string(from: started), threads: workers, seconds: seconds,
                               variantsPerSecond: Double(planned.count) / max(seconds, 1e-9)))
+            manifest.failures = failures.isEmpty ? nil : failures
             try AtomicFile.write(try manifest.encoded(), to: staging.appendingPathComponent("manifest.json"))
             try options.finish?(RunResult(folder: staging, manifest: manifest, subjects: subjects))
             if fm.fileExists(atPath: folder.path) { try fm.removeItem(at: folder) }
@@ -190,9 +208,28 @@ public enum Executor {
         }
     }
 
+    /// Variants traced in one forward pass: consecutive ones of the same model, at most this many.
+    static let batchSize = 16
+
+    /// The plan cut into batches (indices into it): consecutive variants of one model, at most
+    /// `batchSize` each; an intervened variant is a batch of its own. Fixed by the plan alone,
+    /// never by the threads.
+    static func batches(_ planned: [PlannedVariant]) -> [[Int]] {
+        var batches: [[Int]] = []
+        for (index, job) in planned.enumerated() {
+            if job.variant.intervention == nil, let last = batches.last, last.count < batchSize,
+               planned[last[0]].model == job.model, planned[last[0]].variant.intervention == nil {
+                batches[batches.count - 1].append(index)
+            } else {
+                batches.append([index])
+            }
+        }
+        return batches
+    }
+
     /// The experiment's scans, on every model they name (all by default).
     static func runScans(_ experiment: Experiment, models: [LoadedModel], planned: [PlannedVariant], watched: [String],
-                         threads: Int) throws -> [Manifest.ScanRecord] {
+                         threads: Int, failures: inout [Manifest.Failure]) -> [Manifest.ScanRecord] {
         var records: [Manifest.ScanRecord] = []
         for scan in experiment.scans {
             for (m, spec) in experiment.models.enumerated() where scan.model == nil || scan.model == spec.name {
@@ -200,15 +237,10 @@ public enum Executor {
                     guard let path, let job = planned.first(where: { $0.model == m && $0.variant.path == path }) else { return nil }
                     return Self.request(job.variant, spec, capture: [], watched: watched)
                 }
-                guard let target = request(scan.target) else {
-                    throw ExperimentError("scan \(scan.id): model \(spec.name) has no variant \(scan.target) (did the perturbation apply?)",
-                                          location: "\(experiment.file):\(scan.position.line):\(scan.position.column)")
-                }
+                // The checker has made sure of both before anything ran.
+                guard let target = request(scan.target) else { continue }
                 let task = target.task ?? models[m].defaultTask(for: target)
-                guard let metric = scan.metric ?? (task == .similarity ? .similarity : nil) else {
-                    throw ExperimentError("scan \(scan.id): say what to measure for the \(task.rawValue) task (metric: p:LABEL or logit-diff:A,B)",
-                                          location: "\(experiment.file):\(scan.position.line):\(scan.position.column)")
-                }
+                guard let metric = scan.metric ?? (task == .similarity ? .similarity : nil) else { continue }
                 let specification = ScanSpec(site: scan.site, stack: scan.stack, mode: scan.mode, metric: metric, layers: scan.layers,
                                              threads: threads)
                 do {
@@ -216,8 +248,7 @@ public enum Executor {
                                                     names: (scan.target, scan.source))
                     records.append(.init(id: scan.id, model: spec.name, result: result))
                 } catch {
-                    throw ExperimentError("scan \(scan.id) on model \(spec.name)", location: "\(experiment.file):\(scan.position.line):\(scan.position.column)",
-                                          cause: error)
+                    failures.append(.init(model: spec.name, subject: "scan \(scan.id)", message: "\(error)"))
                 }
             }
         }
@@ -226,7 +257,7 @@ public enum Executor {
 
     /// The attributions of every traced variant an attribution names.
     static func runAttributions(_ experiment: Experiment, models: [LoadedModel], subjects: [ExpectationEvaluator.Subject],
-                                watched: [String]) throws -> [Manifest.AttributionRecord] {
+                                watched: [String], failures: inout [Manifest.Failure]) -> [Manifest.AttributionRecord] {
         var records: [Manifest.AttributionRecord] = []
         for attribution in experiment.attributions {
             let parts = attribution.variants.split(separator: "/").map(String.init)
@@ -243,8 +274,7 @@ public enum Executor {
                                                    metric: $0.metric, baseline: $0.baseline, words: $0.words, scores: $0.scores)
                     }
                 } catch {
-                    throw ExperimentError("attribution of \(subject.variant.path) on model \(subject.model)",
-                                          location: "\(experiment.file):\(attribution.position.line):\(attribution.position.column)", cause: error)
+                    failures.append(.init(model: subject.model, subject: "attribution of \(subject.variant.path)", message: "\(error)"))
                 }
             }
         }

@@ -20,7 +20,8 @@ public enum ExpectationEvaluator {
 
     /// The results of every expectation on every variant it names, in file order.
     public static func evaluate(_ expectations: [ExpectationSpec], subjects: [Subject], inputs: [InputSpec],
-                                scans: [Manifest.ScanRecord] = [], attributions: [Manifest.AttributionRecord] = []) -> [Manifest.ExpectationResult] {
+                                scans: [Manifest.ScanRecord] = [], attributions: [Manifest.AttributionRecord] = [],
+                                failures: [Manifest.Failure] = []) -> [Manifest.ExpectationResult] {
         var results: [Manifest.ExpectationResult] = []
         for expectation in expectations {
             switch expectation.check {
@@ -60,10 +61,19 @@ public enum ExpectationEvaluator {
                     && (inputPattern == "*" || inputPattern == $0.variant.input)
                     && (variantPattern == "*" || variantPattern == $0.variant.name)
             }
-            if matching.isEmpty {
-                results.append(.init(line: expectation.line, model: expectation.model ?? "*", variant: expectation.variant,
+            // A variant that could not be run fails the expectations that name it, with its error.
+            for failure in failures where (expectation.model == nil || expectation.model == failure.model)
+                && Self.matches(expectation.variant, failure.subject) {
+                results.append(.init(line: expectation.line, model: failure.model, variant: failure.subject,
                                      expectation: describe(expectation.check), passed: false,
-                                     actual: "no variant is named \(expectation.variant) (did the perturbation apply to the input?)"))
+                                     actual: "the variant could not be run: \(failure.message)"))
+            }
+            if matching.isEmpty {
+                if !failures.contains(where: { Self.matches(expectation.variant, $0.subject) }) {
+                    results.append(.init(line: expectation.line, model: expectation.model ?? "*", variant: expectation.variant,
+                                         expectation: describe(expectation.check), passed: false,
+                                         actual: "no variant is named \(expectation.variant) (did the perturbation apply to the input?)"))
+                }
                 continue
             }
             for subject in matching {
@@ -76,6 +86,13 @@ public enum ExpectationEvaluator {
     }
 
     static func format(_ value: Double) -> String { String(format: "%.4f", value) }
+
+    /// True when `input/variant` (either part may be `*`) names the variant path `path`.
+    static func matches(_ pattern: String, _ path: String) -> Bool {
+        let want = pattern.split(separator: "/", omittingEmptySubsequences: false), have = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard want.count == 2, have.count == 2 else { return false }
+        return (want[0] == "*" || want[0] == have[0]) && (want[1] == "*" || want[1] == have[1])
+    }
 
     /// An output of a trace by name: similarity, a class's probability, or a token's probability at the first mask.
     static func output(_ name: OutputName, _ trace: Trace) -> Double? {
@@ -130,25 +147,31 @@ public enum ExpectationEvaluator {
         }
     }
 
+    /// The words of a variant that `name` names: its own words by text (`A:`/`B:` picks the
+    /// sentence; special tokens exactly), or else the words of the base that a perturbation
+    /// replaced, found through the word alignment (`france` names `italy` in the variant that
+    /// replaced it). The run's checks and the checks made before anything runs both use it.
+    public static func words(named name: String, tokens: [TraceToken], inputs: TraceInputs,
+                             base: (tokens: [TraceToken], inputs: TraceInputs)? = nil) -> [TraceWord] {
+        let words = WordAlignment.words(tokens, inputs: inputs)
+        let direct = words.filter { $0.isNamed(name) }
+        guard direct.isEmpty, let base else { return direct }
+        let alignment = WordAlignment(tokensA: base.tokens, inputsA: base.inputs, tokensB: tokens, inputsB: inputs)
+        return alignment.pairs.compactMap { pair in
+            guard let a = pair.a, let b = pair.b, alignment.wordsA[a].isNamed(name) else { return nil }
+            return alignment.wordsB[b]
+        }
+    }
+
     /// Attention from word X to word Y: for each head, the mean over X's tokens (as queries) of the
     /// sum over Y's tokens (as keys); when a word occurs more than once, the strongest pair counts.
-    /// Special tokens are words too when named exactly (`[MASK]`, `[SEP]`). A word of the base input
-    /// that a perturbation replaced is found in the variant through the word alignment
-    /// (`france` names `italy` in the variant that replaced it).
+    /// Special tokens are words too when named exactly (`[MASK]`, `[SEP]`); `A:`/`B:` names a word
+    /// of one sentence (`B:sick`). Words are found as `words(named:)` finds them.
     static func checkAttention(_ check: AttentionCheck, _ trace: Trace, base: Trace? = nil) -> (Bool, String) {
         guard let stack = trace.stacks[.encoder] else { return (false, "the trace has no encoder attention") }
         let words = WordAlignment.words(trace.tokens, inputs: trace.inputs)
-        func matches(_ word: WordAlignment.Word, _ name: String) -> Bool {
-            word.special ? word.text == name : word.text.lowercased() == name.lowercased()
-        }
-        let alignment = base.map { WordAlignment($0, trace) }
         func named(_ name: String) -> [WordAlignment.Word] {
-            let direct = words.filter { matches($0, name) }
-            guard direct.isEmpty, let alignment else { return direct }
-            return alignment.pairs.compactMap { pair in
-                guard let a = pair.a, let b = pair.b, matches(alignment.wordsA[a], name) else { return nil }
-                return alignment.wordsB[b]
-            }
+            Self.words(named: name, tokens: trace.tokens, inputs: trace.inputs, base: base.map { ($0.tokens, $0.inputs) })
         }
         let fromWords = named(check.from), toWords = named(check.to)
         guard !fromWords.isEmpty else { return (false, "no word \"\(check.from)\" in the input (words: \(words.map(\.text).joined(separator: " ")))") }

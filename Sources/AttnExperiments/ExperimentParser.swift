@@ -221,9 +221,11 @@ final class SpecReader {
             }
         }
         guard let name else { return nil }
-        return Experiment(name: name, description: description, models: models, inputs: inputs, perturbations: perturbations,
-                          expectations: expectations, capture: capture, views: views, figures: figures,
-                          interventions: interventions, scans: scans, attributions: attributions, file: file, hash: hash)
+        let experiment = Experiment(name: name, description: description, models: models, inputs: inputs, perturbations: perturbations,
+                                    expectations: expectations, capture: capture, views: views, figures: figures,
+                                    interventions: interventions, scans: scans, attributions: attributions, file: file, hash: hash)
+        checkReferences(experiment, expect: value("expect"), attribution: value("attribution"))
+        return experiment
     }
 
     func models(_ node: Node) -> [ModelSpec]? {
@@ -249,6 +251,7 @@ final class SpecReader {
             if !names.insert(name).inserted { problem(item, key, "two models are named \"\(name)\"; give one a different `name`") }
             let task = value("task").flatMap { choice($0, "\(key).task", tasks) }.flatMap(ModelTask.init(rawValue:))
             let threshold = value("threshold").flatMap { number($0, "\(key).threshold") }
+            if let node = value("threshold") { checkRange(node, "\(key).threshold", -1 ... 1, "a cosine similarity is between -1 and 1") }
             let labels = value("labels").flatMap { strings($0, "\(key).labels") }
             if let labels, threshold != nil, labels.count != 2, let node = value("labels") {
                 problem(node, "\(key).labels", "a similarity threshold needs two labels: below, then at or above it")
@@ -268,7 +271,12 @@ final class SpecReader {
             let value = { (name: String) in entries.first { $0.key == name }?.node }
             if let fileNode = value("file") {
                 guard let path = string(fileNode, "\(key).file") else { continue }
-                result += inputFile(path, node: fileNode, key: "\(key).file")
+                result += inputFile(path, node: fileNode, key: "\(key).file").map { input in
+                    var input = input
+                    input.position = position(fileNode, "\(key).file")
+                    if input.decoder != nil { input.decoderPosition = input.position }
+                    return input
+                }
                 continue
             }
             guard let idNode = required(entries, "id", in: item, key), let id = slug(idNode, "\(key).id") else { continue }
@@ -279,7 +287,8 @@ final class SpecReader {
             guard let a = string(textNode, "\(key).a") else { continue }
             let base = value("base").flatMap { slug($0, "\(key).base") } ?? "base"
             result.append(InputSpec(id: id, a: a, b: value("b").flatMap { string($0, "\(key).b") },
-                                    decoder: value("decoder").flatMap { string($0, "\(key).decoder") }, baseName: base))
+                                    decoder: value("decoder").flatMap { string($0, "\(key).decoder") }, baseName: base,
+                                    position: position(item, key), decoderPosition: value("decoder").map { position($0, "\(key).decoder") }))
         }
         var seen: Set<String> = []
         for input in result where !seen.insert(input.id).inserted {
@@ -358,14 +367,15 @@ final class SpecReader {
                 for (from, to) in expanded {
                     let name = isList ? "\(id)-\(Self.slugify(to))" : id
                     guard pathName(name, body, at, fix: "shorten the replacement or the id") != nil else { continue }
-                    result.append(PerturbationSpec(id: name, kind: .replace(from: from, to: to), target: target))
+                    result.append(PerturbationSpec(id: name, kind: .replace(from: from, to: to), target: target, position: position(item, key)))
                 }
             case "delete", "mask":
                 guard let words = strings(body, at) else { continue }
                 for word in words {
                     let name = words.count > 1 ? "\(id)-\(Self.slugify(word))" : id
                     guard pathName(name, body, at, fix: "shorten the word or the id") != nil else { continue }
-                    result.append(PerturbationSpec(id: name, kind: kind == "delete" ? .delete(word) : .mask(word), target: target))
+                    result.append(PerturbationSpec(id: name, kind: kind == "delete" ? .delete(word) : .mask(word), target: target,
+                                                   position: position(item, key)))
                 }
             case "insert":
                 guard let fields = mapping(body, at, allowed: ["text", "after", "before"]) else { continue }
@@ -376,13 +386,14 @@ final class SpecReader {
                     problem(body, at, "give the text and exactly one of after or before: {text: really, after: song}")
                     continue
                 }
-                result.append(PerturbationSpec(id: id, kind: .insert(text: text, anchor: after ?? before!, after: after != nil), target: target))
+                result.append(PerturbationSpec(id: id, kind: .insert(text: text, anchor: after ?? before!, after: after != nil), target: target,
+                                               position: position(item, key)))
             default:
                 guard case .scalar(let scalar) = body, scalar.string == "true" else {
                     problem(body, at, "write `swap: true` to exchange sentences A and B")
                     continue
                 }
-                result.append(PerturbationSpec(id: id, kind: .swap, target: .both))
+                result.append(PerturbationSpec(id: id, kind: .swap, target: .both, position: position(item, key)))
             }
         }
         return result
@@ -469,7 +480,7 @@ final class SpecReader {
             default: check = massCheck(body, at).map { .mass($0) }
             }
             guard let check else { return nil }
-            return ExpectationSpec(variant: variant, model: model, check: check, line: item.mark?.line ?? 0)
+            return ExpectationSpec(variant: variant, model: model, check: check, line: item.mark?.line ?? 0, position: position(body, at))
         }
     }
 

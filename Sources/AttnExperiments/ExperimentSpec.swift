@@ -104,6 +104,10 @@ public struct InputSpec: Sendable, Equatable {
     public var decoder: String?
     /// The name of the unperturbed variant (default `base`).
     public var baseName: String
+    /// Where the input was written (its entry, or the `file:` line it was read from), and its
+    /// `decoder:` (for problems only the model can find); nil when not read from a file.
+    public var position: FilePosition? = nil
+    public var decoderPosition: FilePosition? = nil
 }
 
 /// Which sentence a perturbation edits.
@@ -130,6 +134,8 @@ public struct PerturbationSpec: Sendable {
     public var id: String
     public var kind: Kind
     public var target: SegmentTarget
+    /// Where it was written; nil when not read from a file.
+    public var position: FilePosition? = nil
 }
 
 /// What to compare: a model output.
@@ -176,6 +182,9 @@ public struct ExpectationSpec: Sendable {
     public var check: Check
     /// Line in the experiment file, for messages.
     public var line: Int
+    /// Where the check (`attention:`, `mass:`, …) was written, for what only the model can check
+    /// (layers, heads, words); nil when not read from a file.
+    public var position: FilePosition? = nil
 }
 
 /// Where to read attention: one head, any head, or the mean over a layer range.

@@ -50,6 +50,21 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var actual: String
     }
 
+    /// A variant (or a scan, an attribution) that could not be run: the rest of the run went on.
+    public struct Failure: Codable, Sendable, Equatable {
+        public var model: String
+        /// `input/variant`, or what else failed (`scan heads`, `attribution of eminem/terrific`).
+        public var subject: String
+        /// The error, as one line.
+        public var message: String
+
+        public init(model: String, subject: String, message: String) {
+            self.model = model
+            self.subject = subject
+            self.message = message
+        }
+    }
+
     public struct Timing: Codable, Sendable, Equatable {
         public var runID: String
         public var started: String
@@ -100,11 +115,13 @@ public struct Manifest: Codable, Sendable, Equatable {
     public var expectations: [ExpectationResult]
     public var scans: [ScanRecord] = []
     public var attributions: [AttributionRecord] = []
+    /// What could not be run (nil when everything ran); `passed` is then false.
+    public var failures: [Failure]? = nil
     public var passed: Bool
     public var timing: Timing
 
     enum CodingKeys: String, CodingKey {
-        case experiment, models, variants, expectations, scans, attributions, passed, timing
+        case experiment, models, variants, expectations, scans, attributions, failures, passed, timing
         case attnlabVersion = "attnlab_version"
     }
 
@@ -132,6 +149,7 @@ public struct Manifest: Codable, Sendable, Equatable {
         expectations = try c.decode([ExpectationResult].self, forKey: .expectations)
         scans = try c.decodeIfPresent([ScanRecord].self, forKey: .scans) ?? []
         attributions = try c.decodeIfPresent([AttributionRecord].self, forKey: .attributions) ?? []
+        failures = try c.decodeIfPresent([Failure].self, forKey: .failures)
         passed = try c.decode(Bool.self, forKey: .passed)
         timing = try c.decode(Timing.self, forKey: .timing)
     }

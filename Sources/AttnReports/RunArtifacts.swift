@@ -26,7 +26,8 @@ public enum RunArtifacts {
     }
 
     /// Writes `views/<model>/<input>/<variant>-<view>.html` for each view the experiment lists.
-    /// `compare` is the head view of a perturbed variant opened at the head that changed most.
+    /// `compare` is a perturbed variant's compare view against its base, opened at the head that
+    /// changed most.
     public static func writeViews(_ experiment: Experiment, result: RunResult, comparisons: RunComparisons) throws -> [String: [(String, String)]] {
         var links: [String: [(String, String)]] = [:]
         for subject in result.subjects {
@@ -38,14 +39,19 @@ public enum RunArtifacts {
                 case "model": kind = .model
                 case "neuron": kind = .neuron
                 case "compare":
-                    guard let top = comparison?.diff.heads.first else { continue }
-                    kind = .head
-                    options.layer = top.layer
-                    options.selectedHeads = [top.head]
+                    guard let base = comparison?.base else { continue }
+                    kind = .compare
+                    options.title = "\(experiment.name) · \(subject.model) · \(base.variant.path) → \(subject.variant.path)"
                 default: kind = .head
                 }
                 let relative = try RunPaths.view(model: subject.model, variant: subject.variant, view: view)
-                try ViewRenderer.write(subject.trace, view: kind, options: options, to: result.folder.appendingPathComponent(relative))
+                let url = result.folder.appendingPathComponent(relative)
+                if kind == .compare, let base = comparison?.base {
+                    try ViewRenderer.writeComparison(base: base.trace, variant: subject.trace, options: options,
+                                                     names: (base.variant.path, subject.variant.path), to: url)
+                } else {
+                    try ViewRenderer.write(subject.trace, view: kind, options: options, to: url)
+                }
                 links[RunReport.Options.key(model: subject.model, variant: subject.variant.path), default: []].append((view, relative))
             }
         }
@@ -71,7 +77,8 @@ public enum RunArtifacts {
                 case "compare":
                     guard let base = comparison?.base else { continue }
                     figureKind = .compare
-                    sources = [.trace(subject.trace, name: subject.variant.path), .trace(base.trace, name: base.variant.path)]
+                    // A is the base, B the variant: the cells are the base, the circles the variant.
+                    sources = [.trace(base.trace, name: base.variant.path), .trace(subject.trace, name: subject.variant.path)]
                 case "overview":
                     figureKind = .overview
                     sources = [.trace(subject.trace, name: subject.variant.path)]

@@ -29,7 +29,22 @@ public enum RunReport {
         html += "<h1>\(Markup.escape(manifest.experiment.name))</h1>"
         if let description = manifest.experiment.description { html += "<p class=\"lead\">\(Markup.escape(description))</p>" }
         let passed = manifest.expectations.filter(\.passed).count
-        html += "<p class=\"status \(manifest.passed ? "pass" : "fail")\">\(manifest.passed ? "All" : "\(passed) of") \(manifest.expectations.count) expectations passed</p>"
+        let failures = manifest.failures ?? []
+        html += "<p class=\"status \(manifest.passed ? "pass" : "fail")\">\(manifest.expectations.count == passed ? "All" : "\(passed) of") \(manifest.expectations.count) expectations passed"
+            + (failures.isEmpty ? "" : "; \(failures.count) could not be run") + "</p>"
+        // What failed comes first, before the tables of everything that ran.
+        if !failures.isEmpty || passed < manifest.expectations.count {
+            html += "<section class=\"failures\"><h2>Failures</h2>"
+            if !failures.isEmpty {
+                html += "<table><tr><th></th><th>what</th><th>model</th><th>error</th></tr>"
+                for failure in failures {
+                    html += "<tr class=\"fail\"><td>✘</td><td><code>\(Markup.escape(failure.subject))</code></td><td>\(Markup.escape(failure.model))</td><td>\(Markup.escape(failure.message))</td></tr>"
+                }
+                html += "</table>"
+            }
+            html += expectationRows(manifest.expectations.filter { !$0.passed }, heading: nil)
+            html += "</section>"
+        }
         html += "<p class=\"meta\">experiment <code>\(Markup.escape(manifest.experiment.file))</code> (sha256 \(manifest.experiment.hash.prefix(12))), run \(Markup.escape(manifest.timing.runID)), attnlab \(Markup.escape(manifest.attnlabVersion))</p>"
 
         html += "<h2>Models</h2><table><tr><th>name</th><th>model</th><th>architecture</th><th>task</th><th>layers × heads</th><th>weights sha256</th></tr>"
@@ -100,10 +115,15 @@ public enum RunReport {
         return html + "</table>"
     }
 
+    /// Every expectation, the failed ones first.
     static func expectationTable(_ manifest: Manifest) -> String {
-        guard !manifest.expectations.isEmpty else { return "" }
-        var html = "<h2>Expectations</h2><table><tr><th></th><th>variant</th><th>model</th><th>expected</th><th>measured</th><th>line</th></tr>"
-        for result in manifest.expectations {
+        expectationRows(manifest.expectations.filter { !$0.passed } + manifest.expectations.filter(\.passed), heading: "Expectations")
+    }
+
+    static func expectationRows(_ results: [Manifest.ExpectationResult], heading: String?) -> String {
+        guard !results.isEmpty else { return "" }
+        var html = (heading.map { "<h2>\($0)</h2>" } ?? "") + "<table><tr><th></th><th>variant</th><th>model</th><th>expected</th><th>measured</th><th>line</th></tr>"
+        for result in results {
             html += "<tr class=\"\(result.passed ? "pass" : "fail")\"><td>\(result.passed ? "✔" : "✘")</td><td><code>\(Markup.escape(result.variant))</code></td><td>\(Markup.escape(result.model))</td><td>\(Markup.escape(result.expectation))</td><td>\(Markup.escape(result.actual))</td><td>\(result.line)</td></tr>"
         }
         return html + "</table>"
@@ -112,7 +132,7 @@ public enum RunReport {
     /// The heads that changed most between a variant and its base, each drawn base | variant | compare.
     static func comparison(base: ExpectationEvaluator.Subject, variant: ExpectationEvaluator.Subject, diff: TraceDiff,
                            drawn: Bool, options: Options) throws -> String {
-        var html = "<section><h3><code>\(Markup.escape(variant.variant.path))</code> vs <code>\(Markup.escape(base.variant.path))</code> · \(Markup.escape(variant.model))</h3>"
+        var html = "<section><h3><code>\(Markup.escape(base.variant.path))</code> → <code>\(Markup.escape(variant.variant.path))</code> · \(Markup.escape(variant.model))</h3>"
         let changed = diff.changedWords.map { "<del>\(Markup.escape($0.a ?? "∅"))</del> → <ins>\(Markup.escape($0.b ?? "∅"))</ins>" }
         html += "<p>\(Markup.escape(variant.variant.perturbation ?? "")): \(changed.isEmpty ? "no word changed" : changed.joined(separator: ", "))</p>"
         html += "<table><tr><th>rank</th><th>layer</th><th>head</th><th>JS divergence</th><th>L1</th><th>top-3 changed</th><th>A↔B mass change</th></tr>"

@@ -35,12 +35,28 @@ import Testing
         #expect(html.contains("<h1>capitals</h1>"))
         #expect(html.contains("Capitals &amp; &lt;countries&gt;"))
         #expect(html.contains("2 of 3 expectations passed"))
-        #expect(html.contains("<code>capital/italy</code> vs <code>capital/base</code>"))
+        // A is the base: named first, the cells of the compare figure.
+        #expect(html.contains("<code>capital/base</code> → <code>capital/italy</code>"))
         #expect(html.contains("<del>france</del> → <ins>italy</ins>"))
         // Three heads, each drawn three times (base, variant, compare), inlined.
         #expect(html.components(separatedBy: "data:image/png;base64,").count - 1 == 9)
         // Drawn with the review page's figure row and stylesheet.
-        #expect(html.contains("alt=\"italy (colour) vs base (circles), layer "))
+        #expect(html.contains("alt=\"base (colour) vs italy (circles), layer "))
+        // Before and after on one colour scale: up to the larger maximum of the two.
+        let base = try #require(result.subjects.first { $0.variant.isBase }), italy = try #require(result.subjects.first { !$0.variant.isBase })
+        let figures = try FigureRow.figures(layer: 1, head: 0, before: .init(title: "base", name: "base", trace: base.trace),
+                                            after: .init(title: "italy", name: "italy", trace: italy.trace))
+        func strongest(_ subject: ExpectationEvaluator.Subject) -> Double {
+            let attention = subject.trace.stacks[.encoder]!.attention
+            let n = subject.trace.tokens.count, heads = attention.shape[1]
+            let start = (1 * heads + 0) * n * n
+            return Double(attention.scalars[start ..< start + n * n].max()!)
+        }
+        let largest = [strongest(base), strongest(italy)]
+        #expect(largest[0] != largest[1])
+        #expect(figures.map(\.kind) == [.heatmap, .heatmap, .compare])
+        #expect(figures.allSatisfy { $0.options.maximum == largest.max()! })
+        #expect(figures[2].input.matrices[0] == figures[0].input.matrices[0], "A, the cells, is the base")
         #expect(html.contains("<style>\(ReportPage.style)</style>"))
         #expect(!html.contains("http://") && !html.contains("https://"), "the report is self-contained")
     }
