@@ -19,7 +19,7 @@ import Testing
             perturbations: [.init(id: "terrific", kind: "replace", word: word, with: "terrific \"great\"", in: "b"),
                             .init(id: "no-dude", kind: "delete", word: "dude"),
                             .init(id: "really", kind: "insert", word: word, text: "really", after: true, in: "b"),
-                            .init(id: "masked", kind: "mask", word: word, in: "a")],
+                            .init(id: "masked", kind: "mask", word: "awesome", in: "a")],
             expectations: [.init(variant: "eminem/terrific", check: "label", label: "paraphrase"),
                            .init(variant: "eminem/terrific", check: "above", output: "similarity", value: 0.1),
                            .init(variant: "eminem/terrific", check: "invariant", output: "similarity", tolerance: 0.05),
@@ -30,11 +30,12 @@ import Testing
 
     @Test(arguments: awkward)
     func textsReadBackExactly(_ text: String) throws {
-        let yaml = try draft(a: text, b: text + " sick!", word: "sick").yaml()
+        // The parser refuses perturbations that match no input: A has "dude" and "awesome", B "sick".
+        let yaml = try draft(a: text + " dude awesome", b: text + " sick!", word: "sick").yaml()
         let experiment = try ExperimentParser.parse(yaml, file: "draft.yaml")
-        #expect(experiment.inputs[0].a == text)
+        #expect(experiment.inputs[0].a == text + " dude awesome")
         #expect(experiment.inputs[0].b == text + " sick!")
-        #expect(experiment.description == "saved \"live\": \(text)")
+        #expect(experiment.description == "saved \"live\": \(text) dude awesome")
     }
 
     @Test func everyPartReadsBack() throws {
@@ -47,7 +48,7 @@ import Testing
         #expect(experiment.inputs[0].baseName == "sick")
         #expect(experiment.perturbations.map(\.id) == ["terrific", "no-dude", "really", "masked"])
         #expect(experiment.perturbations.map(\.kind) == [.replace(from: "sick", to: "terrific \"great\""), .delete("dude"),
-                                                         .insert(text: "really", anchor: "sick", after: true), .mask("sick")])
+                                                         .insert(text: "really", anchor: "sick", after: true), .mask("awesome")])
         #expect(experiment.perturbations.map(\.target) == [.b, .both, .b, .a])
         #expect(experiment.expectations.map(\.check) == (try original.expectations.map { try $0.spec().check }))
         #expect(experiment.capture == [.qkv])
