@@ -4,7 +4,7 @@ BIN_DEBUG := .build/debug/attnlab
 BIN_RELEASE := .build/release/attnlab
 PYTHON_VENV := .build/python-venv
 
-.PHONY: setup build release demo test python-test readme-test install bench clean
+.PHONY: setup build release demo serve test python-test readme-test install bench clean
 
 setup:
 	@Tools/setup.sh
@@ -20,6 +20,10 @@ demo: release
 	    --text "the eminem tune was totally awesome." --pair "dude, that song from eminem was sick!"
 	@echo
 	$(BIN_RELEASE) run Experiments/paraphrase-eminem.yaml
+
+# The app: type, perturb, ablate, scan, save as experiment (open the address it prints).
+serve: release
+	$(BIN_RELEASE) serve
 
 test: setup
 	$(SWIFT) build

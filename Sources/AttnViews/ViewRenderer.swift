@@ -118,6 +118,12 @@ public enum ViewRenderer {
         return try Page.html(payload: payload, scripts: definition.scripts, mode: options.mode)
     }
 
+    /// The data of a view alone: the text of the page's payload element, which a page already
+    /// showing the same view can be sent to draw another trace (`attnlab serve` does so).
+    public static func payload(_ trace: Trace, view: ViewKind, options: ViewOptions = ViewOptions()) throws -> Data {
+        try Page.json(try ViewPayload.build(trace, view: view, options: options, includeQKV: definition(of: view).needsQKV))
+    }
+
     /// Renders and writes the page atomically: on error nothing is written.
     public static func write(_ trace: Trace, view: ViewKind, options: ViewOptions = ViewOptions(), to url: URL) throws {
         try AtomicFile.write(try render(trace, view: view, options: options), to: url)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AttnCore
 import AttnModels
+import AttnServe
 import AttnViews
 import Foundation
 
@@ -37,6 +38,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "The Python that runs the PyTorch peer of --scan (torch and transformers; default: $ATTNLAB_REFERENCE_PYTHON, else python3).")
     var python: String?
 
+    @Flag(help: "Time the app of `attnlab serve` instead: from a change of text or perturbation to the outputs and the view, through its HTTP API and in headless Chromium (32 tokens).")
+    var serve = false
+
+    @Option(help: "Edits timed by --serve.")
+    var edits = 100
+
     @Flag(help: "Print the figures as one JSON object (seconds and bytes) instead of a table.")
     var json = false
 
@@ -44,8 +51,9 @@ struct BenchCommand: ParsableCommand {
         _ = try Self.integers(tokens, "--tokens")
         _ = try Self.integers(threads, "--threads")
         guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
-        if views && scan { throw ValidationError("--views and --scan are two benchmarks: choose one") }
-        if json && (views || scan) { throw ValidationError("--json prints the forward pass's figures; --views and --scan print tables") }
+        if [views, scan, serve].filter({ $0 }).count > 1 { throw ValidationError("--views, --scan and --serve are three benchmarks: choose one") }
+        if json && (views || scan || serve) { throw ValidationError("--json prints the forward pass's figures; --views, --scan and --serve print tables") }
+        guard edits > 0 else { throw ValidationError("--edits must be at least 1") }
     }
 
     func run() throws {
@@ -54,6 +62,17 @@ struct BenchCommand: ParsableCommand {
         #endif
         let lengths = try Self.integers(tokens, "--tokens")
         let threadCounts = try Self.integers(threads, "--threads")
+        if serve {
+            let report = try ServeBench.run(model: model, edits: edits) { print($0) }
+            var rows = [["path", "edits", "p50", "p95", "max"]]
+            for figures in report.figures {
+                rows.append([figures.name, "\(figures.milliseconds.count)", Self.ms(figures.percentile(0.5) / 1000),
+                             Self.ms(figures.percentile(0.95) / 1000), Self.ms((figures.milliseconds.max() ?? 0) / 1000)])
+            }
+            print(Table.render(rows))
+            print("\nEach edit changes sentence A's last word or the word replacing \"sick\" in B; timed to the outputs and the head view of base and variant (\(report.workers) workers).")
+            return
+        }
         let folder = try ModelLocator.standard().resolve(model)
         if views {
             try ViewBench.run(folder: folder, lengths: lengths)

@@ -19,6 +19,7 @@ struct AttnLabCommand: ParsableCommand {
             DiffCommand.self,
             SnapshotCommand.self,
             ReviewCommand.self,
+            ServeCommand.self,
             BenchCommand.self,
         ]
     )

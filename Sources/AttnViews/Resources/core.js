@@ -23,6 +23,23 @@
 
   const timings = (AttnLab.timings = { scriptStart: performance.now() });
 
+  // ---- listeners of the view drawn now ----
+  // A view's document and window listeners go through here, so that drawing the view again from
+  // new data (see 'a host page feeding new data' below) drops the old view's listeners with it.
+  const viewListeners = [];
+  const listening = new Set();
+  /** Adds `handler` for `type` events on `target` (document or window) until the view is drawn again. */
+  AttnLab.listen = function (target, type, handler, options) {
+    const key = (target === window ? 'window:' : 'document:') + type + (options && options.capture ? ':capture' : '');
+    if (!listening.has(key)) {
+      listening.add(key);
+      target.addEventListener(type, (event) => {
+        for (const entry of viewListeners.slice()) if (entry.key === key) entry.handler(event);
+      }, options);
+    }
+    viewListeners.push({ key, handler });
+  };
+
   // ---- DOM helpers ----
   /** An element with properties and children; strings become text nodes, never markup. */
   function el(tag, props, ...children) {
@@ -649,7 +666,7 @@
   /** PNG and SVG buttons; P and S save too, unless `options.keys` is false (a view inside another). */
   AttnLab.exportButtons = function (drawing, name, options) {
     // P and S export too: moving the mouse to a button would leave the hovered token.
-    if (!options || options.keys !== false) document.addEventListener('keydown', (event) => {
+    if (!options || options.keys !== false) AttnLab.listen(document, 'keydown', (event) => {
       if (event.ctrlKey || event.metaKey || event.altKey || /^(INPUT|SELECT|TEXTAREA)$/.test(event.target.tagName || '')) return;
       if (event.key === 'p' || event.key === 'P') AttnLab.downloadPNG(drawing(), name());
       if (event.key === 's' || event.key === 'S') AttnLab.downloadSVG(drawing(), name());
@@ -757,14 +774,16 @@
   /** Starts a view, once every script is in: AttnLab.views[name](root, data) draws it and returns
    * what its self-test needs. The page calls it last. */
   AttnLab.views = AttnLab.views || {};
-  AttnLab.boot = async function (name) {
+  AttnLab.boot = async function (name, keep) {
     AttnLab.currentName = name;
+    viewListeners.length = 0;
     const root = document.getElementById('attnlab');
     root.textContent = '';
     const loading = el('div', { class: 'loading' }, 'Loading…');
     root.append(loading);
     try {
       const data = AttnLab.load();
+      if (keep) keepSelection(data.fields, keep);
       AttnLab.fields = data.fields;
       AttnLab.data = data;
       loading.remove();
@@ -783,4 +802,34 @@
     // `#selftest` in the address, or a frame named so (an iframe srcdoc has no address of its own).
     if (location.hash === '#selftest' || window.name === 'attnlab-selftest') await AttnLab.selftest();
   };
+
+  // ---- a host page feeding new data ----
+  /** Carries the reader's choices (stack, layer, heads, sentence filter, threshold, top-k) over to
+   * new data, where the new data has them. */
+  function keepSelection(fields, kept) {
+    const initial = fields.initial;
+    const stack = fields.stacks.find((s) => s.kind === kept.stack);
+    if (!stack) return;
+    initial.stack = kept.stack;
+    if (stack.layers.includes(kept.layer)) initial.layer = kept.layer;
+    const heads = (kept.heads || (kept.head !== undefined ? [kept.head] : [])).filter((h) => stack.heads.includes(h));
+    if (heads.length) initial.heads = heads;
+    for (const key of ['filter', 'threshold', 'topK']) if (kept[key] !== undefined) initial[key] = kept[key];
+  }
+
+  // The page embedding a view (`attnlab serve`'s app) may post it the payload of another trace,
+  // `{attnlabPayload: text, id, keep}`: the view is drawn again from it with the scripts already
+  // running, keeping the reader's choices when `keep` is true, and answers `{attnlabDrawn: id}`.
+  // Only the embedding page is listened to; the payload is read as data, as the page's own is.
+  window.addEventListener('message', (event) => {
+    const message = event.data;
+    if (window.parent === window || event.source !== window.parent || !message || typeof message.attnlabPayload !== 'string') return;
+    const node = document.getElementById('attnlab-payload');
+    if (!node || !AttnLab.currentName) return;
+    const kept = message.keep && AttnLab.current && AttnLab.current.state ? Object.assign({}, AttnLab.current.state) : null;
+    node.textContent = message.attnlabPayload;
+    AttnLab.boot(AttnLab.currentName, kept).then(() => {
+      window.parent.postMessage({ attnlabDrawn: message.id, failed: !AttnLab.current }, '*');
+    });
+  });
 })();

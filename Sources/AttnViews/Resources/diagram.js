@@ -217,7 +217,7 @@
       // Long inputs make a tall diagram: the canvas covers a window around what is visible and
       // follows scrolling (of the page or of any scrolling ancestor).
       let scheduled = false;
-      document.addEventListener('scroll', () => {
+      AttnLab.listen(document, 'scroll', () => {
         if (scheduled || !this.state || !this.element.isConnected) return;
         scheduled = true;
         requestAnimationFrame(() => {
@@ -225,7 +225,7 @@
           if (this.needsNewWindow()) this.draw();
         });
       }, { capture: true, passive: true });
-      window.addEventListener('resize', () => { if (this.state && this.needsNewWindow()) this.draw(); });
+      AttnLab.listen(window, 'resize', () => { if (this.state && this.needsNewWindow()) this.draw(); });
       for (const [column, side] of [[this.leftColumn, 'left'], [this.rightColumn, 'right']]) {
         column.addEventListener('mouseover', (event) => {
           const token = event.target.closest('.token');

@@ -29,7 +29,7 @@
     const overlay = el('div', { class: 'overlay', hidden: true, id: 'attnlab-detail' },
       el('div', { class: 'detail' }, el('div', { class: 'detail-header' }, detailTitle, detailStatus, closeButton), detail.element));
     overlay.addEventListener('click', (event) => { if (event.target === overlay) closeDetail(); });
-    document.addEventListener('keydown', (event) => { if (event.key === 'Escape' && !overlay.hidden) closeDetail(); });
+    AttnLab.listen(document, 'keydown', (event) => { if (event.key === 'Escape' && !overlay.hidden) closeDetail(); });
     root.append(AttnLab.header(fields, 'Model view'), controls, status, el('div', { class: 'scroll' }, grid), help, overlay);
 
     const stackOf = () => data.stacks[state.stack];
