@@ -321,6 +321,7 @@ public struct ExperimentDraft: Codable, Sendable, Equatable {
             switch name {
             case .similarity: "similarity"
             case .probability(let label): quoted(label)
+            case .logitDifference(let a, let b): quoted("logit-diff:\(a),\(b)")
             }
         }
         switch spec.check {
