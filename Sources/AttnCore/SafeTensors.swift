@@ -216,7 +216,12 @@ public final class SafeTensorsFile: @unchecked Sendable {
 /// tensors and metadata always give the same bytes.
 public struct SafeTensorsWriter {
     /// How a tensor is stored.
-    public enum StoredType: Sendable { case f32, f16 }
+    public enum StoredType: Sendable {
+        case f32, f16
+        /// U8, b = round(255·√a) for a in [0, 1]: weights stored as the views draw them (√ keeps
+        /// small weights visible: 1/512 is 11, not 0). Read back as (b/255)².
+        case sqrtU8
+    }
 
     private var tensors: [String: (Tensor, StoredType)] = [:]
     public var metadata: [String: String] = [:]
@@ -254,9 +259,11 @@ public struct SafeTensorsWriter {
             case .f16:
                 var halves = tensor.scalars.map { Float16($0).bitPattern.littleEndian }
                 body.append(Data(bytes: &halves, count: halves.count * 2))
+            case .sqrtU8:
+                body.append(contentsOf: tensor.scalars.map { UInt8((255 * max(0, min(1, $0)).squareRoot()).rounded()) })
             }
             appendKey(name)
-            let dtype = type == .f32 ? "F32" : "F16"
+            let dtype = switch type { case .f32: "F32"; case .f16: "F16"; case .sqrtU8: "U8" }
             header += "{\"dtype\":\"\(dtype)\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(begin),\(body.count)]}"
         }
         header += "}"

@@ -2,66 +2,96 @@ import AttnCore
 import AttnModels
 import Foundation
 
+/// A deterministic share of a run: shard `index` of `count` (from 1) runs the groups
+/// (model × input) `(index − 1)·G/count ..< index·G/count` of the G groups.
+public struct Shard: Sendable, Equatable, CustomStringConvertible {
+    public var index: Int
+    public var count: Int
+
+    /// `i/n`, with 1 ≤ i ≤ n.
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let index = parts[0], let count = parts[1], count >= 1 else {
+            throw ExperimentError("\"\(text)\" is not a shard", hint: "write it as INDEX/COUNT, for example 2/4 (shards count from 1)")
+        }
+        guard (1 ... count).contains(index) else {
+            throw ExperimentError("shard \(index) of \(count) is out of range", hint: "shards of \(count) are 1/\(count) to \(count)/\(count)")
+        }
+        self.init(index: index, count: count)
+    }
+
+    public init(index: Int, count: Int) {
+        self.index = index
+        self.count = count
+    }
+
+    /// Its groups of `total`.
+    public func range(of total: Int) -> Range<Int> {
+        (index - 1) * total / count ..< index * total / count
+    }
+
+    /// `2-of-4`, the end of its folder's name.
+    public var slug: String { "\(index)-of-\(count)" }
+
+    public var description: String { "\(index)/\(count)" }
+}
+
 /// How to run an experiment.
 public struct RunOptions: Sendable {
-    /// Variants traced at once (each forward pass then uses one thread, so results do not depend on it).
+    /// Groups (model × input) traced at once; each forward pass uses one thread, so results do not depend on it.
     public var threads: Int
     /// Where runs are written (`runs/` by default): `<runs>/<experiment>/<run-id>/`.
     public var runsFolder: URL
     public var locator: ModelLocator
-    /// Called after each variant with (done, total, what); from worker threads, one call at a time.
+    /// Called after each group (model × input) with (groups done, groups in the run, what); one call at a time.
     public var progress: (@Sendable (Int, Int, String) -> Void)?
     /// The run's folder name; default: the UTC time.
     public var runID: String?
+    /// Run only this share of the groups, into `<run-id>.shard-I-of-N/`.
+    public var shard: Shard?
+    /// Writes each variant's views and figures while its trace is in memory (into the staging folder).
+    public var artifacts: (@Sendable (VariantArtifacts) throws -> [ArtifactLink])?
+    /// Writes the rest of the run (the report) into the staging folder, `result.folder`, before the
+    /// run is renamed into place; when it throws, nothing is left.
+    public var finish: (@Sendable (RunResult) throws -> Void)?
 
     public init(threads: Int = 1, runsFolder: URL = URL(fileURLWithPath: "runs"), locator: ModelLocator = .standard(),
-                progress: (@Sendable (Int, Int, String) -> Void)? = nil, runID: String? = nil) {
+                progress: (@Sendable (Int, Int, String) -> Void)? = nil, runID: String? = nil, shard: Shard? = nil,
+                artifacts: (@Sendable (VariantArtifacts) throws -> [ArtifactLink])? = nil,
+                finish: (@Sendable (RunResult) throws -> Void)? = nil) {
         self.threads = threads
         self.runsFolder = runsFolder
         self.locator = locator
         self.progress = progress
         self.runID = runID
+        self.shard = shard
+        self.artifacts = artifacts
+        self.finish = finish
     }
 }
 
-/// A finished run: its folder, its manifest and its traces (in memory, for reports).
+/// A finished run: its folder and its manifest (the records and traces are in the folder).
 public struct RunResult: Sendable {
     public var folder: URL
     public var manifest: Manifest
-    public var subjects: [ExpectationEvaluator.Subject]
+
+    public var run: RunFolder { RunFolder(url: folder, manifest: manifest) }
 }
 
-/// One model × input × variant to trace.
-public struct PlannedVariant: Sendable {
-    public var model: Int
-    public var variant: Variant
-}
-
-/// Plans, runs and stores an experiment: loads each model once, traces every model × input ×
-/// variant on the available threads, evaluates the expectations, and writes the run folder
-/// (written under a temporary name and renamed when complete, so no partial run is ever left).
+/// Plans, runs and stores an experiment: loads each model once; makes the groups (model × input
+/// and its variants) as the inputs stream by; traces them on the available threads; writes each
+/// trace as it finishes and each group's records in order; and builds the manifest from the
+/// summaries. Memory does not grow with the number of variants. Everything (traces, records,
+/// manifest, and what `RunOptions.finish` adds) is written under a temporary name, and the folder
+/// is renamed into place last, so that no run is ever seen half-written.
 public enum Executor {
-    /// The variants of every input for one model: the base, then each perturbation that applies,
-    /// then each intervention applied to each of those it names.
-    public static func plan(_ experiment: Experiment, maskTokens: [String?]) -> [PlannedVariant] {
-        var planned: [PlannedVariant] = []
-        for (m, mask) in maskTokens.enumerated() {
-            for input in experiment.inputs {
-                var variants = [Variant.base(of: input)]
-                for perturbation in experiment.perturbations {
-                    if let variant = perturbation.apply(to: input, maskToken: mask) { variants.append(variant) }
-                }
-                let unchanged = variants
-                for intervention in experiment.interventions {
-                    for variant in unchanged where intervention.applyTo?.contains(variant.name) ?? true {
-                        variants.append(variant.intervened(intervention))
-                    }
-                }
-                planned += variants.map { PlannedVariant(model: m, variant: $0) }
-            }
-        }
-        return planned
+    /// The variants of every input for every model (small experiments and tests; a run streams them).
+    public static func plan(_ experiment: Experiment, maskTokens: [String?]) throws -> [PlannedVariant] {
+        try RunPlan(experiment, maskTokens: maskTokens).all()
     }
+
+    /// Base inputs mean ablations average over.
+    static let meanReferenceInputs = 64
 
     /// The request that traces a variant with a model of the experiment.
     static func request(_ variant: Variant, _ spec: ModelSpec, capture: CaptureOptions, watched: [String]) -> TraceRequest {
@@ -79,9 +109,10 @@ public enum Executor {
                 throw ExperimentError("model \(spec.name) (\(spec.id))", cause: error)
             }
         }
-        let planned = plan(experiment, maskTokens: models.map { $0.tokenizer.maskToken })
+        let plan = RunPlan(experiment, maskTokens: models.map { $0.tokenizer.maskToken })
         // What only the models can tell (layers, heads, words) is checked before anything runs.
-        try ExperimentChecker.check(experiment, models: models, planned: planned)
+        try ExperimentChecker.check(experiment, models: models, plan: plan)
+        let range = options.shard.map { $0.range(of: plan.groupCount) } ?? 0 ..< plan.groupCount
 
         // Tokens whose probability an expectation or a metric reads (`output: she`) are kept whatever their rank.
         let watched = Array(Set(experiment.expectations.flatMap { expectation -> [String] in
@@ -93,149 +124,77 @@ public enum Executor {
                 return []
             }
         } + experiment.scans.flatMap { $0.metric?.watchedTokens ?? [] } + experiment.attributions.flatMap { $0.metric?.watchedTokens ?? [] })).sorted()
-        // Mean ablations average over every base input of the experiment.
-        let meanReference = experiment.inputs.map { Variant.base(of: $0) }
 
-        // Trace every variant. Each forward pass runs on one thread; the threads share the variants.
-        BLAS.setThreads(1)
-        let workers = max(1, min(options.threads, planned.count))
-        let results = ResultSlots<Result<Trace, Error>>(count: planned.count)
-        let counter = WorkCounter()
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while let index = counter.next(below: planned.count) {
-                let job = planned[index], spec = experiment.models[job.model]
-                let request = Self.request(job.variant, spec, capture: experiment.capture, watched: watched)
-                results[index] = Result {
-                    guard let intervention = job.variant.intervention else { return try models[job.model].trace(request) }
-                    // A patch reads from another variant of the same input.
-                    var sources: InterventionRunner.Sources = [:]
-                    if let source = intervention.source,
-                       let variant = planned.first(where: { $0.model == job.model && $0.variant.input == job.variant.input
-                           && $0.variant.name == source && $0.variant.intervention == nil }) {
-                        sources[source] = Self.request(variant.variant, spec, capture: [], watched: watched)
-                    }
-                    return try InterventionRunner.trace(request, interventions: [intervention], model: models[job.model], sources: sources,
-                                                        meanReference: meanReference.map { Self.request($0, spec, capture: [], watched: []) })
-                }
-                let done = counter.finish()
-                options.progress?(done, planned.count, "\(spec.name) \(job.variant.path)")
-            }
-        }
-        var subjects: [ExpectationEvaluator.Subject] = []
-        for (index, job) in planned.enumerated() {
-            let spec = experiment.models[job.model]
-            switch results[index]! {
-            case .failure(let error):
-                throw ExperimentError("model \(spec.name), variant \(job.variant.path)", cause: error)
-            case .success(let trace):
-                subjects.append(.init(model: spec.name, variant: job.variant, trace: trace, label: label(trace, spec)))
-            }
-        }
-        let scans = try runScans(experiment, models: models, planned: planned, watched: watched, threads: options.threads)
-        let attributions = try runAttributions(experiment, models: models, subjects: subjects, watched: watched)
-        let expectations = ExpectationEvaluator.evaluate(experiment.expectations, subjects: subjects, inputs: experiment.inputs,
-                                                         scans: scans, attributions: attributions)
-
-        // Write the run under a temporary name, then rename it into place.
-        let seconds = Date().timeIntervalSince(started)
-        let experimentFolder = options.runsFolder.appendingPathComponent(experiment.name)
-        let runID = options.runID ?? uniqueRunID(in: experimentFolder, at: started)
-        let folder = experimentFolder.appendingPathComponent(runID)
-        let staging = experimentFolder.appendingPathComponent(".\(runID).partial-\(getpid())")
+        let experimentFolder = options.runsFolder.appendingPathComponent(try PathComponent(experiment.name, what: "experiment name").name)
+        let runID = try PathComponent(options.runID ?? uniqueRunID(in: experimentFolder, at: started), what: "run id").name
+        let folder = experimentFolder.appendingPathComponent(options.shard.map { "\(runID).shard-\($0.slug)" } ?? runID)
+        let staging = experimentFolder.appendingPathComponent(".\(folder.lastPathComponent).partial-\(getpid())")
         let fm = FileManager.default
         try? fm.removeItem(at: staging)
         do {
             try fm.createDirectory(at: staging, withIntermediateDirectories: true)
-            var records: [Manifest.VariantRecord] = []
-            for subject in subjects {
-                let relative = "traces/\(subject.model)/\(subject.variant.input)/\(subject.variant.name).safetensors"
-                try TraceFile.write(subject.trace, to: staging.appendingPathComponent(relative))
-                records.append(.init(model: subject.model, variant: subject.variant, trace: relative,
-                                     tokens: subject.trace.tokens.count, outputs: subject.trace.outputs, label: subject.label))
-            }
+            let writer = try RunWriter(folder: staging, experiment: experiment)
+            let context = GroupContext(experiment: experiment, models: models, watched: watched,
+                                       meanReference: experiment.inputs.prefix(meanReferenceInputs).map { Variant.base(of: $0) },
+                                       folder: staging, scanThreads: options.threads, artifacts: options.artifacts)
+
+            // Each forward pass runs on one thread; the threads share the groups.
+            BLAS.setThreads(1)
+            let workers = max(1, min(options.threads, range.count))
+            let stream = GroupStream<PlannedGroup, GroupOutcome>(first: range.lowerBound, window: 4 * workers)
+            let counter = WorkCounter()
+            let progress = options.progress
+            let groups = range.count
+            try stream.run(workers: workers, produce: { emit in
+                try plan.forEachGroup(in: range) { try emit($0.index, $0) }
+            }, work: { group in
+                try GroupRunner.run(group, context: context)
+            }, deliver: { outcome in
+                try writer.append(outcome)
+                let done = counter.finish()
+                if let record = outcome.records.first {
+                    progress?(done, groups, "\(record.model) \(record.variant.input) (\(outcome.records.count) variant\(outcome.records.count == 1 ? "" : "s"))")
+                }
+            })
+            try writer.close()
+
+            let seconds = Date().timeIntervalSince(started)
             let formatter = ISO8601DateFormatter()
+            let tally = writer.tally
+            let expectations = tally.summaries()
             let manifest = Manifest(
                 attnlabVersion: AttnLab.version,
-                experiment: .init(name: experiment.name, description: experiment.description, file: experiment.file, hash: experiment.hash),
+                experiment: experimentInfo(experiment),
                 models: zip(experiment.models, models).map { spec, loaded in
                     .init(name: spec.name, id: spec.id, architecture: loaded.modelType,
                           task: (spec.task ?? loaded.defaultTask(for: TraceRequest(a: "", b: experiment.inputs.first?.b))).rawValue,
                           layers: loaded.model.summary.layers, heads: loaded.model.summary.heads,
                           weightsHash: loaded.weightsHash, tokenizerHash: loaded.tokenizerHash)
                 },
-                variants: records, expectations: expectations, scans: scans, attributions: attributions,
+                storage: experiment.storage, variantCount: tally.variants, resultCount: tally.results,
+                expectations: expectations, mostChanged: tally.mostChanged, scans: writer.scans, attributions: writer.attributions,
                 passed: expectations.allSatisfy(\.passed),
+                shard: options.shard.map { .init(index: $0.index, count: $0.count, first: range.lowerBound, end: range.upperBound, total: plan.groupCount) },
                 timing: .init(runID: runID, started: formatter.string(from: started), threads: workers, seconds: seconds,
-                              variantsPerSecond: Double(planned.count) / max(seconds, 1e-9)))
-            try AtomicFile.write(try manifest.encoded(), to: staging.appendingPathComponent("manifest.json"))
+                              variantsPerSecond: Double(tally.variants) / max(seconds, 1e-9)))
+            try AtomicFile.write(try manifest.encoded(), to: staging.appendingPathComponent(RunFiles.manifest))
+            try options.finish?(RunResult(folder: staging, manifest: manifest))
             if fm.fileExists(atPath: folder.path) { try fm.removeItem(at: folder) }
             try fm.moveItem(at: staging, to: folder)
-            return RunResult(folder: folder, manifest: manifest, subjects: subjects)
+            return RunResult(folder: folder, manifest: manifest)
         } catch {
             try? fm.removeItem(at: staging)
+            if error is ExperimentError { throw error }
             throw ExperimentError("cannot write the run", location: folder.path, cause: error)
         }
     }
 
-    /// The experiment's scans, on every model they name (all by default).
-    static func runScans(_ experiment: Experiment, models: [LoadedModel], planned: [PlannedVariant], watched: [String],
-                         threads: Int) throws -> [Manifest.ScanRecord] {
-        var records: [Manifest.ScanRecord] = []
-        for scan in experiment.scans {
-            for (m, spec) in experiment.models.enumerated() where scan.model == nil || scan.model == spec.name {
-                func request(_ path: String?) -> TraceRequest? {
-                    guard let path, let job = planned.first(where: { $0.model == m && $0.variant.path == path }) else { return nil }
-                    return Self.request(job.variant, spec, capture: [], watched: watched)
-                }
-                guard let target = request(scan.target) else {
-                    throw ExperimentError("scan \(scan.id): model \(spec.name) has no variant \(scan.target) (did the perturbation apply?)",
-                                          location: "\(experiment.file):\(scan.position.line):\(scan.position.column)")
-                }
-                let task = target.task ?? models[m].defaultTask(for: target)
-                guard let metric = scan.metric ?? (task == .similarity ? .similarity : nil) else {
-                    throw ExperimentError("scan \(scan.id): say what to measure for the \(task.rawValue) task (metric: p:LABEL or logit-diff:A,B)",
-                                          location: "\(experiment.file):\(scan.position.line):\(scan.position.column)")
-                }
-                let specification = ScanSpec(site: scan.site, stack: scan.stack, mode: scan.mode, metric: metric, layers: scan.layers,
-                                             threads: threads)
-                do {
-                    let result = try ScanRunner.run(specification, model: models[m], target: target, source: request(scan.source),
-                                                    names: (scan.target, scan.source))
-                    records.append(.init(id: scan.id, model: spec.name, result: result))
-                } catch {
-                    throw ExperimentError("scan \(scan.id) on model \(spec.name)", location: "\(experiment.file):\(scan.position.line):\(scan.position.column)",
-                                          cause: error)
-                }
-            }
-        }
-        return records
-    }
-
-    /// The attributions of every traced variant an attribution names.
-    static func runAttributions(_ experiment: Experiment, models: [LoadedModel], subjects: [ExpectationEvaluator.Subject],
-                                watched: [String]) throws -> [Manifest.AttributionRecord] {
-        var records: [Manifest.AttributionRecord] = []
-        for attribution in experiment.attributions {
-            let parts = attribution.variants.split(separator: "/").map(String.init)
-            for subject in subjects where subject.variant.intervention == nil
-                && (attribution.model == nil || attribution.model == subject.model)
-                && (parts[0] == "*" || parts[0] == subject.variant.input) && (parts[1] == "*" || parts[1] == subject.variant.name) {
-                guard let m = experiment.models.firstIndex(where: { $0.name == subject.model }) else { continue }
-                let spec = experiment.models[m]
-                let request = Self.request(subject.variant, spec, capture: [], watched: watched)
-                do {
-                    records += try Attribution.run(attribution.methods, metric: attribution.metric, model: models[m], request: request,
-                                                   trace: subject.trace).map {
-                        Manifest.AttributionRecord(model: subject.model, variant: subject.variant.path, method: $0.method,
-                                                   metric: $0.metric, baseline: $0.baseline, words: $0.words, scores: $0.scores)
-                    }
-                } catch {
-                    throw ExperimentError("attribution of \(subject.variant.path) on model \(subject.model)",
-                                          location: "\(experiment.file):\(attribution.position.line):\(attribution.position.column)", cause: error)
-                }
-            }
-        }
-        return records
+    /// The manifest's account of the experiment: its file, hash and inputs.
+    static func experimentInfo(_ experiment: Experiment) -> Manifest.ExperimentInfo {
+        let skipped = experiment.inputs.skippedRows
+        return .init(name: experiment.name, description: experiment.description, file: experiment.file, hash: experiment.hash,
+                     inputs: experiment.inputs.count, skippedRows: skipped.isEmpty ? nil : skipped.count,
+                     skipped: skipped.isEmpty ? nil : Array(skipped.prefix(20)))
     }
 
     /// The label a variant's outputs amount to: the side of the similarity threshold, the most
@@ -265,27 +224,9 @@ public enum Executor {
     }
 }
 
-/// Slots that worker threads fill at distinct indices.
-final class ResultSlots<T>: @unchecked Sendable {
-    private var values: [T?]
-    private let lock = NSLock()
-    init(count: Int) { values = Array(repeating: nil, count: count) }
-    subscript(index: Int) -> T? {
-        get { lock.withLock { values[index] } }
-        set { lock.withLock { values[index] = newValue } }
-    }
-}
-
-/// Hands out work indices and counts finished ones.
+/// Counts finished work.
 final class WorkCounter: @unchecked Sendable {
-    private var nextIndex = 0, finished = 0
+    private var finished = 0
     private let lock = NSLock()
-    func next(below limit: Int) -> Int? {
-        lock.withLock {
-            guard nextIndex < limit else { return nil }
-            defer { nextIndex += 1 }
-            return nextIndex
-        }
-    }
     func finish() -> Int { lock.withLock { finished += 1; return finished } }
 }

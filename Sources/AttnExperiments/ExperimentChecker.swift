@@ -6,14 +6,25 @@ import Foundation
 /// stacks and sites the architecture has, words the inputs contain, metrics the task can give.
 /// Checked before anything runs, and reported as the parser reports, with line and column.
 enum ExperimentChecker {
-    static func check(_ experiment: Experiment, models: [LoadedModel], planned: [PlannedVariant]) throws {
+    static func check(_ experiment: Experiment, models: [LoadedModel], plan: RunPlan) throws {
         var problems: [ExperimentError.Problem] = []
         func problem(_ position: FilePosition, _ message: String) {
             problems.append(.init(line: position.line, column: position.column, key: position.key, message: message))
         }
+        // Only interventions with words and scans need the variants; they are streamed once.
+        var variantsByModel: [[Variant]] = Array(repeating: [], count: experiment.models.count)
+        let scanPaths = Set(experiment.scans.flatMap { [$0.target] + ($0.source.map { [$0] } ?? []) })
+        let wordy = experiment.interventions.contains { ($0.intervention.from ?? []) + ($0.intervention.to ?? []) + ($0.intervention.words ?? []) != [] }
+        if wordy || !scanPaths.isEmpty {
+            try plan.forEachGroup { group in
+                variantsByModel[group.model] += group.variants.filter { variant in
+                    (wordy && variant.interventionID != nil) || (scanPaths.contains(variant.path) && variant.intervention == nil)
+                }
+            }
+        }
         for (m, spec) in experiment.models.enumerated() {
             let model = models[m]
-            let variants = planned.filter { $0.model == m }.map(\.variant)
+            let variants = variantsByModel[m]
             for intervention in experiment.interventions {
                 let applied = variants.filter { $0.interventionID == intervention.id }
                 // Layers, heads, stacks and sites; a patch's source by name (it is resolved per input).
