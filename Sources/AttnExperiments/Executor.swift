@@ -133,7 +133,8 @@ public enum Executor {
         try? fm.removeItem(at: staging)
         do {
             try fm.createDirectory(at: staging, withIntermediateDirectories: true)
-            let writer = try RunWriter(folder: staging, experiment: experiment)
+            let writer = try RunWriter(folder: staging, expectations: experiment.expectations.map(RunTally.Expectation.init),
+                                       models: experiment.models.map(\.name))
             let context = GroupContext(experiment: experiment, models: models, watched: watched,
                                        meanReference: experiment.inputs.prefix(meanReferenceInputs).map { Variant.base(of: $0) },
                                        folder: staging, scanThreads: options.threads, artifacts: options.artifacts)

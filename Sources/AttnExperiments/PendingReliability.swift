@@ -3,9 +3,9 @@ import AttnCore
 // Stand-ins for what the `reliability` branch brings (PathComponent, RunPaths, Trace.checkFinite),
 // so this branch builds until main has it; removed when main is merged.
 
-struct PathComponent {
-    let name: String
-    init(_ name: String, what: String) throws {
+public struct PathComponent {
+    public let name: String
+    public init(_ name: String, what: String) throws {
         guard SpecReader.isSlug(name) else { throw CoreError("the \(what) \(JSONText.quote(name)) cannot name a file or folder") }
         self.name = name
     }

@@ -114,10 +114,10 @@ final class RunWriter {
     private(set) var scans: [Manifest.ScanRecord] = []
     private(set) var attributions: [Manifest.AttributionRecord] = []
 
-    init(folder: URL, experiment: Experiment) throws {
+    init(folder: URL, expectations: [RunTally.Expectation], models: [String]) throws {
         variants = try LineWriter(folder.appendingPathComponent(RunFiles.variants))
         results = try LineWriter(folder.appendingPathComponent(RunFiles.results))
-        tally = RunTally(expectations: experiment.expectations, models: experiment.models.map(\.name))
+        tally = RunTally(expectations: expectations, models: models)
     }
 
     func append(_ outcome: GroupOutcome) throws {

@@ -13,7 +13,39 @@ struct RunTally {
     /// Variants the report draws (those that changed most).
     static let comparisonsKept = 24
 
-    private let expectations: [ExpectationSpec]
+    /// What the tally needs to know of an expectation.
+    struct Expectation {
+        var line: Int
+        var text: String
+        var variant: String
+        var model: String?
+        var allowance: FailureAllowance?
+        /// Said when it checked nothing.
+        var problem: String
+
+        init(_ spec: ExpectationSpec) {
+            line = spec.line
+            text = ExpectationEvaluator.describe(spec.check)
+            variant = spec.variant
+            model = spec.model
+            allowance = spec.allowance
+            switch spec.check {
+            case .scanTop(let scan, _, _), .scanCell(let scan, _, _, _, _): problem = "scan \(scan) did not run"
+            default: problem = "no variant is named \(spec.variant) (did the perturbation apply to the input?)"
+            }
+        }
+
+        init(_ summary: Manifest.ExpectationSummary) {
+            line = summary.line
+            text = summary.expectation
+            variant = summary.variant
+            model = summary.model
+            allowance = summary.allowed
+            problem = summary.problem ?? "no variant is named \(summary.variant) (did the perturbation apply to the input?)"
+        }
+    }
+
+    private let expectations: [Expectation]
     private let models: [String]
     private var checked: [Int]
     private var failed: [Int]
@@ -26,7 +58,7 @@ struct RunTally {
     private(set) var results = 0
     private var comparisons: [(order: Int, reference: Manifest.ComparisonReference)] = []
 
-    init(expectations: [ExpectationSpec], models: [String]) {
+    init(expectations: [Expectation], models: [String]) {
         self.expectations = expectations
         self.models = models
         let count = expectations.count
@@ -88,19 +120,12 @@ struct RunTally {
                 .sorted { $0.rate != $1.rate ? $0.rate > $1.rate : $0.name < $1.name }
             let allowance = expectation.allowance ?? .count(0)
             let passed = checked[index] > 0 && perModel.allSatisfy { allowance.allows(failed: $0.failed, of: $0.checked) }
-            var problem: String?
-            if checked[index] == 0 {
-                switch expectation.check {
-                case .scanTop(let scan, _, _), .scanCell(let scan, _, _, _, _): problem = "scan \(scan) did not run"
-                case .attributionRank: problem = "no variant is named \(expectation.variant) (did the perturbation apply to the input?)"
-                default: problem = "no variant is named \(expectation.variant) (did the perturbation apply to the input?)"
-                }
-            }
             return Manifest.ExpectationSummary(
-                index: index, line: expectation.line, expectation: ExpectationEvaluator.describe(expectation.check), variant: expectation.variant,
+                index: index, line: expectation.line, expectation: expectation.text, variant: expectation.variant,
                 model: expectation.model, allowed: expectation.allowance, checked: checked[index], failed: failed[index], passed: passed,
                 byModel: perModel, byPerturbation: perPerturbation, worst: worst[index].map(\.result),
-                results: checked[index] <= Self.resultsListed ? firstResults[index] : nil, problem: problem)
+                results: checked[index] <= Self.resultsListed ? firstResults[index] : nil,
+                problem: checked[index] == 0 ? expectation.problem : nil)
         }
     }
 

@@ -5,81 +5,86 @@ import AttnFigures
 import AttnViews
 import Foundation
 
-/// The views and figures an experiment asks for, written into its run folder, and the links the
-/// report shows for each variant.
+/// The views and figures an experiment asks for, written for each variant while its trace is in
+/// memory (`RunOptions.artifacts`), and the report, written from the run's files once every group
+/// is done (`RunOptions.finish`).
 public enum RunArtifacts {
-    /// Views and figures of every variant; the report's links, views first.
-    public static func write(_ experiment: Experiment, result: RunResult, comparisons: RunComparisons) throws -> [String: [(String, String)]] {
-        let views = try writeViews(experiment, result: result, comparisons: comparisons)
-        let figures = try writeFigures(experiment, result: result, comparisons: comparisons)
-        return views.merging(figures) { $0 + $1 }
+    /// What `attnlab run` hands the executor: views and figures for each variant, and the report.
+    public static func options(for experiment: Experiment) -> (artifacts: @Sendable (VariantArtifacts) throws -> [ArtifactLink],
+                                                               finish: @Sendable (RunResult) throws -> Void) {
+        ({ try write(experiment, $0) }, { try writeReport($0.run) })
+    }
+
+    /// Writes `report.html` into the run folder.
+    public static func writeReport(_ run: RunFolder, options: RunReport.Options = .init()) throws {
+        let html = try RunReport.render(run, options: options)
+        try AtomicFile.write(Data(html.utf8), to: run.url.appendingPathComponent("report.html"))
+    }
+
+    /// The views and figures of one variant; the links the report shows for it, views first.
+    public static func write(_ experiment: Experiment, _ item: VariantArtifacts) throws -> [ArtifactLink] {
+        try writeViews(experiment, item) + writeFigures(experiment, item)
     }
 
     /// Writes `views/<model>/<input>/<variant>-<view>.html` for each view the experiment lists.
     /// `compare` is the head view of a perturbed variant opened at the head that changed most.
-    public static func writeViews(_ experiment: Experiment, result: RunResult, comparisons: RunComparisons) throws -> [String: [(String, String)]] {
-        var links: [String: [(String, String)]] = [:]
-        for subject in result.subjects {
-            let comparison = comparisons.of(subject)
-            for view in experiment.views {
-                var options = ViewOptions(title: "\(experiment.name) · \(subject.model) · \(subject.variant.path)")
-                let kind: ViewKind
-                switch view {
-                case "model": kind = .model
-                case "neuron": kind = .neuron
-                case "compare":
-                    guard let top = comparison?.diff.heads.first else { continue }
-                    kind = .head
-                    options.layer = top.layer
-                    options.selectedHeads = [top.head]
-                default: kind = .head
-                }
-                let relative = "views/\(subject.model)/\(subject.variant.input)/\(subject.variant.name)-\(view).html"
-                try ViewRenderer.write(subject.trace, view: kind, options: options, to: result.folder.appendingPathComponent(relative))
-                links[RunReport.Options.key(model: subject.model, variant: subject.variant.path), default: []].append((view, relative))
+    public static func writeViews(_ experiment: Experiment, _ item: VariantArtifacts) throws -> [ArtifactLink] {
+        let subject = item.subject
+        var links: [ArtifactLink] = []
+        for view in experiment.views {
+            var options = ViewOptions(title: "\(experiment.name) · \(subject.model) · \(subject.variant.path)")
+            let kind: ViewKind
+            switch view {
+            case "model": kind = .model
+            case "neuron": kind = .neuron
+            case "compare":
+                guard let top = item.diff?.heads.first else { continue }
+                kind = .head
+                options.layer = top.layer
+                options.selectedHeads = [top.head]
+            default: kind = .head
             }
+            let relative = try RunPaths.view(model: subject.model, variant: subject.variant, view: view)
+            try ViewRenderer.write(subject.trace, view: kind, options: options, to: item.folder.appendingPathComponent(relative))
+            links.append(ArtifactLink(kind: view, path: relative))
         }
         return links
     }
 
     /// Writes `figures/<model>/<input>/<variant>-<kind>.png` for each figure kind the experiment
     /// lists: for a perturbed variant, its most-changed head (heatmap) and that head against the
-    /// base (compare); for a base variant, the mean of the last layer. Returns the report's links.
-    public static func writeFigures(_ experiment: Experiment, result: RunResult, comparisons: RunComparisons) throws -> [String: [(String, String)]] {
-        var links: [String: [(String, String)]] = [:]
-        guard !experiment.figures.isEmpty else { return links }
-        for subject in result.subjects {
-            let comparison = comparisons.of(subject)
-            var selection = HeadSelection.default
-            if let top = comparison?.diff.heads.first {
-                selection = HeadSelection(layer: top.layer, heads: .list([top.head]))
+    /// base (compare); for a base variant, the mean of the last layer.
+    public static func writeFigures(_ experiment: Experiment, _ item: VariantArtifacts) throws -> [ArtifactLink] {
+        let subject = item.subject
+        var links: [ArtifactLink] = []
+        var selection = HeadSelection.default
+        if let top = item.diff?.heads.first {
+            selection = HeadSelection(layer: top.layer, heads: .list([top.head]))
+        }
+        for kind in experiment.figures {
+            let sources: [AttentionSource]
+            let figureKind: FigureKind
+            switch kind {
+            case "compare":
+                guard let base = item.base, item.diff != nil else { continue }
+                figureKind = .compare
+                sources = [.trace(subject.trace, name: subject.variant.path), .trace(base.trace, name: base.variant.path)]
+            case "overview":
+                figureKind = .overview
+                sources = [.trace(subject.trace, name: subject.variant.path)]
+            case "regions":
+                figureKind = .regions
+                sources = [.trace(subject.trace, name: subject.variant.path)]
+            default:
+                figureKind = .heatmap
+                sources = [.trace(subject.trace, name: subject.variant.path)]
             }
-            for kind in experiment.figures {
-                let sources: [AttentionSource]
-                let figureKind: FigureKind
-                switch kind {
-                case "compare":
-                    guard let base = comparison?.base else { continue }
-                    figureKind = .compare
-                    sources = [.trace(subject.trace, name: subject.variant.path), .trace(base.trace, name: base.variant.path)]
-                case "overview":
-                    figureKind = .overview
-                    sources = [.trace(subject.trace, name: subject.variant.path)]
-                case "regions":
-                    figureKind = .regions
-                    sources = [.trace(subject.trace, name: subject.variant.path)]
-                default:
-                    figureKind = .heatmap
-                    sources = [.trace(subject.trace, name: subject.variant.path)]
-                }
-                let relative = "figures/\(subject.model)/\(subject.variant.input)/\(subject.variant.name)-\(kind).png"
-                var options = FigureOptions()
-                options.dpi = 150
-                let input = try FigureInputs.make(kind: figureKind, sources: sources,
-                                                  selections: figureKind == .overview ? [] : [selection])
-                try FigureRenderer.write(figureKind, input, options: options, to: result.folder.appendingPathComponent(relative))
-                links[RunReport.Options.key(model: subject.model, variant: subject.variant.path), default: []].append((kind, relative))
-            }
+            let relative = try RunPaths.figure(model: subject.model, variant: subject.variant, kind: kind)
+            var options = FigureOptions()
+            options.dpi = 150
+            let input = try FigureInputs.make(kind: figureKind, sources: sources, selections: figureKind == .overview ? [] : [selection])
+            try FigureRenderer.write(figureKind, input, options: options, to: item.folder.appendingPathComponent(relative))
+            links.append(ArtifactLink(kind: kind, path: relative))
         }
         return links
     }

@@ -114,19 +114,25 @@ public struct ExperimentComparison: Sendable {
     public var notes: [String]
     /// Files that belong to no variant, in the old and new snapshots.
     public var strayFiles: (old: [String], new: [String])
+    /// A suite's comparison (rates, flips, outputs), when either side is a suite.
+    public var suite: SuiteComparison?
 
     /// True when something beyond the tolerances differs: a variant drifted, was added or removed,
     /// `experiment.json` is missing on one side, or stray files are there.
     public var hasDrift: Bool {
         variants.contains { [.drifted, .added, .removed].contains($0.status) } || (old == nil) != (new == nil)
             || !strayFiles.old.isEmpty || !strayFiles.new.isEmpty
-            || unmatchedExpectationsChanged
+            || unmatchedExpectationsChanged || (suite?.hasDrift ?? false) || (old?.suite == nil) != (new?.suite == nil)
     }
 
     /// True when the files are byte for byte the same.
     public var isIdentical: Bool {
         variants.allSatisfy { $0.status == .identical } && old == new && strayFiles.old == strayFiles.new
+            && (suite.map { !$0.hasDrift } ?? true) && suiteFilesEqual
     }
+
+    /// The suite's outputs files are the same bytes (set by the comparer).
+    var suiteFilesEqual = true
 
     var unmatchedExpectationsChanged: Bool {
         (old?.unmatchedExpectations.map(\.key) ?? []) != (new?.unmatchedExpectations.map(\.key) ?? [])
@@ -148,9 +154,17 @@ public enum SnapshotComparer {
         for key in keys {
             variants.append(try compare(key: key, old: old?.variants[key], new: new?.variants[key], tolerances: tolerances))
         }
-        return ExperimentComparison(name: name, tolerances: tolerances, old: old?.experiment, new: new?.experiment,
-                                    variants: variants, notes: notes(old?.experiment, new?.experiment),
-                                    strayFiles: (old?.strayFiles ?? [], new?.strayFiles ?? []))
+        var comparison = ExperimentComparison(name: name, tolerances: tolerances, old: old?.experiment, new: new?.experiment,
+                                              variants: variants, notes: notes(old?.experiment, new?.experiment),
+                                              strayFiles: (old?.strayFiles ?? [], new?.strayFiles ?? []))
+        if old?.experiment?.suite != nil || new?.experiment?.suite != nil {
+            comparison.suite = SuiteComparison.compare(old: old, new: new, tolerance: tolerances.output)
+            let names = Set((old?.experiment?.models ?? []).map(\.name) + (new?.experiment?.models ?? []).map(\.name))
+            comparison.suiteFilesEqual = names.allSatisfy { name in
+                old?.files[name + SnapshotBuilder.outputsSuffix] == new?.files[name + SnapshotBuilder.outputsSuffix]
+            }
+        }
+        return comparison
     }
 
     /// What changed in what the snapshots were made from.

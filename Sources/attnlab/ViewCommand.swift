@@ -84,12 +84,13 @@ struct ViewCommand: ParsableCommand {
         let source = URL(fileURLWithPath: trace)
         if RunFolder.isRun(source) {
             let run = try RunFolder(source)
-            for record in run.manifest.variants {
+            try run.forEachRecord { record in
                 var variantOptions = options
                 variantOptions.title = title ?? "\(run.manifest.experiment.name) · \(record.model) · \(record.variant.path)"
-                let url = URL(fileURLWithPath: out).appendingPathComponent("\(record.model)/\(record.variant.input)/\(record.variant.name)-\(kind.rawValue).html")
+                let url = URL(fileURLWithPath: out).appendingPathComponent(try RunPaths.folder(model: record.model, variant: record.variant) + "-\(kind.rawValue).html")
                 try ViewRenderer.write(try run.trace(record), view: kind, options: variantOptions, to: url)
                 print("wrote \(url.path)")
+                return true
             }
             return
         }
