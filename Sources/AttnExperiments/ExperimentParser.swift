@@ -388,8 +388,9 @@ final class SpecReader {
                     }
                     for (from, replacements) in pairs {
                         for to in replacements {
+                            // Rates are counted per word replaced: `syn-clean` covers syn-clean-spotless, syn-clean-tidy.
                             result.append(PerturbationSpec(id: "\(id)-\(Self.slugify(from))-\(Self.slugify(to))", kind: .replace(from: from, to: to),
-                                                           target: target, family: id))
+                                                           target: target, family: "\(id)-\(Self.slugify(from))"))
                         }
                     }
                     continue

@@ -168,8 +168,9 @@ public struct PerturbationSpec: Sendable {
     public var id: String
     public var kind: Kind
     public var target: SegmentTarget
-    /// The perturbation's id as written (`adjectives`), shared by the variants a list or a lexicon
-    /// expands into: failure rates are reported per family.
+    /// The perturbation's id as written (`adjectives`), shared by the variants a list expands
+    /// into; for a mapping lexicon (`replace: "@synonyms"`), the id and the word replaced
+    /// (`syn-clean`, for syn-clean-spotless and syn-clean-tidy). Failure rates are reported per family.
     public var family: String
 
     public init(id: String, kind: Kind, target: SegmentTarget, family: String? = nil) {

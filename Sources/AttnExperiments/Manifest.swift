@@ -118,7 +118,7 @@ public struct Manifest: Codable, Sendable, Equatable {
         /// Every model's failures are within `allowed` (and it checked something).
         public var passed: Bool
         public var byModel: [RateCount]
-        /// Highest failure rate first.
+        /// Most failures first.
         public var byPerturbation: [RateCount]
         /// The failures that missed most, worst first (at most 10).
         public var worst: [ExpectationResult]

@@ -117,7 +117,7 @@ struct RunTally {
         expectations.enumerated().map { index, expectation in
             let perModel = models.compactMap { name in byModel[index][name].map { Manifest.RateCount(name: name, checked: $0.checked, failed: $0.failed) } }
             let perPerturbation = byPerturbation[index].map { Manifest.RateCount(name: $0.key, checked: $0.value.checked, failed: $0.value.failed) }
-                .sorted { $0.rate != $1.rate ? $0.rate > $1.rate : $0.name < $1.name }
+                .sorted { ($0.failed, $0.rate) != ($1.failed, $1.rate) ? ($0.failed, $0.rate) > ($1.failed, $1.rate) : $0.name < $1.name }
             let allowance = expectation.allowance ?? .count(0)
             let passed = checked[index] > 0 && perModel.allSatisfy { allowance.allows(failed: $0.failed, of: $0.checked) }
             return Manifest.ExpectationSummary(
