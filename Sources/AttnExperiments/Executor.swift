@@ -130,6 +130,7 @@ public enum Executor {
         let folder = experimentFolder.appendingPathComponent(options.shard.map { "\(runID).shard-\($0.slug)" } ?? runID)
         let staging = experimentFolder.appendingPathComponent(".\(folder.lastPathComponent).partial-\(getpid())")
         let fm = FileManager.default
+        let createdFolder = !fm.fileExists(atPath: experimentFolder.path)
         try? fm.removeItem(at: staging)
         do {
             try fm.createDirectory(at: staging, withIntermediateDirectories: true)
@@ -146,6 +147,7 @@ public enum Executor {
             let counter = WorkCounter()
             let progress = options.progress
             let groups = range.count
+            let cpuBefore = processorSeconds()
             try stream.run(workers: workers, produce: { emit in
                 try plan.forEachGroup(in: range) { try emit($0.index, $0) }
             }, work: { group in
@@ -158,6 +160,7 @@ public enum Executor {
                 }
             })
             try writer.close()
+            let cpu = processorSeconds() - cpuBefore
 
             let seconds = Date().timeIntervalSince(started)
             let formatter = ISO8601DateFormatter()
@@ -177,7 +180,7 @@ public enum Executor {
                 passed: expectations.allSatisfy(\.passed),
                 shard: options.shard.map { .init(index: $0.index, count: $0.count, first: range.lowerBound, end: range.upperBound, total: plan.groupCount) },
                 timing: .init(runID: runID, started: formatter.string(from: started), threads: workers, seconds: seconds,
-                              variantsPerSecond: Double(tally.variants) / max(seconds, 1e-9)))
+                              variantsPerSecond: Double(tally.variants) / max(seconds, 1e-9), cpuSeconds: cpu))
             try AtomicFile.write(try manifest.encoded(), to: staging.appendingPathComponent(RunFiles.manifest))
             try options.finish?(RunResult(folder: staging, manifest: manifest))
             if fm.fileExists(atPath: folder.path) { try fm.removeItem(at: folder) }
@@ -185,6 +188,10 @@ public enum Executor {
             return RunResult(folder: folder, manifest: manifest)
         } catch {
             try? fm.removeItem(at: staging)
+            // Nothing of a failed run is left, not even the experiment's folder it made.
+            if createdFolder, (try? fm.contentsOfDirectory(atPath: experimentFolder.path))?.isEmpty == true {
+                try? fm.removeItem(at: experimentFolder)
+            }
             if error is ExperimentError { throw error }
             throw ExperimentError("cannot write the run", location: folder.path, cause: error)
         }
@@ -208,6 +215,14 @@ public enum Executor {
         var outputs = trace.outputs
         if let labels = spec.labels { outputs.labels = labels }  // the experiment's names for the classes
         return outputs.label ?? trace.outputs.topk?.first?.candidates.first?.token
+    }
+
+    /// User and system time of the process so far.
+    static func processorSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     static func uniqueRunID(in folder: URL, at date: Date) -> String {

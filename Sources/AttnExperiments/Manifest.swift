@@ -152,10 +152,13 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var variantsPerSecond: Double
         /// A merged run: each shard's seconds.
         public var shards: [Double]?
+        /// Processor time (user and system, all threads) spent tracing the groups, for rates per
+        /// core on a machine others share.
+        public var cpuSeconds: Double?
 
         enum CodingKeys: String, CodingKey {
             case started, threads, seconds, shards
-            case runID = "run_id", variantsPerSecond = "variants_per_second"
+            case runID = "run_id", variantsPerSecond = "variants_per_second", cpuSeconds = "cpu_seconds"
         }
     }
 

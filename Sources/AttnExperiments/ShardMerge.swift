@@ -59,7 +59,8 @@ public enum ShardMerge {
             manifest.passed = summaries.allSatisfy(\.passed)
             manifest.timing = .init(runID: output.lastPathComponent, started: ordered.map(\.manifest.timing.started).min() ?? "",
                                     threads: ordered.map(\.manifest.timing.threads).reduce(0, +), seconds: seconds.max() ?? 0,
-                                    variantsPerSecond: Double(tally.variants) / max(seconds.max() ?? 0, 1e-9), shards: seconds)
+                                    variantsPerSecond: Double(tally.variants) / max(seconds.max() ?? 0, 1e-9), shards: seconds,
+                                    cpuSeconds: ordered.compactMap(\.manifest.timing.cpuSeconds).reduce(0, +))
             try AtomicFile.write(try manifest.encoded(), to: staging.appendingPathComponent(RunFiles.manifest))
             try finish?(RunResult(folder: staging, manifest: manifest))
             if fm.fileExists(atPath: output.path) { try fm.removeItem(at: output) }
