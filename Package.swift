@@ -1,9 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Optimised in debug builds too, so that tests run real models quickly. Release builds use the
+// default -O, with every check on: these modules read files a user supplies, and -Ounchecked
+// would turn a wrong size into a silent out-of-bounds read instead of a stop.
 let optimised: [SwiftSetting] = [
     .unsafeFlags(["-O"], .when(configuration: .debug)),
-    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
 ]
 
 let package = Package(
@@ -11,27 +13,30 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "attnlab", targets: ["attnlab"]),
+        // The fuzz entry points, for the libFuzzer package in Tools/fuzz.
+        .library(name: "AttnFuzz", targets: ["AttnFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
-        .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
     ],
     targets: [
-        // System libraries, found through pkg-config (Debian: libopenblas-dev, libgit2-dev, libcairo2-dev).
+        // System libraries, found through pkg-config (Debian: libopenblas-dev, libgit2-dev, libcairo2-dev, zlib1g-dev).
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2",
                        providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "CCairo", pkgConfig: "cairo",
                        providers: [.apt(["libcairo2-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
 
         // The numeric code is optimised in debug builds too, so that tests run real models quickly.
         // The element-wise kernels in C, for an AVX2 + FMA version chosen at run time (Swift cannot
         // compile one function for another CPU than the rest).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
         .target(name: "AttnCore", dependencies: ["CBLAS", "CKernels"], swiftSettings: optimised),
-        .target(name: "AttnModels", dependencies: ["AttnCore", "ZIPFoundation"], swiftSettings: optimised),
+        .target(name: "AttnModels", dependencies: ["AttnCore", "CZlib"], swiftSettings: optimised),
         .target(name: "AttnDiff", dependencies: ["AttnCore"]),
         .target(name: "AttnExperiments", dependencies: ["AttnCore", "AttnModels", "AttnDiff", "Yams"]),
         .target(name: "AttnViews", dependencies: ["AttnCore", "AttnDiff"],
@@ -44,13 +49,17 @@ let package = Package(
         // snapshot review pages.
         .target(name: "AttnReports", dependencies: ["AttnCore", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures",
                                                     "AttnGit", "AttnSnapshots"]),
+        // Every reader of a user's file as a fuzz target, with seeds and seeded mutations (FuzzTests,
+        // and Tools/fuzz for libFuzzer).
+        .target(name: "AttnFuzz", dependencies: ["AttnCore", "AttnModels", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures", "AttnSnapshots"],
+                swiftSettings: optimised),
         .executableTarget(name: "attnlab", dependencies: [
             "AttnCore", "AttnModels", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures", "AttnGit", "AttnSnapshots", "AttnReports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "AttnCoreTests", dependencies: ["AttnCore"]),
-        .testTarget(name: "AttnModelsTests", dependencies: ["AttnModels"],
+        .testTarget(name: "AttnModelsTests", dependencies: ["AttnModels", "CZlib"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AttnDiffTests", dependencies: ["AttnDiff"]),
         .testTarget(name: "AttnExperimentsTests", dependencies: ["AttnExperiments"]),
@@ -63,6 +72,8 @@ let package = Package(
         .testTarget(name: "AttnGitTests", dependencies: ["AttnGit", "GitTestSupport"]),
         .testTarget(name: "AttnSnapshotsTests", dependencies: ["AttnSnapshots", "GitTestSupport"]),
         .testTarget(name: "AttnReportsTests", dependencies: ["AttnReports"]),
+        // A seeded fuzz campaign over every reader, about a minute; crashing inputs kept in Fixtures.
+        .testTarget(name: "FuzzTests", dependencies: ["AttnFuzz"], resources: [.copy("Fixtures")]),
         // Runs the built `attnlab` binary as a user would.
         .testTarget(name: "attnlabTests", dependencies: ["attnlab", "AttnCore"], resources: [.copy("Fixtures")]),
     ],

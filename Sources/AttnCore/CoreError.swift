@@ -10,11 +10,13 @@ public protocol ExplainedError: Error, CustomStringConvertible {
 }
 
 extension ExplainedError {
+    /// One line: control characters in names quoted from files are escaped (`MessageText`), so
+    /// that a file cannot forge another line or colour the terminal.
     public var description: String {
         var text = location.map { "\($0): " } ?? ""
         text += message
         if let hint { text += "; \(hint)" }
-        return text
+        return MessageText.escape(text)
     }
 }
 

@@ -85,12 +85,17 @@ public struct SHA256 {
 
     /// The hex digest of a file's bytes, read in chunks.
     public static func hash(fileAt path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw CoreError("cannot read the file to hash it", location: path)
-        }
-        defer { try? handle.close() }
+        let (descriptor, _) = try RegularFile.open(path)
+        defer { close(descriptor) }
         var hasher = SHA256()
-        while let chunk = try handle.read(upToCount: 1 << 22), !chunk.isEmpty { hasher.update(chunk) }
+        var chunk = Data(count: 1 << 22)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count >= 0 else { throw CoreError("cannot read the file to hash it (\(String(cString: strerror(errno))))", location: path) }
+            if count == 0 { break }
+            hasher.update(chunk.prefix(count))
+        }
         return hasher.finalize()
     }
 

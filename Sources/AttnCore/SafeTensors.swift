@@ -19,8 +19,9 @@ public enum SafeTensorsDType: String, Sendable, CaseIterable {
 
 /// A safetensors file, memory-mapped, whose header has been checked before anything is trusted:
 /// the declared header length lies within the file, the header is a JSON object, every dtype is
-/// known, every shape agrees with its byte range, every range lies within the file, and no two
-/// ranges overlap.
+/// known, every shape agrees with its byte range, and the ranges cover the data after the header
+/// exactly, one after the other with no gap, overlap or byte left over (as Hugging Face's reader
+/// checks: a header one byte short, or bytes appended, mean the file is not what it says).
 public final class SafeTensorsFile: @unchecked Sendable {
     /// One tensor's entry in the header.
     public struct Entry: Sendable {
@@ -43,15 +44,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// Maps and validates the file at `path`.
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else {
-            throw CoreError("cannot open the file (\(String(cString: strerror(errno))))", location: path,
-                            hint: "check that the file exists and is readable")
-        }
+        let (fd, size) = try RegularFile.open(path)
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw CoreError("cannot read the file's size", location: path) }
-        let size = Int(info.st_size)
         guard size >= 8 else {
             throw CoreError("not a safetensors file: \(size) bytes, shorter than the 8-byte header length",
                             location: path, hint: "the file is truncated; download it again")
@@ -130,21 +124,30 @@ public final class SafeTensorsFile: @unchecked Sendable {
                 throw CoreError("data_offsets [\(begin), \(end)] lie outside the \(dataLength) bytes of data",
                                 location: at, hint: "the file is truncated or corrupt; download it again")
             }
-            let (elements, overflow) = shape.reduce((1, false)) { acc, dim in
-                let (product, o) = acc.0.multipliedReportingOverflow(by: dim)
-                return (product, acc.1 || o)
+            guard let bytes = CheckedSize.bytes(shape, elementSize: dtype.size) else {
+                throw CoreError("shape \(shape) has more elements than can be counted", location: at, hint: "the file is corrupt")
             }
-            guard !overflow, elements * dtype.size == end - begin else {
-                throw CoreError("shape \(shape) of \(dtype.rawValue) needs \(elements * dtype.size) bytes but data_offsets give \(end - begin)",
+            guard bytes == end - begin else {
+                throw CoreError("shape \(shape) of \(dtype.rawValue) needs \(bytes) bytes but data_offsets give \(end - begin)",
                                 location: at, hint: "the file is corrupt")
             }
             entries[name] = Entry(dtype: dtype, shape: shape, range: begin ..< end)
         }
-        let ranges = entries.sorted { $0.value.range.lowerBound < $1.value.range.lowerBound }
-        for (previous, next) in zip(ranges, ranges.dropFirst())
-        where next.value.range.lowerBound < previous.value.range.upperBound {
-            throw CoreError("tensors \(previous.key) and \(next.key) overlap in the data section",
-                            location: path, hint: "the file is corrupt")
+        // The tensors must tile the data exactly: each starts where the one before ends, and the
+        // last ends at the end of the file.
+        let ranges = entries.sorted { ($0.value.range.lowerBound, $0.value.range.upperBound) < ($1.value.range.lowerBound, $1.value.range.upperBound) }
+        var covered = 0
+        for (name, entry) in ranges {
+            guard entry.range.lowerBound == covered else {
+                let what = entry.range.lowerBound < covered ? "overlaps the tensor before it" : "leaves \(entry.range.lowerBound - covered) bytes unused before it"
+                throw CoreError("tensor \(name) starts at byte \(entry.range.lowerBound) of the data, where the tensor before it ends at \(covered): it \(what)",
+                                location: path, hint: "the header does not describe the data; the file is damaged, download it again")
+            }
+            covered = entry.range.upperBound
+        }
+        guard covered == dataLength else {
+            throw CoreError("the header describes \(covered) bytes of tensor data but the file holds \(dataLength) after the header",
+                            location: path, hint: "the file is truncated, damaged or has bytes appended; download it again")
         }
         return (entries, metadata)
     }

@@ -272,6 +272,37 @@ public struct Trace: Sendable, Equatable {
     public var isPair: Bool { tokens.contains { $0.segment == 1 } }
 }
 
+extension Trace {
+    /// Throws when an output or an attention weight is not a finite number, naming which and
+    /// where: a model whose weights or configuration hold NaN, infinite or extreme values computes
+    /// them, and neither JSON nor a later reader could take them.
+    public func checkFinite() throws {
+        func fail(_ what: String, _ value: Double) throws -> Never {
+            throw CoreError("the model computed \(value.isNaN ? "NaN" : "an infinite value") for \(what)",
+                            hint: "its weights or config.json hold NaN, infinite or extreme values; check them, or download the model again")
+        }
+        if let similarity = outputs.similarity, !similarity.isFinite { try fail("the similarity", similarity) }
+        for (index, p) in (outputs.probabilities ?? []).enumerated() where !p.isFinite {
+            let label = outputs.labels.flatMap { index < $0.count ? " (\(JSONText.quote($0[index])))" : nil } ?? ""
+            try fail("the probability of class \(index)\(label)", p)
+        }
+        for prediction in outputs.topk ?? [] {
+            for candidate in prediction.candidates + (prediction.watched ?? []) where !candidate.probability.isFinite {
+                try fail("the probability of \(JSONText.quote(candidate.token)) at position \(prediction.position)", candidate.probability)
+            }
+        }
+        if let logits, let bad = logits.scalars.first(where: { !$0.isFinite }) { try fail("a logit", Double(bad)) }
+        for kind in stacks.keys.sorted() {
+            let attention = stacks[kind]!.attention
+            guard let index = attention.scalars.firstIndex(where: { !$0.isFinite }) else { continue }
+            let shape = attention.shape
+            let perLayer = shape.count == 4 ? shape[1] * shape[2] * shape[3] : max(attention.count, 1)
+            let perHead = shape.count == 4 ? shape[2] * shape[3] : max(attention.count, 1)
+            try fail("\(kind.rawValue) attention in layer \(index / perLayer), head \((index % perLayer) / perHead)", Double(attention.scalars[index]))
+        }
+    }
+}
+
 /// Facts about AttnLab itself.
 public enum AttnLab {
     public static let version = "0.1.0"

@@ -110,6 +110,7 @@ public enum TraceFile {
 
     /// The bytes of a trace file.
     public static func encode(_ trace: Trace) throws -> Data {
+        try trace.checkFinite()
         var writer = SafeTensorsWriter()
         let stored = storedType(trace.provenance.attentionStorage)
         var storedHeads: [String: StoredHeads] = [:]

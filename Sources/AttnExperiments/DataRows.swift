@@ -47,21 +47,17 @@ final class DataRowReader {
     init(url: URL, format: DataFormat) throws {
         self.url = url
         self.format = format
-        var info = stat()
-        guard stat(url.path, &info) == 0 else {
-            throw ExperimentError("cannot read the inputs file (\(String(cString: strerror(errno))))", location: url.path,
-                                  hint: "check the path (it is relative to the experiment file)")
+        let descriptor: Int32
+        do {
+            descriptor = try RegularFile.open(url.path).descriptor
+        } catch let error as CoreError {
+            throw ExperimentError("cannot read the inputs file: \(error.message)", location: url.path,
+                                  hint: error.hint ?? "check the path (it is relative to the experiment file)")
         }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw ExperimentError("the inputs file is not a regular file", location: url.path, hint: "give the path of a .csv or .jsonl file")
-        }
-        guard let handle = FileHandle(forReadingAtPath: url.path) else {
-            throw ExperimentError("cannot open the inputs file", location: url.path, hint: "check that it is readable")
-        }
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         self.handle = handle
     }
 
-    deinit { try? handle.close() }
 
     /// The SHA-256 of the file's bytes, once every row has been read.
     func finalHash() -> String { hasher.finalize() }

@@ -38,16 +38,18 @@ public struct ExperimentError: ExplainedError {
     }
 
     /// One problem: `file:line:column: key: message`; several: a line for each; a run's failure
-    /// ends with its cause (`model minilm (…): cannot load …: <the cause>`).
+    /// ends with its cause (`model minilm (…): cannot load …: <the cause>`). Control characters in
+    /// each line are escaped (`MessageText`), and a cause from Foundation is its one-line reason.
     public var description: String {
-        if problems.count == 1, let location { return "\(location):\(message)" }
+        if problems.count == 1, let location { return MessageText.escape("\(location):\(message)") }
         if let location, problems.count > 1 {
-            return "\(location) has \(problems.count) problems:\n" + problems.map { "  \(location):\($0.text)" }.joined(separator: "\n")
+            return MessageText.escape("\(location) has \(problems.count) problems:") + "\n"
+                + problems.map { "  " + MessageText.escape("\(location):\($0.text)") }.joined(separator: "\n")
         }
         var text = location.map { "\($0): " } ?? ""
         text += message
-        if let cause { text += ": \(cause)" }
+        if let cause { text += ": \(MessageText.describe(cause))" }
         if let hint { text += "; \(hint)" }
-        return text
+        return MessageText.escape(text)
     }
 }

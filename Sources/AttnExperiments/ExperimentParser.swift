@@ -20,8 +20,11 @@ public enum ExperimentParser {
 
     /// Reads and validates the file at `url`.
     public static func load(_ url: URL, options: Options = Options()) throws -> Experiment {
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw ExperimentError("cannot read the experiment file", location: url.path, hint: "check the path")
+        let data: Data
+        do {
+            data = try RegularFile.read(url, limit: 64 << 20, what: "experiment file")
+        } catch let error as CoreError {
+            throw ExperimentError(error.message, location: url.path, hint: error.hint ?? "check the path")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ExperimentError(file: url.path, problems: [.init(line: 1, column: 1, key: "", message: "the file is not UTF-8 text")])
@@ -53,8 +56,19 @@ public enum ExperimentParser {
         switch error {
         case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
             return .init(line: mark.line, column: mark.column, key: "", message: "not valid YAML: \(problem)")
+        case let .reader(problem, offset, _, yaml):
+            // The reader gives a byte offset; its own message would carry a second, multi-line position.
+            let before = yaml.utf8.prefix(max(0, offset ?? 0))
+            let line = before.filter { $0 == 0x0A }.count + 1
+            let column = before.count - (before.lastIndex(of: 0x0A).map { before.distance(from: before.startIndex, to: $0) + 1 } ?? 0) + 1
+            return .init(line: line, column: column, key: "", message: "not valid YAML: \(problem)")
+        case let .duplicatedKeysInMapping(duplicates, context):
+            // Yams puts the whole file in its message; the first duplicated key is enough.
+            let keys = duplicates.map(JSONText.quote).joined(separator: ", ")
+            return .init(line: context.mark.line, column: context.mark.column, key: "",
+                         message: "the key \(keys) appears more than once in the same mapping; keep one")
         default:
-            return .init(line: 1, column: 1, key: "", message: "not valid YAML: \(error)")
+            return .init(line: 1, column: 1, key: "", message: "not valid YAML: \(MessageText.describe(error))")
         }
     }
 }
@@ -188,15 +202,21 @@ final class SpecReader {
         return nil
     }
 
-    static func isSlug(_ text: String) -> Bool {
-        !text.isEmpty && text.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) }
-            && !text.hasPrefix(".")
-    }
-
+    /// A name that becomes a file or folder name, checked by `PathComponent`.
     func slug(_ node: Node, _ key: String) -> String? {
         guard let text = string(node, key) else { return nil }
-        guard Self.isSlug(text) else {
-            problem(node, key, "\"\(text)\" cannot name a folder; use letters, digits, '-', '_' and '.'")
+        guard !text.contains("+") else {
+            // `+` joins a variant and an intervention in the names the runs make (`sick+ablate`).
+            problem(node, key, "\(JSONText.quote(text)) holds '+', which names intervened variants; use letters, digits, '-', '_' and '.'")
+            return nil
+        }
+        return pathName(text, node, key)
+    }
+
+    /// `text` when it can name a file or folder; else a problem at `node`.
+    func pathName(_ text: String, _ node: Node?, _ key: String, fix: String = "use letters, digits, '-', '_' and '.', not starting with '.'") -> String? {
+        if let reason = PathComponent.problem(with: text) {
+            problem(node, key, "\(JSONText.quote(text)) cannot name a file or folder: \(reason); \(fix)")
             return nil
         }
         return text
@@ -279,7 +299,16 @@ final class SpecReader {
             guard let entries = mapping(item, key, allowed: ["id", "name", "task", "threshold", "labels", "top_k"]) else { return nil }
             let value = { (name: String) in entries.first { $0.key == name }?.node }
             guard let idNode = required(entries, "id", in: item, key), let id = string(idNode, "\(key).id") else { return nil }
-            let name = value("name").flatMap { slug($0, "\(key).name") } ?? String(id.split(separator: "/").last ?? Substring(id))
+            let name: String
+            if let nameNode = value("name") {
+                guard let given = slug(nameNode, "\(key).name") else { return nil }
+                name = given
+            } else {
+                // The id's last part (`all-MiniLM-L6-v2`) names the model's folders; `x/..` cannot.
+                let last = String(id.split(separator: "/", omittingEmptySubsequences: true).last ?? Substring(id))
+                guard let derived = pathName(last, idNode, "\(key).id", fix: "give the model a name: with letters, digits, '-', '_' and '.'") else { return nil }
+                name = derived
+            }
             if !names.insert(name).inserted { problem(item, key, "two models are named \"\(name)\"; give one a different `name`") }
             let task = value("task").flatMap { choice($0, "\(key).task", tasks) }.flatMap(ModelTask.init(rawValue:))
             let threshold = value("threshold").flatMap { number($0, "\(key).threshold") }
@@ -419,6 +448,7 @@ final class SpecReader {
                 if expanded.isEmpty, problems.isEmpty { problem(body, at, "give at least one replacement, as {word: replacement}") }
                 for (from, to) in expanded {
                     let name = isList ? "\(id)-\(Self.slugify(to))" : id
+                    guard pathName(name, body, at, fix: "shorten the replacement or the id") != nil else { continue }
                     result.append(PerturbationSpec(id: name, kind: .replace(from: from, to: to), target: target, family: id))
                 }
             case "delete", "mask":
@@ -433,6 +463,7 @@ final class SpecReader {
                 let expandedList = words.count > 1 || (body.scalar?.string.hasPrefix("@") ?? false)
                 for word in words {
                     let name = expandedList ? "\(id)-\(Self.slugify(word))" : id
+                    guard pathName(name, body, at, fix: "shorten the word or the id") != nil else { continue }
                     result.append(PerturbationSpec(id: name, kind: kind == "delete" ? .delete(word) : .mask(word), target: target, family: id))
                 }
             case "insert":

@@ -135,8 +135,8 @@ public struct InputSet: Sendable, Sequence {
         if needsPair, b == nil { return bad("it has no \"b\", and the similarity of a pair needs both sentences") }
         let stem = file.url.deletingPathExtension().lastPathComponent
         let id = row.fields["id"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(stem)-\(row.number)"
-        guard SpecReader.isSlug(id) else {
-            return bad("the id \(JSONText.quote(id)) cannot name a folder; use letters, digits, '-', '_' and '.'")
+        if let problem = PathComponent.problem(with: id) {
+            return bad("the id \(JSONText.quote(id)) cannot name a file or folder: \(problem)")
         }
         return .success(InputSpec(id: id, a: a, b: b, decoder: row.fields["decoder"].flatMap { $0.isEmpty ? nil : $0 }, baseName: "base"))
     }

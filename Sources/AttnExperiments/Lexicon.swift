@@ -46,19 +46,12 @@ enum LexiconFile {
 
     /// The lexicon in the file at `url`, or the problem with it (with the line when there is one).
     static func read(_ url: URL, name: String) throws -> Lexicon {
-        var info = stat()
-        guard stat(url.path, &info) == 0 else {
-            throw ExperimentError("cannot read the lexicon file (\(String(cString: strerror(errno))))", location: url.path,
-                                  hint: "check the path (it is relative to the experiment file)")
-        }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw ExperimentError("the lexicon file is not a regular file", location: url.path)
-        }
-        guard Int(info.st_size) <= maximumBytes else {
-            throw ExperimentError("the lexicon file is \(info.st_size) bytes, more than \(maximumBytes)", location: url.path)
-        }
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw ExperimentError("cannot read the lexicon file", location: url.path)
+        let data: Data
+        do {
+            data = try RegularFile.read(url, limit: maximumBytes, what: "lexicon file")
+        } catch let error as CoreError {
+            throw ExperimentError("cannot read the lexicon file: \(error.message)", location: url.path,
+                                  hint: error.hint ?? "check the path (it is relative to the experiment file)")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ExperimentError("the lexicon file is not UTF-8 text", location: url.path)
@@ -139,7 +132,7 @@ extension SpecReader {
         if case .scalar(let scalar) = node {
             let url = resolve(scalar.string)
             do {
-                let text = try String(contentsOf: url, encoding: .utf8)
+                let text = try RegularFile.text(url, limit: LexiconFile.maximumBytes, what: "lexicon file")
                 lexiconFiles.append(url)
                 guard let root = try Yams.compose(yaml: text) else {
                     problem(node, "lexicons", "\(url.path) is empty")
@@ -156,17 +149,14 @@ extension SpecReader {
                 let item = ExperimentParser.yamlProblem(error)
                 problem(node, "lexicons", "\(url.path):\(item.line):\(item.column): \(item.message)")
             } catch {
-                problem(node, "lexicons", "cannot read the lexicon file \(url.path); check the path (it is relative to the experiment file)")
+                problem(node, "lexicons", "cannot read the lexicon file \(url.path): \((error as? CoreError)?.message ?? "\(error)"); check the path (it is relative to the experiment file)")
             }
             return [:]
         }
         guard let entries = mapping(node, "lexicons") else { return [:] }
         for (name, value, keyNode) in entries {
             let key = "lexicons.\(name)"
-            guard SpecReader.isSlug(name) else {
-                problem(keyNode, key, "\(JSONText.quote(name)) cannot name a lexicon; use letters, digits, '-', '_' and '.'")
-                continue
-            }
+            guard pathName(name, keyNode, key, fix: "name lexicons with letters, digits, '-', '_' and '.'") != nil else { continue }
             if case .scalar(let scalar) = value {
                 let url = resolve(scalar.string)
                 do {

@@ -253,8 +253,12 @@ public struct Manifest: Codable, Sendable, Equatable {
     }
 
     public static func read(_ url: URL) throws -> Manifest {
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw ExperimentError("no run manifest here", location: url.path, hint: "give a run folder (runs/<experiment>/<run-id>) or a trace file")
+        let data: Data
+        do {
+            data = try RegularFile.read(url, limit: 64 << 20, what: "manifest")
+        } catch let error as CoreError {
+            throw ExperimentError("no run manifest here: \(error.message)", location: url.path,
+                                  hint: "give a run folder (runs/<experiment>/<run-id>) or a trace file")
         }
         struct Version: Decodable { var format: Int? }
         if let version = try? JSONDecoder().decode(Version.self, from: data), (version.format ?? 1) != formatVersion {

@@ -66,14 +66,13 @@ final class LineReader {
 
     init(_ url: URL) throws {
         self.url = url
-        var info = stat()
-        guard stat(url.path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, let handle = FileHandle(forReadingAtPath: url.path) else {
-            throw ExperimentError("cannot read the file", location: url.path, hint: "give a run folder written by attnlab run")
+        do {
+            handle = FileHandle(fileDescriptor: try RegularFile.open(url.path).descriptor, closeOnDealloc: true)
+        } catch let error as CoreError {
+            throw ExperimentError("cannot read the file: \(error.message)", location: url.path, hint: "give a run folder written by attnlab run")
         }
-        self.handle = handle
     }
 
-    deinit { try? handle.close() }
 
     /// The next line without its newline, or nil at the end.
     func next() throws -> Data? {

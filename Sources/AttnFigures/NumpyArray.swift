@@ -7,9 +7,9 @@ public enum NumpyArray {
     public static func read(_ url: URL) throws -> Tensor {
         let data: Data
         do {
-            data = try Data(contentsOf: url, options: .mappedIfSafe)
-        } catch {
-            throw FigureError("cannot read the file", location: url.path, hint: "check that it exists and is readable")
+            data = try RegularFile.read(url)
+        } catch let error as CoreError {
+            throw FigureError(error.message, location: error.location, hint: error.hint)
         }
         return try parse(data, path: url.path)
     }
@@ -62,15 +62,15 @@ public enum NumpyArray {
                               hint: "save it with np.save(path, np.ascontiguousarray(array))")
         }
         let shape = try parseShape(shapeText, path: path)
-        let (count, overflow) = shape.reduce((1, false)) { acc, dim in
-            let (product, o) = acc.0.multipliedReportingOverflow(by: dim)
-            return (product, acc.1 || o)
-        }
         let payloadStart = headerStart + headerLength
-        guard !overflow, count * elementSize <= data.count - payloadStart else {
-            throw FigureError("shape \(shape) needs \(count * elementSize) bytes of data but the file holds \(data.count - payloadStart)",
+        guard let payloadBytes = CheckedSize.bytes(shape, elementSize: elementSize) else {
+            throw FigureError("shape \(shape) has more elements than can be counted", location: path, hint: "the file is corrupt")
+        }
+        guard payloadBytes <= data.count - payloadStart else {
+            throw FigureError("shape \(shape) needs \(payloadBytes) bytes of data but the file holds \(data.count - payloadStart)",
                               location: path, hint: "the file is truncated")
         }
+        let count = payloadBytes / elementSize
         var scalars = [Float](repeating: 0, count: count)
         data.withUnsafeBytes { raw in
             let payload = UnsafeRawBufferPointer(rebasing: raw[payloadStart...])

@@ -7,7 +7,9 @@ import Foundation
 /// `apply()` first writes every new file to a temporary file beside its target, then moves the
 /// old files aside and the new ones into place; on any error it puts the old files back, removes
 /// what it created and throws, so nothing under `root` has changed. Files whose bytes do not
-/// change are not touched.
+/// change are not touched. Nothing is written through a symbolic link to outside `boundary`, and
+/// a folder where a file goes is refused, not moved aside; `removeLeftovers()` cleans what an
+/// update killed in the middle left behind.
 ///
 /// ```swift
 /// var update = AtomicDirectoryUpdate(root: snapshotsFolder)
@@ -22,6 +24,9 @@ public struct AtomicDirectoryUpdate {
     public private(set) var writes: [String: Data] = [:]
     /// Paths (relative to `root`) to remove.
     public private(set) var removals: Set<String> = []
+    /// The folder no write or removal may leave, symbolic links followed (the repository's working
+    /// tree); nil: `root`.
+    public var boundary: URL?
 
     /// The stage `apply()` has reached, for the failure injected by tests (of this package).
     package enum Step: Equatable, Sendable {
@@ -84,6 +89,7 @@ public struct AtomicDirectoryUpdate {
     @discardableResult
     public func apply() throws -> [String] {
         let fileManager = FileManager.default
+        for path in writes.keys.sorted() + removals.sorted() { try checkConfined(path) }
         // Only real changes: a file that keeps its bytes keeps its timestamps too.
         var changedWrites: [String] = []
         for (path, data) in writes {
@@ -167,6 +173,77 @@ public struct AtomicDirectoryUpdate {
             }
         }
         return changed
+    }
+
+    // MARK: - Confinement and leftovers
+
+    /// Throws unless `path` can be written or removed without leaving `boundary`: every folder on
+    /// the way resolves inside it, and the path itself is neither a symbolic link nor a folder.
+    func checkConfined(_ path: String) throws {
+        let target = url(path)
+        try checkInsideBoundary(target.deletingLastPathComponent(), for: target)
+        var info = stat()
+        guard lstat(target.path, &info) == 0 else { return }
+        switch info.st_mode & S_IFMT {
+        case S_IFLNK:
+            throw GitError(.invalidPath, "is a symbolic link, which is not written through", location: target.path,
+                           hint: "remove the link; the file is written in its place")
+        case S_IFDIR:
+            throw GitError(.fileSystem, "is a folder, where a file goes", location: target.path, hint: "remove or rename the folder")
+        default:
+            return
+        }
+    }
+
+    /// Throws unless `folder` (or, when missing, the nearest folder above it) resolves inside `boundary`.
+    private func checkInsideBoundary(_ folder: URL, for target: URL) throws {
+        let boundary = (self.boundary ?? root).resolvingSymlinksInPath().path
+        var folder = folder.standardizedFileURL
+        while !FileManager.default.fileExists(atPath: folder.path) {
+            let parent = folder.deletingLastPathComponent().standardizedFileURL
+            if parent.path == folder.path { break }
+            folder = parent
+        }
+        let real = folder.resolvingSymlinksInPath().path
+        guard real == boundary || real.hasPrefix(boundary + "/") else {
+            throw GitError(.invalidPath, "\(folder.path) leads to \(real), outside \(boundary), through a symbolic link",
+                           location: target.path, hint: "replace the link with a real folder; files are only written inside the repository")
+        }
+    }
+
+    /// Removes the temporary files that an update killed in the middle left under `root`
+    /// (`.NAME.attnlab-new-…`, and `.NAME.attnlab-old-…`, which is put back as NAME when NAME is
+    /// missing), unless the process that made them is still running. Returns the paths cleaned.
+    @discardableResult
+    public func removeLeftovers() throws -> [String] {
+        let fileManager = FileManager.default
+        guard fileManager.fileExists(atPath: root.path) else { return [] }
+        try checkInsideBoundary(root, for: root)
+        guard let enumerator = fileManager.enumerator(at: root, includingPropertiesForKeys: nil) else { return [] }
+        var cleaned: [String] = []
+        let base = root.standardizedFileURL.path
+        for case let url as URL in enumerator {
+            let name = url.lastPathComponent
+            guard Self.isTemporaryName(name) else { continue }
+            let marker = name.contains(Self.newMarker) ? Self.newMarker : Self.oldMarker
+            let parts = name.components(separatedBy: marker)
+            guard parts.count == 2, parts[0].count > 1 else { continue }
+            let token = parts[1].split(separator: "-")
+            if let pid = token.first.flatMap({ Int32($0) }), pid != getpid(), kill(pid, 0) == 0 {
+                throw GitError(.locked, "another process (\(pid)) is updating the folder", location: url.path,
+                               hint: "wait for it to finish; if no attnlab is running, remove the file")
+            }
+            let original = url.deletingLastPathComponent().appendingPathComponent(String(parts[0].dropFirst()))
+            var info = stat()
+            if marker == Self.oldMarker, lstat(original.path, &info) != 0 {
+                guard rename(url.path, original.path) == 0 else { continue }
+            } else {
+                guard (try? fileManager.removeItem(at: url)) != nil else { continue }
+            }
+            let path = url.standardizedFileURL.path
+            cleaned.append(path.hasPrefix(base + "/") ? String(path.dropFirst(base.count + 1)) : path)
+        }
+        return cleaned.sorted()
     }
 
     // MARK: - Helpers

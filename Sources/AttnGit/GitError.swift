@@ -52,6 +52,6 @@ public struct GitError: ExplainedError, Equatable, Sendable {
         text += message
         if let reason { text += " (libgit2: \(reason))" }
         if let hint { text += "; \(hint)" }
-        return text
+        return MessageText.escape(text)
     }
 }

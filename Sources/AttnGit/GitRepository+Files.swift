@@ -1,3 +1,4 @@
+import AttnCore
 import CGit2
 import Foundation
 
@@ -61,9 +62,9 @@ extension GitRepository {
                 }
             case .typeRegular?:
                 guard !AtomicDirectoryUpdate.isTemporaryName(url.lastPathComponent) else { return }
-                do { result[path] = try Data(contentsOf: url) } catch {
-                    throw GitError(.libgit2, "cannot read the file", location: url.path,
-                                   reason: error.localizedDescription, hint: "check its permissions")
+                do { result[path] = try RegularFile.read(url) } catch let error as CoreError {
+                    throw GitError(.fileSystem, "cannot read the file: \(error.message)", location: url.path,
+                                   hint: error.hint ?? "check its permissions")
                 }
             case .typeSymbolicLink?:
                 if let target = try? fileManager.destinationOfSymbolicLink(atPath: url.path) {

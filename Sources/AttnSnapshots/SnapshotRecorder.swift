@@ -54,10 +54,21 @@ extension SnapshotWorkspace {
         let relative = relativeFolder(snapshot.name)
         let folder = folder(snapshot.name)
         let new = try StoredSnapshots(name: snapshot.name, files: snapshot.files, folder: relative, revision: "the new run")
+        // What an earlier record killed in the middle left (temporary files) goes first.
+        var cleaner = AtomicDirectoryUpdate(root: folder)
+        cleaner.boundary = repository.workdir
+        try cleaner.removeLeftovers()
 
         // What the new files are compared with: what the commit will be made on, or what is on disk.
-        let previous = options.commit ? try snapshots(snapshot.name, at: "HEAD") : try workingTreeSnapshotsIfReadable(snapshot.name)
-        let comparison = try SnapshotComparer.compare(old: previous, new: new)
+        // Damaged snapshots there are what recording replaces: they are noted, not an error.
+        var comparison: ExperimentComparison
+        do {
+            let previous = options.commit ? try snapshots(snapshot.name, at: "HEAD") : try workingTreeSnapshotsIfReadable(snapshot.name)
+            comparison = try SnapshotComparer.compare(old: previous, new: new)
+        } catch let error as SnapshotError {
+            comparison = try SnapshotComparer.compare(old: nil, new: new)
+            comparison.notes.append("the previous snapshots could not be read (\(error.location.map { "\($0): " } ?? "")\(error.message)); they are replaced")
+        }
 
         if options.commit {
             try repository.checkReadyToCommit(author: options.author)
@@ -75,9 +86,10 @@ extension SnapshotWorkspace {
         let before = AtomicDirectoryUpdate(root: folder)
         var oldFiles: [String: Data] = [:]
         for path in try before.existingFiles() {
-            oldFiles[path] = try Data(contentsOf: folder.appendingPathComponent(path))
+            oldFiles[path] = try RegularFile.read(folder.appendingPathComponent(path))
         }
         var update = try AtomicDirectoryUpdate.replacingContents(of: folder, with: snapshot.files)
+        update.boundary = repository.workdir
         update.injectedFailure = injectedFailure
         let changed = try update.apply().map { "\(relative)/\($0)" }
 
@@ -93,7 +105,8 @@ extension SnapshotWorkspace {
         } catch {
             // Put the previous snapshots back, so that a failed record changes nothing.
             if !changed.isEmpty {
-                let restore = try? AtomicDirectoryUpdate.replacingContents(of: folder, with: oldFiles)
+                var restore = try? AtomicDirectoryUpdate.replacingContents(of: folder, with: oldFiles)
+                restore?.boundary = repository.workdir
                 _ = try? restore?.apply()
             }
             throw error

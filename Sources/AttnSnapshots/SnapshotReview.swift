@@ -64,6 +64,26 @@ extension SnapshotWorkspace {
 
     /// Reads both sides' snapshots (from git's objects for revisions: nothing is checked out) and
     /// compares them, for one experiment or for every experiment either side has.
+    /// True when `name` is an experiment with snapshots in the working tree or at HEAD.
+    public func isExperiment(_ name: String) throws -> Bool {
+        try knownExperiments().contains(name)
+    }
+
+    /// The error for a review argument that is neither a revision nor an experiment: one line that
+    /// says both, so that a mistyped revision is not taken for a missing experiment.
+    public func unknownReviewArgument(_ argument: String) throws -> Error {
+        let known = try knownExperiments()
+        return SnapshotError("\(JSONText.quote(argument)) is neither a revision git knows nor an experiment with snapshots",
+                             location: root.path,
+                             hint: "give a branch, a tag, a commit or HEAD~N, and an experiment"
+                                 + (known.isEmpty ? " once its snapshots are recorded" : " among \(known.joined(separator: ", "))"))
+    }
+
+    private func knownExperiments() throws -> [String] {
+        let head = (try? repository?.resolve("HEAD")) ?? nil
+        return (try experimentNames(at: nil) + (head == nil ? [] : try experimentNames(at: "HEAD"))).uniqued().sorted()
+    }
+
     public func review(_ a: ReviewSide, _ b: ReviewSide, experiment: String? = nil,
                        tolerances: SnapshotTolerances = .init()) throws -> SnapshotReview {
         let repository = try requireRepository(for: "review")

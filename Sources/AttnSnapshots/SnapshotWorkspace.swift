@@ -1,3 +1,4 @@
+import AttnCore
 import AttnGit
 import Foundation
 
@@ -74,7 +75,7 @@ public final class SnapshotWorkspace {
         } else {
             let folder = folder(experiment)
             for path in try AtomicDirectoryUpdate(root: folder).existingFiles() {
-                files[path] = try Data(contentsOf: folder.appendingPathComponent(path))
+                files[path] = try RegularFile.read(folder.appendingPathComponent(path))
             }
         }
         guard !files.isEmpty else { return nil }

@@ -12,14 +12,15 @@ public struct StoredVariant: Sendable {
     /// (`Snapshots/x/minilm/eminem/sick.json at HEAD~1`).
     public var location: String
     public var attentionLocation: String
+    /// What repairs a damaged or missing file where it was read (`StoredSnapshots.repairHint`).
+    var repairHint = StoredSnapshots.repairHint(revision: nil)
 
     /// The attention file read as a trace (attention in float16 widened to float32, tokens, outputs).
     public func trace() throws -> Trace {
         guard let attention else {
-            throw SnapshotError("the attention file is missing", location: attentionLocation,
-                                hint: "record the snapshots again with `attnlab snapshot record`")
+            throw SnapshotError("the attention file is missing", location: attentionLocation, hint: repairHint)
         }
-        return try StoredSnapshots.decodeTrace(attention, location: attentionLocation)
+        return try StoredSnapshots.decodeTrace(attention, location: attentionLocation, hint: repairHint)
     }
 }
 
@@ -51,8 +52,9 @@ public struct StoredSnapshots: Sendable {
         variants = [:]
         strayFiles = []
         func where_(_ path: String) -> String { "\(folder)/\(path)" + (revision.map { " at \($0)" } ?? "") }
+        let repair = Self.repairHint(revision: revision)
         if let data = files["experiment.json"] {
-            experiment = try Self.decode(ExperimentSnapshot.self, data, location: where_("experiment.json"))
+            experiment = try Self.decode(ExperimentSnapshot.self, data, location: where_("experiment.json"), hint: repair)
         }
         if experiment?.suite != nil {
             var outputs: [SuiteOutput] = []
@@ -65,13 +67,13 @@ public struct StoredSnapshots: Sendable {
         }
         for (path, data) in files where path.hasSuffix(".json") && path != "experiment.json" {
             let key = String(path.dropLast(".json".count))
-            let snapshot = try Self.decode(VariantSnapshot.self, data, location: where_(path))
+            let snapshot = try Self.decode(VariantSnapshot.self, data, location: where_(path), hint: repair)
             guard snapshot.key == key else {
                 throw SnapshotError("the file says it is the snapshot of \(snapshot.key)", location: where_(path),
-                                    hint: "snapshot files are named <model>/<input>/<variant>.json; record them again with `attnlab snapshot record`")
+                                    hint: "snapshot files are named <model>/<input>/<variant>.json; \(repair)")
             }
             variants[key] = StoredVariant(snapshot: snapshot, json: data, attention: files["\(key).safetensors"],
-                                          location: where_(path), attentionLocation: where_("\(key).safetensors"))
+                                          location: where_(path), attentionLocation: where_("\(key).safetensors"), repairHint: repair)
         }
         let suiteFiles = Set((experiment?.suite == nil ? [] : experiment?.models ?? []).map { $0.name + SnapshotBuilder.outputsSuffix })
         strayFiles = files.keys.filter { path in
@@ -90,7 +92,17 @@ public struct StoredSnapshots: Sendable {
         return listed + variants.keys.filter { !listed.contains($0) }.sorted()
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, _ data: Data, location: String) throws -> T {
+    /// What repairs a damaged snapshot file read from `revision` (nil: the working tree). Recording
+    /// replaces damaged files whatever they hold, so it is the fix in both places; a commit's file
+    /// is repaired by committing new ones.
+    static func repairHint(revision: String?) -> String {
+        guard let revision, revision != "the new run" else {
+            return "record the snapshots again with `attnlab snapshot record EXPERIMENT`, which replaces damaged files"
+        }
+        return "the file is damaged at \(revision); record and commit the snapshots again (`attnlab snapshot record EXPERIMENT --commit`), which replaces it, or compare other revisions"
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ data: Data, location: String, hint: String = repairHint(revision: nil)) throws -> T {
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch let error as SnapshotError {
@@ -101,14 +113,13 @@ public struct StoredSnapshots: Sendable {
                 throw SnapshotError("the file has merge conflict markers", location: location,
                                     hint: "snapshots are generated: resolve the conflict by recording them again (`attnlab snapshot record EXPERIMENT`), then `git add` them")
             }
-            throw SnapshotError("not a snapshot file: \(TraceFile.describe(error))", location: location,
-                                hint: "record the snapshots again with `attnlab snapshot record`")
+            throw SnapshotError("not a snapshot file: \(TraceFile.describe(error))", location: location, hint: hint)
         }
     }
 
     /// Reads a snapshot's attention file from its bytes (through a temporary file, as the
     /// safetensors reader maps files).
-    static func decodeTrace(_ data: Data, location: String) throws -> Trace {
+    static func decodeTrace(_ data: Data, location: String, hint: String = repairHint(revision: nil)) throws -> Trace {
         let url = FileManager.default.temporaryDirectory
             .appendingPathComponent("attnlab-snapshot-\(getpid())-\(UUID().uuidString).safetensors")
         defer { try? FileManager.default.removeItem(at: url) }
@@ -121,8 +132,7 @@ public struct StoredSnapshots: Sendable {
         do {
             return try TraceFile.read(url)
         } catch let error as CoreError {
-            throw SnapshotError("not a snapshot attention file: \(error.message)", location: location,
-                                hint: "record the snapshots again with `attnlab snapshot record`")
+            throw SnapshotError("not a snapshot attention file: \(error.message)", location: location, hint: hint)
         }
     }
 }

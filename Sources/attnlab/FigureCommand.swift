@@ -48,7 +48,9 @@ struct FigureCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The stack of the traces.", valueName: "stack"))
     var stack: StackKind?
 
-    @Option(name: .customLong("layer"), help: ArgumentHelp("Layer, 0-based; -1 is the last (repeatable).", valueName: "n"))
+    // Unconditional, so that `--layer -1` is a value, not taken for an option.
+    @Option(name: .customLong("layer"), parsing: .unconditionalSingleValue,
+            help: ArgumentHelp("Layer, 0-based; -1 is the last (repeatable).", valueName: "n"))
     var layers: [Int] = []
 
     @Option(name: .customLong("head"), help: ArgumentHelp("Head, 0-based; 1,3 is their mean; mean is all heads' (repeatable).", valueName: "h"))
@@ -241,8 +243,11 @@ struct FigureCommand: ParsableCommand {
 
     private func readLabels() throws -> [String]? {
         guard let labels else { return nil }
-        guard let text = try? String(contentsOfFile: labels, encoding: .utf8) else {
-            throw FigureError("cannot read the labels", location: labels, hint: "give a UTF-8 text file with one label per line")
+        let text: String
+        do {
+            text = try RegularFile.text(URL(fileURLWithPath: labels), limit: 64 << 20, what: "labels file")
+        } catch let error as CoreError {
+            throw FigureError("cannot read the labels: \(error.message)", location: labels, hint: "give a UTF-8 text file with one label per line")
         }
         var lines = text.components(separatedBy: "\n").map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
         if lines.last == "" { lines.removeLast() }

@@ -55,11 +55,13 @@ struct ReviewCommand: ParsableCommand {
                 experiment = try ExperimentName.resolve(argument)
             } else if side == .workingTree || (try? repository.resolve(argument)) != nil {
                 sides.append(side)
-            } else if experiment == nil && !argument.contains("~") && !argument.contains("^") {
+            } else if argument.contains("~") || argument.contains("^") {
+                _ = try repository.resolve(argument) // throws the unknown-revision error
+            } else if experiment == nil, try workspace.isExperiment(argument) {
                 // Not a revision: the name of an experiment (its folder under Snapshots/).
                 experiment = argument
             } else {
-                _ = try repository.resolve(argument) // throws the unknown-revision error
+                throw try workspace.unknownReviewArgument(argument)
             }
         }
         guard sides.count <= 2 else { throw ValidationError("give at most two revisions") }

@@ -116,6 +116,7 @@ struct TraceCommand: ParsableCommand {
     }
 
     func write(_ trace: Trace, summary: ModelSummary) throws {
+        try trace.checkFinite()
         let format = self.format ?? (out?.lowercased().hasSuffix(".json") == true ? .json : out == nil ? nil : .safetensors)
         switch (format, out) {
         case (.json, nil):

@@ -45,7 +45,8 @@ func runCommandLine() -> Never {
             FileHandle.standardError.write(Data((AttnLabCommand.fullMessage(for: error) + "\n").utf8))
             exit(2)
         }
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        // One line (an experiment's problems follow, indented), control characters escaped.
+        FileHandle.standardError.write(Data("error: \(MessageText.describe(error))\n".utf8))
         exit(1)
     }
 }

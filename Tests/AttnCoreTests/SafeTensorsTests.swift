@@ -105,4 +105,52 @@ import Testing
             "\(error)".contains("/nonexistent/model.safetensors") && "\(error)".contains("cannot open")
         }
     }
+    // MARK: The header must describe the data exactly (as Hugging Face's reader checks)
+
+    @Test func rejectsAHeaderOneByteShort() throws {
+        // The declared header length is one byte short (a trailing space of the padding is left
+        // out), so the data would start one byte early and every tensor read one byte off.
+        var writer = SafeTensorsWriter()
+        writer.add("t", Tensor(shape: [2], scalars: [1, 2]))
+        var data = writer.encoded()
+        let length = data.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        withUnsafeBytes(of: (length - 1).littleEndian) { data.replaceSubrange(0 ..< 8, with: $0) }
+        try expectError(data, containing: "the header describes 8 bytes of tensor data but the file holds 9")
+    }
+
+    @Test func rejectsBytesAppended() throws {
+        var writer = SafeTensorsWriter()
+        writer.add("t", Tensor(shape: [2], scalars: [1, 2]))
+        try expectError(writer.encoded() + Data(repeating: 0x41, count: 1 << 20), containing: "has bytes appended")
+    }
+
+    @Test func rejectsAGapBetweenTensors() throws {
+        let header = #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#
+        try expectError(file(header: header, body: 12), containing: "leaves 4 bytes unused")
+    }
+
+    @Test func rejectsAShapeWhoseByteCountOverflows() throws {
+        // 2^39 × 2^39 × 4 bytes does not fit in 64 bits; it must not wrap around to a small size.
+        let header = #"{"t":{"dtype":"F32","shape":[549755813888,549755813888,64],"data_offsets":[0,0]}}"#
+        try expectError(file(header: header, body: 0), containing: "more elements than can be counted")
+    }
+
+    @Test func refusesAFIFOWithoutBlocking() throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let fifo = folder.appendingPathComponent("model.safetensors").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        // Opening a FIFO that no one writes to would block forever; it is refused at once.
+        let error = try #require(throws: CoreError.self) { try SafeTensorsFile(path: fifo) }
+        #expect(error.description == "\(fifo): is a FIFO (named pipe), not a regular file; give the path of a file")
+        let folderError = try #require(throws: CoreError.self) { try SafeTensorsFile(path: folder.path) }
+        #expect(folderError.message.contains("is a folder, not a regular file"))
+    }
+
+    @Test func tensorNamesWithControlCharactersAreEscapedInErrors() throws {
+        let header = #"{"x\nerror: forged\u001b[31m":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#
+        let path = try write(file(header: header, body: 4))
+        let error = try #require(throws: CoreError.self) { try SafeTensorsFile(path: path) }
+        #expect(!error.description.contains("\n") && !error.description.contains("\u{1B}"))
+        #expect(error.description.contains(#"x\nerror: forged\u{1B}[31m"#))
+    }
 }

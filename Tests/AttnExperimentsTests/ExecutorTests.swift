@@ -147,4 +147,28 @@ extension ExecutorTests {
         #expect(result.manifest.passed, "\(result.manifest.expectations.filter { !$0.passed })")
         #expect(result.manifest.expectations.count == 9)
     }
+    @Test func everythingIsWrittenBeforeTheRunIsRenamedIntoPlace() throws {
+        let final = runs.appendingPathComponent("paraphrase-eminem/whole")
+        var options = RunOptions(runsFolder: runs, locator: locator, runID: "whole")
+        options.finish = { staged in
+            // Views, figures and the report go into the staging folder; the run is not visible yet.
+            #expect(staged.folder.lastPathComponent.hasPrefix(".whole.partial-"))
+            #expect(!FileManager.default.fileExists(atPath: final.path))
+            try Data("report".utf8).write(to: staged.folder.appendingPathComponent("report.html"))
+        }
+        let result = try Executor.run(try experiment(), options: options)
+        #expect(result.folder == final)
+        #expect(FileManager.default.fileExists(atPath: final.appendingPathComponent("report.html").path))
+    }
+
+    @Test func anErrorWhileDrawingLeavesNoHalfWrittenRun() throws {
+        var options = RunOptions(runsFolder: runs, locator: locator, runID: "broken")
+        options.finish = { staged in
+            try Data("half a report".utf8).write(to: staged.folder.appendingPathComponent("report.html"))
+            throw CoreError("cannot draw the figure")
+        }
+        let error = try #require(throws: ExperimentError.self) { try Executor.run(try experiment(), options: options) }
+        #expect(error.description.hasSuffix("paraphrase-eminem/broken: cannot write the run: cannot draw the figure"), "\(error)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: runs.appendingPathComponent("paraphrase-eminem").path).isEmpty)
+    }
 }

@@ -51,7 +51,7 @@ import Testing
         bogus: 1
         """)
         let described = found.map { "\($0.line):\($0.column) \($0.key): \($0.message)" }
-        #expect(described.contains { $0.hasPrefix("1:7 name:") && $0.contains("cannot name a folder") }, "\(described)")
+        #expect(described.contains { $0.hasPrefix("1:7 name:") && $0.contains("cannot name a file or folder") }, "\(described)")
         #expect(described.contains { $0.hasPrefix("4:11 models[0].task:") && $0.contains("choose one of similarity, classification") }, "\(described)")
         #expect(described.contains { $0.hasPrefix("5:5 models[0].treshold:") && $0.contains("unknown key \"treshold\"; allowed: id, name, task, threshold") }, "\(described)")
         #expect(described.contains { $0.hasPrefix("7:5 inputs[0]:") && $0.contains("missing \"a\"") }, "\(described)")
@@ -85,7 +85,7 @@ import Testing
     @Test func aMissingFileIsAnExplainedError() throws {
         let error = try #require(throws: ExperimentError.self) { try ExperimentParser.load(URL(fileURLWithPath: "/no/such/x.yaml")) }
         #expect(error.location == "/no/such/x.yaml" && error.hint == "check the path" && error.problems.isEmpty)
-        #expect(error.description == "/no/such/x.yaml: cannot read the experiment file; check the path")
+        #expect(error.description == "/no/such/x.yaml: cannot open the file (No such file or directory); check the path")
     }
 
     @Test func expandsReplacementListsIntoOneVariantEach() throws {
@@ -117,5 +117,50 @@ import Testing
         #expect(experiment.inputs.map(\.id) == ["one", "two", "three", "more-2"])
         #expect(experiment.inputs[0].a == "hello, world" && experiment.inputs[0].b == "bye")
         #expect(experiment.inputs[1].a == "say \"hi\"" && experiment.inputs[1].b == nil)
+    }
+    // MARK: Names that become paths
+
+    @Test func namesThatWouldLeaveTheirFolderAreRefused() throws {
+        let long = String(repeating: "x", count: 200)
+        let found = problems("""
+        name: ../../escaped
+        models:
+          - id: Models/x/..
+          - id: /abs/model
+            name: /etc
+          - id: m
+            name: ""
+        inputs:
+          - id: "a\\0b"
+            a: text
+          - id: \(long)
+            a: text
+          - id: .hidden
+            a: text
+        perturbations:
+          - id: p
+            replace: { text: ["\(String(repeating: "y", count: 130))"] }
+        """).map { "\($0.line):\($0.column) \($0.key): \($0.message)" }
+        func has(_ prefix: String, _ phrase: String) -> Bool { found.contains { $0.hasPrefix(prefix) && $0.contains(phrase) } }
+        #expect(has("1:7 name:", #""../../escaped" cannot name a file or folder: it holds a '/' or '\\'"#), "\(found)")
+        #expect(has("3:9 models[0].id:", #"".." cannot name a file or folder: it names the folder itself or the one above; give the model a name:"#), "\(found)")
+        #expect(has("5:11 models[1].name:", "it holds a '/'"), "\(found)")
+        #expect(has("7:11 models[2].name:", "it is empty"), "\(found)")
+        #expect(has("9:9 inputs[0].id:", "it holds a NUL character"), "\(found)")
+        #expect(has("11:9 inputs[1].id:", "it is 200 bytes long, more than 128"), "\(found)")
+        #expect(has("13:9 inputs[2].id:", "it starts with '.'"), "\(found)")
+        #expect(has("17:14 perturbations[0].replace:", "more than 128; shorten the replacement or the id"), "\(found)")
+        #expect(found.count == 8, "\(found)")
+    }
+
+    @Test func aControlCharacterIsOneLineWithItsPosition() throws {
+        let error = try #require(throws: ExperimentError.self) { try ExperimentParser.parse("name: x\nmodels: [{id: \u{7}m}]\n", file: "x.yaml") }
+        #expect(error.description == "x.yaml:2:15: not valid YAML: control characters are not allowed")
+    }
+
+    @Test func aDuplicateKeyIsOneLineWithItsPosition() throws {
+        let yaml = "name: x\nmodels: [{id: m}]\ninputs: [{id: i, a: t}]\nname: y\n"
+        let error = try #require(throws: ExperimentError.self) { try ExperimentParser.parse(yaml, file: "x.yaml") }
+        #expect(error.description == #"x.yaml:1:1: the key "name" appears more than once in the same mapping; keep one"#)
     }
 }

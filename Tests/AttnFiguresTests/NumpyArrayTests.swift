@@ -59,4 +59,21 @@ struct NumpyArrayTests {
         #expect(message(Data("PK\u{3}\u{4}zip".utf8)).contains("not a NumPy .npy file"))
         #expect(throws: FigureError.self) { try NumpyArray.read(URL(fileURLWithPath: "/nonexistent/x.npy")) }
     }
+
+    @Test func refusesAShapeWhoseSizeOverflows() {
+        // 2^32 × 2^32 × 4 bytes wraps around to 0 without a check (it trapped before).
+        let four = littleEndian([Float](repeating: 1, count: 4).map(\.bitPattern))
+        for shape in [[1 << 32, 1 << 32], [1 << 62, 2], [3, 1 << 61, 2]] {
+            #expect(throws: FigureError.self) { try NumpyArray.parse(npy(descr: "<f4", shape: shape, payload: four), path: "x.npy") }
+        }
+        #expect { try NumpyArray.parse(npy(descr: "<f8", shape: [1 << 62], payload: four), path: "x.npy") } throws: {
+            "\($0)".contains("more elements than can be counted")
+        }
+    }
+
+    @Test func refusesAFIFO() throws {
+        let fifo = try temporaryFolder().appendingPathComponent("runs.npy")
+        #expect(mkfifo(fifo.path, 0o600) == 0)
+        #expect { try NumpyArray.read(fifo) } throws: { "\($0)".contains("is a FIFO (named pipe), not a regular file") }
+    }
 }

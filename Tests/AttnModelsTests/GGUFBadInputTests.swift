@@ -215,7 +215,7 @@ struct GGUFBuilder {
     @Test func nonRegularFilesAreRefused() throws {
         #expect { try GGUFFile(path: folder.path) } throws: { "\($0)".contains("not a regular file") }
         #expect { try GGUFFile(path: "/dev/zero") } throws: { "\($0)".contains("not a regular file") }
-        #expect { try GGUFFile(path: folder.appendingPathComponent("missing.gguf").path) } throws: { "\($0)".contains("cannot read the file") }
+        #expect { try GGUFFile(path: folder.appendingPathComponent("missing.gguf").path) } throws: { "\($0)".contains("cannot open the file") }
     }
 
     @Test func badTokenizerMetadataIsNamed() throws {

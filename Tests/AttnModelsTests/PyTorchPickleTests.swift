@@ -105,6 +105,13 @@ import Testing
         return try reader.read()
     }
 
+    /// The state dict's tensors of raw pickle bytes.
+    static func tensors(_ bytes: [UInt8]) throws -> [String: TorchTensorView] {
+        var reader = PickleReader(bytes: bytes, file: "test.pkl")
+        let root = try reader.read()
+        return try PyTorchCheckpoint.stateDict(root, reader: reader, path: "test.pkl")
+    }
+
     static func global(_ module: String, _ name: String) -> [UInt8] { [0x63] + Array("\(module)\n\(name)\n".utf8) }
     static func unicode(_ text: String) -> [UInt8] {
         let utf8 = Array(text.utf8)
@@ -166,10 +173,64 @@ import Testing
         var fitting = pickle
         let offsetAt = fitting.indices.first { fitting[$0] == 0x4B && fitting[$0 + 1] == 2 && fitting[$0 + 2] == 0x4B && fitting[$0 + 3] == 3 }!
         fitting[offsetAt + 1] = 1
-        guard case let .dict(dict) = try Self.read(fitting), case let .tensor(view) = dict.entries.first?.value else {
-            Issue.record("no tensor")
-            return
-        }
+        let view = try #require(try Self.tensors(fitting)["w"])
         #expect(view.offset == 1 && view.shape == [3] && view.storage.count == 4)
+    }
+    // MARK: Hostile pickles: bounded nesting, bounded time, checked byte counts
+
+    /// A state dict `{"w": tensor}` of one FloatStorage of `count` elements, viewed with `shape`
+    /// (contiguous strides).
+    static func statePickle(count: Int, shape: [Int]) -> [UInt8] {
+        func int(_ value: Int) -> [UInt8] { [0x8A, 8] + withUnsafeBytes(of: Int64(value).littleEndian, Array.init) }
+        var strides = [Int](repeating: 1, count: shape.count)
+        for d in stride(from: shape.count - 2, through: 0, by: -1) { strides[d] = strides[d + 1] * max(shape[d + 1], 1) }
+        var pickle: [UInt8] = [0x80, 0x02, 0x7D, 0x28] + unicode("w") + global("torch._utils", "_rebuild_tensor_v2") + [0x28]
+        pickle += [0x28] + unicode("storage") + global("torch", "FloatStorage") + unicode("0") + unicode("cpu") + int(count) + [0x74, 0x51]
+        pickle += int(0) + [0x28] + shape.flatMap(int) + [0x74, 0x28] + strides.flatMap(int) + [0x74]
+        pickle += [0x89] + global("collections", "OrderedDict") + [0x29, 0x52, 0x74, 0x52, 0x75, 0x2E]
+        return pickle
+    }
+
+    @Test func deepNestingIsRefusedWithoutOverflowingTheStack() throws {
+        // 100,000 tuples, each holding the one before (TUPLE1), and 100,000 lists made by MARK … LIST.
+        let tuples: [UInt8] = [0x80, 0x02, 0x29] + [UInt8](repeating: 0x85, count: 100_000) + [0x2E]
+        let lists: [UInt8] = [0x80, 0x02] + [UInt8](repeating: 0x28, count: 100_000) + [UInt8](repeating: 0x6C, count: 100_000) + [0x2E]
+        for pickle in [tuples, lists] {
+            let error = try #require(throws: ModelError.self) { try Self.read(pickle) }
+            #expect(error.message.contains("containers nest more than 100 deep"))
+        }
+    }
+
+    @Test func aChainOfListsBuiltThroughTheMemoIsFreedWithoutRecursion() throws {
+        // Each new list is appended to the one before while it is still empty, then fetched back
+        // from the memo: the nesting depth the reader sees at each APPEND stays 2, yet the chain
+        // is 100,000 lists deep. Freeing it used to overflow the stack.
+        var pickle: [UInt8] = [0x80, 0x04, 0x5D, 0x94]
+        for index in 1 ... 100_000 {
+            pickle += [0x5D, 0x94, 0x61, 0x30, 0x6A] + withUnsafeBytes(of: UInt32(index).littleEndian, Array.init)
+        }
+        pickle += [0x30, 0x68, 0x00, 0x2E]
+        let error = try #require(throws: ModelError.self) { try Self.tensors(pickle) }
+        #expect(error.message.contains("holds a list, not a state dict"))
+    }
+
+    @Test func halfAMillionNestedDictsAreRefusedQuickly() throws {
+        // {"a": {"a": {… 500,000 deep …}}} through SETITEM; reading it took minutes (each SETITEM
+        // copied the whole stack) and freeing it crashed.
+        let pickle: [UInt8] = [0x80, 0x02, 0x7D] + Array(repeating: [0x58, 1, 0, 0, 0, 0x61, 0x7D], count: 500_000).joined()
+            + [UInt8](repeating: 0x73, count: 500_000) + [0x2E]
+        let start = Date()
+        let error = try #require(throws: ModelError.self) { try Self.read(pickle) }
+        #expect(error.message.contains("containers nest more than 100 deep"))
+        #expect(Date().timeIntervalSince(start) < 10, "bounded work, not minutes")
+    }
+
+    @Test func aStorageWhoseByteCountOverflowsIsRefused() throws {
+        // 2^62 float32 elements: the byte count (2^64) wraps around to 0 without a check, and a
+        // view of it passed the size check and read far outside the file.
+        let error = try #require(throws: ModelError.self) { try Self.tensors(Self.statePickle(count: 1 << 62, shape: [1 << 61])) }
+        #expect(error.message.contains("more bytes than can be counted"))
+        let view = try #require(try Self.tensors(Self.statePickle(count: 6, shape: [2, 3]))["w"])
+        #expect(view.byteCount == 24)
     }
 }

@@ -159,4 +159,47 @@ struct TokenizerLoaderTests {
         #expect(json["b"]?.path == "b")
         #expect(try json.required("c").objectMembers().isEmpty)
     }
+    // MARK: Bounded work per input
+
+    @Test func aSequenceOfFiftyByteLevelStagesIsRefusedWhenLoaded() throws {
+        // Each ByteLevel stage spells every byte of a non-ASCII character as a character of its own:
+        // 50 of them made one sentence 2 GB in 20 s.
+        let byteLevel: [String: Any] = ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false]
+        let file = try Self.brokenTokenizer(from: "bpe/gpt2/tokenizer.json") {
+            $0["pre_tokenizer"] = ["type": "Sequence", "pretokenizers": Array(repeating: byteLevel, count: 50)]
+        }
+        let error = try #require(Self.loadError(file))
+        #expect(error.key == "normalizer and pre_tokenizer")
+        #expect(error.description.contains("these stages can make a text 1.3e+30 times longer (at most 256 allowed"), "\(error)")
+    }
+
+    @Test func nestedSequencesAreRefusedBeyondEightLevels() throws {
+        var nested: [String: Any] = ["type": "Lowercase"]
+        for _ in 0 ..< 9 { nested = ["type": "Sequence", "normalizers": [nested]] }
+        let file = try Self.brokenTokenizer { $0["normalizer"] = nested }
+        let error = try #require(Self.loadError(file))
+        #expect(error.description.contains("Sequence stages nest more than 8 deep"), "\(error)")
+        // A replacement that grows every character 300-fold is refused too.
+        let replace = try Self.brokenTokenizer {
+            $0["normalizer"] = ["type": "Replace", "pattern": ["String": "a"], "content": String(repeating: "b", count: 300)]
+        }
+        #expect(Self.loadError(replace)?.description.contains("times longer") == true)
+    }
+
+    @Test func aTextLongerThanAMillionCharactersIsAnError() throws {
+        let tokenizer = try TokenizerLoader.load(tokenizerFile: Self.tinyFile)
+        let error = try #require(throws: TokenizerError.self) {
+            try tokenizer.encode(String(repeating: "a", count: 1_000_001), pair: nil, maxLength: nil, truncate: false)
+        }
+        #expect(error.kind == .textTooLong)
+    }
+
+    @Test func aFIFOInPlaceOfATokenizerFileIsRefused() throws {
+        let folder = try makeTokenizerTestFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        #expect(mkfifo(folder.appendingPathComponent("tokenizer.json").path, 0o600) == 0)
+        let error = try #require(throws: TokenizerError.self) { try TokenizerLoader.load(folder: folder) }
+        #expect(error.kind == .missingFile)
+        #expect(error.description.contains("is a FIFO (named pipe), not a regular file"), "\(error)")
+    }
 }

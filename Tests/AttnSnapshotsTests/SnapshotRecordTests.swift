@@ -335,4 +335,84 @@ import GitTestSupport
         #expect(throws: SnapshotError.self) { try workspace.review(.revision("HEAD"), .workingTree, experiment: "nothing-here") }
         #expect(throws: GitError.self) { try workspace.review(.revision("HEAD~5"), .workingTree) }
     }
+    // MARK: What an interrupted record left, links and folders in the way (issue 11)
+
+    /// A process id no process has (Linux's largest is 4,194,304).
+    static let deadProcess = 4_194_400
+
+    @Test func leftoversOfAnInterruptedRecordAreCleanedByTheNext() throws {
+        let temporary = try TemporaryRepository()
+        let workspace = SnapshotWorkspace(repository: temporary.repository)
+        _ = try workspace.record(try Fixtures.standard(), options: commit)
+        // Killed while replacing: sick.json's new content staged, terrific.json moved aside and
+        // not yet replaced (the file itself missing).
+        let pair = "\(folder)/toy/pair"
+        try temporary.write("half written\n", to: "\(pair)/.sick.json.attnlab-new-\(Self.deadProcess)-7")
+        let terrific = try #require(temporary.read("\(pair)/terrific.json"))
+        try temporary.delete("\(pair)/terrific.json")
+        try temporary.write(terrific, to: "\(pair)/.terrific.json.attnlab-old-\(Self.deadProcess)-7")
+
+        let result = try workspace.record(try Fixtures.standard(terrificSimilarity: 0.7), options: commit)
+
+        #expect(result.commit != nil)
+        #expect(try temporary.git("status", "--porcelain", "--ignored") == "")
+        let names = try FileManager.default.contentsOfDirectory(atPath: temporary.url(pair).path).sorted()
+        #expect(names == ["sick.json", "sick.safetensors", "terrific.json", "terrific.safetensors"])
+    }
+
+    @Test func aFolderWhereASnapshotFileGoesIsRefusedNotHidden() throws {
+        let temporary = try TemporaryRepository()
+        let workspace = SnapshotWorkspace(repository: temporary.repository)
+        _ = try workspace.record(try Fixtures.standard(), options: commit)
+        try temporary.delete("\(folder)/toy/pair/sick.json")
+        try temporary.write("mine\n", to: "\(folder)/toy/pair/sick.json/notes.txt")
+        for options in [commitAuthor(force: true), SnapshotRecordOptions()] {
+            let error = try #require(throws: GitError.self) { try workspace.record(try Fixtures.standard(similarity: 0.5), options: options) }
+            #expect(error.description.contains("sick.json: is a folder, where a file goes; remove or rename the folder"), "\(error)")
+        }
+        #expect(temporary.read("\(folder)/toy/pair/sick.json/notes.txt") == "mine\n")
+        let names = try FileManager.default.contentsOfDirectory(atPath: temporary.url("\(folder)/toy/pair").path)
+        #expect(!names.contains { $0.hasPrefix(".") }, "\(names)")
+    }
+
+    @Test func nothingIsWrittenThroughALinkToOutsideTheRepository() throws {
+        let outside = try makeTemporaryFolder()
+        for linked in [folder, "\(folder)/toy", "Snapshots"] {
+            let temporary = try TemporaryRepository()
+            let workspace = SnapshotWorkspace(repository: temporary.repository)
+            let link = temporary.url(linked)
+            try FileManager.default.createDirectory(at: link.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(at: link, withDestinationURL: outside)
+            let error = try #require(throws: GitError.self) { try workspace.record(try Fixtures.standard(), options: SnapshotRecordOptions()) }
+            #expect(error.description.contains("through a symbolic link"), "\(error)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: outside.path).isEmpty, "\(linked)")
+        }
+        // A link in place of a snapshot file is not written through either.
+        let temporary = try TemporaryRepository()
+        let workspace = SnapshotWorkspace(repository: temporary.repository)
+        _ = try workspace.record(try Fixtures.standard(), options: SnapshotRecordOptions())
+        let file = temporary.url("\(folder)/toy/pair/sick.json")
+        try FileManager.default.removeItem(at: file)
+        try FileManager.default.createSymbolicLink(at: file, withDestinationURL: outside.appendingPathComponent("target.json"))
+        #expect(throws: GitError.self) { try workspace.record(try Fixtures.standard(similarity: 0.5), options: SnapshotRecordOptions()) }
+        #expect(!FileManager.default.fileExists(atPath: outside.appendingPathComponent("target.json").path))
+    }
+
+    @Test func aDamagedCommittedSnapshotIsReplacedByTheNextRecord() throws {
+        let temporary = try TemporaryRepository()
+        let workspace = SnapshotWorkspace(repository: temporary.repository)
+        _ = try workspace.record(try Fixtures.standard(), options: commit)
+        // A damaged file committed at HEAD: `record --commit` used to fail on it, telling the user
+        // to run `record` again.
+        try temporary.write("{ not json", to: "\(folder)/toy/pair/sick.json")
+        try temporary.stage("\(folder)/toy/pair/sick.json")
+        _ = try temporary.git("commit", "-q", "-m", "damage")
+        let result = try workspace.record(try Fixtures.standard(), options: commit)
+        #expect(result.commit != nil)
+        #expect(result.message?.contains("the previous snapshots could not be read") == true, "\(result.message ?? "")")
+        #expect(try temporary.git("status", "--porcelain") == "")
+        // Reading the damaged revision says how to repair it, not to run what failed.
+        let error = try #require(throws: SnapshotError.self) { try workspace.snapshots("toy-experiment", at: "HEAD~1") }
+        #expect(error.description.contains("the file is damaged at HEAD~1; record and commit the snapshots again"), "\(error)")
+    }
 }

@@ -20,9 +20,11 @@ enum CLI {
         var stderr: String
     }
 
-    /// Runs `attnlab ARGUMENTS` in `directory` (the repository by default) and waits for it.
+    /// Runs `attnlab ARGUMENTS` in `directory` (the repository by default) and waits for it; after
+    /// `timeout` seconds it is killed (a hang then shows as signal 9 and an issue, not a stuck suite).
     @discardableResult
-    static func run(_ arguments: [String], in directory: URL = repository, environment: [String: String] = [:]) throws -> Result {
+    static func run(_ arguments: [String], in directory: URL = repository, environment: [String: String] = [:],
+                    timeout: TimeInterval = 600) throws -> Result {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
@@ -34,6 +36,9 @@ enum CLI {
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        let watchdog = DispatchWorkItem { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
+        defer { watchdog.cancel() }
         // Read before waiting so that a large output cannot fill the pipe and block the child.
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()

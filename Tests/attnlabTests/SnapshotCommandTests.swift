@@ -204,5 +204,8 @@ import Testing
         // A revision that does not exist.
         let review = try sandbox.attnlab("review", "HEAD~3", "HEAD")
         #expect(review.status == 1 && review.stderr.contains("unknown revision 'HEAD~3'"))
+        // A mistyped revision is not taken for a missing experiment.
+        let typo = try sandbox.attnlab("review", "v9", "HEAD")
+        #expect(typo.status == 1 && typo.stderr.contains(#""v9" is neither a revision git knows nor an experiment with snapshots"#), "\(typo.stderr)")
     }
 }

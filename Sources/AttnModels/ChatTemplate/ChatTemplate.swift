@@ -138,10 +138,12 @@ public struct ChatTemplate: @unchecked Sendable {
         for key in ["bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token"] {
             if let value = config?.specialTokens[key] { special[key] = value }
         }
-        if let data = FileManager.default.contents(atPath: jinja.path) {
+        if FileManager.default.fileExists(atPath: jinja.path) {
+            let data = try TokenizerLoader.readFile(jinja)
             return try ChatTemplate(source: String(decoding: data, as: UTF8.self), file: jinja.path, specialTokens: special)
         }
-        guard let data = FileManager.default.contents(atPath: configURL.path) else { return nil }
+        guard FileManager.default.fileExists(atPath: configURL.path) else { return nil }
+        let data = try TokenizerLoader.readFile(configURL)
         let root = try TokenizerJSON.parse(data, file: configURL.path)
         guard let template = root["chat_template"] else { return nil }
         if case .array = template.value {

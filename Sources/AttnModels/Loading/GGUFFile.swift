@@ -141,27 +141,11 @@ public final class GGUFFile: @unchecked Sendable {
     static let defaultAlignment = 32
 
     /// Maps and validates the file at `path`. Anything but a regular file (a folder, a pipe, a
-    /// device) is refused before it is opened.
+    /// device) is refused without blocking (`RegularFile`).
     public init(path: String) throws {
         self.path = path
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw ModelError("cannot read the file (\(String(cString: strerror(errno))))", location: path,
-                             hint: "check that the .gguf file exists and is readable")
-        }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw ModelError("not a regular file", location: path, hint: "give a .gguf file (or the folder holding it)")
-        }
-        let fd = open(path, O_RDONLY | O_NONBLOCK)
-        guard fd >= 0 else {
-            throw ModelError("cannot open the file (\(String(cString: strerror(errno))))", location: path,
-                             hint: "check that the .gguf file is readable")
-        }
+        let (fd, size) = try RegularFile.open(path)
         defer { close(fd) }
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            throw ModelError("not a regular file", location: path, hint: "give a .gguf file (or the folder holding it)")
-        }
-        let size = Int(info.st_size)
         fileSize = size
         if size > 0 {
             guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {

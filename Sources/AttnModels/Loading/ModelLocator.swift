@@ -38,8 +38,22 @@ public struct ModelLocator: Sendable {
     }
 
     /// Resolves what the user typed to a folder with a config.json, a `.gguf` file, or a folder
-    /// holding one `.gguf`.
+    /// holding one `.gguf`. A config.json must be a regular file: a FIFO in its place would block
+    /// its reader forever.
     public func resolve(_ spec: String) throws -> ModelFolder {
+        let folder = try find(spec)
+        let config = folder.url.appendingPathComponent("config.json").path
+        if FileManager.default.fileExists(atPath: config) {
+            do {
+                try RegularFile.check(config)
+            } catch let error as CoreError {
+                throw ModelError("config.json \(error.message)", location: folder.url.path, hint: error.hint)
+            }
+        }
+        return folder
+    }
+
+    private func find(_ spec: String) throws -> ModelFolder {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         if fm.fileExists(atPath: spec, isDirectory: &isDirectory) {

@@ -1,6 +1,5 @@
 import AttnCore
 import Foundation
-import ZIPFoundation
 
 /// A `pytorch_model.bin` written by `torch.save` (the zip format of PyTorch 1.6 and later): a pickle
 /// of the state dict at `<prefix>/data.pkl` and one raw little-endian storage per entry at
@@ -12,60 +11,62 @@ public final class PyTorchCheckpoint: TensorSource, @unchecked Sendable {
     /// Tensors by name, as the state dict holds them.
     public let views: [String: TorchTensorView]
 
-    private let archive: Archive
-    private let entries: [String: Entry]
+    private let archive: ZipArchive
     /// The folder inside the zip (`archive/`, `pytorch_model/`, …), with its slash.
     private let prefix: String
-    private let lock = NSLock()
+
+    /// The largest data.pkl read: a state dict's pickle takes about a hundred bytes a tensor.
+    static let maximumPickleSize = 64 << 20
 
     public init(path: String) throws {
         self.path = path
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw ModelError("cannot open the weight file", location: path, hint: "check that the file exists and is readable")
-        }
-        let head = (try? handle.read(upToCount: 16)) ?? Data()
-        try? handle.close()
-        guard head.starts(with: [0x50, 0x4B, 0x03, 0x04]) else {
-            if head.starts(with: [0x80]) {
+        let (descriptor, _) = try RegularFile.open(path)
+        var head = [UInt8](repeating: 0, count: 4)
+        let headCount = head.withUnsafeMutableBytes { Foundation.read(descriptor, $0.baseAddress, 4) }
+        close(descriptor)
+        guard headCount == 4, head == [0x50, 0x4B, 0x03, 0x04] else {
+            if headCount > 0, head[0] == 0x80 {
                 // A bare pickle: torch.save's legacy format (before PyTorch 1.6) starts so.
                 throw ModelError("this is PyTorch's legacy checkpoint format (a bare pickle, before PyTorch 1.6), which AttnLab does not read",
                                  location: path,
                                  hint: "re-save it with torch.save in a current PyTorch, or convert it to safetensors")
             }
-            throw ModelError("not a PyTorch checkpoint: the file is not a zip archive (\(head.count < 4 ? "it is nearly empty" : "wrong magic bytes"))",
+            throw ModelError("not a PyTorch checkpoint: the file is not a zip archive (\(headCount < 4 ? "it is nearly empty" : "wrong magic bytes"))",
                              location: path, hint: "the file is damaged or truncated; download it again")
         }
-        do {
-            archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
-        } catch {
-            throw ModelError("the zip archive cannot be read (\(error)); the file is damaged or truncated",
-                             location: path, hint: "download it again")
-        }
-        var entries: [String: Entry] = [:]
-        for entry in archive { entries[entry.path] = entry }
-        self.entries = entries
-        guard let pickle = entries.keys.filter({ $0 == "data.pkl" || $0.hasSuffix("/data.pkl") }).min(by: { $0.count < $1.count }) else {
+        archive = try ZipArchive(path: path)
+        let entries = archive.entries
+        guard let pickle = entries.keys.filter({ $0 == "data.pkl" || $0.hasSuffix("/data.pkl") }).min(by: { ($0.count, $0) < ($1.count, $1) }) else {
             throw ModelError("the zip archive has no data.pkl, so it is not a checkpoint written by torch.save",
                              location: path, hint: "the file is damaged, or is some other zip; get the weights as safetensors")
         }
         prefix = String(pickle.dropLast("data.pkl".count))
         if let order = entries[prefix + "byteorder"] {
-            let text = String(decoding: try Self.read(order, from: archive, path: path), as: UTF8.self)
+            let text = try archive.withBytes(order, limit: 16) { bytes, _ in String(decoding: bytes, as: UTF8.self) }
             guard text.trimmingCharacters(in: .whitespacesAndNewlines) == "little" else {
                 throw ModelError("the checkpoint was saved on a big-endian machine (byteorder \"\(text)\")", location: path,
                                  hint: "convert it to safetensors on the machine that wrote it")
             }
         }
-        var reader = PickleReader(bytes: [UInt8](try Self.read(entries[pickle]!, from: archive, path: path)), file: path)
-        views = try Self.stateDict(try reader.read(), path: path)
+        let pickleBytes = try archive.withBytes(entries[pickle]!, limit: Self.maximumPickleSize) { bytes, complete in
+            guard complete else {
+                throw ModelError("\(pickle) holds more than \(Self.maximumPickleSize >> 20) MB, far more than a state dict's pickle",
+                                 location: path, hint: "the file is damaged or not a checkpoint; get the weights as safetensors")
+            }
+            return [UInt8](bytes)
+        }
+        var reader = PickleReader(bytes: pickleBytes, file: path)
+        let root = try reader.read()
+        views = try Self.stateDict(root, reader: reader, path: path)
         for view in views.values {
-            let needed = view.storage.count * view.dtype.size
             guard let entry = entries[prefix + "data/" + view.storage.key] else {
                 throw ModelError("storage \(view.storage.key) is missing from the archive", location: path,
                                  hint: "the file is damaged or truncated; download it again")
             }
-            guard Int(entry.uncompressedSize) >= needed else {
-                throw ModelError("storage \(view.storage.key) has \(entry.uncompressedSize) bytes, \(needed) expected", location: path,
+            // The declared size is only a first check; reading checks the bytes really there.
+            let needed = view.storage.count * view.dtype.size   // checked not to overflow by the reader
+            guard entry.declaredSize >= UInt64(needed) else {
+                throw ModelError("storage \(view.storage.key) has \(entry.declaredSize) bytes, \(needed) expected", location: path,
                                  hint: "the file is damaged or truncated; download it again")
             }
         }
@@ -73,65 +74,54 @@ public final class PyTorchCheckpoint: TensorSource, @unchecked Sendable {
 
     /// The tensors of the pickled value: a dict of name → tensor (other values, such as the
     /// `_metadata` some writers add, are skipped). A dict holding only a `state_dict` or `model`
-    /// dict is opened.
-    static func stateDict(_ value: PickleValue, path: String) throws -> [String: TorchTensorView] {
-        guard case let .dict(dict) = value else {
-            throw ModelError("the checkpoint holds a \(value.kind), not a state dict", location: path,
-                             hint: "save the model's state_dict() (transformers' save_pretrained does)")
-        }
-        var views: [String: TorchTensorView] = [:]
-        for (key, item) in dict.entries {
-            guard case let .string(name) = key, case let .tensor(view) = item else { continue }
-            views[name] = view
-        }
-        if views.isEmpty {
-            for (key, item) in dict.entries {
-                if case let .string(name) = key, ["state_dict", "model"].contains(name), case .dict = item {
-                    return try stateDict(item, path: path)
-                }
+    /// dict is opened (a few levels at most).
+    static func stateDict(_ value: PickleValue, reader: PickleReader, path: String) throws -> [String: TorchTensorView] {
+        var value = value
+        for _ in 0 ..< 4 {
+            guard let entries = reader.entries(ofDict: value) else {
+                throw ModelError("the checkpoint holds a \(value.kind), not a state dict", location: path,
+                                 hint: "save the model's state_dict() (transformers' save_pretrained does)")
             }
-            throw ModelError("the checkpoint's dict holds no tensors", location: path,
-                             hint: "save the model's state_dict() (transformers' save_pretrained does)")
+            var views: [String: TorchTensorView] = [:]
+            for (key, item) in entries {
+                guard case let .string(name) = key, case let .tensor(view) = item else { continue }
+                views[name] = view
+            }
+            if !views.isEmpty { return views }
+            guard let inner = entries.first(where: { entry in
+                if case let .string(name) = entry.key, ["state_dict", "model"].contains(name), case .dict = entry.value { return true }
+                return false
+            }) else { break }
+            value = inner.value
         }
-        return views
+        throw ModelError("the checkpoint's dict holds no tensors", location: path,
+                         hint: "save the model's state_dict() (transformers' save_pretrained does)")
     }
 
     public var tensorNames: [String] { views.keys.sorted() }
 
     public func shape(of name: String) -> [Int]? { views[name]?.shape }
 
-    /// The tensor converted to Float32, made contiguous.
+    /// The tensor converted to Float32, made contiguous. Only the bytes up to the tensor's last
+    /// element are read (inflated, for a compressed archive).
     public func tensor(_ name: String) throws -> Tensor {
         guard let view = views[name] else { throw ModelError("no tensor named \(name)", location: path) }
         guard view.dtype.isFloatingPoint else {
             throw ModelError("tensor \(name) is \(view.dtype.rawValue), not a floating-point type", location: path)
         }
-        let raw = try storageBytes(view.storage)
-        return raw.withUnsafeBytes { Self.gather(view, from: $0) }
-    }
-
-    private func storageBytes(_ storage: TorchStorage) throws -> Data {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let entry = entries[prefix + "data/" + storage.key] else {
-            throw ModelError("storage \(storage.key) is missing from the archive", location: path)
+        guard let entry = archive.entries[prefix + "data/" + view.storage.key] else {
+            throw ModelError("storage \(view.storage.key) is missing from the archive", location: path)
         }
-        return try Self.read(entry, from: archive, path: path)
-    }
-
-    private static func read(_ entry: Entry, from archive: Archive, path: String) throws -> Data {
-        var data = Data()
-        data.reserveCapacity(Int(entry.uncompressedSize))
-        do {
-            // No CRC check, as PyTorch's own reader: torch.save may write zero CRCs
-            // (torch.serialization.set_crc32_options(False)), and checking costs more than reading.
-            // Sizes were checked against the pickle's storages.
-            _ = try archive.extract(entry, bufferSize: 1 << 20, skipCRC32: true) { data.append($0) }
-        } catch {
-            throw ModelError("cannot read \(entry.path) from the zip archive (\(error))", location: path,
-                             hint: "the file is damaged or truncated; download it again")
+        let needed = view.byteCount
+        return try archive.withBytes(entry, limit: needed) { raw, _ in
+            guard raw.count >= needed else {
+                throw ModelError("storage \(view.storage.key) holds \(raw.count) bytes, but tensor \(name) reaches byte \(needed)",
+                                 location: path, hint: "the file is damaged or truncated; download it again")
+            }
+            let tensor = Self.gather(view, from: raw)
+            archive.release(raw)
+            return tensor
         }
-        return data
     }
 
     /// Reads a strided view of raw storage bytes into a row-major Float32 tensor.

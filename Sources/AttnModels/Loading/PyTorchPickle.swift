@@ -1,3 +1,4 @@
+import AttnCore
 import Foundation
 
 /// The element types of PyTorch storages (`torch.FloatStorage`, …), with their sizes.
@@ -51,6 +52,14 @@ public struct TorchTensorView: Sendable, Equatable {
     public var dtype: TorchDType { storage.dtype }
     public var count: Int { shape.reduce(1, *) }
 
+    /// The bytes of the storage up to and including the view's last element (0 for an empty view).
+    /// The reader checked that the view lies inside its storage, so this cannot overflow.
+    public var byteCount: Int {
+        guard !shape.contains(0) else { return 0 }
+        let last = zip(shape, strides).reduce(offset) { $0 + ($1.0 - 1) * $1.1 }
+        return (last + 1) * dtype.size
+    }
+
     /// True when the elements lie in the storage in row-major order without gaps.
     public var isContiguous: Bool {
         var expected = 1
@@ -62,18 +71,20 @@ public struct TorchTensorView: Sendable, Equatable {
     }
 }
 
-/// The values of the pickle subset that a PyTorch state dict uses. Lists and dicts are boxes so that
-/// the memo and the stack share them, as Python does.
-indirect enum PickleValue {
+/// The values of the pickle subset that a PyTorch state dict uses. Tuples, lists and dicts live in
+/// the reader's table of containers and are named here by their index, so that the memo and the
+/// stack share them, as Python does, and so that no value holds another: however deeply a file
+/// nests its containers, building, reading and freeing them never recurses.
+enum PickleValue {
     case none
     case bool(Bool)
     case int(Int)
     case float(Double)
     case string(String)
     case bytes([UInt8])
-    case tuple([PickleValue])
-    case list(PickleList)
-    case dict(PickleDict)
+    case tuple(Int)
+    case list(Int)
+    case dict(Int)
     /// A name from the allow-list (`torch._utils._rebuild_tensor_v2`, `torch.FloatStorage`, …).
     case global(module: String, name: String)
     case storage(TorchStorage)
@@ -95,21 +106,31 @@ indirect enum PickleValue {
         case .tensor: "tensor"
         }
     }
+
+    /// The index of the container, for tuples, lists and dicts.
+    var container: Int? {
+        switch self {
+        case let .tuple(index), let .list(index), let .dict(index): index
+        default: nil
+        }
+    }
 }
 
-final class PickleList {
+/// A tuple, list or dict of a pickle: its items (a dict's keys and values alternate) and how deeply
+/// it nests other containers, as far as the reader has seen.
+struct PickleContainer {
     var items: [PickleValue] = []
-}
-
-final class PickleDict {
-    /// Entries in insertion order (keys are usually strings).
-    var entries: [(key: PickleValue, value: PickleValue)] = []
+    var depth = 1
 }
 
 /// A small interpreter for the pickles `torch.save` writes: it knows the opcodes of protocols 2 to 5
 /// that a state dict uses and only the globals a state dict needs (tensor rebuilders, storage types,
 /// `collections.OrderedDict`). It never imports or calls anything: a reference to any other global
 /// (`os.system`, `builtins.eval`, `subprocess.*`, …) stops the reading with an error naming it.
+///
+/// Its work is bounded by the pickle's size: every opcode does a fixed amount of work or consumes
+/// what earlier opcodes pushed, containers nest at most `maximumDepth` deep, and every count of
+/// bytes is computed with overflow checks.
 struct PickleReader {
     /// The globals a state dict may name. Storage and dtype names are values; the rest are the only
     /// things REDUCE may "call", each interpreted here.
@@ -120,6 +141,10 @@ struct PickleReader {
         "torch._tensor._rebuild_from_type_v2",
     ]
     static let typeNames: Set<String> = ["torch.Tensor", "torch.nn.parameter.Parameter"]
+
+    /// How deeply containers may nest. A state dict nests four or five levels (the dict, a tensor's
+    /// arguments, its size tuple); a file nesting hundreds is not a state dict.
+    static let maximumDepth = 100
 
     static func isAllowed(module: String, name: String) -> Bool {
         let full = "\(module).\(name)"
@@ -138,6 +163,8 @@ struct PickleReader {
     private var marks: [Int] = []
     private var memo: [Int: PickleValue] = [:]
     private var storages: [String: TorchStorage] = [:]
+    /// Every tuple, list and dict, by the index their values carry.
+    private(set) var containers: [PickleContainer] = []
 
     init(bytes: [UInt8], file: String) {
         self.bytes = bytes
@@ -158,32 +185,34 @@ struct PickleReader {
                 }
                 return result
             case 0x28: marks.append(stack.count)                             // MARK
-            case 0x29: stack.append(.tuple([]))                              // EMPTY_TUPLE
-            case 0x74: stack.append(.tuple(try popToMark(at)))               // TUPLE
-            case 0x85: stack.append(.tuple(try pop(1, at)))                  // TUPLE1
-            case 0x86: stack.append(.tuple(try pop(2, at)))                  // TUPLE2
-            case 0x87: stack.append(.tuple(try pop(3, at)))                  // TUPLE3
-            case 0x5D: stack.append(.list(PickleList()))                     // EMPTY_LIST
+            case 0x29: stack.append(try make(.tuple, [], at))                // EMPTY_TUPLE
+            case 0x74:                                                      // TUPLE
+                let items = try popToMark(at)
+                stack.append(try make(.tuple, items, at))
+            case 0x85, 0x86, 0x87:                                          // TUPLE1, TUPLE2, TUPLE3
+                let items = try pop(Int(opcode) - 0x84, at)
+                stack.append(try make(.tuple, items, at))
+            case 0x5D: stack.append(try make(.list, [], at))                 // EMPTY_LIST
             case 0x6C:                                                      // LIST
-                let list = PickleList()
-                list.items = try popToMark(at)
-                stack.append(.list(list))
+                let items = try popToMark(at)
+                stack.append(try make(.list, items, at))
             case 0x61:                                                      // APPEND
-                let item = try pop(1, at)[0]
-                try list(at).items.append(item)
+                let items = try pop(1, at)
+                try append(items, toListAt: at)
             case 0x65:                                                      // APPENDS
                 let items = try popToMark(at)
-                try list(at).items.append(contentsOf: items)
-            case 0x7D: stack.append(.dict(PickleDict()))                     // EMPTY_DICT
+                try append(items, toListAt: at)
+            case 0x7D: stack.append(try make(.dict, [], at))                 // EMPTY_DICT
             case 0x64:                                                      // DICT
                 let items = try popToMark(at)
-                let dict = PickleDict()
-                try setItems(items, into: dict, at)
-                stack.append(.dict(dict))
-            case 0x73: try setItems(try pop(2, at), into: try dict(at), at)  // SETITEM
+                guard items.count % 2 == 0 else { throw error("an odd number of items for a dict", at: at) }
+                stack.append(try make(.dict, items, at))
+            case 0x73:                                                      // SETITEM
+                let items = try pop(2, at)
+                try setItems(items, at)
             case 0x75:                                                      // SETITEMS
                 let items = try popToMark(at)
-                try setItems(items, into: try dict(at), at)
+                try setItems(items, at)
             case 0x4E: stack.append(.none)                                   // NONE
             case 0x88: stack.append(.bool(true))                             // NEWTRUE
             case 0x89: stack.append(.bool(false))                            // NEWFALSE
@@ -212,13 +241,16 @@ struct PickleReader {
                     throw error("STACK_GLOBAL needs two strings, got \(parts[0].kind) and \(parts[1].kind)", at: at)
                 }
                 stack.append(try global(module: module, name: name, at))
-            case 0x51: stack.append(try persistentLoad(try pop(1, at)[0], at))          // BINPERSID
+            case 0x51:                                                      // BINPERSID
+                let id = try pop(1, at)[0]
+                stack.append(try persistentLoad(id, at))
             case 0x52, 0x81:                                                // REDUCE, NEWOBJ
                 let parts = try pop(2, at)
                 guard case let .tuple(arguments) = parts[1] else {
                     throw error("the arguments of a call are a \(parts[1].kind), not a tuple", at: at)
                 }
-                stack.append(try call(parts[0], arguments, at))
+                let value = try call(parts[0], containers[arguments].items, at)
+                stack.append(value)
             case 0x62:                                                      // BUILD
                 // A state dict's OrderedDict carries `_metadata` (module versions) and a tensor
                 // may carry Python attributes; neither changes the weights, so the state is dropped.
@@ -249,6 +281,66 @@ struct PickleReader {
         }
     }
 
+    // MARK: Reading the result
+
+    /// The entries of a dict value, keys and values paired.
+    func entries(ofDict value: PickleValue) -> [(key: PickleValue, value: PickleValue)]? {
+        guard case let .dict(index) = value else { return nil }
+        let items = containers[index].items
+        return stride(from: 0, to: items.count - 1, by: 2).map { (items[$0], items[$0 + 1]) }
+    }
+
+    /// The items of a tuple or list value.
+    func items(of value: PickleValue) -> [PickleValue]? {
+        switch value {
+        case let .tuple(index), let .list(index): containers[index].items
+        default: nil
+        }
+    }
+
+    // MARK: Containers
+
+    private enum ContainerKind { case tuple, list, dict }
+
+    private func depth(_ value: PickleValue) -> Int { value.container.map { containers[$0].depth } ?? 0 }
+
+    /// A new container holding `items`.
+    private mutating func make(_ kind: ContainerKind, _ items: [PickleValue], _ at: Int) throws -> PickleValue {
+        let depth = 1 + (items.lazy.map(depth).max() ?? 0)
+        try checkDepth(depth, at)
+        containers.append(PickleContainer(items: items, depth: depth))
+        let index = containers.count - 1
+        switch kind {
+        case .tuple: return .tuple(index)
+        case .list: return .list(index)
+        case .dict: return .dict(index)
+        }
+    }
+
+    private func checkDepth(_ depth: Int, _ at: Int) throws {
+        guard depth <= Self.maximumDepth else {
+            throw error("containers nest more than \(Self.maximumDepth) deep, where a state dict nests a few levels", at: at)
+        }
+    }
+
+    private mutating func append(_ items: [PickleValue], toListAt at: Int) throws {
+        guard case let .list(index) = try top(at) else { throw error("APPEND to a \(try top(at).kind)", at: at) }
+        try insert(items, into: index, at)
+    }
+
+    private mutating func setItems(_ items: [PickleValue], _ at: Int) throws {
+        guard items.count % 2 == 0 else { throw error("an odd number of items for a dict", at: at) }
+        guard case let .dict(index) = try top(at) else { throw error("SETITEM on a \(try top(at).kind)", at: at) }
+        try insert(items, into: index, at)
+    }
+
+    private mutating func insert(_ items: [PickleValue], into index: Int, _ at: Int) throws {
+        let depth = max(containers[index].depth, 1 + (items.lazy.map(depth).max() ?? 0))
+        try checkDepth(depth, at)
+        containers[index].depth = depth
+        containers[index].items.append(contentsOf: items)
+    }
+
     // MARK: Globals and calls
 
     private func global(module: String, name: String, _ at: Int) throws -> PickleValue {
@@ -267,19 +359,19 @@ struct PickleReader {
         }
         switch "\(module).\(name)" {
         case "collections.OrderedDict":
-            let dict = PickleDict()
-            if let items = arguments.first {
+            var items: [PickleValue] = []
+            if let argument = arguments.first {
                 // OrderedDict([(key, value), …])
-                guard case let .list(list) = items else { throw error("OrderedDict of a \(items.kind)", at: at) }
-                for pair in list.items {
-                    guard case let .tuple(kv) = pair, kv.count == 2 else { throw error("OrderedDict item is not a pair", at: at) }
-                    dict.entries.append((kv[0], kv[1]))
+                guard case .list = argument, let pairs = self.items(of: argument) else { throw error("OrderedDict of a \(argument.kind)", at: at) }
+                for pair in pairs {
+                    guard case .tuple = pair, let kv = self.items(of: pair), kv.count == 2 else { throw error("OrderedDict item is not a pair", at: at) }
+                    items += kv
                 }
             }
-            return .dict(dict)
+            return try make(.dict, items, at)
         case "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3":
             guard arguments.count >= 4, case let .storage(storage) = arguments[0], case let .int(offset) = arguments[1],
-                  let shape = Self.integers(arguments[2]), let strides = Self.integers(arguments[3])
+                  let shape = integers(arguments[2]), let strides = integers(arguments[3])
             else {
                 throw error("\(name) takes (storage, offset, size, stride, …), got (\(arguments.map(\.kind).joined(separator: ", ")))", at: at)
             }
@@ -295,13 +387,17 @@ struct PickleReader {
             return data
         case "torch._tensor._rebuild_from_type_v2":
             // (function, type, arguments, state): a tensor (sub)class rebuilt by an allowed function.
-            guard arguments.count >= 3, case let .tuple(inner) = arguments[2] else {
+            guard arguments.count >= 3, case .tuple = arguments[2], let inner = items(of: arguments[2]) else {
                 throw error("_rebuild_from_type_v2 takes (function, type, arguments, state)", at: at)
             }
             guard case let .global(typeModule, typeName) = arguments[1], Self.typeNames.contains("\(typeModule).\(typeName)") else {
                 throw error("_rebuild_from_type_v2 builds a \(arguments[1].kind), not a tensor", at: at)
             }
-            return try call(arguments[0], inner, at)
+            // The inner function is a tensor rebuilder, never this one again: no recursion.
+            guard case let .global(innerModule, innerName) = arguments[0], innerName != "_rebuild_from_type_v2" else {
+                throw error("_rebuild_from_type_v2 of \(arguments[0].kind)", at: at)
+            }
+            return try call(.global(module: innerModule, name: innerName), inner, at)
         default:
             throw error("the pickle calls \(module).\(name)", at: at)
         }
@@ -309,14 +405,17 @@ struct PickleReader {
 
     /// `("storage", torch.FloatStorage, key, location, count)`: a storage in the archive.
     private mutating func persistentLoad(_ id: PickleValue, _ at: Int) throws -> PickleValue {
-        guard case let .tuple(parts) = id, parts.count == 5, case .string("storage") = parts[0],
+        guard case .tuple = id, let parts = items(of: id), parts.count == 5, case .string("storage") = parts[0],
               case let .global(module, name) = parts[1], module == "torch", let dtype = TorchDType.storageClasses[name],
               case let .string(key) = parts[2], case let .int(count) = parts[4], count >= 0
         else {
             throw error("a persistent id that is not (\"storage\", type, key, location, count): \(id.kind)", at: at)
         }
-        guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+        guard !key.isEmpty, key.count <= 64, key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
             throw error("storage key \"\(key)\" is not a plain name", at: at)
+        }
+        guard count.multipliedReportingOverflow(by: dtype.size).overflow == false else {
+            throw error("storage \(key) declares \(count) elements of \(dtype.size) bytes, more bytes than can be counted", at: at)
         }
         if let known = storages[key] {
             guard known.dtype == dtype, known.count == count else {
@@ -334,6 +433,9 @@ struct PickleReader {
         guard shape.count == strides.count, offset >= 0, shape.allSatisfy({ $0 >= 0 }), strides.allSatisfy({ $0 >= 0 }) else {
             throw error("a tensor with size \(shape), stride \(strides) and offset \(offset) is malformed", at: at)
         }
+        guard CheckedSize.bytes(shape, elementSize: storage.dtype.size) != nil else {
+            throw error("a tensor's size \(shape) has more elements than can be counted", at: at)
+        }
         if shape.contains(0) { return TorchTensorView(storage: storage, offset: offset, shape: shape, strides: strides) }
         var last = offset
         for (size, stride) in zip(shape, strides) {
@@ -348,8 +450,8 @@ struct PickleReader {
         return TorchTensorView(storage: storage, offset: offset, shape: shape, strides: strides)
     }
 
-    private static func integers(_ value: PickleValue) -> [Int]? {
-        guard case let .tuple(items) = value else { return nil }
+    private func integers(_ value: PickleValue) -> [Int]? {
+        guard case .tuple = value, let items = items(of: value) else { return nil }
         var result: [Int] = []
         for item in items {
             guard case let .int(number) = item else { return nil }
@@ -367,7 +469,7 @@ struct PickleReader {
 
     private mutating func pop(_ count: Int, _ at: Int) throws -> [PickleValue] {
         guard stack.count - count >= (marks.last ?? 0) else { throw error("the stack runs out", at: at) }
-        let items = Array(stack.suffix(count))
+        let items = Array(stack[(stack.count - count)...])
         stack.removeLast(count)
         return items
     }
@@ -387,21 +489,6 @@ struct PickleReader {
     private func recall(_ index: Int, _ at: Int) throws -> PickleValue {
         guard let value = memo[index] else { throw error("memo entry \(index) was never stored", at: at) }
         return value
-    }
-
-    private func list(_ at: Int) throws -> PickleList {
-        guard case let .list(list) = try top(at) else { throw error("APPEND to a \(try top(at).kind)", at: at) }
-        return list
-    }
-
-    private func dict(_ at: Int) throws -> PickleDict {
-        guard case let .dict(dict) = try top(at) else { throw error("SETITEM on a \(try top(at).kind)", at: at) }
-        return dict
-    }
-
-    private func setItems(_ items: [PickleValue], into dict: PickleDict, _ at: Int) throws {
-        guard items.count % 2 == 0 else { throw error("an odd number of items for a dict", at: at) }
-        for i in stride(from: 0, to: items.count, by: 2) { dict.entries.append((items[i], items[i + 1])) }
     }
 
     private mutating func byte() throws -> UInt8 {

@@ -139,9 +139,7 @@ struct BPEModel: TokenizationModel {
 
     /// Reads GPT-2's merges.txt: an optional `#version` line, then one merge a line, best first.
     static func readMergesFile(_ url: URL) throws -> [(String, String)] {
-        guard let data = try? Data(contentsOf: url) else {
-            throw TokenizerError(.missingFile, file: url.path, "cannot be read", hint: "check that the file exists and is readable")
-        }
+        let data = try TokenizerLoader.readFile(url)
         guard let text = String(data: data, encoding: .utf8) else {
             throw TokenizerError.invalidFile(url.path, key: "(file)", "is not UTF-8 text", hint: "re-download merges.txt")
         }

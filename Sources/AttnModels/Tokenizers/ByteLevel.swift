@@ -58,6 +58,9 @@ struct ByteLevelPreTokenizer: PreTokenizer {
     /// Split with GPT-2's pattern (false when a `Split` stage before it already did).
     var useRegex: Bool
 
+    /// A space before the text, then up to 4 characters a scalar (its UTF-8 bytes).
+    var growth: TextGrowth { TextGrowth(factor: 4, constant: 4) }
+
     func split(_ text: NormalizedText) -> [NormalizedText] {
         var text = text
         if addPrefixSpace, text.scalars.first != " " { text.prepend([" "]) }
@@ -151,6 +154,9 @@ enum GPT2Pattern {
 
 /// Byte-level tokens joined back into text: their bytes, read as UTF-8.
 struct ByteLevelDecoder: TokenDecoder {
+    /// A byte that is part of a character reads as `\xF0`.
+    var growth: TextGrowth { .times(4) }
+
     func display(_ token: String) -> String { ByteLevelDecoder.displayForm(token) }
 
     func decode(_ tokens: [String]) -> String {

@@ -6,6 +6,8 @@ protocol TokenDecoder: Sendable {
     func display(_ token: String) -> String
     /// Tokens joined back into text.
     func decode(_ tokens: [String]) -> String
+    /// How much longer it can make a token or text (`.none` unless the stage says otherwise).
+    var growth: TextGrowth { get }
 }
 
 /// The `"type"` values of `decoder` in tokenizer.json.
@@ -29,6 +31,10 @@ enum TokenDecoderType: String, CaseIterable, Sendable {
 enum TokenDecoderFactory {
     /// Builds the decoder that `json` (the `decoder` object of tokenizer.json) describes.
     static func make(_ json: TokenizerJSON) throws -> any TokenDecoder {
+        try make(json, depth: 0)
+    }
+
+    private static func make(_ json: TokenizerJSON, depth: Int) throws -> any TokenDecoder {
         let typeName = try json.required("type").string()
         guard let type = TokenDecoderType(rawValue: typeName), TokenDecoderType.supported.contains(type) else {
             throw TokenizerError.unsupportedType("decoder", typeName, file: json.file, key: json.childPath("type"),
@@ -45,7 +51,8 @@ enum TokenDecoderFactory {
             return MetaspaceDecoder(replacement: try MetaspacePreTokenizer.replacementScalar(json),
                                     prependScheme: try MetaspacePreTokenizer.prependScheme(json))
         case .sequence:
-            return SequenceDecoder(stages: try json.required("decoders").array().map(make))
+            try TextGrowth.checkSequenceDepth(depth, json)
+            return SequenceDecoder(stages: try json.required("decoders").array().map { try make($0, depth: depth + 1) })
         case .replace:
             let pattern = try json.required("pattern")
             guard let literal = try pattern.optionalString("String") else {
@@ -141,6 +148,8 @@ extension WordPieceDecoder: ChainDecoder {
 struct SequenceDecoder: TokenDecoder {
     var stages: [any TokenDecoder]
 
+    var growth: TextGrowth { stages.reduce(.none) { $0.then($1.growth) } }
+
     func decodeChain(_ tokens: [String]) -> [String] {
         var tokens = tokens
         for stage in stages {
@@ -172,6 +181,8 @@ struct SequenceDecoder: TokenDecoder {
 struct ReplaceDecoder: ChainDecoder {
     var pattern: String
     var content: String
+
+    var growth: TextGrowth { .times(content.unicodeScalars.count) }
 
     func display(_ token: String) -> String { token }
     func decodeChain(_ tokens: [String]) -> [String] {

@@ -61,9 +61,7 @@ extension TokenizerLoader {
 
     /// Reads a vocab.json: an object from token to id.
     static func readVocabularyJSON(_ url: URL) throws -> [VocabularyKey: Int] {
-        guard let data = try? Data(contentsOf: url) else {
-            throw TokenizerError(.missingFile, file: url.path, "cannot be read", hint: "check that the file exists and is readable")
-        }
+        let data = try TokenizerLoader.readFile(url)
         let root = try TokenizerJSON.parse(data, file: url.path)
         var vocabulary: [VocabularyKey: Int] = [:]
         let members = try root.objectMembers()

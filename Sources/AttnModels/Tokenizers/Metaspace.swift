@@ -12,6 +12,9 @@ struct MetaspacePreTokenizer: PreTokenizer {
 
     var replacement: Unicode.Scalar
     var prependScheme: PrependScheme
+
+    /// A `▁` before the text; spaces are replaced one for one.
+    var growth: TextGrowth { .plus(1) }
     /// Cut before each `▁` (Hugging Face's `MergedWithNext`).
     var splitWords: Bool
 

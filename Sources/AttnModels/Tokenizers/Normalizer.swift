@@ -2,6 +2,8 @@
 /// while keeping, for each normalized character, the span of the original text it came from.
 protocol TextNormalizer: Sendable {
     func normalize(_ text: inout NormalizedText)
+    /// How much longer it can make a text (`.none` unless the stage says otherwise).
+    var growth: TextGrowth { get }
 }
 
 /// The `"type"` values of `normalizer` in tokenizer.json.
@@ -29,6 +31,10 @@ enum NormalizerType: String, CaseIterable, Sendable {
 enum NormalizerFactory {
     /// Builds the normalizer that `json` (the `normalizer` object of tokenizer.json) describes.
     static func make(_ json: TokenizerJSON) throws -> any TextNormalizer {
+        try make(json, depth: 0)
+    }
+
+    private static func make(_ json: TokenizerJSON, depth: Int) throws -> any TextNormalizer {
         let typeName = try json.required("type").string()
         guard let type = NormalizerType(rawValue: typeName), NormalizerType.supported.contains(type) else {
             throw TokenizerError.unsupportedType("normalizer", typeName, file: json.file, key: json.childPath("type"),
@@ -57,7 +63,8 @@ enum NormalizerFactory {
             return StripNormalizer(left: try json.optionalBool("strip_left") ?? true,
                                    right: try json.optionalBool("strip_right") ?? true)
         case .sequence:
-            let stages = try json.required("normalizers").array().map(make)
+            try TextGrowth.checkSequenceDepth(depth, json)
+            let stages = try json.required("normalizers").array().map { try make($0, depth: depth + 1) }
             return SequenceNormalizer(stages: stages)
         case .precompiled:
             // Some files have a null or empty charsmap (a SentencePiece model without rules).
@@ -89,6 +96,11 @@ struct BertNormalizer: TextNormalizer {
     var stripAccents: Bool?
     var lowercase: Bool
 
+    /// CJK spacing triples a character, NFD makes up to 4 of one, lowercasing up to 3.
+    var growth: TextGrowth {
+        .times((handleChineseCharacters ? 3 : 1) * ((stripAccents ?? lowercase) ? 4 : 1) * (lowercase ? 3 : 1))
+    }
+
     func normalize(_ text: inout NormalizedText) {
         if cleanText {
             text.replaceEach { scalar in
@@ -114,6 +126,8 @@ struct BertNormalizer: TextNormalizer {
 
 /// Full Unicode lowercasing, character by character (`İ` becomes `i̇`, two characters).
 struct LowercaseNormalizer: TextNormalizer {
+    var growth: TextGrowth { .times(3) }
+
     func normalize(_ text: inout NormalizedText) {
         text.replaceEach { scalar in
             if scalar.value < 0x80 {
@@ -153,6 +167,8 @@ struct StripNormalizer: TextNormalizer {
 struct SequenceNormalizer: TextNormalizer {
     var stages: [any TextNormalizer]
 
+    var growth: TextGrowth { stages.reduce(.none) { $0.then($1.growth) } }
+
     func normalize(_ text: inout NormalizedText) {
         for stage in stages { stage.normalize(&text) }
     }
@@ -163,6 +179,9 @@ struct SequenceNormalizer: TextNormalizer {
 struct UnicodeNormalizer: TextNormalizer {
     enum Form: Sendable { case nfd, nfkd, nfc, nfkc }
     var form: Form
+
+    /// A canonical decomposition has at most 4 scalars, a compatibility one 18 (U+FDFA).
+    var growth: TextGrowth { .times(form == .nfd || form == .nfc ? 4 : 18) }
 
     func normalize(_ text: inout NormalizedText) {
         // Nothing below U+00A0 decomposes, composes or reorders.
@@ -267,5 +286,6 @@ struct UnicodeNormalizer: TextNormalizer {
 
 /// Every character written as the byte-level characters of its UTF-8 bytes (GPT-2's alphabet).
 struct ByteLevelNormalizer: TextNormalizer {
+    var growth: TextGrowth { .times(4) }
     func normalize(_ text: inout NormalizedText) { ByteLevelAlphabet.encode(&text) }
 }

@@ -3,6 +3,8 @@
 protocol PreTokenizer: Sendable {
     /// Cuts one piece into pieces; empty pieces are dropped by the caller.
     func split(_ text: NormalizedText) -> [NormalizedText]
+    /// How much longer it can make a text, all pieces together (`.none` unless the stage says otherwise).
+    var growth: TextGrowth { get }
 }
 
 /// The `"type"` values of `pre_tokenizer` in tokenizer.json.
@@ -27,6 +29,10 @@ enum PreTokenizerType: String, CaseIterable, Sendable {
 enum PreTokenizerFactory {
     /// Builds the pre-tokenizer that `json` (the `pre_tokenizer` object of tokenizer.json) describes.
     static func make(_ json: TokenizerJSON) throws -> any PreTokenizer {
+        try make(json, depth: 0)
+    }
+
+    private static func make(_ json: TokenizerJSON, depth: Int) throws -> any PreTokenizer {
         let typeName = try json.required("type").string()
         guard let type = PreTokenizerType(rawValue: typeName), PreTokenizerType.supported.contains(type) else {
             throw TokenizerError.unsupportedType("pre-tokenizer", typeName, file: json.file, key: json.childPath("type"),
@@ -41,7 +47,8 @@ enum PreTokenizerFactory {
         case .whitespaceSplit:
             return WhitespaceSplitPreTokenizer()
         case .sequence:
-            return SequencePreTokenizer(stages: try json.required("pretokenizers").array().map(make))
+            try TextGrowth.checkSequenceDepth(depth, json)
+            return SequencePreTokenizer(stages: try json.required("pretokenizers").array().map { try make($0, depth: depth + 1) })
         case .byteLevel:
             return ByteLevelPreTokenizer(addPrefixSpace: try json.optionalBool("add_prefix_space") ?? true,
                                          useRegex: try json.optionalBool("use_regex") ?? true)
@@ -104,6 +111,8 @@ struct WhitespaceSplitPreTokenizer: PreTokenizer {
 /// Several pre-tokenizers, each applied to every piece the previous one produced.
 struct SequencePreTokenizer: PreTokenizer {
     var stages: [any PreTokenizer]
+
+    var growth: TextGrowth { stages.reduce(.none) { $0.then($1.growth) } }
 
     func split(_ text: NormalizedText) -> [NormalizedText] {
         var pieces = [text]

@@ -9,6 +9,8 @@ import Foundation
 struct PrecompiledCharsmap: Sendable {
     private let units: [UInt32]
     private let replacements: [UInt8]
+    /// The most scalars a replacement string has (at least 1).
+    let longestReplacement: Int
 
     /// Reads the bytes of a charsmap; `file` and `key` name where they came from, for errors.
     init(bytes: [UInt8], file: String, key: String) throws {
@@ -29,6 +31,8 @@ struct PrecompiledCharsmap: Sendable {
         }
         self.units = units
         self.replacements = Array(bytes[(4 + trieSize)...])
+        longestReplacement = replacements.split(separator: 0, omittingEmptySubsequences: true)
+            .map { String(decoding: $0, as: UTF8.self).unicodeScalars.count }.max() ?? 1
     }
 
     /// Reads the base64 text of tokenizer.json's `precompiled_charsmap`.
@@ -96,6 +100,9 @@ struct PrecompiledCharsmap: Sendable {
 struct PrecompiledNormalizer: TextNormalizer {
     var charsmap: PrecompiledCharsmap
 
+    /// Each replaced character (one scalar at least) becomes at most the longest replacement.
+    var growth: TextGrowth { .times(charsmap.longestReplacement) }
+
     func normalize(_ text: inout NormalizedText) {
         guard !charsmap.isEmpty, !text.isEmpty else { return }
         var changes: [(scalar: Unicode.Scalar, change: Int)] = []
@@ -138,6 +145,9 @@ struct ReplaceNormalizer: TextNormalizer {
     var pattern: TextPattern
     var content: [Unicode.Scalar]
 
+    /// A pattern that matches the empty text inserts the content at every position.
+    var growth: TextGrowth { TextGrowth(factor: Double(1 + content.count), constant: Double(content.count)) }
+
     func normalize(_ text: inout NormalizedText) {
         text.replace(pattern.matches(in: text.scalars), with: content)
     }
@@ -146,6 +156,8 @@ struct ReplaceNormalizer: TextNormalizer {
 /// Puts `prefix` before non-empty text (Llama's `▁`).
 struct PrependNormalizer: TextNormalizer {
     var prefix: [Unicode.Scalar]
+
+    var growth: TextGrowth { .plus(prefix.count) }
 
     func normalize(_ text: inout NormalizedText) { text.prepend(prefix) }
 }

@@ -29,9 +29,7 @@ struct SentencePieceModelFile: Sendable {
 
     /// Reads the file at `url`.
     init(url: URL) throws {
-        guard let data = try? Data(contentsOf: url) else {
-            throw TokenizerError(.missingFile, file: url.path, "cannot be read", hint: "check that the file exists and is readable")
-        }
+        let data = try TokenizerLoader.readFile(url)
         try self.init(bytes: [UInt8](data), file: url.path)
     }
 

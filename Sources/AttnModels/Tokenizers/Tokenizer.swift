@@ -98,7 +98,15 @@ struct PipelineTokenizer: Tokenizer {
         return decoder.decode(tokens)
     }
 
+    /// The longest text tokenized, in Unicode scalars: far more than any model reads, and with the
+    /// growth bound of the stages (`TextGrowth`), a bound on the work and memory of one input.
+    static let maximumTextLength = 1_000_000
+
     func encode(_ a: String, pair b: String?, maxLength: Int?, truncate: Bool) throws -> Encoding {
+        for text in [a, b ?? ""] where text.unicodeScalars.count > Self.maximumTextLength {
+            throw TokenizerError(.textTooLong, "the text is \(text.unicodeScalars.count) characters long; AttnLab tokenizes at most \(Self.maximumTextLength)",
+                                 hint: "shorten it")
+        }
         var first = encodeSequence(a, segment: 0)
         var second = b.map { encodeSequence($0, segment: 1) }
         if let maxLength {

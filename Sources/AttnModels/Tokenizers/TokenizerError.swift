@@ -1,3 +1,5 @@
+import AttnCore
+
 /// The error every tokenizer operation throws: what was wrong, in which file and key, and what to do.
 ///
 /// `description` is the line the command line prints after `error: `, for example
@@ -17,6 +19,8 @@ public struct TokenizerError: Error, CustomStringConvertible, Equatable, Sendabl
         case tooLong(count: Int, maxLength: Int)
         /// A maximum length too small to hold even the special tokens.
         case maxLengthTooSmall
+        /// A text longer than any model reads (`PipelineTokenizer.maximumTextLength` scalars).
+        case textTooLong
     }
 
     public var kind: Kind
@@ -43,7 +47,7 @@ public struct TokenizerError: Error, CustomStringConvertible, Equatable, Sendabl
         if let key { text += "\(key): " }
         text += message
         if let hint { text += "; \(hint)" }
-        return text
+        return MessageText.escape(text)
     }
 
     /// The input is longer than the model accepts and truncation was not asked for.

@@ -1,3 +1,4 @@
+import AttnCore
 import Foundation
 
 /// Which text of an encoder-decoder model a tokenizer is for.
@@ -60,12 +61,7 @@ public enum TokenizerLoader {
     // MARK: - tokenizer.json
 
     static func load(tokenizerFile url: URL, config: TokenizerConfig?) throws -> PipelineTokenizer {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw TokenizerError(.missingFile, file: url.path, "cannot be read", hint: "check that the file exists and is readable")
-        }
+        let data = try readFile(url)
         let root = try TokenizerJSON.parse(data, file: url.path)
         _ = try root.objectMembers()
 
@@ -74,6 +70,8 @@ public enum TokenizerLoader {
         var model = try TokenizationModelFactory.make(try root.required("model"))
         let postProcessor = try root["post_processor"].map(PostProcessorFactory.make)
         let decoder = try root["decoder"].map(TokenDecoderFactory.make) ?? PlainTokenDecoder()
+        try (normalizer?.growth ?? .none).then(preTokenizer?.growth ?? .none).check(file: url.path, key: "normalizer and pre_tokenizer")
+        try decoder.growth.check(file: url.path, key: "decoder")
         if var bpe = model as? BPEModel {
             bpe.family = bpeFamily(preTokenizer: preTokenizer, decoder: decoder)
             model = bpe
@@ -162,6 +160,16 @@ public enum TokenizerLoader {
                                  sourceFiles: [url] + (config.map { [$0.file] } ?? []))
     }
 
+    /// The bytes of a tokenizer file. It is opened through `RegularFile`, so a FIFO, a device or a
+    /// folder in its place is refused at once instead of blocking or reading without end.
+    static func readFile(_ url: URL) throws -> Data {
+        do {
+            return try RegularFile.read(url, limit: 1 << 30, what: "tokenizer file")
+        } catch let error as CoreError {
+            throw TokenizerError(.missingFile, file: url.path, error.message, hint: error.hint)
+        }
+    }
+
     // MARK: - tokenizer_config.json
 
     /// What transformers' tokenizer_config.json (and special_tokens_map.json) say about the tokenizer.
@@ -220,10 +228,7 @@ public enum TokenizerLoader {
     }
 
     private static func readJSON(_ url: URL) throws -> TokenizerJSON {
-        guard let data = try? Data(contentsOf: url) else {
-            throw TokenizerError(.missingFile, file: url.path, "cannot be read", hint: "check that the file is readable")
-        }
-        let json = try TokenizerJSON.parse(data, file: url.path)
+        let json = try TokenizerJSON.parse(try readFile(url), file: url.path)
         _ = try json.objectMembers()
         return json
     }

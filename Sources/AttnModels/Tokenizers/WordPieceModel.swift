@@ -78,12 +78,7 @@ struct WordPieceModel: TokenizationModel {
 
     /// Reads a vocab.txt: one token a line, its id the line number from 0.
     static func readVocabularyFile(_ url: URL) throws -> [VocabularyKey: Int] {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw TokenizerError(.missingFile, file: url.path, "cannot be read", hint: "check that the file exists and is readable")
-        }
+        let data = try TokenizerLoader.readFile(url)
         guard let text = String(data: data, encoding: .utf8) else {
             throw TokenizerError.invalidFile(url.path, key: "(file)", "is not UTF-8 text", hint: "re-download vocab.txt")
         }
