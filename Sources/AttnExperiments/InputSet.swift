@@ -109,6 +109,8 @@ public struct InputSet: Sendable, Sequence {
                 while let row = try reader.next() {
                     switch input(from: row, file: file) {
                     case .success(let input):
+                        // A row skipped for its id, used by an earlier input, reads as an input.
+                        if file.skipped.contains(row.number) { continue }
                         try body(input)
                     case .failure(let bad):
                         if file.skipped.contains(row.number) { continue }

@@ -18,15 +18,23 @@ import Testing
     @Test func theCaseStudyPasses() throws {
         let result = try Executor.run(try experiment(), options: RunOptions(threads: 2, runsFolder: runs, locator: locator, runID: "one"))
         let manifest = result.manifest
+        let variants = try result.run.records()
         #expect(manifest.passed, "\(manifest.expectations.filter { !$0.passed })")
-        #expect(manifest.variants.map(\.variant.path) == ["eminem/sick", "eminem/terrific", "eminem/available"])
-        let similarities = manifest.variants.map { $0.outputs.similarity ?? 0 }
+        #expect(variants.map(\.variant.path) == ["eminem/sick", "eminem/terrific", "eminem/available"])
+        #expect(manifest.variantCount == 3 && manifest.resultCount == 8)
+        let similarities = variants.map { $0.outputs.similarity ?? 0 }
         #expect(abs(similarities[0] - 0.679) < 1e-3 && abs(similarities[1] - 0.809) < 1e-3 && abs(similarities[2] - 0.644) < 1e-3)
-        #expect(manifest.variants.map { $0.label ?? "" } == ["not-paraphrase", "paraphrase", "not-paraphrase"])
+        #expect(variants.map { $0.label ?? "" } == ["not-paraphrase", "paraphrase", "not-paraphrase"])
+        // Each perturbed variant keeps what changed against its base, and the manifest the one that changed most.
+        #expect(variants[1].change?.base == "eminem/sick" && variants[1].change?.heads.count == 3)
+        #expect(variants[1].change?.changedWords == [ChangeSummary.WordChange(a: "sick", b: "terrific")])
+        #expect(manifest.mostChanged.map(\.variant).sorted() == ["eminem/available", "eminem/terrific"])
         #expect(manifest.models.first?.weightsHash.count == 64)
         // The run folder is whole: manifest and one trace per variant, nothing temporary.
         let folder = runs.appendingPathComponent("paraphrase-eminem/one")
-        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("manifest.json").path))
+        for file in ["manifest.json", "variants.jsonl", "results.jsonl"] {
+            #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent(file).path))
+        }
         let terrific = try TraceFile.read(folder.appendingPathComponent("traces/minilm/eminem/terrific.safetensors"))
         #expect(terrific.stacks[.encoder]?.query != nil)
         #expect(try FileManager.default.contentsOfDirectory(atPath: runs.appendingPathComponent("paraphrase-eminem").path) == ["one"])
@@ -40,10 +48,14 @@ import Testing
         a.timing = b.timing
         #expect(a == b)
         #expect(try a.encoded() == b.encoded())
-        for record in one.manifest.variants {
-            let bytesA = try Data(contentsOf: one.folder.appendingPathComponent(record.trace))
-            let bytesB = try Data(contentsOf: two.folder.appendingPathComponent(record.trace))
-            #expect(bytesA == bytesB, "\(record.trace) differs between 1 and 2 threads")
+        for file in ["variants.jsonl", "results.jsonl"] {
+            #expect(try Data(contentsOf: one.folder.appendingPathComponent(file)) == Data(contentsOf: two.folder.appendingPathComponent(file)))
+        }
+        for record in try one.run.records() {
+            let trace = try #require(record.trace)
+            let bytesA = try Data(contentsOf: one.folder.appendingPathComponent(trace))
+            let bytesB = try Data(contentsOf: two.folder.appendingPathComponent(trace))
+            #expect(bytesA == bytesB, "\(trace) differs between 1 and 2 threads")
         }
     }
 
@@ -85,17 +97,21 @@ import Testing
             attention: { from: eminem, to: awesome, layer: 9, head: 0, min: 0.1 }
         """, file: "x.yaml").expectations
         let result = try Executor.run(spec, options: RunOptions(runsFolder: runs, locator: locator, runID: "fail"))
-        let results = result.manifest.expectations
+        let summaries = result.manifest.expectations
         #expect(!result.manifest.passed)
-        #expect(results.allSatisfy { !$0.passed }, "\(results.filter(\.passed))")
-        #expect(results[0].actual.contains("label not-paraphrase (similarity 0.6790)"))
-        #expect(results[1].actual.contains("attention \"sick\" → \"awesome\" = 0.1122 at layer 1, head 8"))
-        #expect(results[2].actual == "similarity = 0.8088")
-        #expect(results[3].actual.contains("0.6790 → 0.6439"))
-        #expect(results[4].actual.contains("moved 0.1298"))
-        #expect(results[5].actual.contains("attention mass B → A"))
-        #expect(results[6].actual.contains("no variant is named eminem/nothing"))
-        #expect(results[7].actual.contains("layer 9 does not exist"))
+        #expect(summaries.allSatisfy { !$0.passed }, "\(summaries.filter(\.passed))")
+        let results = summaries.map { $0.results?.first?.actual ?? $0.problem ?? "" }
+        #expect(results[0].contains("label not-paraphrase (similarity 0.6790)"))
+        #expect(results[1].contains("attention \"sick\" → \"awesome\" = 0.1122 at layer 1, head 8"))
+        #expect(results[2] == "similarity = 0.8088")
+        #expect(results[3].contains("0.6790 → 0.6439"))
+        #expect(results[4].contains("moved 0.1298"))
+        #expect(results[5].contains("attention mass B → A"))
+        #expect(results[6].contains("no variant is named eminem/nothing") && summaries[6].checked == 0)
+        #expect(results[7].contains("layer 9 does not exist"))
+        // Failures say by how much they missed, and are the worst ones listed.
+        #expect(abs((summaries[0].worst.first?.margin ?? 0) - 0.071) < 1e-3, "0.6790 is 0.071 below the threshold 0.75")
+        #expect(summaries[2].worst.first?.margin.map { abs($0 - 0.3088) < 1e-3 } == true)
     }
 
     @Test func wordsSplitIntoPiecesAreFound() throws {
@@ -110,9 +126,9 @@ import Testing
             attention: { from: eminem, to: eminem, min: 0.5 }
         """, file: "x.yaml").expectations
         let result = try Executor.run(spec, options: RunOptions(runsFolder: runs, locator: locator, runID: "pieces"))
-        let outcome = try #require(result.manifest.expectations.first)
+        let outcome = try #require(result.manifest.expectations.first?.results?.first)
         #expect(outcome.passed, "\(outcome.actual)")
-        let trace = try #require(result.subjects.first?.trace)
+        let trace = try result.run.trace(try #require(try result.run.records().first))
         let stack = try #require(trace.stacks[.encoder])
         // Recompute by hand for the head the evaluator reported.
         let numbers = outcome.actual.split(whereSeparator: { !$0.isNumber && $0 != "." }).compactMap { Double($0) }
@@ -145,7 +161,7 @@ extension ExecutorTests {
         """, file: "x.yaml").expectations
         let result = try Executor.run(spec, options: RunOptions(runsFolder: runs, locator: locator, runID: "pass"))
         #expect(result.manifest.passed, "\(result.manifest.expectations.filter { !$0.passed })")
-        #expect(result.manifest.expectations.count == 9)
+        #expect(result.manifest.expectations.count == 7 && result.manifest.resultCount == 9)
     }
     @Test func everythingIsWrittenBeforeTheRunIsRenamedIntoPlace() throws {
         let final = runs.appendingPathComponent("paraphrase-eminem/whole")
@@ -169,6 +185,7 @@ extension ExecutorTests {
         }
         let error = try #require(throws: ExperimentError.self) { try Executor.run(try experiment(), options: options) }
         #expect(error.description.hasSuffix("paraphrase-eminem/broken: cannot write the run: cannot draw the figure"), "\(error)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: runs.appendingPathComponent("paraphrase-eminem").path).isEmpty)
+        // The experiment's folder was made for this run, so it goes too.
+        #expect(!FileManager.default.fileExists(atPath: runs.appendingPathComponent("paraphrase-eminem").path))
     }
 }

