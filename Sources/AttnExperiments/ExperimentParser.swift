@@ -117,6 +117,8 @@ final class SpecReader {
     /// Lexicon files read, for the experiment's hash.
     var lexiconFiles: [URL] = []
     var lexicons: [String: Lexicon] = [:]
+    /// Lexicons defined with a problem (already reported), which references to them do not repeat.
+    var brokenLexicons: Set<String> = []
     /// The `inputs:` entries that are files, with their positions, for problems found when they are read.
     var fileNodes: [(path: String, node: Node, key: String)] = []
     /// Scan targets and sources (`input/variant`) whose inputs only the inputs files can confirm.
@@ -358,7 +360,10 @@ final class SpecReader {
                 do {
                     result.append(.template(try InputTemplate(id: id, a: a, b: b, decoder: decoder, baseName: base, lexicons: lexicons)))
                 } catch {
-                    problem(templateNode, "\(key).template", error.message)
+                    // A slot of a lexicon that could not be read is that lexicon's problem, reported already.
+                    if !brokenLexicons.contains(where: { error.message.contains("no lexicon named \"\($0)\"") }) {
+                        problem(templateNode, "\(key).template", error.message)
+                    }
                 }
                 continue
             }
@@ -492,6 +497,7 @@ final class SpecReader {
     func lexicon(named reference: String, _ node: Node, _ key: String) -> Lexicon? {
         let name = String(reference.dropFirst())
         if let lexicon = lexicons[name] { return lexicon }
+        if brokenLexicons.contains(name) { return nil }
         let known = lexicons.keys.sorted()
         problem(node, key, "no lexicon named \"\(name)\"" + (known.isEmpty ? "; define it under lexicons: (a list, a mapping or a file)"
                                                                      : "; lexicons: \(known.joined(separator: ", "))"))

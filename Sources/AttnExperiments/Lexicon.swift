@@ -156,6 +156,8 @@ extension SpecReader {
         guard let entries = mapping(node, "lexicons") else { return [:] }
         for (name, value, keyNode) in entries {
             let key = "lexicons.\(name)"
+            let problemsBefore = problems.count
+            defer { if result[name] == nil, problems.count > problemsBefore { brokenLexicons.insert(name) } }
             guard pathName(name, keyNode, key, fix: "name lexicons with letters, digits, '-', '_' and '.'") != nil else { continue }
             if case .scalar(let scalar) = value {
                 let url = resolve(scalar.string)
