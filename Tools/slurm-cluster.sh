@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A one-node Slurm cluster on this machine, for the test of `attnlab submit --slurm`
-# (Tests/attnlabTests/SlurmTests.swift):
+# (Tests/attnlabTests/SlurmTests.swift, which starts and stops it; Tools/setup.sh installs Slurm for make test):
 #
 #   Tools/slurm-cluster.sh start    installs slurmctld, slurmd, munge and the client with apt when
 #                                   missing, writes a minimal slurm.conf, starts munged, slurmctld
@@ -14,6 +14,19 @@ set -euo pipefail
 DIR=${ATTNLAB_SLURM_DIR:-/tmp/attnlab-slurm}
 CONF=$DIR/slurm.conf
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Runs a daemon with its standard streams on /dev/null (it logs to files) and without the other
+# descriptors this script inherited (a caller's pipes, or the socket by which Foundation's Process
+# sees a child end): a daemon holding them keeps its caller waiting for an end that never comes.
+detached() {
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            fd=${fd##*/}
+            [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+        done
+        exec "$@" </dev/null >/dev/null 2>&1
+    )
+}
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -50,7 +63,7 @@ start() {
         dd if=/dev/urandom of="$DIR/munge/munge.key" bs=1024 count=1 status=none
         chmod 400 "$DIR/munge/munge.key"
     fi
-    munged --force --key-file="$DIR/munge/munge.key" --socket="$DIR/munge/munge.socket" \
+    detached munged --force --key-file="$DIR/munge/munge.key" --socket="$DIR/munge/munge.socket" \
         --pid-file="$DIR/munged.pid" --log-file="$DIR/munged.log" --seed-file="$DIR/munge/munge.seed"
     for _ in $(seq 50); do [ -S "$DIR/munge/munge.socket" ] && break; sleep 0.1; done
 
@@ -88,8 +101,8 @@ NodeName=$host CPUs=$cpus RealMemory=$memory State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
     export SLURM_CONF=$CONF
-    slurmctld -f "$CONF"
-    slurmd -f "$CONF"
+    detached slurmctld -f "$CONF"
+    detached slurmd -f "$CONF"
     for _ in $(seq 100); do
         if sinfo -h -o %t 2>/dev/null | grep -Eq '^(idle|mix|alloc)'; then
             echo "slurm-cluster: up ($host, $cpus CPUs); SLURM_CONF=$CONF"
