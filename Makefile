@@ -24,6 +24,7 @@ demo: release
 test: setup
 	$(SWIFT) build
 	$(BIN_DEBUG) snapshot check Experiments/paraphrase-eminem.yaml
+	$(BIN_DEBUG) snapshot check Experiments/paraphrase-suite.yaml
 	$(SWIFT) test
 	$(MAKE) --no-print-directory python-test
 

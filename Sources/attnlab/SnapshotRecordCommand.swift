@@ -35,7 +35,11 @@ struct SnapshotRecordCommand: ParsableCommand {
     func run() throws {
         let (workspace, spec, files) = try arguments.run(requireRepository: true)
         let result = try workspace.record(files, options: SnapshotRecordOptions(commit: commit, message: message, force: force))
-        let variants = files.files.keys.filter { $0.hasSuffix(".json") && $0 != "experiment.json" }.count
+        // A variant's JSON file, or a line of a suite's <model>.outputs.jsonl.
+        let variants = files.files.reduce(0) { count, file in
+            if file.key.hasSuffix(".outputs.jsonl") { return count + file.value.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) } }
+            return count + (file.key.hasSuffix(".json") && file.key != "experiment.json" ? 1 : 0)
+        }
         print("recorded \(spec.name): \(variants) variant\(variants == 1 ? "" : "s"), \(files.files.count) files in \(result.folder)/")
         if result.changedFiles.isEmpty {
             print("no file changed: the snapshots were up to date")

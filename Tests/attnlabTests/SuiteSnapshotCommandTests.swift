@@ -32,6 +32,7 @@ import Testing
 
         let recorded = try sandbox.attnlab("snapshot", "record", "Experiments/suite.yaml", "--commit")
         #expect(recorded.status == 0, "\(recorded.stderr)")
+        #expect(recorded.stdout.contains("recorded capitals-suite: 24 variants, 2 files in Snapshots/capitals-suite/"), "\(recorded.stdout)")
         let folder = sandbox.repository.appendingPathComponent("Snapshots/capitals-suite")
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() == ["cassetteql.outputs.jsonl", "experiment.json"])
         let outputs = try String(contentsOf: folder.appendingPathComponent("cassetteql.outputs.jsonl"), encoding: .utf8)
