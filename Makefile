@@ -4,7 +4,7 @@ BIN_DEBUG := .build/debug/attnlab
 BIN_RELEASE := .build/release/attnlab
 PYTHON_VENV := .build/python-venv
 
-.PHONY: setup build release demo test python-test bench clean
+.PHONY: setup build release demo test python-test readme-test install bench clean
 
 setup:
 	@Tools/setup.sh
@@ -27,6 +27,18 @@ test: setup
 	$(BIN_DEBUG) snapshot check Experiments/paraphrase-suite.yaml
 	$(SWIFT) test
 	$(MAKE) --no-print-directory python-test
+	$(MAKE) --no-print-directory readme-test
+
+# Every code block of the README, run as written in a scratch copy of the repository (Tools/readme).
+readme-test: build $(PYTHON_VENV)/.installed
+	$(PYTHON_VENV)/bin/pip install --quiet --no-build-isolation --no-deps ./python
+	python3 Tools/readme/check_readme.py README.md --attnlab $(BIN_DEBUG) --python $(PYTHON_VENV)/bin/python
+
+# attnlab on PATH: a link to the release build, which finds this repository's Models/ through it.
+PREFIX ?= $(HOME)/.local
+install: release
+	mkdir -p "$(PREFIX)/bin"
+	ln -sf "$(CURDIR)/$(BIN_RELEASE)" "$(PREFIX)/bin/attnlab"
 
 # The Python package's tests (python/tests, the quickstart notebook) in a venv from PyPI, against the debug binary.
 python-test: build $(PYTHON_VENV)/.installed

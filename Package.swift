@@ -13,6 +13,10 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "attnlab", targets: ["attnlab"]),
+        // The engine for other Swift packages (README, "From Swift"): depend on a local checkout with
+        // `.package(path:)`, since SwiftPM allows the optimisation flags above only in local packages.
+        .library(name: "AttnLab", targets: ["AttnCore", "AttnModels", "AttnDiff", "AttnFigures", "AttnViews",
+                                            "AttnExperiments", "AttnReports"]),
         // The fuzz entry points, for the libFuzzer package in Tools/fuzz.
         .library(name: "AttnFuzz", targets: ["AttnFuzz"]),
     ],
@@ -63,7 +67,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AttnDiffTests", dependencies: ["AttnDiff"]),
         .testTarget(name: "AttnExperimentsTests", dependencies: ["AttnExperiments"]),
-        .testTarget(name: "AttnViewsTests", dependencies: ["AttnViews"],
+        .testTarget(name: "AttnViewsTests", dependencies: ["AttnViews", "AttnDiff"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AttnFiguresTests", dependencies: ["AttnFigures"],
                     resources: [.copy("Fixtures")]),

@@ -5,6 +5,10 @@ import Foundation
 /// it (`Parallel.run(threads:)`), and the loops inside it read it from the calling thread, so two
 /// passes with different counts (a test, a server) do not change each other's. Worker threads
 /// run their share serially.
+///
+/// BLAS itself runs single-threaded inside a pass: the large products are cut into column blocks
+/// here (`forColumnBlocks`), the small ones (per head) spread over the threads whole. One pool of
+/// threads, not two: OpenBLAS's own threads would spin between products while these work.
 public enum Parallel {
     /// The thread budget of the calling thread (1 when nobody set one).
     public static var threads: Int {
@@ -12,18 +16,14 @@ public enum Parallel {
         return Int(bitPattern: value)
     }
 
-    /// Runs `body` with `count` threads for AttnLab's loops and for BLAS, then restores the
-    /// calling thread's previous budget. BLAS's thread count is a process setting: passes with
-    /// different counts at the same time make it a race, which only changes speed, never results.
+    /// Runs `body` with `count` threads for AttnLab's loops, then restores the calling thread's
+    /// previous budget. BLAS runs single-threaded meanwhile (a process setting, the same for
+    /// every pass).
     public static func run<R>(threads count: Int, _ body: () throws -> R) rethrows -> R {
         let previous = threads
-        let count = max(1, count)
-        setBudget(count)
-        if BLAS.threads != count { BLAS.setThreads(count) }
-        defer {
-            setBudget(previous)
-            if BLAS.threads != previous { BLAS.setThreads(previous) }
-        }
+        setBudget(max(1, count))
+        if BLAS.threads != 1 { BLAS.setThreads(1) }
+        defer { setBudget(previous) }
         return try body()
     }
 
@@ -36,22 +36,34 @@ public enum Parallel {
     }
 
     /// Runs `body(0..<count)`, spread over the threads when there is more than one. Each index's work
-    /// is the same whichever thread does it, so results do not depend on the thread count. BLAS
-    /// runs single-threaded inside, so that the two levels of threads do not compete.
+    /// is the same whichever thread does it, so results do not depend on the thread count.
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         let budget = threads
         if budget <= 1 || count <= 1 {
             for i in 0 ..< count { body(i) }
             return
         }
-        BLAS.setThreads(1)
         setBudget(1)   // the calling thread runs a share too
-        defer {
-            setBudget(budget)
-            BLAS.setThreads(budget)
-        }
+        defer { setBudget(budget) }
         withoutActuallyEscaping(body) { body in
             DispatchQueue.concurrentPerform(iterations: count, execute: body)
+        }
+    }
+
+    /// Runs `body(range)` over the `count` columns of a matrix product cut into one block per
+    /// thread, each block a multiple of 64 columns wide; `work` is the product's m·n·k. Products
+    /// too small to share stay whole, and no block is made so small that BLAS would take its
+    /// small-matrix path (under 10⁶ multiply-adds) for it and not for the whole: each column is
+    /// summed in the same order whichever block holds it, so the bits do not depend on the threads.
+    public static func forColumnBlocks(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
+        let parts = min(threads, count / 64, work / 2_000_000)
+        if parts <= 1 {
+            body(0 ..< count)
+            return
+        }
+        let width = ((count + parts - 1) / parts + 63) / 64 * 64
+        forEach((count + width - 1) / width) { part in
+            body(part * width ..< min(count, (part + 1) * width))
         }
     }
 

@@ -185,18 +185,44 @@ public final class SafeTensorsFile: @unchecked Sendable {
         return UnsafeRawBufferPointer(start: base + dataStart + entry.range.lowerBound, count: entry.range.count)
     }
 
+    /// Little-endian float32 bytes into floats: one copy on a little-endian machine.
+    private static func copyFloat32(_ raw: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<Float>, count: Int) {
+        #if _endian(little)
+        UnsafeMutableRawPointer(out).copyMemory(from: raw.baseAddress!, byteCount: count * 4)
+        #else
+        for i in 0 ..< count { out[i] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self).littleEndian) }
+        #endif
+    }
+
+    /// Calls `body` with a tensor's values as Float32: straight from the mapped file when it is
+    /// stored as aligned little-endian F32 (no copy; the pages are given back to the kernel after),
+    /// otherwise converted as `tensor(_:)` does. The pointer is valid only inside `body`.
+    public func withFloat32<R>(_ name: String, _ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
+        guard let entry = entries[name] else {
+            throw CoreError("no tensor named \(name)", location: path)
+        }
+        let raw = try bytes(name)
+        #if _endian(little)
+        if entry.dtype == .f32, let start = raw.baseAddress, Int(bitPattern: start) % MemoryLayout<Float>.alignment == 0 {
+            defer { release(raw) }
+            return try body(UnsafeBufferPointer(start: start.assumingMemoryBound(to: Float.self), count: raw.count / 4))
+        }
+        #endif
+        return try tensor(name).withUnsafeBufferPointer(body)
+    }
+
     /// A tensor read as Float32 (from F32, F16, BF16 or F64).
     public func tensor(_ name: String) throws -> Tensor {
         guard let entry = entries[name] else {
             throw CoreError("no tensor named \(name)", location: path)
         }
+        guard [.f32, .f16, .bf16, .f64].contains(entry.dtype) else {
+            throw CoreError("tensor \(name) is \(entry.dtype.rawValue), not a floating-point type", location: path)
+        }
         let raw = try bytes(name)
         let count = entry.shape.reduce(1, *)
-        var scalars = [Float](repeating: 0, count: count)
-        scalars.withUnsafeMutableBufferPointer { out in
+        let scalars = [Float](unsafeUninitializedCapacity: count) { out, initialized in
             switch entry.dtype {
-            case .f32:
-                for i in 0 ..< count { out[i] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self).littleEndian) }
             case .f16:
                 for i in 0 ..< count { out[i] = Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian)) }
             case .bf16:
@@ -204,11 +230,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
             case .f64:
                 for i in 0 ..< count { out[i] = Float(Double(bitPattern: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian)) }
             default:
-                break
+                Self.copyFloat32(raw, into: out.baseAddress!, count: count)
             }
-        }
-        guard [.f32, .f16, .bf16, .f64].contains(entry.dtype) else {
-            throw CoreError("tensor \(name) is \(entry.dtype.rawValue), not a floating-point type", location: path)
+            initialized = count
         }
         release(raw)
         return Tensor(shape: entry.shape, scalars: scalars)
@@ -224,6 +248,9 @@ public struct SafeTensorsWriter {
         /// U8, b = round(255·√a) for a in [0, 1]: weights stored as the views draw them (√ keeps
         /// small weights visible: 1/512 is 11, not 0). Read back as (b/255)².
         case sqrtU8
+
+        /// Bytes per element.
+        var bytes: Int { switch self { case .f32: 4; case .f16: 2; case .sqrtU8: 1 } }
     }
 
     private var tensors: [String: (Tensor, StoredType)] = [:]
@@ -235,10 +262,9 @@ public struct SafeTensorsWriter {
         tensors[name] = (tensor, type)
     }
 
-    /// The file's bytes.
-    public func encoded() -> Data {
+    /// The header (with its 8-byte length in front) and, in order, each tensor with how it is stored.
+    private func layout() -> (header: Data, parts: [(Tensor, StoredType)]) {
         var header = "{"
-        var body = Data()
         var first = true
         func appendKey(_ key: String) {
             if !first { header += "," }
@@ -250,24 +276,16 @@ public struct SafeTensorsWriter {
             header += "{" + metadata.keys.sorted().map { JSONText.quote($0) + ":" + JSONText.quote(metadata[$0]!) }
                 .joined(separator: ",") + "}"
         }
+        var offset = 0
+        var parts: [(Tensor, StoredType)] = []
         for name in tensors.keys.sorted() {
             let (tensor, type) = tensors[name]!
-            let begin = body.count
-            switch type {
-            case .f32:
-                tensor.withUnsafeBufferPointer { buffer in
-                    var littleEndian = buffer.map { $0.bitPattern.littleEndian }
-                    body.append(Data(bytes: &littleEndian, count: littleEndian.count * 4))
-                }
-            case .f16:
-                var halves = tensor.scalars.map { Float16($0).bitPattern.littleEndian }
-                body.append(Data(bytes: &halves, count: halves.count * 2))
-            case .sqrtU8:
-                body.append(contentsOf: tensor.scalars.map { UInt8((255 * max(0, min(1, $0)).squareRoot()).rounded()) })
-            }
+            let size = tensor.count * type.bytes
             appendKey(name)
             let dtype = switch type { case .f32: "F32"; case .f16: "F16"; case .sqrtU8: "U8" }
-            header += "{\"dtype\":\"\(dtype)\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(begin),\(body.count)]}"
+            header += "{\"dtype\":\"\(dtype)\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + size)]}"
+            offset += size
+            parts.append((tensor, type))
         }
         header += "}"
         // Pad the header with spaces so that the data starts 8-byte aligned, as the reference writer does.
@@ -275,13 +293,51 @@ public struct SafeTensorsWriter {
         var length = UInt64(header.utf8.count).littleEndian
         var data = Data(bytes: &length, count: 8)
         data.append(header.data(using: .utf8)!)
-        data.append(body)
+        return (data, parts)
+    }
+
+    /// Hands the stored bytes of one tensor to `sink`, in pieces of at most 4 MB.
+    private static func stream(_ tensor: Tensor, as type: StoredType, _ sink: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        let chunk = 1 << 20   // elements
+        try tensor.withUnsafeBufferPointer { buffer in
+            var start = 0
+            while start < buffer.count {
+                let end = min(buffer.count, start + chunk)
+                switch type {
+                case .f32:
+                    #if _endian(little)
+                    try sink(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[(start * 4) ..< (end * 4)]))
+                    #else
+                    let littleEndian = buffer[start ..< end].map { $0.bitPattern.littleEndian }
+                    try littleEndian.withUnsafeBytes(sink)
+                    #endif
+                case .f16:
+                    let halves = buffer[start ..< end].map { Float16($0).bitPattern.littleEndian }
+                    try halves.withUnsafeBytes(sink)
+                case .sqrtU8:
+                    let bytes = buffer[start ..< end].map { UInt8((255 * max(0, min(1, $0)).squareRoot()).rounded()) }
+                    try bytes.withUnsafeBytes(sink)
+                }
+                start = end
+            }
+        }
+    }
+
+    /// The file's bytes.
+    public func encoded() -> Data {
+        let (header, parts) = layout()
+        var data = header
+        data.reserveCapacity(header.count + parts.reduce(0) { $0 + $1.0.count * $1.1.bytes })
+        for (tensor, type) in parts { Self.stream(tensor, as: type) { data.append(contentsOf: $0) } }
         return data
     }
 
-    /// Writes the file atomically.
+    /// Writes the file atomically, tensor by tensor: no copy of the whole file is made in memory.
     public func write(to url: URL) throws {
-        try AtomicFile.write(encoded(), to: url)
+        let (header, parts) = layout()
+        try AtomicFile.write(to: url) { sink in
+            try header.withUnsafeBytes { try sink($0) }
+            for (tensor, type) in parts { try Self.stream(tensor, as: type, sink) }
+        }
     }
-
 }

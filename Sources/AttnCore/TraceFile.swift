@@ -110,6 +110,11 @@ public enum TraceFile {
 
     /// The bytes of a trace file.
     public static func encode(_ trace: Trace) throws -> Data {
+        try writer(trace).encoded()
+    }
+
+    /// The writer of a trace file, once the trace is checked to hold only finite numbers.
+    static func writer(_ trace: Trace) throws -> SafeTensorsWriter {
         try trace.checkFinite()
         var writer = SafeTensorsWriter()
         let stored = storedType(trace.provenance.attentionStorage)
@@ -134,7 +139,7 @@ public enum TraceFile {
                                 stacks: geometries(trace), interventions: trace.interventions.isEmpty ? nil : trace.interventions,
                                 storedHeads: storedHeads.isEmpty ? nil : storedHeads)
         writer.metadata[metadataKey] = String(decoding: try stableJSON(document), as: UTF8.self)
-        return writer.encoded()
+        return writer
     }
 
     /// The stacks' geometries by stack name, or nil when no stack has one.
@@ -145,12 +150,14 @@ public enum TraceFile {
 
     /// Writes a trace atomically.
     public static func write(_ trace: Trace, to url: URL) throws {
-        try AtomicFile.write(try encode(trace), to: url)
+        try writer(trace).write(to: url)
     }
 
-    /// Reads and checks a trace file: every stack's shapes must agree with the tokens.
+    /// Reads and checks a trace file: every stack's shapes must agree with the tokens. A trace in
+    /// its JSON form (`attnlab trace --format json`) is read too.
     public static func read(_ url: URL) throws -> Trace {
         let path = url.path
+        if let json = try jsonForm(url) { return try TraceJSON.decode(json, path: path) }
         let file = try SafeTensorsFile(path: path)
         guard let json = file.metadata[metadataKey] else {
             throw CoreError("not an AttnLab trace: the safetensors metadata has no \"\(metadataKey)\" entry", location: path,
@@ -226,6 +233,18 @@ public enum TraceFile {
             }
         }
         return Tensor(shape: [stored.layers, stored.heads, q, k], scalars: scalars)
+    }
+
+    /// The file's bytes when it is a JSON trace (it starts as `TraceJSON` writes, or it is named
+    /// `.json`), nil otherwise.
+    static func jsonForm(_ url: URL) throws -> Data? {
+        // Only a regular file is looked into; the safetensors reader says what is wrong with the rest.
+        guard RegularFile.exists(url.path), let (descriptor, _) = try? RegularFile.open(url.path) else { return nil }
+        var start = [UInt8](repeating: 0, count: 64)
+        let count = Foundation.read(descriptor, &start, start.count)
+        close(descriptor)
+        guard TraceJSON.looksLikeJSON(Data(start.prefix(max(count, 0)))) || url.pathExtension.lowercased() == "json" else { return nil }
+        return try RegularFile.read(url, what: "JSON trace")
     }
 
     /// Checks that every stack's tensors agree with the tokens along their axes.

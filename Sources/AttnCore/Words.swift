@@ -15,6 +15,12 @@ public struct TraceWord: Sendable, Equatable {
         self.special = special
     }
 
+    /// The word as snapshots and drift reports write it: `A:sick` or `B:sick` in a pair (special
+    /// tokens too: `A:[CLS]`), its text otherwise. `isNamed` accepts both forms.
+    public func label(inPair pair: Bool) -> String {
+        pair ? "\(segment == 0 ? "A" : "B"):\(text)" : text
+    }
+
     /// True when `name` names this word: its text, case-insensitive (special tokens exactly, as
     /// `[SEP]`), optionally prefixed `A:` or `B:` for the sentence (`B:sick`).
     public func isNamed(_ name: String) -> Bool {

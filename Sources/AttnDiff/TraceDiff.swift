@@ -46,6 +46,8 @@ public struct TraceDiff: Sendable {
     public var heads: [HeadDelta]
     /// Every shared (non-special) word, most moved first.
     public var words: [WordDelta]
+    /// The two traces have the same tokens and bit-identical attention in the compared stack.
+    public var identical = false
 
     /// Words that differ between the traces: (word in A or nil, word in B or nil).
     public var changedWords: [(a: String?, b: String?)] {
@@ -105,7 +107,8 @@ public struct TraceDiff: Sendable {
         }
         return TraceDiff(alignment: alignment,
                          heads: deltas.sorted { ($0.jsDivergence, -$0.layer, -$0.head) > ($1.jsDivergence, -$1.layer, -$1.head) },
-                         words: words.sorted { $0.jsDivergence > $1.jsDivergence })
+                         words: words.sorted { $0.jsDivergence > $1.jsDivergence },
+                         identical: a.tokens.map(\.text) == b.tokens.map(\.text) && stackA.attention == stackB.attention)
     }
 
     /// One head's `[queries, keys]` attention, out of a stack's `[layers, heads, queries, keys]`.

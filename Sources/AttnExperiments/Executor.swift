@@ -166,7 +166,7 @@ public enum Executor {
             let formatter = ISO8601DateFormatter()
             let tally = writer.tally
             let expectations = tally.summaries()
-            let manifest = Manifest(
+            var manifest = Manifest(
                 attnlabVersion: AttnLab.version,
                 experiment: experimentInfo(experiment),
                 models: zip(experiment.models, models).map { spec, loaded in
@@ -177,10 +177,11 @@ public enum Executor {
                 },
                 storage: experiment.storage, variantCount: tally.variants, resultCount: tally.results,
                 expectations: expectations, mostChanged: tally.mostChanged, scans: writer.scans, attributions: writer.attributions,
-                passed: expectations.allSatisfy(\.passed),
+                passed: expectations.allSatisfy(\.passed) && writer.failures.isEmpty,
                 shard: options.shard.map { .init(index: $0.index, count: $0.count, first: range.lowerBound, end: range.upperBound, total: plan.groupCount) },
                 timing: .init(runID: runID, started: formatter.string(from: started), threads: workers, seconds: seconds,
                               variantsPerSecond: Double(tally.variants) / max(seconds, 1e-9), cpuSeconds: cpu))
+            manifest.failures = writer.failures.isEmpty ? nil : writer.failures
             try AtomicFile.write(try manifest.encoded(), to: staging.appendingPathComponent(RunFiles.manifest))
             try options.finish?(RunResult(folder: staging, manifest: manifest))
             if fm.fileExists(atPath: folder.path) { try fm.removeItem(at: folder) }

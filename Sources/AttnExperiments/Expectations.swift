@@ -50,6 +50,13 @@ public enum ExpectationEvaluator {
 
     static func format(_ value: Double) -> String { String(format: "%.4f", value) }
 
+    /// True when `input/variant` (either part may be `*`) names the variant path `path`.
+    static func matches(_ pattern: String, _ path: String) -> Bool {
+        let want = pattern.split(separator: "/", omittingEmptySubsequences: false), have = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard want.count == 2, have.count == 2 else { return false }
+        return (want[0] == "*" || want[0] == have[0]) && (want[1] == "*" || want[1] == have[1])
+    }
+
     /// An output of a trace by name: similarity, a class's probability, or a token's probability at the first mask.
     static func output(_ name: OutputName, _ trace: Trace) -> Double? {
         switch name {
@@ -121,25 +128,31 @@ public enum ExpectationEvaluator {
         return nil
     }
 
+    /// The words of a variant that `name` names: its own words by text (`A:`/`B:` picks the
+    /// sentence; special tokens exactly), or else the words of the base that a perturbation
+    /// replaced, found through the word alignment (`france` names `italy` in the variant that
+    /// replaced it). The run's checks and the checks made before anything runs both use it.
+    public static func words(named name: String, tokens: [TraceToken], inputs: TraceInputs,
+                             base: (tokens: [TraceToken], inputs: TraceInputs)? = nil) -> [TraceWord] {
+        let words = WordAlignment.words(tokens, inputs: inputs)
+        let direct = words.filter { $0.isNamed(name) }
+        guard direct.isEmpty, let base else { return direct }
+        let alignment = WordAlignment(tokensA: base.tokens, inputsA: base.inputs, tokensB: tokens, inputsB: inputs)
+        return alignment.pairs.compactMap { pair in
+            guard let a = pair.a, let b = pair.b, alignment.wordsA[a].isNamed(name) else { return nil }
+            return alignment.wordsB[b]
+        }
+    }
+
     /// Attention from word X to word Y: for each head, the mean over X's tokens (as queries) of the
     /// sum over Y's tokens (as keys); when a word occurs more than once, the strongest pair counts.
-    /// Special tokens are words too when named exactly (`[MASK]`, `[SEP]`). A word of the base input
-    /// that a perturbation replaced is found in the variant through the word alignment
-    /// (`france` names `italy` in the variant that replaced it).
+    /// Special tokens are words too when named exactly (`[MASK]`, `[SEP]`); `A:`/`B:` names a word
+    /// of one sentence (`B:sick`). Words are found as `words(named:)` finds them.
     static func checkAttention(_ check: AttentionCheck, _ trace: Trace, base: Trace? = nil) -> Verdict {
         guard let stack = trace.stacks[.encoder] else { return Verdict(false, "the trace has no encoder attention") }
         let words = WordAlignment.words(trace.tokens, inputs: trace.inputs)
-        func matches(_ word: WordAlignment.Word, _ name: String) -> Bool {
-            word.special ? word.text == name : word.text.lowercased() == name.lowercased()
-        }
-        let alignment = base.map { WordAlignment($0, trace) }
         func named(_ name: String) -> [WordAlignment.Word] {
-            let direct = words.filter { matches($0, name) }
-            guard direct.isEmpty, let alignment else { return direct }
-            return alignment.pairs.compactMap { pair in
-                guard let a = pair.a, let b = pair.b, matches(alignment.wordsA[a], name) else { return nil }
-                return alignment.wordsB[b]
-            }
+            Self.words(named: name, tokens: trace.tokens, inputs: trace.inputs, base: base.map { ($0.tokens, $0.inputs) })
         }
         let fromWords = named(check.from), toWords = named(check.to)
         guard !fromWords.isEmpty else { return Verdict(false, "no word \"\(check.from)\" in the input (words: \(words.map(\.text).joined(separator: " ")))") }

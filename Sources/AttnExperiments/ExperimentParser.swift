@@ -288,6 +288,13 @@ final class SpecReader {
                           lexicons: lexicons)
         experiment.storage = storage
         experiment.snapshotKind = snapshotKind
+        // Names of inputs and variants are checked here when every input is in the file; those of
+        // inputs files and templates are known only as the run reads them.
+        if inputs.isInline {
+            var counted = experiment  // inline inputs are counted without reading a file
+            _ = try? counted.inputs.validate(skipBadRows: false)
+            checkReferences(counted, expect: value("expect"), attribution: value("attribution"))
+        }
         return experiment
     }
 
@@ -314,6 +321,7 @@ final class SpecReader {
             if !names.insert(name).inserted { problem(item, key, "two models are named \"\(name)\"; give one a different `name`") }
             let task = value("task").flatMap { choice($0, "\(key).task", tasks) }.flatMap(ModelTask.init(rawValue:))
             let threshold = value("threshold").flatMap { number($0, "\(key).threshold") }
+            if let node = value("threshold") { checkRange(node, "\(key).threshold", -1 ... 1, "a cosine similarity is between -1 and 1") }
             let labels = value("labels").flatMap { strings($0, "\(key).labels") }
             if let labels, threshold != nil, labels.count != 2, let node = value("labels") {
                 problem(node, "\(key).labels", "a similarity threshold needs two labels: below, then at or above it")
@@ -369,7 +377,8 @@ final class SpecReader {
             }
             guard let idNode = required(entries, "id", in: item, key), let id = slug(idNode, "\(key).id") else { continue }
             ids.append((id, idNode))
-            result.append(.inline(InputSpec(id: id, a: a, b: b, decoder: decoder, baseName: base)))
+            result.append(.inline(InputSpec(id: id, a: a, b: b, decoder: decoder, baseName: base, position: position(item, key),
+                                            decoderPosition: value("decoder").map { position($0, "\(key).decoder") })))
         }
         var seen: Set<String> = []
         for (id, _) in ids where !seen.insert(id).inserted {
@@ -454,7 +463,7 @@ final class SpecReader {
                 for (from, to) in expanded {
                     let name = isList ? "\(id)-\(Self.slugify(to))" : id
                     guard pathName(name, body, at, fix: "shorten the replacement or the id") != nil else { continue }
-                    result.append(PerturbationSpec(id: name, kind: .replace(from: from, to: to), target: target, family: id))
+                    result.append(PerturbationSpec(id: name, kind: .replace(from: from, to: to), target: target, family: id, position: position(item, key)))
                 }
             case "delete", "mask":
                 var words: [String]
@@ -469,7 +478,7 @@ final class SpecReader {
                 for word in words {
                     let name = expandedList ? "\(id)-\(Self.slugify(word))" : id
                     guard pathName(name, body, at, fix: "shorten the word or the id") != nil else { continue }
-                    result.append(PerturbationSpec(id: name, kind: kind == "delete" ? .delete(word) : .mask(word), target: target, family: id))
+                    result.append(PerturbationSpec(id: name, kind: kind == "delete" ? .delete(word) : .mask(word), target: target, family: id, position: position(item, key)))
                 }
             case "insert":
                 guard let fields = mapping(body, at, allowed: ["text", "after", "before"]) else { continue }
@@ -481,13 +490,13 @@ final class SpecReader {
                     continue
                 }
                 result.append(PerturbationSpec(id: id, kind: .insert(text: text, anchor: after ?? before!, after: after != nil), target: target,
-                                               family: id))
+                                               family: id, position: position(item, key)))
             default:
                 guard case .scalar(let scalar) = body, scalar.string == "true" else {
                     problem(body, at, "write `swap: true` to exchange sentences A and B")
                     continue
                 }
-                result.append(PerturbationSpec(id: id, kind: .swap, target: .both, family: id))
+                result.append(PerturbationSpec(id: id, kind: .swap, target: .both, family: id, position: position(item, key)))
             }
         }
         return result
@@ -586,7 +595,7 @@ final class SpecReader {
             default: check = massCheck(body, at).map { .mass($0) }
             }
             guard let check else { return nil }
-            return ExpectationSpec(variant: variant, model: model, check: check, line: item.mark?.line ?? 0, allowance: allowance)
+            return ExpectationSpec(variant: variant, model: model, check: check, line: item.mark?.line ?? 0, allowance: allowance, position: position(body, at))
         }
     }
 

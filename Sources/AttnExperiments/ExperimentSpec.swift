@@ -142,6 +142,10 @@ public struct InputSpec: Sendable, Equatable {
     public var decoder: String?
     /// The name of the unperturbed variant (default `base`).
     public var baseName: String
+    /// Where the input was written (its entry, or the `file:` line it was read from), and its
+    /// `decoder:` (for problems only the model can find); nil when not read from a file.
+    public var position: FilePosition? = nil
+    public var decoderPosition: FilePosition? = nil
 }
 
 /// Which sentence a perturbation edits.
@@ -173,12 +177,15 @@ public struct PerturbationSpec: Sendable {
     /// (`syn-clean`, for syn-clean-spotless and syn-clean-tidy). Failure rates are reported per family.
     public var family: String
 
-    public init(id: String, kind: Kind, target: SegmentTarget, family: String? = nil) {
+    public init(id: String, kind: Kind, target: SegmentTarget, family: String? = nil, position: FilePosition? = nil) {
         self.id = id
         self.kind = kind
         self.target = target
         self.family = family ?? id
+        self.position = position
     }
+    /// Where it was written; nil when not read from a file.
+    public var position: FilePosition? = nil
 }
 
 /// What to compare: a model output.
@@ -229,12 +236,17 @@ public struct ExpectationSpec: Sendable {
     /// nil: none.
     public var allowance: FailureAllowance?
 
-    public init(variant: String, model: String? = nil, check: Check, line: Int, allowance: FailureAllowance? = nil) {
+    /// Where the check (`attention:`, `mass:`, …) was written, for what only the model can check
+    /// (layers, heads, words); nil when not read from a file.
+    public var position: FilePosition? = nil
+
+    public init(variant: String, model: String? = nil, check: Check, line: Int, allowance: FailureAllowance? = nil, position: FilePosition? = nil) {
         self.variant = variant
         self.model = model
         self.check = check
         self.line = line
         self.allowance = allowance
+        self.position = position
     }
 
     /// True when `pattern` (`*` matches any text, including none) matches `name`.

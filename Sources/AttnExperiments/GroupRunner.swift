@@ -11,6 +11,8 @@ struct GroupOutcome: Sendable {
     var results: [Manifest.ExpectationResult] = []
     var scans: [Manifest.ScanRecord] = []
     var attributions: [Manifest.AttributionRecord] = []
+    /// Variants, scans and attributions that could not be run (the rest of the group still ran).
+    var failures: [Manifest.Failure] = []
 }
 
 /// Everything a worker needs to run groups, shared by all of them.
@@ -57,7 +59,23 @@ enum GroupRunner {
             do {
                 trace = try traceVariant(variant, group: group, context: context)
             } catch {
-                throw ExperimentError("model \(spec.name), variant \(variant.path)", cause: error)
+                // A variant that cannot be run (an input too long, say) is reported, and fails the
+                // expectations that name it; the other variants still run.
+                let message = "\(error)"
+                outcome.failures.append(.init(model: spec.name, subject: variant.path, message: message))
+                for (index, expectation) in experiment.expectations.enumerated() {
+                    switch expectation.check {
+                    case .scanTop, .scanCell: continue
+                    case .attributionRank: guard expectation.variant == variant.path else { continue }
+                    default: guard ExpectationEvaluator.names(expectation, model: spec.name, variant: variant) else { continue }
+                    }
+                    guard expectation.model == nil || expectation.model == spec.name else { continue }
+                    resultsByExpectation[index].append(Manifest.ExpectationResult(
+                        index: index, line: expectation.line, model: spec.name, variant: variant.path, perturbation: variant.rateFamily,
+                        expectation: ExpectationEvaluator.describe(expectation.check), passed: false,
+                        actual: "the variant could not be run: \(message)", margin: nil))
+                }
+                continue
             }
             let subject = ExpectationEvaluator.Subject(model: spec.name, variant: variant, trace: trace,
                                                        label: Executor.label(trace, spec), threshold: spec.threshold)
@@ -91,7 +109,13 @@ enum GroupRunner {
             }
 
             // Attributions of this variant, and the expectations on them.
-            let attributions = try attribute(subject, group: group, context: context)
+            let attributions: [Manifest.AttributionRecord]
+            do {
+                attributions = try attribute(subject, group: group, context: context)
+            } catch {
+                outcome.failures.append(.init(model: spec.name, subject: "attribution of \(variant.path)", message: "\(error)"))
+                attributions = []
+            }
             outcome.attributions += attributions
             for (index, expectation) in experiment.expectations.enumerated() {
                 guard case .attributionRank(let method, let word, let maxRank) = expectation.check,
@@ -127,7 +151,25 @@ enum GroupRunner {
         // Scans whose target is a variant of this group.
         for (scanIndex, scan) in experiment.scans.enumerated() where scan.model == nil || scan.model == spec.name {
             guard let target = group.variants.first(where: { $0.path == scan.target && $0.intervention == nil }) else { continue }
-            let record = try runScan(scan, target: target, group: group, context: context)
+            let record: Manifest.ScanRecord
+            do {
+                record = try runScan(scan, target: target, group: group, context: context)
+            } catch {
+                // The scan's expectations fail with its error; the rest of the run goes on.
+                outcome.failures.append(.init(model: spec.name, subject: "scan \(scan.id)", message: "\(error)"))
+                for (index, expectation) in experiment.expectations.enumerated() {
+                    switch expectation.check {
+                    case .scanTop(let name, _, _), .scanCell(let name, _, _, _, _):
+                        guard name == scan.id, expectation.model == nil || expectation.model == spec.name else { continue }
+                        resultsByExpectation[index].append(Manifest.ExpectationResult(
+                            index: index, line: expectation.line, model: spec.name, variant: expectation.variant,
+                            perturbation: "scan \(scan.id)", expectation: ExpectationEvaluator.describe(expectation.check),
+                            passed: false, actual: "scan \(scan.id) did not run: \(error)", margin: nil))
+                    default: continue
+                    }
+                }
+                continue
+            }
             outcome.scans.append(record)
             for (index, expectation) in experiment.expectations.enumerated() {
                 switch expectation.check {

@@ -144,6 +144,21 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var divergence: Double
     }
 
+    /// A variant (or a scan, an attribution) that could not be run: the rest of the run went on.
+    public struct Failure: Codable, Sendable, Equatable {
+        public var model: String
+        /// `input/variant`, or what else failed (`scan heads`, `attribution of eminem/terrific`).
+        public var subject: String
+        /// The error, as one line.
+        public var message: String
+
+        public init(model: String, subject: String, message: String) {
+            self.model = model
+            self.subject = subject
+            self.message = message
+        }
+    }
+
     public struct Timing: Codable, Sendable, Equatable {
         public var runID: String
         public var started: String
@@ -217,13 +232,15 @@ public struct Manifest: Codable, Sendable, Equatable {
     public var mostChanged: [ComparisonReference]
     public var scans: [ScanRecord] = []
     public var attributions: [AttributionRecord] = []
+    /// What could not be run (nil when everything ran); `passed` is then false.
+    public var failures: [Failure]? = nil
     public var passed: Bool
     /// Set on a shard's manifest; a merged run has none.
     public var shard: ShardInfo?
     public var timing: Timing
 
     enum CodingKeys: String, CodingKey {
-        case format, experiment, models, storage, expectations, scans, attributions, passed, shard, timing
+        case format, experiment, models, storage, expectations, scans, attributions, failures, passed, shard, timing
         case attnlabVersion = "attnlab_version", variantCount = "variant_count", resultCount = "result_count", mostChanged = "most_changed"
     }
 

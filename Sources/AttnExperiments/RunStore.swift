@@ -112,6 +112,8 @@ final class RunWriter {
     private(set) var tally: RunTally
     private(set) var scans: [Manifest.ScanRecord] = []
     private(set) var attributions: [Manifest.AttributionRecord] = []
+    /// What could not be run (variants, scans, attributions); the others still ran.
+    private(set) var failures: [Manifest.Failure] = []
 
     init(folder: URL, expectations: [RunTally.Expectation], models: [String]) throws {
         variants = try LineWriter(folder.appendingPathComponent(RunFiles.variants))
@@ -130,6 +132,7 @@ final class RunWriter {
         }
         scans += outcome.scans
         attributions += outcome.attributions
+        failures += outcome.failures
     }
 
     /// Appends a record line as it is (merging shards), tallying it.
@@ -143,9 +146,10 @@ final class RunWriter {
         tally.add(result)
     }
 
-    func append(scans: [Manifest.ScanRecord], attributions: [Manifest.AttributionRecord]) {
+    func append(scans: [Manifest.ScanRecord], attributions: [Manifest.AttributionRecord], failures: [Manifest.Failure] = []) {
         self.scans += scans
         self.attributions += attributions
+        self.failures += failures
     }
 
     func close() throws {

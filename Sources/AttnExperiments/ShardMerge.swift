@@ -42,7 +42,7 @@ public enum ShardMerge {
                     try writer.appendResultLine(line, result)
                     return true
                 }
-                writer.append(scans: run.manifest.scans, attributions: run.manifest.attributions)
+                writer.append(scans: run.manifest.scans, attributions: run.manifest.attributions, failures: run.manifest.failures ?? [])
             }
             try writer.close()
             let tally = writer.tally
@@ -56,7 +56,8 @@ public enum ShardMerge {
             manifest.mostChanged = tally.mostChanged
             manifest.scans = writer.scans
             manifest.attributions = writer.attributions
-            manifest.passed = summaries.allSatisfy(\.passed)
+            manifest.failures = writer.failures.isEmpty ? nil : writer.failures
+            manifest.passed = summaries.allSatisfy(\.passed) && writer.failures.isEmpty
             manifest.timing = .init(runID: output.lastPathComponent, started: ordered.map(\.manifest.timing.started).min() ?? "",
                                     threads: ordered.map(\.manifest.timing.threads).reduce(0, +), seconds: seconds.max() ?? 0,
                                     variantsPerSecond: Double(tally.variants) / max(seconds.max() ?? 0, 1e-9), shards: seconds,

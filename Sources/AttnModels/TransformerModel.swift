@@ -103,6 +103,9 @@ public protocol TransformerModel: AnyObject, Sendable {
     /// The forward pass proper, top to bottom; `forward(_:options:)` checks the input and sets the
     /// threads before calling it.
     func compute(_ input: ModelInput, _ options: ForwardOptions) throws -> ModelOutput
+    /// Several inputs in one pass, each weight read once per layer for all of them (rows stacked);
+    /// the default runs them one after the other. Called only without a site visitor.
+    func compute(batch inputs: [ModelInput], _ options: ForwardOptions) throws -> [ModelOutput]
     /// Floating-point operations of one forward pass on `tokens` tokens (linear layers and the two
     /// attention products), for the bench's GFLOP/s.
     func forwardFLOPs(tokens: Int) -> Double
@@ -118,6 +121,24 @@ extension TransformerModel {
         var output = try Parallel.run(threads: options.threads) { try compute(input, options) }
         output.threads = options.threads
         return output
+    }
+
+    /// Runs the model on several inputs at once, as `forward(_:options:)` runs each: the outputs in
+    /// the inputs' order, each within float rounding (about 1e-7) of its pass alone, and the same
+    /// bits whatever the thread count. The architectures that can (BERT's family) stack the
+    /// inputs' rows, so that each weight is read once per layer for all of them; interventions
+    /// (a site visitor) run one input at a time.
+    public func forward(_ inputs: [ModelInput], options: ForwardOptions) throws -> [ModelOutput] {
+        for input in inputs { try validateInput(input, summary: summary, typeVocabulary: typeVocabulary) }
+        var outputs = try Parallel.run(threads: options.threads) {
+            options.sites == nil && inputs.count > 1 ? try compute(batch: inputs, options) : try inputs.map { try compute($0, options) }
+        }
+        for i in outputs.indices { outputs[i].threads = options.threads }
+        return outputs
+    }
+
+    public func compute(batch inputs: [ModelInput], _ options: ForwardOptions) throws -> [ModelOutput] {
+        try inputs.map { try compute($0, options) }
     }
 
     /// Runs the model without interventions on the calling thread's budget.

@@ -27,7 +27,8 @@ public enum RunArtifacts {
     }
 
     /// Writes `views/<model>/<input>/<variant>-<view>.html` for each view the experiment lists.
-    /// `compare` is the head view of a perturbed variant opened at the head that changed most.
+    /// `compare` is a perturbed variant's compare view against its base, opened at the head that
+    /// changed most.
     public static func writeViews(_ experiment: Experiment, _ item: VariantArtifacts) throws -> [ArtifactLink] {
         let subject = item.subject
         var links: [ArtifactLink] = []
@@ -38,14 +39,19 @@ public enum RunArtifacts {
             case "model": kind = .model
             case "neuron": kind = .neuron
             case "compare":
-                guard let top = item.diff?.heads.first else { continue }
-                kind = .head
-                options.layer = top.layer
-                options.selectedHeads = [top.head]
+                guard let base = item.base, item.diff != nil else { continue }
+                kind = .compare
+                options.title = "\(experiment.name) · \(subject.model) · \(base.variant.path) → \(subject.variant.path)"
             default: kind = .head
             }
             let relative = try RunPaths.view(model: subject.model, variant: subject.variant, view: view)
-            try ViewRenderer.write(subject.trace, view: kind, options: options, to: item.folder.appendingPathComponent(relative))
+            let url = item.folder.appendingPathComponent(relative)
+            if kind == .compare, let base = item.base {
+                try ViewRenderer.writeComparison(base: base.trace, variant: subject.trace, options: options,
+                                                 names: (base.variant.path, subject.variant.path), to: url)
+            } else {
+                try ViewRenderer.write(subject.trace, view: kind, options: options, to: url)
+            }
             links.append(ArtifactLink(kind: view, path: relative))
         }
         return links
@@ -68,7 +74,8 @@ public enum RunArtifacts {
             case "compare":
                 guard let base = item.base, item.diff != nil else { continue }
                 figureKind = .compare
-                sources = [.trace(subject.trace, name: subject.variant.path), .trace(base.trace, name: base.variant.path)]
+                // A is the base, B the variant: the cells are the base, the circles the variant.
+                sources = [.trace(base.trace, name: base.variant.path), .trace(subject.trace, name: subject.variant.path)]
             case "overview":
                 figureKind = .overview
                 sources = [.trace(subject.trace, name: subject.variant.path)]

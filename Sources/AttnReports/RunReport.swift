@@ -65,8 +65,17 @@ public enum RunReport {
     /// Each failing expectation: failures per model and per perturbation, and the worst ones.
     static func failures(_ run: RunFolder) -> String {
         let failing = run.manifest.expectations.filter { !$0.passed }
-        guard !failing.isEmpty else { return "" }
+        let unrun = run.manifest.failures ?? []
+        guard !failing.isEmpty || !unrun.isEmpty else { return "" }
         var html = "<h2>Failures</h2>"
+        // What could not be run at all (the rest of the run went on), with its error.
+        if !unrun.isEmpty {
+            html += "<table><tr><th></th><th>what</th><th>model</th><th>error</th></tr>"
+            for failure in unrun {
+                html += "<tr class=\"fail\"><td>✘</td><td><code>\(Markup.escape(failure.subject))</code></td><td>\(Markup.escape(failure.model))</td><td>\(Markup.escape(failure.message))</td></tr>"
+            }
+            html += "</table>"
+        }
         for summary in failing {
             html += "<section><h3>line \(summary.line): \(Markup.escape(summary.expectation)) <span class=\"small\">on <code>\(Markup.escape(summary.variant))</code>\(summary.model.map { " [\(Markup.escape($0))]" } ?? "")</span></h3>"
             html += "<p><span class=\"fail\">\(Markup.escape(RunText.counts(summary)))</span></p>"
@@ -265,6 +274,7 @@ public enum RunText {
         if total == 0 { return "No expectations" }
         var text = passed == total ? "All \(total) expectations passed" : "\(passed) of \(total) expectations passed"
         if checks > total { text += "; \(failed) of \(count(checks, "check")) failed" }
+        if let unrun = manifest.failures, !unrun.isEmpty { text += "; \(unrun.count) could not be run" }
         return text
     }
 }

@@ -339,7 +339,11 @@ public enum SnapshotComparer {
         }
         if !result.driftedHeads.isEmpty, a.stacks[.encoder] != nil, b.stacks[.encoder] != nil,
            let diff = try? TraceDiff.compare(a, b) {
-            result.movedWords = Array(diff.words.prefix(5))
+            result.movedWords = diff.words.prefix(5).map { word in
+                var word = word
+                if a.isPair { word.text = TraceWord(segment: word.segment, text: word.text, tokens: [], special: false).label(inPair: true) }
+                return word
+            }
         }
     }
 
@@ -397,8 +401,10 @@ public enum SnapshotComparer {
             let difference = abs(Double(wordsA.scalars[index]) - Double(wordsB.scalars[index]))
             if difference > bestDifference { (best, bestDifference) = (index, difference) }
         }
+        // In a pair, a word is named with its sentence (`B:eminem`), as the snapshot files name it.
+        let isPair = (alignment.wordsA + alignment.wordsB).contains { $0.segment == 1 }
         func name(_ pair: WordAlignment.Pair) -> String {
-            let left = alignment.wordsA[pair.a!].text, right = alignment.wordsB[pair.b!].text
+            let left = alignment.wordsA[pair.a!].label(inPair: isPair), right = alignment.wordsB[pair.b!].text
             return pair.status == .changed ? "\(left)→\(right)" : left
         }
         return WordWeightChange(from: name(common[best / n]), to: name(common[best % n]),

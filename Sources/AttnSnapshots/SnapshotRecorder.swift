@@ -29,6 +29,9 @@ public struct SnapshotRecordResult: Sendable {
     public var changedFiles: [String]
     /// The new commit, when one was made.
     public var commit: String?
+    /// The files the commit holds (relative to the working tree): every snapshot file that differed
+    /// from HEAD, written now or by an earlier `record` or `check --update` that was not committed.
+    public var committedFiles: [String] = []
     /// The commit message used.
     public var message: String?
     /// The previous snapshots (HEAD's with `--commit`, the working tree's otherwise) against the new.
@@ -102,6 +105,7 @@ extension SnapshotWorkspace {
             let paths = try repository.fileStatus(under: relative).keys.filter { !Self.isHidden($0) }.sorted()
             result.commit = paths.isEmpty ? nil : try repository.commit(paths: paths, message: message, author: options.author)
             result.message = result.commit == nil ? nil : message
+            result.committedFiles = result.commit == nil ? [] : paths
         } catch {
             // Put the previous snapshots back, so that a failed record changes nothing.
             if !changed.isEmpty {

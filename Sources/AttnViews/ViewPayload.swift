@@ -27,11 +27,13 @@ struct ViewPayload: Encodable {
     var stacks: [PayloadStack]
     var initial: InitialSelection
     var data: DataInfo
+    /// The compare view's second side (nil for the other views).
+    var comparison: CompareView.Payload?
     /// The compressed blob; written into the page beside the JSON fields, not through `Encodable`.
     var blob: [UInt8] = []
 
     enum CodingKeys: String, CodingKey {
-        case format, view, title, model, architecture, inputs, outputs, tokens, stacks, initial, data
+        case format, view, title, model, architecture, inputs, outputs, tokens, stacks, initial, data, comparison
     }
 
     struct PayloadToken: Encodable {

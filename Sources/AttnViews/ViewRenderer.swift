@@ -9,6 +9,8 @@ public enum ViewKind: String, CaseIterable, Sendable, Codable {
     case model
     /// Queries, keys, their products, the softmax, the values and what each key contributes.
     case neuron
+    /// A base and a variant side by side on one colour scale, and their difference (two traces).
+    case compare
 }
 
 /// The colour scheme of a view.
@@ -87,6 +89,9 @@ public enum ViewRenderer {
     /// The page's bytes (UTF-8 HTML). Throws a `CoreError` when an option does not fit the trace
     /// (a layer or head the model does not have, a neuron view of a trace without queries and keys).
     public static func render(_ trace: Trace, view: ViewKind, options: ViewOptions = ViewOptions()) throws -> Data {
+        guard view != .compare else {
+            throw CoreError("the compare view needs two traces, a base and a variant", hint: "give both: attnlab view BASE VARIANT --view compare")
+        }
         let definition = definition(of: view)
         let payload = try ViewPayload.build(trace, view: view, options: options, includeQKV: definition.needsQKV)
         return try Page.html(payload: payload, scripts: definition.scripts, mode: options.mode)
@@ -97,11 +102,28 @@ public enum ViewRenderer {
         try AtomicFile.write(try render(trace, view: view, options: options), to: url)
     }
 
+    /// The compare view of `base` (A) and `variant` (B): their encoder attention side by side on
+    /// one colour scale, their difference, the words that changed, the heads that changed most.
+    /// It opens on the head that changed most unless `options` choose one (`layer`, the first of
+    /// `selectedHeads`). `names` label the two sides.
+    public static func renderComparison(base: Trace, variant: Trace, options: ViewOptions = ViewOptions(),
+                                        names: (String, String) = ("A", "B")) throws -> Data {
+        let payload = try CompareView.payload(base: base, variant: variant, options: options, names: names)
+        return try Page.html(payload: payload, scripts: CompareView.scripts, mode: options.mode)
+    }
+
+    /// Renders the compare view and writes it atomically: on error nothing is written.
+    public static func writeComparison(base: Trace, variant: Trace, options: ViewOptions = ViewOptions(), names: (String, String) = ("A", "B"),
+                                       to url: URL) throws {
+        try AtomicFile.write(try renderComparison(base: base, variant: variant, options: options, names: names), to: url)
+    }
+
     static func definition(of view: ViewKind) -> any ViewDefinition.Type {
         switch view {
         case .head: HeadView.self
         case .model: ModelView.self
         case .neuron: NeuronView.self
+        case .compare: CompareView.self
         }
     }
 }

@@ -30,6 +30,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Time the HTML views instead: page size, time to write it, and time to its first draw in headless Chromium.")
     var views = false
 
+    @Flag(help: "Print the figures as one JSON object (seconds and bytes) instead of a table.")
+    var json = false
+
     func validate() throws {
         _ = try Self.integers(tokens, "--tokens")
         _ = try Self.integers(threads, "--threads")
@@ -49,41 +52,58 @@ struct BenchCommand: ParsableCommand {
         }
         let loaded = try ModelRegistry.load(folder: folder.url)
         let s = loaded.summary
-        print("model \(folder.id): \(s.architecture), \(s.layers) layers × \(s.heads) heads, hidden \(s.hidden), \(String(format: "%.1f", Double(loaded.parameterCount) / 1e6))M parameters")
+        if !json { print("model \(folder.id): \(s.architecture), \(s.layers) layers × \(s.heads) heads, hidden \(s.hidden), \(String(format: "%.1f", Double(loaded.parameterCount) / 1e6))M parameters") }
 
         var sgemm: [Int: Double] = [:]
         for t in threadCounts {
             BLAS.setThreads(t)
             sgemm[t] = Self.sgemmGFLOPS(size: 1024, seconds: seconds)
         }
-        print("OpenBLAS \(BLAS.coreName) kernels, softmax and GELU \(Kernels.usesAVX2 ? "AVX2" : "portable"); sgemm 1024×1024×1024: " + threadCounts.map { "\($0) thread\($0 == 1 ? "" : "s") \(String(format: "%.1f", sgemm[$0]!)) GFLOP/s" }.joined(separator: ", "))
-        print("")
+        if !json { print("OpenBLAS \(BLAS.coreName) kernels, softmax and GELU \(Kernels.usesAVX2 ? "AVX2" : "portable"); sgemm 1024×1024×1024: " + threadCounts.map { "\($0) thread\($0 == 1 ? "" : "s") \(String(format: "%.1f", sgemm[$0]!)) GFLOP/s" }.joined(separator: ", ") + "\n") }
 
+        var records: [[String: Any]] = []
         var rows = [["tokens", "threads", "median", "best", "GFLOP/s", "sgemm", "ratio", "attention only", "qkv+hidden cost", "peak RSS"]]
         for n in lengths {
             guard n <= s.maxPositions else {
+                if json { continue }
                 print("skipping \(n) tokens: the model takes at most \(s.maxPositions)")
                 continue
             }
             let input = Self.input(length: n, vocabulary: s.vocabulary)
             let flops = loaded.forwardFLOPs(tokens: n)
             for t in threadCounts {
+                ProcessMemory.resetPeak()
                 let full = try Self.time(seconds: seconds) { _ = try loaded.forward(input, options: ForwardOptions(capture: [.qkv, .hidden], threads: t)) }
                 let bare = try Self.time(seconds: seconds) { _ = try loaded.forward(input, options: ForwardOptions(threads: t)) }
                 let gflops = flops / full.median / 1e9
                 rows.append(["\(n)", "\(t)", Self.ms(full.median), Self.ms(full.best), String(format: "%.1f", gflops),
                              String(format: "%.1f", sgemm[t]!), String(format: "%.0f%%", 100 * gflops / sgemm[t]!),
                              Self.ms(bare.median), String(format: "%+.1f%%", 100 * (full.median / bare.median - 1)),
-                             String(format: "%.0f MB", Double(Self.peakResidentBytes()) / 1e6)])
+                             String(format: "%.0f MB", Double(ProcessMemory.peakResidentBytes()) / 1e6)])
+                records.append(["tokens": n, "threads": t, "median": full.median, "best": full.best, "gflops": gflops,
+                                "sgemm_gflops": sgemm[t]!, "attention_only_median": bare.median,
+                                "peak_rss_bytes": ProcessMemory.peakResidentBytes()])
             }
+        }
+        if json {
+            let object: [String: Any] = ["model": folder.id, "architecture": s.architecture, "blas": BLAS.coreName,
+                                         "parameters": loaded.parameterCount, "rows": records]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
         }
         print(Table.render(rows))
         print("\nGFLOP/s counts the linear layers and the two attention products; \"attention only\" is the same pass capturing attention alone.")
     }
 
+    /// `n` token ids, the same on every run: 101 and 102 at the ends (BERT's [CLS] and [SEP]),
+    /// others drawn from 1000 ..< 30000; every id taken modulo the vocabulary, so that a small one
+    /// works too.
     static func input(length n: Int, vocabulary: Int) -> ModelInput {
         var generator = SplitMix64(seed: 42)
-        let ids = (0 ..< n).map { i in i == 0 ? 101 % vocabulary : i == n - 1 ? 102 % vocabulary : Int(generator.next() % UInt64(min(vocabulary, 30000 - 1000))) + 1000 % vocabulary }
+        let ids = (0 ..< n).map { i in
+            (i == 0 ? 101 : i == n - 1 ? 102 : 1000 + Int(generator.next() % 29000)) % vocabulary
+        }
         return ModelInput(ids: ids)
     }
 
@@ -115,18 +135,33 @@ struct BenchCommand: ParsableCommand {
 
     static func ms(_ seconds: Double) -> String { String(format: "%.2f ms", seconds * 1000) }
 
-    static func peakResidentBytes() -> Int {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return usage.ru_maxrss * 1024
-    }
-
     static func integers(_ list: String, _ option: String) throws -> [Int] {
         let values = list.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else {
             throw ValidationError("\(option) takes positive whole numbers separated by commas, for example 16,32")
         }
         return values.map { $0! }
+    }
+}
+
+/// This process's own resident memory. `getrusage`'s `ru_maxrss` is kept across `execve`, so a
+/// bench started from a large process (Python) would report that process's peak; the kernel's
+/// `VmHWM` belongs to this program's image alone, and can be reset between measurements.
+enum ProcessMemory {
+    /// The peak resident set since the start or the last `resetPeak()`, in bytes (0 if unknown).
+    static func peakResidentBytes() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "")
+        else { return 0 }
+        return kilobytes * 1024
+    }
+
+    /// Starts a new peak at the current resident set (Linux's `clear_refs` 5; ignored elsewhere).
+    static func resetPeak() {
+        guard let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return }
+        try? handle.write(contentsOf: Data("5".utf8))
+        try? handle.close()
     }
 }
 
@@ -160,7 +195,7 @@ enum ViewBench {
             }
             let trace = Trace(inputs: TraceInputs(a: tokens.map(\.text).joined(separator: " ")), tokens: tokens, stacks: output.stacks,
                               provenance: Provenance(model: folder.id, architecture: summary.architecture, capture: ["qkv"]))
-            for kind in ViewKind.allCases {
+            for kind in ViewKind.allCases where kind != .compare {
                 let url = scratch.appendingPathComponent("\(n)-\(kind.rawValue).html")
                 let start = DispatchTime.now()
                 try ViewRenderer.write(trace, view: kind, options: ViewOptions(), to: url)

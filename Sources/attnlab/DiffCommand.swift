@@ -65,10 +65,14 @@ struct DiffCommand: ParsableCommand {
             }
         }
         var json: [[String: Any]] = []
-        for (title, a, b) in comparisons {
-            let diff = try TraceDiff.compare(a, b)
+        let diffs = try comparisons.map { try TraceDiff.compare($0.1, $0.2) }
+        if format == .text, diffs.count > 1, diffs.allSatisfy(\.identical) {
+            print("identical: all \(diffs.count) comparisons have the same tokens and the same attention in every head")
+            return
+        }
+        for ((title, _, _), diff) in zip(comparisons, diffs) {
             if format == .json {
-                json.append(["comparison": title,
+                json.append(["comparison": title, "identical": diff.identical,
                              "changed_words": diff.changedWords.map { ["a": $0.a as Any, "b": $0.b as Any] },
                              "heads": diff.heads.prefix(top).map(Self.object),
                              "words": diff.words.prefix(top).map(Self.object)])
@@ -87,6 +91,8 @@ struct DiffCommand: ParsableCommand {
     }
 
     static func render(_ title: String, _ diff: TraceDiff, top: Int) -> String {
+        // Tables of zeros would only hide that nothing changed.
+        if diff.identical { return "\(title)\n  identical: the same tokens and the same attention in every head" }
         var lines = [title]
         let changed = diff.changedWords.map { "\($0.a ?? "∅") → \($0.b ?? "∅")" }
         lines.append("  changed words: " + (changed.isEmpty ? "none" : changed.joined(separator: ", ")))

@@ -187,22 +187,18 @@ struct FigureCommand: ParsableCommand {
             let regions = try RegionDetector.detect(input.matrices[0], options: options.regionOptions)
             let json = try RegionDetector.json(regions, rowLabels: input.rowLabels, columnLabels: input.columnLabels)
             if let out {
-                try writeAtomically(json, to: URL(fileURLWithPath: out))
+                try AtomicFile.write(json, toOutput: out)
             } else {
                 FileHandle.standardOutput.write(json)
             }
             return
         }
         guard let figureFormat = FigureFormat(rawValue: outputFormat), let out else {
-            throw FigureError("cannot tell the format of \(out ?? "the output")", location: "--out",
-                              hint: "end the file name with .png, .pdf or .svg, or pass --format")
+            throw FigureError("cannot tell the format of \(out == "-" ? "standard output" : out ?? "the output")", location: "--out",
+                              hint: out == "-" ? "pass --format png, pdf or svg" : "end the file name with .png, .pdf or .svg, or pass --format")
         }
         let data = try FigureRenderer.render(kind, input, options: options, format: figureFormat)
-        try writeAtomically(data, to: URL(fileURLWithPath: out))
-    }
-
-    private func writeAtomically(_ data: Data, to url: URL) throws {
-        try AtomicFile.write(data, to: url)
+        try AtomicFile.write(data, toOutput: out)
     }
 
     private func readArrays() throws -> [AttentionSource] {

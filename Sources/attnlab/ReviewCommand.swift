@@ -74,11 +74,13 @@ struct ReviewCommand: ParsableCommand {
         let tolerances = SnapshotTolerances(output: tolerance, attention: attentionTolerance, jsDivergence: jsTolerance)
         let review = try workspace.review(a, b, experiment: experiment, tolerances: tolerances)
         let html = try ReviewPage.render(review, options: ReviewPage.Options(headsPerVariant: heads))
-        try AtomicFile.write(Data(html.utf8), to: URL(fileURLWithPath: out))
-        print("review \(a) → \(b): \(review.experiments.count) experiment\(review.experiments.count == 1 ? "" : "s")")
+        try AtomicFile.write(Data(html.utf8), toOutput: out)
+        // With --out -, the page is standard output and what it holds goes to standard error.
+        let say: (String) -> Void = out == "-" ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : { print($0) }
+        say("review \(a) → \(b): \(review.experiments.count) experiment\(review.experiments.count == 1 ? "" : "s")")
         for item in review.experiments {
-            print("  \(item.name): \(DriftReport.summary(item.comparison))")
+            say("  \(item.name): \(DriftReport.summary(item.comparison))")
         }
-        print("page: \(out)")
+        if out != "-" { say("page: \(out)") }
     }
 }

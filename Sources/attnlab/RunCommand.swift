@@ -34,6 +34,9 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .customLong("skip-bad-rows"), help: "Leave out the rows of an inputs file that cannot be inputs, instead of stopping.")
     var skipBadRows = false
 
+    @Flag(help: "Print every variant and every passing expectation, however many (by default a long run prints its failures, and the report lists the rest).")
+    var verbose = false
+
     func validate() throws {
         guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
     }
@@ -48,7 +51,7 @@ struct RunCommand: ParsableCommand {
         let result = try Executor.run(spec, options: RunOptions(threads: threads, runsFolder: URL(fileURLWithPath: runs), progress: { progress.update($0, $1, $2) },
                                                                 runID: runID, shard: shard, artifacts: artifacts.artifacts,
                                                                 finish: { progress.finish(); try artifacts.finish($0) }))
-        print(try RunSummary.render(result.run))
+        print(try RunSummary.render(result.run, verbose: verbose))
         print("report: \(result.folder.appendingPathComponent("report.html").path)")
         if let shard {
             // A shard's failure rates are partial: the merged run judges the expectations.
@@ -88,15 +91,30 @@ enum RunSummary {
     static let variantsListed = 40
     /// Worst failures listed per expectation.
     static let worstListed = 5
+    /// Passing expectations listed one by one, at most (`--verbose` lists them all).
+    static let passesListed = 10
 
-    static func render(_ run: RunFolder) throws -> String {
+    static func render(_ run: RunFolder, verbose: Bool = false) throws -> String {
         let manifest = run.manifest
-        var heading = "experiment \(manifest.experiment.name): \(RunText.count(manifest.variantCount, "variant"))"
-        if let inputs = manifest.experiment.inputs, inputs > 1 { heading += " of \(RunText.count(inputs, "input"))" }
+        // Variants that could not be run count among the variants.
+        let variants = manifest.variantCount + (manifest.failures?.filter { $0.subject.contains("/") }.count ?? 0)
+        var heading = "experiment \(manifest.experiment.name): \(RunText.count(variants, "variant"))"
+        if let inputs = manifest.experiment.inputs, inputs > 1, inputs < variants { heading += " of \(RunText.count(inputs, "input"))" }
         heading += " on \(manifest.models.count) model\(manifest.models.count == 1 ? "" : "s")"
         if let shard = manifest.shard { heading += " (shard \(shard.index) of \(shard.count): inputs \(shard.first + 1)–\(shard.end) of \(shard.total))" }
         var lines = [heading]
-        if manifest.variantCount <= variantsListed {
+        // What could not be run comes first (the rest of the run went on), then what failed.
+        if let failures = manifest.failures, !failures.isEmpty {
+            lines.append("\nFAILED TO RUN: \(RunText.count(failures.count, "variant")) (the rest ran)")
+            for failure in failures { lines.append("  ERROR \(failure.subject) [\(failure.model)]: \(failure.message)") }
+        }
+        let failed = manifest.expectations.filter { !$0.passed }, passed = manifest.expectations.filter(\.passed)
+        if !failed.isEmpty {
+            lines.append("\nFAILED: \(failed.count) of \(RunText.count(manifest.expectations.count, "expectation"))")
+            for summary in failed { lines += describe(summary) }
+        }
+        lines.append("")
+        if verbose || manifest.variantCount <= variantsListed {
             var rows = [["model", "variant", "output", "label", "change"]]
             try run.forEachRecord { record in
                 var output = ""
@@ -107,11 +125,16 @@ enum RunSummary {
                 return true
             }
             lines.append(Table.render(rows))
+        } else {
+            lines.append("\(RunText.count(manifest.variantCount, "variant")) traced: their outputs are in the report (--verbose prints them)")
         }
         if !manifest.expectations.isEmpty {
             lines.append("\nexpectations: " + expectationCount(manifest))
-            let ordered = manifest.expectations.filter { !$0.passed } + manifest.expectations.filter(\.passed)
-            for summary in ordered { lines += describe(summary) }
+            if verbose || passed.count <= passesListed {
+                for summary in passed { lines += describe(summary) }
+            } else {
+                lines.append("  the \(passed.count) that passed are listed in the report (--verbose prints them)")
+            }
         }
         lines.append("\nrun: \(run.url.path)")
         return lines.joined(separator: "\n")

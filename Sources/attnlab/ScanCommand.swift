@@ -21,6 +21,9 @@ struct ScanCommand: ParsableCommand {
     @Option(help: "A model folder, an id or name under Models/ or $ATTNLAB_MODELS, or a Hugging Face id in the cache.")
     var model: String
 
+    @Option(help: "The revision of a Hugging Face id to take from the cache: a branch or tag (default main) or a commit hash.")
+    var revision: String?
+
     @Option(help: "The target's text (sentence A).")
     var text: String
 
@@ -87,7 +90,7 @@ struct ScanCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try LoadedModel(model)
+        let loaded = try LoadedModel(model, locator: .standard(revision: revision))
         var target = TraceRequest(a: text, b: pair, decoderText: decoderText, task: task)
         target.task = task ?? loaded.defaultTask(for: target)
         var source = target
@@ -103,10 +106,16 @@ struct ScanCommand: ParsableCommand {
                                         names: ("target", mode == .patch ? "source" : nil))
         let seconds = Date().timeIntervalSince(started)
         if let out {
-            try AtomicFile.write(try TraceFile.stableJSON(result), to: URL(fileURLWithPath: out))
+            try AtomicFile.write(try TraceFile.stableJSON(result), toOutput: out)
         }
-        print(Self.render(result, seconds: seconds, cells: layers == nil ? nil : result.layers.count * result.columns.count))
-        if let out { print("wrote \(out)") }
+        // With --out -, the JSON is standard output and the table goes to standard error.
+        let table = Self.render(result, seconds: seconds, cells: layers == nil ? nil : result.layers.count * result.columns.count)
+        if out == "-" {
+            FileHandle.standardError.write(Data((table + "\n").utf8))
+        } else {
+            print(table)
+            if let out { print("wrote \(out)") }
+        }
     }
 
     static func render(_ result: ScanResult, seconds: Double, cells: Int? = nil) -> String {

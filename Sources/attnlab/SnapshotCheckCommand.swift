@@ -13,7 +13,8 @@ struct SnapshotCheckCommand: ParsableCommand {
         results are equal, and every head's attention is within --attention-tolerance (largest \
         absolute difference of a weight) and --js-tolerance (mean Jensen–Shannon divergence of its \
         rows, in bits). Otherwise prints what drifted (variant, outputs, heads, words, by how much) \
-        and exits 1. Snapshots keep attention in float16, so attention tolerances below 5e-4 mean nothing.
+        and exits 1. Snapshots keep attention in float16, so attention tolerances below 5e-4 mean nothing. \
+        With --all, checks every experiment under Experiments/ and exits 1 if any drifted or failed.
         """)
 
     @OptionGroup var arguments: SnapshotRunArguments
@@ -33,6 +34,9 @@ struct SnapshotCheckCommand: ParsableCommand {
     @Flag(help: "Re-record the snapshots instead of failing (does not commit).")
     var update = false
 
+    @Flag(help: "Check every experiment under Experiments/ (at the top of the repository) instead of one.")
+    var all = false
+
     @Option(help: "Drifted heads listed per variant.")
     var heads = DriftReport.headsListed
 
@@ -42,26 +46,57 @@ struct SnapshotCheckCommand: ParsableCommand {
             throw ValidationError("\(name) must be a number at least 0")
         }
         guard heads > 0 else { throw ValidationError("--heads must be at least 1") }
+        if all == (arguments.experiment != nil) {
+            throw ValidationError(all ? "give an experiment file or --all, not both" : "give the experiment file (YAML), or --all for every experiment under Experiments/")
+        }
     }
 
     func run() throws {
+        // With --junit -, the XML is standard output and the report goes to standard error.
+        let say: (String) -> Void = junit == "-" ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : { print($0) }
         let started = Date()
-        let (workspace, spec, files) = try arguments.run(requireRepository: update)
+        let workspace = try arguments.workspace(requireRepository: update)
+        let experiments = all ? try SnapshotRunArguments.allExperiments(in: workspace) : [arguments.experiment!]
         let tolerances = SnapshotTolerances(output: tolerance, attention: attentionTolerance, jsDivergence: jsTolerance)
-        let comparison = try workspace.check(files, tolerances: tolerances)
+        var comparisons: [(file: String, comparison: ExperimentComparison)] = []
+        var failed: [String] = []
+        var errored = false
+        for (index, experiment) in experiments.enumerated() {
+            let checked = Date()
+            if index > 0 { say("") }
+            do {
+                let (spec, files) = try arguments.run(experiment, in: workspace)
+                let comparison = try workspace.check(files, tolerances: tolerances)
+                comparisons.append((experiment, comparison))
+                say(DriftReport.render(comparison, experimentFile: experiment, heads: heads))
+                if update && !comparison.isIdentical {
+                    let result = try workspace.record(files)
+                    say("updated: \(result.changedFiles.count) file\(result.changedFiles.count == 1 ? "" : "s") rewritten in \(result.folder)/ (not committed)")
+                    continue
+                }
+                say(String(format: "checked %@ in %.1f s", spec.name, Date().timeIntervalSince(checked)))
+                if comparison.hasDrift { failed.append(experiment) }
+            } catch {
+                // One experiment that cannot run does not hide the others' results.
+                guard all else { throw error }
+                say("ERROR \(experiment): \(error)")
+                failed.append(experiment)
+                errored = true
+            }
+        }
         let seconds = Date().timeIntervalSince(started)
-        print(DriftReport.render(comparison, experimentFile: arguments.experiment, heads: heads))
         if let junit {
-            let xml = JUnitReport.render([comparison], experimentFiles: [arguments.experiment], seconds: seconds)
-            try AtomicFile.write(Data(xml.utf8), to: URL(fileURLWithPath: junit))
+            let xml = JUnitReport.render(comparisons.map(\.comparison), experimentFiles: comparisons.map(\.file), seconds: seconds)
+            try AtomicFile.write(Data(xml.utf8), toOutput: junit)
         }
-        if update && !comparison.isIdentical {
-            let result = try workspace.record(files)
-            print("updated: \(result.changedFiles.count) file\(result.changedFiles.count == 1 ? "" : "s") rewritten in \(result.folder)/ (not committed)")
-            return
+        if all {
+            say("")
+            say(failed.isEmpty
+                  ? String(format: "checked %d experiment%@ in %.1f s: all match their snapshots", experiments.count, experiments.count == 1 ? "" : "s", seconds)
+                  : String(format: "checked %d experiment%@ in %.1f s: %d failed (%@)", experiments.count, experiments.count == 1 ? "" : "s", seconds,
+                           failed.count, failed.joined(separator: ", ")))
         }
-        print(String(format: "checked %@ in %.1f s", spec.name, seconds))
-        if comparison.hasDrift {
+        if errored || (!update && !failed.isEmpty) {
             // Exit 1 without an `error:` line: the report said what failed.
             throw ExitCode(1)
         }

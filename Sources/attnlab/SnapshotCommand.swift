@@ -21,7 +21,7 @@ struct SnapshotCommand: ParsableCommand {
 /// Options shared by the snapshot commands that run an experiment.
 struct SnapshotRunArguments: ParsableArguments {
     @Argument(help: "The experiment file (YAML).")
-    var experiment: String
+    var experiment: String?
 
     @Option(help: "Variants traced at once (the snapshots do not depend on it).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -32,13 +32,42 @@ struct SnapshotRunArguments: ParsableArguments {
 
     /// The workspace (the git repository around the current folder), the experiment, and its fresh snapshot files.
     func run(requireRepository: Bool) throws -> (SnapshotWorkspace, Experiment, ExperimentSnapshotFiles) {
-        let workspace = try SnapshotWorkspace.discover(from: URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
-                                                       requireRepository: requireRepository)
+        guard let experiment else { throw ValidationError("give the experiment file (YAML)") }
+        let workspace = try self.workspace(requireRepository: requireRepository)
+        let (spec, files) = try run(experiment, in: workspace)
+        return (workspace, spec, files)
+    }
+
+    /// The git repository around the current folder (or the current folder, outside one).
+    func workspace(requireRepository: Bool) throws -> SnapshotWorkspace {
+        try SnapshotWorkspace.discover(from: URL(fileURLWithPath: FileManager.default.currentDirectoryPath), requireRepository: requireRepository)
+    }
+
+    /// Runs one experiment file and returns its fresh snapshot files.
+    func run(_ experiment: String, in workspace: SnapshotWorkspace) throws -> (Experiment, ExperimentSnapshotFiles) {
         let spec = try ExperimentParser.load(URL(fileURLWithPath: experiment))
         let progress = ProgressLine()
+        defer { progress.finish() }
         let files = try SnapshotRun.files(spec, workspace: workspace, threads: threads, progress: { progress.update($0, $1, $2) })
-        progress.finish()
-        return (workspace, spec, files)
+        return (spec, files)
+    }
+
+    /// Every experiment file under `Experiments/` at the top of the workspace, in path order, as
+    /// paths relative to the current folder when they are inside it.
+    static func allExperiments(in workspace: SnapshotWorkspace) throws -> [String] {
+        let folder = workspace.root.appendingPathComponent("Experiments")
+        guard let paths = FileManager.default.subpaths(atPath: folder.path) else {
+            throw ValidationError("--all checks the experiments in \(folder.path), which does not exist")
+        }
+        let current = FileManager.default.currentDirectoryPath + "/"
+        let files = paths.filter { path in
+            !path.split(separator: "/").contains { $0.hasPrefix(".") } && [".yaml", ".yml"].contains { path.lowercased().hasSuffix($0) }
+        }.sorted().map { path -> String in
+            let full = folder.appendingPathComponent(path).path
+            return full.hasPrefix(current) ? String(full.dropFirst(current.count)) : full
+        }
+        guard !files.isEmpty else { throw ValidationError("--all found no experiment files (.yaml) in \(folder.path)") }
+        return files
     }
 }
 

@@ -41,10 +41,16 @@ struct SnapshotRecordCommand: ParsableCommand {
             return count + (file.key.hasSuffix(".json") && file.key != "experiment.json" ? 1 : 0)
         }
         print("recorded \(spec.name): \(variants) variant\(variants == 1 ? "" : "s"), \(files.files.count) files in \(result.folder)/")
-        if result.changedFiles.isEmpty {
-            print("no file changed: the snapshots were up to date")
+        // With --commit, what changed is measured against HEAD (the files may already be on disk,
+        // written by `check --update` or a `record` without --commit).
+        let changed = commit ? result.committedFiles : result.changedFiles
+        if changed.isEmpty {
+            print("no file changed: the snapshots were up to date" + (commit ? " (HEAD already has them)" : ""))
         } else {
-            print("\(result.changedFiles.count) file\(result.changedFiles.count == 1 ? "" : "s") changed (compared with \(commit ? "HEAD" : "the working tree")):")
+            if commit && result.changedFiles.isEmpty {
+                print("the working tree already held these snapshots (from check --update or record without --commit)")
+            }
+            print("\(changed.count) file\(changed.count == 1 ? "" : "s") changed (compared with \(commit ? "HEAD" : "the working tree")):")
             for variant in result.comparison.variants where variant.status != .identical {
                 print("  \(variant.model) \(variant.path): \(DriftReport.summary(variant))")
             }

@@ -30,6 +30,12 @@ enum SnapshotRun {
     ///   repository's working tree, so that it does not depend on where the repository is).
     static func files(of run: RunFolder, kind: SnapshotKind, experimentFile: String) throws -> ExperimentSnapshotFiles {
         let manifest = run.manifest
+        // Snapshots of part of an experiment would read as variants removed.
+        if let failures = manifest.failures, !failures.isEmpty {
+            throw ExperimentError("\(failures.count) of the experiment's variants could not be run, so no snapshot is taken: "
+                                  + failures.map { "\($0.subject) [\($0.model)]: \($0.message)" }.joined(separator: "; "),
+                                  location: experimentFile, hint: "fix or remove what failed, then run it again")
+        }
         func record(_ result: Manifest.ExpectationResult) -> ExpectationRecord {
             ExpectationRecord(line: result.line, expectation: result.expectation, passed: result.passed, measured: result.actual)
         }

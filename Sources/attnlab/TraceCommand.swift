@@ -21,6 +21,9 @@ struct TraceCommand: ParsableCommand {
     @Option(help: "A model folder, an id or name under Models/ or $ATTNLAB_MODELS, or a Hugging Face id in the cache (with --from-run: the model's name in the run, when it has several).")
     var model: String?
 
+    @Option(help: "The revision of a Hugging Face id to take from the cache: a branch or tag (default main) or a commit hash.")
+    var revision: String?
+
     @Option(help: "The input text (sentence A).")
     var text: String?
 
@@ -94,7 +97,7 @@ struct TraceCommand: ParsableCommand {
             try traceFromRun(URL(fileURLWithPath: fromRun), variant: variant)
             return
         }
-        let loaded = try LoadedModel(model ?? "")
+        let loaded = try LoadedModel(model ?? "", locator: .standard(revision: revision))
         var request = TraceRequest(a: text ?? "", b: pair, decoderText: decoderText, task: task,
                                    capture: try Self.captureOptions(capture), truncate: truncate, topK: topK)
         request.threads = threads
@@ -122,11 +125,11 @@ struct TraceCommand: ParsableCommand {
         case (.json, nil):
             FileHandle.standardOutput.write(TraceJSON.encode(trace))
         case (.json, let path?):
-            try AtomicFile.write(TraceJSON.encode(trace), to: URL(fileURLWithPath: path))
-            print("wrote \(path)")
+            try AtomicFile.write(TraceJSON.encode(trace), toOutput: path)
+            if path != "-" { print("wrote \(path)") }
         case (_, let path?):
-            try TraceFile.write(trace, to: URL(fileURLWithPath: path))
-            print("wrote \(path)")
+            try AtomicFile.write(try TraceFile.encode(trace), toOutput: path)
+            if path != "-" { print("wrote \(path)") }
         default:
             print(TraceSummary.render(trace, model: summary))
         }

@@ -4,11 +4,12 @@ import AttnExperiments
 import AttnViews
 import Foundation
 
-/// `attnlab view`: a trace as an interactive HTML view (head, model or neuron), one offline file.
+/// `attnlab view`: a trace as an interactive HTML view (head, model, neuron), or two as the compare
+/// view, one offline file.
 struct ViewCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "view",
-        abstract: "Write a trace's head, model or neuron view as one self-contained HTML file.",
+        abstract: "Write a trace's head, model or neuron view, or two traces' compare view, as one self-contained HTML file.",
         discussion: """
         The page needs no network: its scripts, styles and data are inline, so it opens from file:// \
         and inside a notebook output cell (as an iframe srcdoc). Attention is stored at 8 bits per \
@@ -16,31 +17,39 @@ struct ViewCommand: ParsableCommand {
 
         Layer and head numbers are the model's own. --layers keeps only some layers in the page. \
         --heads selects the heads drawn first in the head view and the head shown first in the neuron \
-        view; in the model view it keeps only those heads in the grid.
+        and compare views; in the model view it keeps only those heads in the grid.
+
+        Without --out the page is written to the current folder as TRACE-VIEW.html (a run's pages to \
+        RUN-ID-VIEW/); --out - writes it to standard output; --open opens it in the browser.
 
         Examples:
           attnlab view eminem.trace.safetensors --view head --layer 2 --heads 0,5 --out head.html
-          attnlab view eminem.trace.safetensors --view head --layer 5 --heads 4 --sentences b-a --token 18 --out head.html
+          attnlab view eminem.trace.safetensors --view head --layer 5 --heads 4 --sentences b-a --token 18 --open
           attnlab view eminem.trace.safetensors --view model --layers 0-2 --heads 0-5 --mode light --out model.html
           attnlab view eminem.trace.safetensors --view neuron --layer 4 --heads 3 --token 7 --out neuron.html
+          attnlab view eminem.trace.safetensors terrific.trace.safetensors --view compare --out compare.html
+          attnlab view runs/paraphrase-eminem/RUN --view compare --out pages/
         """)
 
-    @Argument(help: "A trace file (.safetensors), from `attnlab trace` or written from Python; or a run folder (runs/<experiment>/<run-id>): then --out is a folder and every variant gets its page, <model>/<input>/<variant>-<view>.html.")
-    var trace: String
+    @Argument(help: "A trace file (.safetensors or .json), from `attnlab trace` or written from Python; two for --view compare (the base, then the variant); or a run folder (runs/<experiment>/<run-id>): then --out is a folder and every variant gets its page, <model>/<input>/<variant>-<view>.html (with compare, every perturbed variant against its base).")
+    var traces: [String]
 
     @Option(help: "The view to write.")
     var view = ViewKind.head
 
-    @Option(name: .shortAndLong, help: "The HTML file to write.")
-    var out: String
+    @Option(name: .shortAndLong, help: "The HTML file to write (a folder for a run; - for standard output). Default: TRACE-VIEW.html in the current folder.")
+    var out: String?
+
+    @Flag(help: "Open the page in the browser once it is written ($BROWSER, else xdg-open or open).")
+    var open = false
 
     @Option(help: "The page's colours.")
     var mode = DisplayMode.dark
 
-    @Option(help: "The layer shown first (head and neuron views).")
+    @Option(help: "The layer shown first (head, neuron and compare views).")
     var layer: Int?
 
-    @Option(help: "Heads, e.g. 3,5 or 0-5. Head view: drawn first; neuron view: shown first; model view: the heads included.")
+    @Option(help: "Heads, e.g. 3,5 or 0-5. Head view: drawn first; neuron and compare views: shown first; model view: the heads included.")
     var heads: String?
 
     @Option(help: "Layers included in the page, e.g. 0,2-4 (default: all).")
@@ -67,6 +76,11 @@ struct ViewCommand: ParsableCommand {
     func validate() throws {
         if let heads { _ = try Self.numbers(heads, option: "--heads") }
         if let layers { _ = try Self.numbers(layers, option: "--layers") }
+        guard (1 ... 2).contains(traces.count) else { throw ValidationError("give one trace (or run folder), or two traces for --view compare") }
+        if traces.count == 2, view != .compare {
+            throw ValidationError("two traces make a compare view: add --view compare (or give one trace for the \(view.rawValue) view)")
+        }
+        if out == "-", open { throw ValidationError("--open needs a file: leave out --out - or --open") }
     }
 
     func run() throws {
@@ -81,27 +95,71 @@ struct ViewCommand: ParsableCommand {
             selectedHeads: kind == .model ? nil : headList,
             sentences: sentences,
             token: token, threshold: threshold, topK: topK, title: title)
-        let source = URL(fileURLWithPath: trace)
-        if RunFolder.isRun(source) {
-            let run = try RunFolder(source)
-            try run.forEachRecord { record in
-                var variantOptions = options
-                variantOptions.title = title ?? "\(run.manifest.experiment.name) · \(record.model) · \(record.variant.path)"
-                let url = URL(fileURLWithPath: out).appendingPathComponent(try RunPaths.folder(model: record.model, variant: record.variant) + "-\(kind.rawValue).html")
-                try ViewRenderer.write(try run.trace(record), view: kind, options: variantOptions, to: url)
-                print("wrote \(url.path)")
-                return true
-            }
+        let source = URL(fileURLWithPath: traces[0])
+        if traces.count == 1, RunFolder.isRun(source) {
+            try writeRun(RunFolder(source), kind: kind, options: options)
             return
         }
-        let trace = try TraceFile.read(source)
+        guard kind != .compare || traces.count == 2 else {
+            throw ValidationError("the compare view needs two traces, the base then the variant (or a run folder)")
+        }
         let start = DispatchTime.now()
-        let page = try ViewRenderer.render(trace, view: kind, options: options)
-        let url = URL(fileURLWithPath: out)
+        let page: Data
+        var tokens = 0
+        if kind == .compare {
+            let (base, variant) = (try TraceFile.read(source), try TraceFile.read(URL(fileURLWithPath: traces[1])))
+            page = try ViewRenderer.renderComparison(base: base, variant: variant, options: options, names: (Self.stem(traces[0]), Self.stem(traces[1])))
+            tokens = base.tokens.count + variant.tokens.count
+        } else {
+            let trace = try TraceFile.read(source)
+            page = try ViewRenderer.render(trace, view: kind, options: options)
+            tokens = trace.tokens.count + (trace.decoderTokens?.count ?? 0)
+        }
+        if out == "-" {
+            try AtomicFile.write(page, toOutput: "-")
+            return
+        }
+        let name = out ?? (kind == .compare ? "\(Self.stem(traces[0]))-\(Self.stem(traces[1]))-compare.html" : "\(Self.stem(traces[0]))-\(kind.rawValue).html")
+        let url = URL(fileURLWithPath: name)
         try AtomicFile.write(page, to: url)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-        let tokens = trace.tokens.count + (trace.decoderTokens?.count ?? 0)
         print("wrote \(url.path): \(kind.rawValue) view, \(tokens) tokens, \(Self.size(page.count)) in \(String(format: "%.2f", seconds)) s")
+        if open { try PageOpener.open(url) }
+    }
+
+    /// Every variant's page of a run (with compare, each perturbed variant against its base) into a folder.
+    func writeRun(_ run: RunFolder, kind: ViewKind, options: ViewOptions) throws {
+        if let out, out == "-" || out.lowercased().hasSuffix(".html") {
+            throw ValidationError("a run has one page per variant: give --out a folder (for example \(URL(fileURLWithPath: out).deletingPathExtension().lastPathComponent)/), not \(out == "-" ? "standard output" : "a .html file")")
+        }
+        let folder = URL(fileURLWithPath: out ?? "\(run.manifest.experiment.name)-\(run.manifest.timing.runID)-\(kind.rawValue)")
+        var written: [URL] = []
+        // The records (not their traces) are in memory, to find each variant's base.
+        let records = try run.records()
+        for record in records {
+            var variantOptions = options
+            variantOptions.title = title ?? "\(run.manifest.experiment.name) · \(record.model) · \(record.variant.path)"
+            let url = folder.appendingPathComponent(try RunPaths.folder(model: record.model, variant: record.variant) + "-\(kind.rawValue).html")
+            if kind == .compare {
+                guard let base = records.base(of: record), base != record else { continue }
+                variantOptions.title = title ?? "\(run.manifest.experiment.name) · \(record.model) · \(base.variant.path) → \(record.variant.path)"
+                try ViewRenderer.writeComparison(base: try run.trace(base), variant: try run.trace(record), options: variantOptions,
+                                                 names: (base.variant.path, record.variant.path), to: url)
+            } else {
+                try ViewRenderer.write(try run.trace(record), view: kind, options: variantOptions, to: url)
+            }
+            print("wrote \(url.path)")
+            written.append(url)
+        }
+        if written.isEmpty { throw ExperimentError("the run has no perturbed variant to compare with its base", location: run.url.path) }
+        if open, let first = written.first { try PageOpener.open(first) }
+    }
+
+    /// A trace file's name without its extensions: `terrific` for terrific.trace.safetensors.
+    static func stem(_ path: String) -> String {
+        var name = URL(fileURLWithPath: path).lastPathComponent
+        for suffix in [".safetensors", ".json", ".trace"] where name.lowercased().hasSuffix(suffix) { name = String(name.dropLast(suffix.count)) }
+        return name.isEmpty ? "trace" : name
     }
 
     /// "3,5" or "0-5" or "0,2-4" as numbers.

@@ -49,4 +49,41 @@ import Testing
         #expect(row[0] is NSNull && row[1] is NSNull && (row[2] as? Double) == 0)
         #expect(json["cross_query"] == nil, "only what was captured")
     }
+
+    /// A JSON trace reads back as the trace it was written from (views, figures and diffs read it),
+    /// whatever its file is called, geometry, decoder tokens and logits included.
+    @Test func readsBackWhatItWrote() throws {
+        var trace = TraceFileTests.sampleTrace()
+        trace.decoderTokens = [TraceToken(text: "<s>", id: 0, special: true), TraceToken(text: "▁hi", display: "hi", id: 5, start: 0, end: 2, word: 0)]
+        trace.stacks[.cross] = AttentionStack(attention: Tensor(shape: [1, 1, 2, 5], scalars: (0 ..< 10).map { Float($0) / 7 }))
+        trace.stacks[.decoder] = AttentionStack(attention: Tensor(shape: [1, 1, 2, 2], scalars: [1, 0, 0.25, 0.75]),
+                                                geometry: AttentionGeometry(scales: [0.5], keyValueHeads: 1, causal: true))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("attnlab-json-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for name in ["t.json", "t.trace", "t.safetensors"] {
+            let url = folder.appendingPathComponent(name)
+            try TraceJSON.encode(trace).write(to: url)
+            #expect(try TraceFile.read(url) == trace, "\(name)")
+        }
+    }
+
+    /// A JSON file that is not a trace is refused in one line that says what to write instead.
+    @Test func refusesJSONThatIsNotATrace() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("attnlab-json-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for (name, text) in [("list.json", "[1, 2]"), ("ragged.json", #"{"tokens":["a","b"],"attention":[[[[1,0],[1]]]]}"#),
+                             ("none.json", #"{"tokens":["a"]}"#)] {
+            let url = folder.appendingPathComponent(name)
+            try Data(text.utf8).write(to: url)
+            #expect {
+                try TraceFile.read(url)
+            } throws: { error in
+                let message = "\(error)"
+                return message.contains("not a valid JSON trace") && message.contains(".safetensors") && !message.contains("header")
+            }
+        }
+    }
 }
+

@@ -15,6 +15,14 @@ import Testing
         try ExperimentParser.load(Self.repository.appendingPathComponent("Experiments/\(name)"))
     }
 
+    /// Expectations (the items of an `expect:` list) parsed as part of the case study, whose
+    /// inputs and variants they name.
+    static func expectations(_ items: String) throws -> [ExpectationSpec] {
+        let text = try String(contentsOf: repository.appendingPathComponent("Experiments/paraphrase-eminem.yaml"), encoding: .utf8)
+        let head = text[..<text.range(of: "\nexpect:")!.lowerBound], tail = text[text.range(of: "\ncapture:")!.lowerBound...]
+        return try ExperimentParser.parse(head + "\nexpect:\n" + items + tail, file: "x.yaml").expectations
+    }
+
     @Test func theCaseStudyPasses() throws {
         let result = try Executor.run(try experiment(), options: RunOptions(threads: 2, runsFolder: runs, locator: locator, runID: "one"))
         let manifest = result.manifest
@@ -71,11 +79,7 @@ import Testing
 
     @Test func failingExpectationsSayWhatWasMeasured() throws {
         var spec = try experiment()
-        spec.expectations = try ExperimentParser.parse("""
-        name: x
-        models: [{id: m, name: minilm}]
-        inputs: [{id: i, a: x}]
-        expect:
+        spec.expectations = try Self.expectations("""
           - variant: eminem/sick
             label: paraphrase
           - variant: eminem/sick
@@ -91,11 +95,7 @@ import Testing
             tolerance: 0.01
           - variant: eminem/sick
             mass: { from: b, to: a, max: 0.01, layers: 0-5 }
-          - variant: eminem/nothing
-            label: paraphrase
-          - variant: eminem/terrific
-            attention: { from: eminem, to: awesome, layer: 9, head: 0, min: 0.1 }
-        """, file: "x.yaml").expectations
+        """)
         let result = try Executor.run(spec, options: RunOptions(runsFolder: runs, locator: locator, runID: "fail"))
         let summaries = result.manifest.expectations
         #expect(!result.manifest.passed)
@@ -107,24 +107,120 @@ import Testing
         #expect(results[3].contains("0.6790 → 0.6439"))
         #expect(results[4].contains("moved 0.1298"))
         #expect(results[5].contains("attention mass B → A"))
-        #expect(results[6].contains("no variant is named eminem/nothing") && summaries[6].checked == 0)
-        #expect(results[7].contains("layer 9 does not exist"))
         // Failures say by how much they missed, and are the worst ones listed.
         #expect(abs((summaries[0].worst.first?.margin ?? 0) - 0.071) < 1e-3, "0.6790 is 0.071 below the threshold 0.75")
         #expect(summaries[2].worst.first?.margin.map { abs($0 - 0.3088) < 1e-3 } == true)
     }
 
+    /// Names that do not exist, bounds no value can meet, layers and heads the model lacks, words
+    /// a variant does not have, a decoder text for an encoder, a mask the model cannot make: each is
+    /// found before anything runs, at its line and column, and nothing is written.
+    @Test func mistakesAreFoundBeforeTheRun() throws {
+        let parsed: String
+        do {
+            _ = try ExperimentParser.parse("""
+            name: x
+            models:
+              - { id: sentence-transformers/all-MiniLM-L6-v2, name: minilm, task: similarity, threshold: 1.5 }
+            inputs:
+              - { id: eminem, a: "the eminem tune was totally awesome.", b: "dude, that song from eminem was sick!" }
+            perturbations:
+              - { id: terrific, replace: { sick: terrific }, in: a }
+              - { id: nobody, delete: nobody }
+              - { id: ok, replace: { sick: ok } }
+            expect:
+              - { variant: eminem/available, label: paraphrase }
+              - { variant: eminme/ok, label: paraphrase }
+              - { variant: eminem/terrific, label: paraphrase }
+              - { variant: eminem/ok, attention: { from: ok, to: awesome, min: 1.5 } }
+              - { variant: eminem/ok, output: similarity, above: 2 }
+              - { variant: eminem/ok, output: paraphrase, below: -0.1 }
+            """, file: "x.yaml")
+            parsed = ""
+        } catch {
+            parsed = "\(error)"
+        }
+        for line in ["x.yaml:3:94: models[0].threshold: 1.5 is out of range: a cosine similarity is between -1 and 1",
+                     "x.yaml:7:5: perturbations[0]: the perturbation terrific matches no input: \"sick\" is not a word of sentence A of any input",
+                     "x.yaml:8:5: perturbations[1]: the perturbation nobody matches no input: \"nobody\" is not a word of any input",
+                     "x.yaml:11:16: expect[0].variant: no variant is named \"available\" for input eminem; variants: base, ok",
+                     "x.yaml:12:16: expect[1].variant: no input is named \"eminme\"; inputs: eminem",
+                     "x.yaml:13:16: expect[2].variant: the perturbation terrific does not apply to input eminem, so there is no variant eminem/terrific",
+                     "x.yaml:14:68: expect[3].attention.min: 1.5 is out of range: attention is a share between 0 and 1",
+                     "x.yaml:15:54: expect[4].above: 2 is out of range: a cosine similarity is between -1 and 1",
+                     "x.yaml:16:54: expect[5].below: -0.1 is out of range: p(paraphrase) is a probability between 0 and 1"] {
+            #expect(parsed.contains(line), "\(line)\nnot in:\n\(parsed)")
+        }
+
+        // What only the models can tell: checked once they are loaded, before anything is traced.
+        let gpt2 = Self.repository.appendingPathComponent("Tests/attnlabTests/Fixtures/models/gpt2").path
+        let experiment = try ExperimentParser.parse("""
+        name: x
+        models:
+          - { id: sentence-transformers/all-MiniLM-L6-v2, name: minilm, task: attention }
+          - { id: \(gpt2), name: gpt2 }
+        inputs:
+          - { id: eminem, a: "the eminem tune was totally awesome.", b: "dude, that song from eminem was sick!" }
+          - id: translated
+            a: "the cat sat."
+            decoder: "le chat"
+        perturbations:
+          - { id: masked, mask: sick }
+          - { id: no-dude, delete: dude }
+        expect:
+          - { variant: eminem/base, model: minilm, attention: { from: tune, to: awesome, layer: 6, head: 12, min: 0.1 } }
+          - { variant: eminem/base, model: minilm, mass: { from: a, to: b, layers: 2-7, min: 0.1 } }
+          - { variant: "eminem/*", model: minilm, attention: { from: dude, to: "B:eminem", max: 0.9 } }
+          - { variant: eminem/masked, attention: { from: "[MASK]", to: awesome, max: 0.9 } }
+          - { variant: translated/base, model: minilm, mass: { from: a, to: b, min: 0.1 } }
+        """, file: "x.yaml")
+        #expect { try Executor.run(experiment, options: RunOptions(runsFolder: runs, locator: locator)) } throws: { error in
+            let text = "\(error)"
+            let lines = ["x.yaml:9:14: inputs[1].decoder: model minilm (bert) has no decoder: decoder: is only for encoder-decoder models",
+                         "x.yaml:9:14: inputs[1].decoder: model gpt2 (gpt2) has no decoder",
+                         "x.yaml:14:55: expect[0].attention: layer 6 is out of range: model minilm has layers 0–5",
+                         "x.yaml:14:55: expect[0].attention: head 12 is out of range: model minilm has heads 0–11",
+                         "x.yaml:15:50: expect[1].mass: layers 2-7 are out of range: model minilm has layers 0–5",
+                         "x.yaml:16:54: expect[2].attention: no word \"dude\" in eminem/no-dude for model minilm",
+                         "x.yaml:17:42: expect[3].attention: model gpt2 makes no variant eminem/masked (it has no mask token for the mask perturbation)",
+                         "x.yaml:18:54: expect[4].mass: translated/base is not a pair of sentences"]
+            for line in lines where !text.contains(line) { Issue.record("\(line)\nnot in:\n\(text)") }
+            return true
+        }
+        #expect(!FileManager.default.fileExists(atPath: runs.appendingPathComponent("x").path), "nothing was written")
+    }
+
+    /// An input that cannot be run (too long for the model) is reported with its error, fails the
+    /// expectations that name it and the run, and the other inputs still run.
+    @Test func oneBadInputDoesNotStopTheOthers() throws {
+        let long = Array(repeating: "word", count: 600).joined(separator: " ")
+        let experiment = try ExperimentParser.parse("""
+        name: x
+        models: [{ id: sentence-transformers/all-MiniLM-L6-v2, name: minilm, task: attention }]
+        inputs:
+          - { id: short, a: "the eminem tune was totally awesome." }
+          - { id: long, a: "\(long)" }
+        expect:
+          - { variant: short/base, attention: { from: tune, to: eminem, min: 0.5 } }
+          - { variant: long/base, attention: { from: word, to: word, min: 0 } }
+        """, file: "x.yaml")
+        let result = try Executor.run(experiment, options: RunOptions(runsFolder: runs, locator: locator, runID: "bad"))
+        let manifest = result.manifest
+        #expect(!manifest.passed)
+        #expect(try result.run.records().map(\.variant.path) == ["short/base"])
+        #expect(manifest.failures == [.init(model: "minilm", subject: "long/base", message: "the input is 602 tokens long, more than the maximum of 512; shorten the text, or pass --truncate to cut it to 512 tokens")])
+        #expect(manifest.expectations.map(\.passed) == [true, false])
+        #expect((manifest.expectations[1].results?.first?.actual ?? "").hasPrefix("the variant could not be run: the input is 602 tokens long"))
+        #expect(try Manifest.read(result.folder.appendingPathComponent("manifest.json")) == manifest)
+    }
+
     @Test func wordsSplitIntoPiecesAreFound() throws {
         // "eminem" is emi ##nem: the word's attention sums over its key pieces and averages over its query pieces.
         var spec = try experiment()
-        spec.expectations = try ExperimentParser.parse("""
-        name: x
-        models: [{id: m, name: minilm}]
-        inputs: [{id: i, a: x}]
-        expect:
+        spec.expectations = try Self.expectations("""
           - variant: eminem/sick
             attention: { from: eminem, to: eminem, min: 0.5 }
-        """, file: "x.yaml").expectations
+        """)
         let result = try Executor.run(spec, options: RunOptions(runsFolder: runs, locator: locator, runID: "pieces"))
         let outcome = try #require(result.manifest.expectations.first?.results?.first)
         #expect(outcome.passed, "\(outcome.actual)")
@@ -146,11 +242,7 @@ import Testing
 extension ExecutorTests {
     @Test func passingExpectationsOfEveryKind() throws {
         var spec = try experiment()
-        spec.expectations = try ExperimentParser.parse("""
-        name: x
-        models: [{id: m, name: minilm}]
-        inputs: [{id: i, a: x}]
-        expect:
+        spec.expectations = try Self.expectations("""
           - { variant: eminem/terrific, output: similarity, above: 0.8 }
           - { variant: eminem/sick, output: similarity, below: 0.7 }
           - { variant: eminem/sick, output: similarity, equals: 0.679, tolerance: 0.001 }
@@ -158,10 +250,15 @@ extension ExecutorTests {
           - { variant: eminem/sick, mass: { from: b, to: a, min: 0.1 } }
           - { variant: eminem/sick, mass: { from: a, to: b, max: 0.9, layer: 5, head: 4 } }
           - { variant: "*/*", attention: { from: eminem, to: "[CLS]", min: 0.05, layers: 0-2 } }
-        """, file: "x.yaml").expectations
+          - { variant: eminem/sick, attention: { from: "B:eminem", to: "A:eminem", min: 0.3 } }
+          - { variant: eminem/sick, attention: { from: "A:eminem", to: "B:eminem", max: 0.99, layer: 0, head: 0 } }
+        """)
         let result = try Executor.run(spec, options: RunOptions(runsFolder: runs, locator: locator, runID: "pass"))
         #expect(result.manifest.passed, "\(result.manifest.expectations.filter { !$0.passed })")
-        #expect(result.manifest.expectations.count == 7 && result.manifest.resultCount == 9)
+        #expect(result.manifest.expectations.count == 9 && result.manifest.resultCount == 11)
+        // A:/B: read one sentence's word: "eminem" of B attends to "eminem" of A in some head.
+        let crossing = result.manifest.expectations.first { $0.expectation.contains("\"B:eminem\" → \"A:eminem\"") }
+        #expect(crossing?.results?.first?.actual.hasPrefix("attention \"B:eminem\" → \"A:eminem\" = ") == true)
     }
     @Test func everythingIsWrittenBeforeTheRunIsRenamedIntoPlace() throws {
         let final = runs.appendingPathComponent("paraphrase-eminem/whole")

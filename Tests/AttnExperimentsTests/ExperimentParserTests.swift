@@ -23,7 +23,7 @@ import Testing
         #expect(experiment.name == "paraphrase-eminem")
         #expect(experiment.models.map(\.name) == ["minilm"])
         #expect(experiment.models[0].threshold == 0.75 && experiment.models[0].task == .similarity)
-        #expect(Array(experiment.inputs) == [InputSpec(id: "eminem", a: "the eminem tune was totally awesome.", b: "dude, that song from eminem was sick!", decoder: nil, baseName: "sick")])
+        #expect(Array(experiment.inputs).map { var input = $0; input.position = nil; return input } == [InputSpec(id: "eminem", a: "the eminem tune was totally awesome.", b: "dude, that song from eminem was sick!", decoder: nil, baseName: "sick")])
         #expect(experiment.perturbations.map(\.id) == ["terrific", "available"])
         #expect(experiment.expectations.count == 8)
         #expect(experiment.capture == [.qkv])

@@ -29,4 +29,22 @@ struct FixtureTests {
         let pdf = PDFFacts(try FigureRenderer.render(.cross, input, format: .pdf))
         #expect(pdf.pageCount == 1 && pdf.embedsDejaVu)
     }
+
+    /// The README's cross figure (layer 1, head 1): its three strongest cells are neighbours on the
+    /// diagonal, and each keeps its value; no enlarged cell covers another or another's own cell.
+    @Test func neighbouringTopCellsKeepTheirValues() throws {
+        let stored = try TraceFile.read(Self.folder.appendingPathComponent("translation.trace.safetensors"))
+        let input = try FigureInputs.make(kind: .cross, sources: [.trace(stored, name: "translation")],
+                                          selections: [HeadSelection(layer: 1, heads: .list([1]))])
+        let matrix = input.matrices[0]
+        let top = FigureRenderer.topCells(matrix.scalars, columns: matrix.shape[1], count: 3)
+        #expect(zip(top, top.dropFirst()).contains { abs($0.row - $1.row) <= 1 && abs($0.column - $1.column) <= 1 }, "the case needs neighbouring cells")
+        let texts = SVGFacts(try FigureRenderer.render(.cross, input, format: .svg)).texts
+        for cell in top {
+            let value = String(format: "%.2f", matrix[cell.row, cell.column])
+            let expected = top.filter { String(format: "%.2f", matrix[$0.row, $0.column]) == value }.count
+            #expect(texts.filter { $0 == value }.count == expected, "value \(value) of cell \(cell.row), \(cell.column)")
+        }
+    }
 }
+

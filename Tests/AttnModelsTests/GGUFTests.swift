@@ -95,7 +95,7 @@ import Testing
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let file = folder.appendingPathComponent("tiny-llama.gguf")
         try FileManager.default.copyItem(at: Self.folder.appendingPathComponent("tiny-llama.gguf"), to: file)
-        let locator = ModelLocator.standard(environment: ["HOME": root.path], workingDirectory: root)
+        let locator = ModelLocator.standard(environment: ["HOME": root.path], workingDirectory: root, executable: nil)
         #expect(try locator.resolve("tiny-llama").url.lastPathComponent == "tiny-llama")
         #expect(try locator.resolve(file.path).url.lastPathComponent == "tiny-llama.gguf")
         #expect(locator.list().map(\.id) == ["tiny-llama"])

@@ -81,6 +81,21 @@ final class RecordingVisitor: SiteVisitor, @unchecked Sendable {
         #expect(plain.stacks == visited.stacks)
     }
 
+    /// The same on a real model whose attention is computed in several blocks of query rows per
+    /// head (more than 64 tokens): the per-head visits see, and leave, the same bits as the fast path.
+    @Test func visitingScoresAndPatternsOfALongInputIsExact() throws {
+        let model = try ModelRegistry.load(folder: try Fixtures.realModel("sentence-transformers/all-MiniLM-L6-v2"))
+        let input = ModelInput(ids: [101] + (0 ..< 148).map { 1000 + ($0 * 7919) % 28000 } + [102])
+        for threads in [1, 2] {
+            let plain = try model.forward(input, options: ForwardOptions(capture: [.qkv], threads: threads))
+            let visitor = RecordingVisitor(wanted: { $0.kind == .scores || $0.kind == .pattern })
+            let visited = try model.forward(input, options: ForwardOptions(capture: [.qkv], sites: visitor, threads: threads))
+            #expect(plain.lastHidden == visited.lastHidden)
+            #expect(plain.stacks == visited.stacks)
+            #expect(visitor.seen[Site(.encoder, 5, .pattern)] == plain.stacks[.encoder]!.attention[5].scalars)
+        }
+    }
+
     /// Zeroing a head's pattern zeroes its captured attention and its output, and moves the result.
     @Test func changingThePatternChangesTheCaptureAndTheOutput() throws {
         let model = try ModelRegistry.load(folder: ArchitectureFixtures.url("roberta"))

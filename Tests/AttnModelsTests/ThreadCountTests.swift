@@ -17,6 +17,18 @@ import Testing
         #expect(one.lastHidden == two.lastHidden)
     }
 
+    /// The same at the lengths where products are cut differently: one block of query rows or
+    /// eight, products too small to share or shared by column blocks.
+    @Test(arguments: [3, 16, 65, 512])
+    func oneAndTwoThreadsGiveTheSameBitsAtEveryLength(tokens: Int) throws {
+        let model = try ModelRegistry.load(folder: try Fixtures.realModel("sentence-transformers/all-MiniLM-L6-v2"))
+        let ids = [101] + (0 ..< tokens - 2).map { 1000 + ($0 * 7919) % 28000 } + [102]
+        let one = try model.forward(ModelInput(ids: ids), options: ForwardOptions(capture: [.qkv, .hidden], threads: 1))
+        let two = try model.forward(ModelInput(ids: ids), options: ForwardOptions(capture: [.qkv, .hidden], threads: 2))
+        #expect(one.stacks[.encoder] == two.stacks[.encoder])
+        #expect(one.lastHidden == two.lastHidden)
+    }
+
     /// Inside a pass the loops read the pass's own budget, and the caller's is restored after it.
     @Test func aPassSetsTheBudgetOfItsOwnThreadOnly() throws {
         #expect(Parallel.threads == 1)

@@ -66,7 +66,7 @@ import Testing
         // The one drifted head, in the run report's figure row: A | B | B over A.
         #expect(html.contains("<div class=\"row\"><h4>layer 1, head 0 <span class=\"small\">JS "))
         #expect(html.components(separatedBy: "src=\"data:image/png;base64,").count - 1 == 3)
-        #expect(html.contains("alt=\"B (colour) vs A (circles), layer 1, head 0\""))
+        #expect(html.contains("alt=\"A (colour) vs B (circles), layer 1, head 0\""))
         // One stylesheet for both pages; nothing from the network, no script.
         #expect(html.contains("<style>\(ReportPage.style)</style>"))
         #expect(!html.contains("src=\"http") && !html.contains("<script"))

@@ -47,7 +47,24 @@ import Testing
         // Three heads, each drawn three times (base, variant, compare), inlined.
         #expect(html.components(separatedBy: "data:image/png;base64,").count - 1 == 9)
         // Drawn with the review page's figure row and stylesheet.
-        #expect(html.contains("alt=\"italy (colour) vs base (circles), layer "))
+        #expect(html.contains("alt=\"base (colour) vs italy (circles), layer "))
+        // Before and after on one colour scale: up to the larger maximum of the two.
+        let records = try result.run.records()
+        let base = try result.run.trace(try #require(records.first { $0.variant.isBase }))
+        let italy = try result.run.trace(try #require(records.first { $0.variant.path == "capital/italy" }))
+        let figures = try FigureRow.figures(layer: 1, head: 0, before: .init(title: "base", name: "base", trace: base),
+                                            after: .init(title: "italy", name: "italy", trace: italy))
+        func strongest(_ trace: Trace) -> Double {
+            let attention = trace.stacks[.encoder]!.attention
+            let n = trace.tokens.count, heads = attention.shape[1]
+            let start = (1 * heads + 0) * n * n
+            return Double(attention.scalars[start ..< start + n * n].max()!)
+        }
+        let largest = [strongest(base), strongest(italy)]
+        #expect(largest[0] != largest[1])
+        #expect(figures.map(\.kind) == [.heatmap, .heatmap, .compare])
+        #expect(figures.allSatisfy { $0.options.maximum == largest.max()! })
+        #expect(figures[2].input.matrices[0] == figures[0].input.matrices[0], "A, the cells, is the base")
         #expect(html.contains("<style>\(ReportPage.style)</style>"))
         #expect(!html.contains("http://") && !html.contains("https://"), "the report is self-contained")
     }

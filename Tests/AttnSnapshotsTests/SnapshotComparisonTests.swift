@@ -53,16 +53,17 @@ import Testing
         let head = try #require(terrific.driftedHeads.first)
         #expect(head.maxAbsDifference! > 0.3 && head.jsDivergence > 0.01)
         let strongest = try #require(head.strongest)
-        #expect(strongest.from == "terrific" && strongest.to == "awesome" && strongest.new > strongest.old + 0.3)
-        #expect(terrific.movedWords.first?.text == "terrific")
+        // Words are named with their sentence, as the snapshot files name them (and expectations accept).
+        #expect(strongest.from == "B:terrific" && strongest.to == "A:awesome" && strongest.new > strongest.old + 0.3)
+        #expect(terrific.movedWords.first?.text == "B:terrific")
 
         let report = DriftReport.render(comparison, experimentFile: "Experiments/toy.yaml")
         #expect(report.contains("snapshot check toy-experiment: 1 of 2 variants drifted"))
         #expect(report.contains("ok    toy pair/sick"))
         #expect(report.contains("DRIFT toy pair/terrific"))
         #expect(report.contains("attention: 1 of 4 heads drifted; most:"))
-        #expect(report.contains("terrific → awesome"))
-        #expect(report.contains("words whose attention moved most: terrific"))
+        #expect(report.contains("B:terrific → A:awesome"))
+        #expect(report.contains("words whose attention moved most: B:terrific"))
         #expect(report.contains("attnlab snapshot record Experiments/toy.yaml --commit"))
     }
 
@@ -132,7 +133,7 @@ import Testing
         #expect(failed.map { $0.attribute(forName: "name")?.stringValue ?? "" } == ["pair/terrific", "pair/terrific line 22: label is paraphrase"])
         let failure = try #require(failed.first?.elements(forName: "failure").first)
         #expect(failure.attribute(forName: "message")?.stringValue?.hasPrefix("label paraphrase → not-paraphrase, expectation line 22 now fails, similarity 0.8100 → 0.7000") == true)
-        #expect(failure.stringValue?.contains("terrific → awesome") == true)
+        #expect(failure.stringValue?.contains("B:terrific → A:awesome") == true)
         #expect(failed[1].elements(forName: "failure").first?.attribute(forName: "message")?.stringValue == "recorded as passed, now fails")
         #expect(suite.elements(forName: "system-out").first?.stringValue?.contains("the weights of toy changed") == true)
     }

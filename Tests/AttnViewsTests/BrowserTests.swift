@@ -1,4 +1,5 @@
 import AttnCore
+import AttnDiff
 import Foundation
 import Testing
 @testable import AttnViews
@@ -136,6 +137,63 @@ struct BrowserTests {
         }
     }
 
+    /// The compare view of a pair and a perturbed copy ("sick" → "fine", other attention): three
+    /// matrices on one colour scale and their difference, recomputed by the page from the stored
+    /// weights and checked here against the word alignment's own matrices; hover, layer, head, the
+    /// ranking of heads and both line diagrams driven; in dark and light mode.
+    @Test(arguments: [DisplayMode.dark, .light])
+    func compareView(_ mode: DisplayMode) throws {
+        let base = Self.traces[.pair]!, variant = SyntheticTraces.perturbedPair()
+        let url = Self.folder.appendingPathComponent("compare-\(mode.rawValue).html")
+        try ViewRenderer.writeComparison(base: base, variant: variant, options: ViewOptions(mode: mode), names: ("pair/sick", "pair/fine"), to: url)
+        let result = try Chromium.selfTest(url, windowSize: (1280, 900))
+        expectPassed(result, expecting: Self.common + ["three panels drawn", "one colour scale for A and B", "difference is B − A", "changed words marked",
+                                                       "hover a cell reads A, B and B − A", "select layer", "select head", "ranking jumps to the head",
+                                                       "lines on both sides", "hover follows the word across"], "compare view, \(mode)")
+        #expect(result.facts["changed words"] as? [String] == ["sick→fine"])
+        // The page opened on the head `attnlab diff` ranks first, and its largest change is the alignment's.
+        let diff = try TraceDiff.compare(base, variant)
+        let largest = try #require(result.facts["largest change"] as? [String: Any])
+        let (layer, head) = (largest["layer"] as? Int ?? -1, largest["head"] as? Int ?? -1)
+        #expect(layer == diff.heads[0].layer && head == diff.heads[0].head)
+        let a = try diff.alignment.wordMatrix(TraceDiff.headMatrix(base.stacks[.encoder]!.attention, layer: layer, head: head), side: .a)
+        let b = try diff.alignment.wordMatrix(TraceDiff.headMatrix(variant.stacks[.encoder]!.attention, layer: layer, head: head), side: .b)
+        let deltas = zip(a.scalars, b.scalars).map { Double($1 - $0) }
+        let strongest = deltas.indices.max { abs(deltas[$0]) < abs(deltas[$1]) }!
+        // The page reads weights stored in 8 bits (√-scaled): within 0.01 of the trace's.
+        #expect(abs((largest["b"] as? Double ?? 0) - (largest["a"] as? Double ?? 0) - deltas[strongest]) < 0.01,
+                "page \(largest), alignment Δ \(deltas[strongest])")
+        try screenshotPage(url, name: "compare-\(mode.rawValue)", size: (1280, 900))
+    }
+
+    /// A page opened on the last layer: the self-test switches to another one (it used to pick
+    /// "the last layer", which changed nothing, and failed).
+    @Test(arguments: [ViewKind.head, .neuron])
+    func selfTestOfAPageOpenedOnTheLastLayer(_ view: ViewKind) throws {
+        let trace = Self.traces[.single]!
+        let last = trace.stacks[.encoder]!.layerCount - 1
+        let result = try Chromium.selfTest(try page(.single, view, ViewOptions(layer: last), name: "last-layer-\(view.rawValue)"))
+        expectPassed(result, expecting: ["select layer"], "\(view) view opened on layer \(last)")
+    }
+
+    /// In a window 1,280 pixels wide, the neuron view shows α and ‖α·v‖ without scrolling
+    /// sideways, for heads of 64 and 128 dimensions and long token labels; and hidden heads stay
+    /// visible in light mode.
+    @Test(arguments: [64, 128])
+    func neuronViewFitsA1280PixelWindow(headDim: Int) throws {
+        let words = ["internationalisation", "counterrevolutionaries", "the", "uncharacteristically", "sat"]
+        let tokens = SyntheticTraces.bertTokens(a: words, b: nil)
+        let trace = SyntheticTraces.make(tokens: tokens, inputs: TraceInputs(a: words.joined(separator: " ")), layers: 2, heads: 4, headDim: headDim, seed: 9)
+        let url = Self.folder.appendingPathComponent("wide-neuron-\(headDim).html")
+        try ViewRenderer.write(trace, view: .neuron, options: ViewOptions(mode: .light), to: url)
+        let result = try Chromium.selfTest(url, windowSize: (1280, 800))
+        expectPassed(result, expecting: ["α fits the window"], "neuron view, head size \(headDim)")
+        #expect(result.facts["window width"] as? Int == 1280)
+        let head = Self.folder.appendingPathComponent("light-head.html")
+        try ViewRenderer.write(Self.traces[.pair]!, view: .head, options: ViewOptions(mode: .light), to: head)
+        expectPassed(try Chromium.selfTest(head), expecting: ["hidden head stays visible"], "head view, light mode")
+    }
+
     /// --layers / --heads keep only some layers and heads; the axes keep the model's numbers.
     @Test func modelViewOfSomeLayersAndHeadsInLightMode() throws {
         let options = ViewOptions(mode: .light, includeLayers: [1, 4], includeHeads: [0, 5, 11])
@@ -149,7 +207,11 @@ struct BrowserTests {
     @Test(arguments: ViewKind.allCases)
     func tinyTrace(_ view: ViewKind) throws {
         let url = Self.folder.appendingPathComponent("tiny-\(view.rawValue).html")
-        try ViewRenderer.write(SyntheticTraces.tiny(), view: view, to: url)
+        if view == .compare {
+            try ViewRenderer.writeComparison(base: SyntheticTraces.tiny(), variant: SyntheticTraces.tiny(), to: url)
+        } else {
+            try ViewRenderer.write(SyntheticTraces.tiny(), view: view, to: url)
+        }
         expectPassed(try Chromium.selfTest(url), expecting: ["first draw"], "\(view) view of two tokens")
     }
 
@@ -182,8 +244,12 @@ struct BrowserTests {
 
     func screenshot(_ scenario: Scenario, _ view: ViewKind, _ options: ViewOptions) throws {
         let url = try page(scenario, view, options, name: "shot-\(scenario.rawValue)-\(view.rawValue)")
-        let file = Self.screenshots.appendingPathComponent("view-\(view.rawValue)-\(scenario.rawValue).png")
-        try Chromium.screenshot(url, to: file, width: 1000, height: 700)
+        try screenshotPage(url, name: "view-\(view.rawValue)-\(scenario.rawValue)")
+    }
+
+    func screenshotPage(_ url: URL, name: String, size: (Int, Int) = (1000, 700)) throws {
+        let file = Self.screenshots.appendingPathComponent("\(name).png")
+        try Chromium.screenshot(url, to: file, width: size.0, height: size.1)
         let size = (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0
         // A blank page compresses to a few kilobytes; a drawn view does not.
         #expect(size > 15_000, "screenshot \(file.path) is \(size) bytes: is the view blank?")

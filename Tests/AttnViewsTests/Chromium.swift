@@ -55,8 +55,9 @@ enum Chromium {
     }
 
     /// Opens `page#selftest`, lets its scripts run, and reads the results from the DOM.
-    static func selfTest(_ page: URL, budgetMilliseconds: Int = 120_000) throws -> SelfTest {
-        let dom = try run(["--virtual-time-budget=\(budgetMilliseconds)", "--dump-dom", page.absoluteString + "#selftest"])
+    static func selfTest(_ page: URL, budgetMilliseconds: Int = 120_000, windowSize: (Int, Int)? = nil) throws -> SelfTest {
+        let size = windowSize.map { ["--window-size=\($0.0),\($0.1)"] } ?? []
+        let dom = try run(size + ["--virtual-time-budget=\(budgetMilliseconds)", "--dump-dom", page.absoluteString + "#selftest"])
         return try parseSelfTest(dom: dom)
     }
 

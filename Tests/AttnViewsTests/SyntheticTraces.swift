@@ -33,6 +33,16 @@ enum SyntheticTraces {
                     layers: 2, heads: 4, headDim: 16, seed: 2)
     }
 
+    /// The pair with "sick" replaced by "fine" (same tokens otherwise) and attention of another
+    /// seed, as a perturbed variant of `pair()`.
+    static func perturbedPair() -> Trace {
+        let a = ["the", "em", "##inem", "tune", "was", "totally", "awesome", "."]
+        let b = ["dude", ",", xssText, "<!--", "song\u{2028}x", "&amp;", "was", "fine", "!"]
+        let tokens = bertTokens(a: a, b: b)
+        return make(tokens: tokens, inputs: TraceInputs(a: "the eminem tune was totally awesome.", b: "dude, \(xssText) <!-- song\u{2028}x &amp; was fine!"),
+                    layers: 2, heads: 4, headDim: 16, seed: 7)
+    }
+
     /// An encoder-decoder trace: 8 encoder tokens, 6 decoder tokens, encoder, decoder (causal)
     /// and cross stacks of 2 layers × 4 heads.
     static func encoderDecoder() -> Trace {

@@ -7,7 +7,9 @@ import Testing
 struct ViewRendererTests {
     @Test func pageIsSelfContained() throws {
         for view in ViewKind.allCases {
-            let html = String(decoding: try ViewRenderer.render(SyntheticTraces.single(), view: view), as: UTF8.self)
+            let page = view == .compare ? try ViewRenderer.renderComparison(base: SyntheticTraces.single(), variant: SyntheticTraces.single())
+                : try ViewRenderer.render(SyntheticTraces.single(), view: view)
+            let html = String(decoding: page, as: UTF8.self)
             #expect(html.hasPrefix("<!doctype html>"))
             // Nothing is fetched: no external script, stylesheet, font or image.
             // (The SVG namespace is a name, not an address anything is fetched from.)
@@ -190,4 +192,18 @@ struct ViewRendererTests {
         let long = try ViewRenderer.render(SyntheticTraces.long(tokens: 512, withQKV: false), view: .model)
         #expect(long.count <= 25_000_000, "512 tokens: \(long.count) bytes")
     }
+
+    /// The compare view takes two traces of one model: a single trace, or traces with other heads,
+    /// are refused with what to do; the page carries the variant's tokens and the changed words.
+    @Test func theCompareViewNeedsTwoTracesOfOneModel() throws {
+        #expect { try ViewRenderer.render(SyntheticTraces.pair(), view: .compare) } throws: { "\($0)".contains("needs two traces") }
+        #expect { try ViewRenderer.renderComparison(base: SyntheticTraces.pair(), variant: SyntheticTraces.single()) } throws: {
+            "\($0)".contains("2 × 4 and 3 × 4 heads")
+        }
+        let page = String(decoding: try ViewRenderer.renderComparison(base: SyntheticTraces.pair(), variant: SyntheticTraces.perturbedPair(),
+                                                                       names: ("pair/sick", "pair/fine")), as: UTF8.self)
+        #expect(page.contains("AttnLab.boot('compare')"))
+        #expect(page.contains(#""changedTo":"fine""#) && page.contains(#""names":["pair\/sick","pair\/fine"]"#))
+    }
 }
+

@@ -62,4 +62,24 @@ import Testing
         #expect(!types.isEmpty && types.allSatisfy { $0 == 0 })
         #expect(details.contains { ($0["segment"] as? Int) == 1 }, "the segments still tell A from B")
     }
+
+    /// `tokens` in JSON and in trace files are what transformers' `convert_ids_to_tokens` gives
+    /// (recorded with the reference tokenizers of these folders): RoBERTa's `<mask>` without the
+    /// space it swallowed, T5's unknown pieces as `<unk>`; the display form stays separate.
+    @Test func tokensAreTheVocabularysSpelling() throws {
+        let roberta = try CLI.run(["trace", "--model", Self.models.appendingPathComponent("roberta").path,
+                                   "--text", "Hello world, attention is <mask> here.", "--format", "json"])
+        #expect(roberta.status == 0, "\(roberta.stderr)")
+        let robertaJSON = try #require(try JSONSerialization.jsonObject(with: Data(roberta.stdout.utf8)) as? [String: Any])
+        #expect(robertaJSON["tokens"] as? [String] == ["<s>", "Hello", "Ġworld", ",", "Ġat", "tention", "Ġi", "s", "<mask>", "Ġhe", "re", ".", "</s>"])
+
+        let folder = try CLI.temporaryFolder()
+        let out = folder.appendingPathComponent("t5.safetensors")
+        let t5 = try CLI.run(["trace", "--model", Self.models.appendingPathComponent("t5").path, "--text", "the cat ☃ sat {x}",
+                              "--decoder-text", "le chat", "--out", out.path])
+        #expect(t5.status == 0, "\(t5.stderr)")
+        let trace = try TraceFile.read(out)
+        #expect(trace.tokens.map(\.text) == ["▁the", "▁ca", "t", "▁", "<unk>", "▁s", "at", "▁", "<unk>", "x", "<unk>", "</s>"])
+        #expect(trace.tokens[4].display == "<unk>" && trace.tokens[4].start == 8 && trace.tokens[4].end == 9)
+    }
 }

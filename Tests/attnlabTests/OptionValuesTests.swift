@@ -9,7 +9,7 @@ import Testing
         (["trace", "--model", "m", "--text", "hi", "--task", "translation"], "--task <task>",
          ["similarity", "classification", "masked-lm", "causal-lm", "seq2seq", "attention"]),
         (["trace", "--model", "m", "--text", "hi", "--format", "xml"], "--format <format>", ["safetensors", "json"]),
-        (["view", "t.safetensors", "--out", "v.html", "--view", "graph"], "--view <view>", ["head", "model", "neuron"]),
+        (["view", "t.safetensors", "--out", "v.html", "--view", "graph"], "--view <view>", ["head", "model", "neuron", "compare"]),
         (["view", "t.safetensors", "--out", "v.html", "--mode", "dim"], "--mode <mode>", ["dark", "light"]),
         (["view", "t.safetensors", "--out", "v.html", "--stack", "middle"], "--stack <stack>", ["encoder", "decoder", "cross"]),
         (["view", "t.safetensors", "--out", "v.html", "--sentences", "c-d"], "--sentences <sentences>", ["all", "a-a", "b-b", "a-b", "b-a"]),
@@ -42,7 +42,7 @@ import Testing
 
     @Test func helpListsTheValuesAndTheDefault() throws {
         let view = try Self.help("view")
-        #expect(view.contains("--view <view> The view to write. (values: head, model, neuron; default: head)"), "\(view)")
+        #expect(view.contains("--view <view> The view to write. (values: head, model, neuron, compare; default: head)"), "\(view)")
         #expect(view.contains("(values: dark, light; default: dark)"))
         #expect(view.contains("(values: encoder, decoder, cross)"))
         #expect(view.contains("(values: all, a-a, b-b, a-b, b-a; default: all)"))

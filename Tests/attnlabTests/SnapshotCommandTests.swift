@@ -160,6 +160,51 @@ import Testing
         #expect(try sandbox.attnlab("snapshot", "check", "Experiments/capitals.yaml").status == 0)
         let working = try sandbox.attnlab("review", "capitals", "--out", page.path)
         #expect(working.stdout.contains("review HEAD → working tree"))
+
+        // Committing what --update wrote: the files differ from HEAD, and the output says so.
+        let committed = try sandbox.attnlab("snapshot", "record", "Experiments/capitals.yaml", "--commit")
+        #expect(committed.status == 0, "\(committed.stderr)")
+        #expect(!committed.stdout.contains("no file changed"), "\(committed.stdout)")
+        #expect(committed.stdout.contains("the working tree already held these snapshots (from check --update or record without --commit)"))
+        #expect(committed.stdout.contains("files changed (compared with HEAD):") && committed.stdout.contains("committed "))
+        #expect(try sandbox.git(["status", "--porcelain", "--", "Snapshots"]) == "")
+        let again = try sandbox.attnlab("snapshot", "record", "Experiments/capitals.yaml", "--commit")
+        #expect(again.stdout.contains("no file changed: the snapshots were up to date (HEAD already has them)"))
+        #expect(again.stdout.contains("nothing to commit"))
+    }
+
+    /// `snapshot check --all` checks every experiment under Experiments/, says which failed, and
+    /// writes one JUnit file for all of them; a broken experiment does not hide the others.
+    @Test func checkAllChecksEveryExperiment() throws {
+        let sandbox = try Sandbox()
+        defer { try? FileManager.default.removeItem(at: sandbox.root) }
+        let experiments = sandbox.repository.appendingPathComponent("Experiments")
+        let capitals = try String(contentsOf: experiments.appendingPathComponent("capitals.yaml"), encoding: .utf8)
+        try FileManager.default.createDirectory(at: experiments.appendingPathComponent("more"), withIntermediateDirectories: true)
+        try capitals.replacingOccurrences(of: "name: capitals", with: "name: cities")
+            .write(to: experiments.appendingPathComponent("more/cities.yaml"), atomically: true, encoding: .utf8)
+        for name in ["capitals", "more/cities"] {
+            #expect(try sandbox.attnlab("snapshot", "record", "Experiments/\(name).yaml").status == 0)
+        }
+        let clean = try sandbox.attnlab("snapshot", "check", "--all")
+        #expect(clean.status == 0, "\(clean.stdout)\(clean.stderr)")
+        #expect(clean.stdout.contains("snapshot check capitals: all 2 variants match") && clean.stdout.contains("snapshot check cities: all 2 variants match"))
+        #expect(clean.stdout.contains("checked 2 experiments in ") && clean.stdout.contains("all match their snapshots"))
+
+        try "name: broken\nmodels: []\n".write(to: experiments.appendingPathComponent("broken.yaml"), atomically: true, encoding: .utf8)
+        try sandbox.perturbTheWeights()
+        let junit = sandbox.root.appendingPathComponent("all.xml")
+        let drifted = try sandbox.attnlab("snapshot", "check", "--all", "--junit", junit.path)
+        #expect(drifted.status == 1)
+        #expect(drifted.stdout.contains("ERROR Experiments/broken.yaml: Experiments/broken.yaml has 2 problems"), "\(drifted.stdout)")
+        #expect(drifted.stdout.contains("snapshot check capitals: 2 of 2 variants drifted") && drifted.stdout.contains("snapshot check cities: 2 of 2 variants drifted"))
+        #expect(drifted.stdout.contains("3 failed (Experiments/broken.yaml, Experiments/capitals.yaml, Experiments/more/cities.yaml)"))
+        let document = try XMLDocument(contentsOf: junit)
+        #expect(document.rootElement()?.attribute(forName: "failures")?.stringValue == "4")
+        #expect(try document.nodes(forXPath: "//testsuite").count == 2)
+
+        let usage = try sandbox.attnlab("snapshot", "check")
+        #expect(usage.status == 2 && usage.stderr.contains("or --all"))
     }
 
     @Test func recordingTwiceGivesTheSameBytesWhateverTheThreadCount() throws {

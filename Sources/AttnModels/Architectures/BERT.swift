@@ -112,4 +112,31 @@ public final class BertModel: TransformerModel {
         }
         return ModelOutput(stacks: [.encoder: stack.stack], lastHidden: x)
     }
+
+    /// The inputs' rows stacked (`[Σn, h]`), each input attending to itself only.
+    public func compute(batch inputs: [ModelInput], _ options: ForwardOptions) throws -> [ModelOutput] {
+        let h = config.hiddenSize
+        let shape = layers[0].attention.shape
+        let scales = StackPass.scales(1 / Float(shape.headDim).squareRoot(), layers: layers.count)
+        var stacks = inputs.map { StackPass(.encoder, layers: layers.count, shape: shape, queries: $0.ids.count, keys: $0.ids.count,
+                                            hidden: h, scales: scales, pass: options) }
+        var segments: [Range<Int>] = []
+        for input in inputs { segments.append((segments.last?.upperBound ?? 0) ..< (segments.last?.upperBound ?? 0) + input.ids.count) }
+
+        // Word + position + token type embeddings of every input, stacked, then LayerNorm.   x: (Σn, h)
+        let ids = inputs.flatMap(\.ids)
+        let positions = inputs.flatMap { Array(0 ..< $0.ids.count) }
+        let types = inputs.flatMap { $0.typeIds ?? [Int](repeating: 0, count: $0.ids.count) }
+        var x = embeddingNorm(embed(ids, in: wordEmbeddings) + embed(positions, in: positionEmbeddings) + embed(types, in: typeEmbeddings))
+        let masks = inputs.map { AttentionMask(keys: $0.attentionMask) }
+        for i in stacks.indices { stacks[i].keepHidden(x, rows: segments[i], at: 0) }
+        for l in layers.indices {
+            x = layers[l](x, segments: segments, masks: masks, stacks: &stacks, layer: l)      // (Σn, h)
+            for i in stacks.indices { stacks[i].keepHidden(x, rows: segments[i], at: l + 1) }
+        }
+        return zip(stacks, segments).map { stack, rows in
+            let last = Tensor(shape: [rows.count, h], scalars: Array(x.scalars[rows.lowerBound * h ..< rows.upperBound * h]))
+            return ModelOutput(stacks: [.encoder: stack.stack], lastHidden: last)
+        }
+    }
 }

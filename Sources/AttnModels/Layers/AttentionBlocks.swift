@@ -40,14 +40,9 @@ struct SelfAttention: Sendable {
     /// `[hidden, heads·headDim]`); biases of the projections when `bias`, of the output when `outputBias`.
     init(_ w: WeightLoader, query: String, key: String, value: String, output: String, hidden: Int, shape: HeadShape,
          bias: Bool = true, outputBias: Bool? = nil, base: Bool = true) throws {
-        let take = { (name: String, dims: [Int]) in base ? try w.base(name, dims) : try w.take(name, dims) }
         let (qw, kvw) = (shape.queryWidth, shape.keyValueWidth)
-        let parts = [(query, qw), (key, kvw), (value, kvw)]
-        let weight = try Tensor.concatenating(parts.map { try take("\($0.0).weight", [$0.1, hidden]) })
-        let projectionBias = bias ? try Tensor.concatenating(parts.map { try take("\($0.0).bias", [$0.1]) }) : nil
-        qkv = Linear(weight: weight, bias: projectionBias)
-        self.output = Linear(weight: try take("\(output).weight", [hidden, qw]),
-                             bias: (outputBias ?? bias) ? try take("\(output).bias", [hidden]) : nil)
+        qkv = try w.fusedLinear([query, key, value], out: [qw, kvw, kvw], in: hidden, bias: bias, base: base)
+        self.output = try w.linear(output, in: qw, out: hidden, bias: outputBias ?? bias, base: base)
         self.shape = shape
     }
 
@@ -96,6 +91,50 @@ struct SelfAttention: Sendable {
     }
 }
 
+extension SelfAttention {
+    /// Several inputs' rows stacked in `x` (`[Σn, hidden]`, input `i` in rows `segments[i]`), each
+    /// attending to itself only: the projections run once over all rows, the heads per input, each
+    /// into its own stack. No site visitor (a batched pass has none).
+    func callAsFunction(_ x: Tensor, segments: [Range<Int>], masks: [AttentionMask], stacks: inout [StackPass], layer: Int) -> Tensor {
+        let rows = x.count / qkv.inFeatures
+        let (qw, kvw) = (shape.queryWidth, shape.keyValueWidth)
+        let ld = qw + 2 * kvw
+        var qkv = self.qkv(x)                                   // (Σn, qw + 2·kvw): q | k | v
+        var context = Tensor(uninitialized: [rows, qw])         // (Σn, qw)
+        qkv.withUnsafeMutableBufferPointer { p in
+            let base = p.baseAddress!
+            if !transform.isIdentity {
+                for segment in segments {
+                    let start = base + segment.lowerBound * ld
+                    transform.apply(queries: start, ldq: ld, keys: start + qw, ldk: ld, rows: segment.count, shape: shape)
+                }
+            }
+            context.withUnsafeMutableBufferPointer { ctx in
+                // Each stack's own attention buffer, made for this pass and held by it alone, so its
+                // storage stays where it is while the threads write disjoint layers of it.
+                let pointers = stacks.indices.map { i in
+                    stacks[i].attention.withUnsafeMutableBufferPointer { $0.baseAddress! + layer * shape.heads * segments[i].count * segments[i].count }
+                }
+                let scales = stacks.map { $0.geometry.scales[layer] }
+                // Each input whole on one thread (its heads in turn): many small inputs share the threads.
+                Parallel.forEach(segments.count) { i in
+                    let (n, start) = (segments[i].count, base + segments[i].lowerBound * ld)
+                    multiHeadAttention(shape, queries: n, keys: n, q: start, ldq: ld, k: start + qw, ldk: ld, v: start + qw + kvw, ldv: ld,
+                                       scale: scales[i], mask: masks[i], probabilities: pointers[i],
+                                       context: ctx.baseAddress! + segments[i].lowerBound * qw, ldc: qw)
+                }
+            }
+            for i in stacks.indices where stacks[i].wantsQKV {
+                let (n, start) = (segments[i].count, UnsafePointer(base + segments[i].lowerBound * ld))
+                stacks[i].keep(\.query, layer: layer, rows: n, heads: shape.heads, from: start, ld: ld, offset: 0)
+                stacks[i].keep(\.key, layer: layer, rows: n, heads: shape.keyValueHeads, from: start, ld: ld, offset: qw)
+                stacks[i].keep(\.value, layer: layer, rows: n, heads: shape.keyValueHeads, from: start, ld: ld, offset: qw + kvw)
+            }
+        }
+        return output(context)                                  // (Σn, hidden)
+    }
+}
+
 /// Cross-attention: queries from the decoder `[hidden → heads·headDim]`, keys and values from the
 /// encoder's output fused `[hidden → 2·keyValueHeads·headDim]`, and the output projection.
 struct CrossAttention: Sendable {
@@ -107,10 +146,9 @@ struct CrossAttention: Sendable {
     init(_ w: WeightLoader, query: String, key: String, value: String, output: String, hidden: Int, shape: HeadShape,
          bias: Bool = true) throws {
         let (qw, kvw) = (shape.queryWidth, shape.keyValueWidth)
-        self.query = Linear(weight: try w.base("\(query).weight", [qw, hidden]), bias: bias ? try w.base("\(query).bias", [qw]) : nil)
-        keyValue = Linear(weight: try Tensor.concatenating([key, value].map { try w.base("\($0).weight", [kvw, hidden]) }),
-                          bias: bias ? try Tensor.concatenating([key, value].map { try w.base("\($0).bias", [kvw]) }) : nil)
-        self.output = Linear(weight: try w.base("\(output).weight", [hidden, qw]), bias: bias ? try w.base("\(output).bias", [hidden]) : nil)
+        self.query = try w.linear(query, in: hidden, out: qw, bias: bias, base: true)
+        keyValue = try w.fusedLinear([key, value], out: [kvw, kvw], in: hidden, bias: bias, base: true)
+        self.output = try w.linear(output, in: qw, out: hidden, bias: bias, base: true)
         self.shape = shape
     }
 

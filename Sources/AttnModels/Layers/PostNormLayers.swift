@@ -24,6 +24,16 @@ struct PostNormEncoderLayer: Sendable {
     }
 }
 
+extension PostNormEncoderLayer {
+    /// Several inputs' rows stacked in `x` (`[Σn, h]`, input `i` in rows `segments[i]`), each
+    /// attending to itself: what `callAsFunction(_:mask:stack:layer:)` computes for each, with
+    /// every product run once over all rows.
+    func callAsFunction(_ x: Tensor, segments: [Range<Int>], masks: [AttentionMask], stacks: inout [StackPass], layer: Int) -> Tensor {
+        let attended = attentionNorm(x + attention(x, segments: segments, masks: masks, stacks: &stacks, layer: layer))  // (Σn, h)
+        return outputNorm(attended + feedForward(attended))                                                         // (Σn, h)
+    }
+}
+
 /// The post-norm decoder layer of BART and Marian: causal self-attention, cross-attention over the
 /// encoder's output, feed-forward, each followed by residual and LayerNorm.
 struct PostNormDecoderLayer: Sendable {

@@ -91,6 +91,17 @@ struct StackPass {
         }
     }
 
+    /// Keeps rows `rows` of stacked states `x` (`[Σn, hidden]`) as hidden state `index`.
+    mutating func keepHidden(_ x: Tensor, rows: Range<Int>, at index: Int) {
+        guard hidden != nil else { return }
+        let width = x.shape[1]
+        hidden!.withUnsafeMutableBufferPointer { h in
+            x.withUnsafeBufferPointer {
+                (h.baseAddress! + index * rows.count * width).update(from: $0.baseAddress! + rows.lowerBound * width, count: rows.count * width)
+            }
+        }
+    }
+
     /// Keeps one layer's projections, given as head-interleaved rows (`[rows, ld]`, head `h` at
     /// column `offset + h·headDim`), as `[heads, rows, headDim]` blocks.
     mutating func keep(_ which: WritableKeyPath<StackPass, Tensor?>, layer: Int, rows: Int, heads: Int,

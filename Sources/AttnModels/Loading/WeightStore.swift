@@ -10,6 +10,14 @@ public protocol TensorSource: AnyObject, Sendable {
     func shape(of name: String) -> [Int]?
     /// The tensor converted to Float32.
     func tensor(_ name: String) throws -> Tensor
+    /// Calls `body` with the tensor's values as Float32, without a copy where the file allows it.
+    func withFloat32<R>(_ name: String, _ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R
+}
+
+extension TensorSource {
+    public func withFloat32<R>(_ name: String, _ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
+        try tensor(name).withUnsafeBufferPointer(body)
+    }
 }
 
 extension SafeTensorsFile: TensorSource {
@@ -91,11 +99,21 @@ public final class WeightStore: @unchecked Sendable {
         return try source.tensor(original)
     }
 
-    /// SHA-256 over the weight files' hashes, in name order.
-    public func contentHash() throws -> String {
+    /// Calls `body` with a tensor's values as Float32, straight from a mapped safetensors file when
+    /// it holds them as such (see `SafeTensorsFile.withFloat32`).
+    public func withFloat32<R>(_ name: String, _ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
+        guard let (source, original) = locations[name] else {
+            throw ModelError("missing tensor \(name)", location: folder.path)
+        }
+        return try source.withFloat32(original, body)
+    }
+
+    /// SHA-256 over the weight files' hashes, in name order; each file's hash comes from `cache`
+    /// while the file is unchanged.
+    public func contentHash(cache: FileHashCache = .shared) throws -> String {
         var combined = SHA256()
         for path in sources.map(\.path).sorted() {
-            combined.update(Data(try SHA256.hash(fileAt: path).utf8))
+            combined.update(Data(try cache.sha256(ofFileAt: path).utf8))
         }
         return combined.finalize()
     }
@@ -138,21 +156,52 @@ public final class WeightLoader {
 
     /// A tensor by its full name.
     public func take(_ name: String, _ shape: [Int]) throws -> Tensor {
-        guard let actual = store.shape(of: name) else {
-            missing.append(name)
-            return try placeholder(shape, for: name)
-        }
-        used.insert(name)
-        guard actual == shape else {
-            mismatched.append("\(name) is \(actual), expected \(shape)")
-            return try placeholder(shape, for: name)
-        }
+        guard check(name, shape) else { return try placeholder(shape, for: name) }
         do {
             return try store.tensor(name)
         } catch {
             mismatched.append("\(name): \(error)")
             return try placeholder(shape, for: name)
         }
+    }
+
+    /// Whether the file has `name` with `shape`; records it as used, missing or mismatched.
+    private func check(_ name: String, _ shape: [Int]) -> Bool {
+        guard let actual = store.shape(of: name) else {
+            missing.append(name)
+            return false
+        }
+        used.insert(name)
+        guard actual == shape else {
+            mismatched.append("\(name) is \(actual), expected \(shape)")
+            return false
+        }
+        return true
+    }
+
+    /// The kernel `[in, Σ rows]` of linear weights stored `[rows, in]` (PyTorch's layout), joined
+    /// along their rows in order (fused projections: q, k, v), read from the files straight into
+    /// their transposed place: no copy of each tensor, of the join, or of the transpose.
+    func kernel(_ names: [String], rows: [Int], in inputs: Int) throws -> Tensor {
+        let width = rows.reduce(0, +)
+        let found = zip(names, rows).map { check($0, [$1, inputs]) }   // every name checked, for `finish`'s list
+        if let bad = found.firstIndex(of: false) { return try placeholder([inputs, width], for: names[bad]) }
+        var kernel = Tensor(uninitialized: [inputs, width])
+        var column = 0
+        for (name, count) in zip(names, rows) {
+            do {
+                try kernel.withUnsafeMutableBufferPointer { k in
+                    try store.withFloat32(name) { w in
+                        Kernels.transpose(w.baseAddress!, rows: count, columns: inputs, into: k.baseAddress! + column, ld: width)
+                    }
+                }
+            } catch {
+                mismatched.append("\(name): \(error)")
+                return Tensor(zeros: [inputs, width])
+            }
+            column += count
+        }
+        return kernel
     }
 
     /// A tensor that may be absent (an optional head); nil when it is.
@@ -163,8 +212,16 @@ public final class WeightLoader {
     /// A linear layer `name.weight` `[out, in]` (PyTorch's layout) with `name.bias` `[out]` when `bias`;
     /// `base` adds the base-model prefix.
     func linear(_ name: String, in inputs: Int, out outputs: Int, bias: Bool = true, base: Bool = false) throws -> Linear {
-        let take = { (n: String, dims: [Int]) in base ? try self.base(n, dims) : try self.take(n, dims) }
-        return Linear(weight: try take("\(name).weight", [outputs, inputs]), bias: bias ? try take("\(name).bias", [outputs]) : nil)
+        try fusedLinear([name], out: [outputs], in: inputs, bias: bias, base: base)
+    }
+
+    /// One linear layer from several stored `[out_i, in]` (with biases `[out_i]` when `bias`),
+    /// joined along their outputs in order: q, k and v as one product.
+    func fusedLinear(_ names: [String], out outputs: [Int], in inputs: Int, bias: Bool = true, base: Bool = false) throws -> Linear {
+        let full = names.map { base ? prefix + $0 : $0 }
+        let kernel = try kernel(full.map { "\($0).weight" }, rows: outputs, in: inputs)
+        let biases = bias ? try Tensor.concatenating(zip(full, outputs).map { try take("\($0).bias", [$1]) }) : nil
+        return Linear(kernel: kernel, bias: biases)
     }
 
     /// A linear layer stored in GPT-2's Conv1D layout, `name.weight` `[in, out]`.

@@ -96,7 +96,7 @@ public final class LoadedModel: @unchecked Sendable {
         weightsHash = try weights.contentHash()
         var hasher = SHA256()
         for file in tokenizer.sourceFiles.sorted(by: { $0.path < $1.path }) {
-            hasher.update(Data(try SHA256.hash(fileAt: file.path).utf8))
+            hasher.update(Data(try FileHashCache.shared.sha256(ofFileAt: file.path).utf8))
         }
         tokenizerHash = hasher.finalize()
     }
@@ -156,10 +156,41 @@ public final class LoadedModel: @unchecked Sendable {
         let task = request.task ?? defaultTask(for: request)
         let passes = try self.passes(for: request)
         let joint = passes[0]
+        let forward = { (pass: PassInput) in try self.run(pass, threads: request.threads, planner: planner) }
+        // The similarity task's sentence passes run first: only their pooled embeddings are kept, so
+        // their buffers are free again when the joint pass allocates its captures (the peak memory
+        // is the larger pass's, not the sum).
+        let early = task == .similarity
+            ? try self.outputs(task: task, request: request, joint: joint, jointOutput: nil, passes: passes, forward: forward) : nil
         let output = try run(joint, capture: request.capture, threads: request.threads, planner: planner)
-        let (outputs, logits) = try self.outputs(task: task, request: request, joint: joint, jointOutput: output, passes: passes) {
-            try run($0, threads: request.threads, planner: planner)
+        let (outputs, logits) = try early ?? self.outputs(task: task, request: request, joint: joint, jointOutput: output, passes: passes,
+                                                          forward: forward)
+        return makeTrace(request, task: task, joint: joint, output: output, outputs: outputs, logits: logits, interventions: interventions)
+    }
+
+    /// Traces several requests with one batched forward pass over all their passes (see
+    /// `TransformerModel.forward(_:options:)` over several inputs), each trace as `trace(_:)` gives
+    /// it within float rounding, and the same bits whatever the thread count. No interventions;
+    /// the capture and threads are the first request's.
+    public func trace(batch requests: [TraceRequest]) throws -> [Trace] {
+        guard let first = requests.first else { return [] }
+        let passLists = try requests.map { try passes(for: $0) }
+        let inputs = passLists.joined().map { ModelInput(ids: $0.encoding.ids, typeIds: $0.encoding.typeIds, decoderIds: $0.decoding?.ids) }
+        let results = try model.forward(inputs, options: ForwardOptions(capture: first.capture, threads: first.threads))
+        var start = 0
+        return try zip(requests, passLists).map { request, passes in
+            let mine = Array(results[start ..< start + passes.count])
+            start += passes.count
+            let task = request.task ?? defaultTask(for: request)
+            let (outputs, logits) = try self.outputs(task: task, request: request, joint: passes[0], jointOutput: mine[0], passes: passes) { pass in
+                mine[passes.firstIndex { $0.role == pass.role }!]
+            }
+            return makeTrace(request, task: task, joint: passes[0], output: mine[0], outputs: outputs, logits: logits, interventions: [])
         }
+    }
+
+    private func makeTrace(_ request: TraceRequest, task: ModelTask, joint: PassInput, output: ModelOutput, outputs: TraceOutputs,
+                           logits: Tensor?, interventions: [Intervention]) -> Trace {
         let provenance = Provenance(model: folder.id, architecture: modelType, weightsHash: weightsHash,
                                     tokenizerHash: tokenizerHash, task: task.rawValue, capture: request.capture.names)
         return Trace(inputs: joint.inputs, tokens: joint.encoding.tokens, decoderTokens: joint.decoding?.tokens,

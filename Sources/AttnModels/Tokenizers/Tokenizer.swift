@@ -122,13 +122,22 @@ struct PipelineTokenizer: Tokenizer {
                 Self.truncateLongestFirst(&first, &second, maxLength: maxLength - added)
             }
         }
-        let tokens: [TraceToken]
+        var tokens: [TraceToken]
         let typeIds: [Int]
         if let postProcessor {
             (tokens, typeIds) = postProcessor.process(first, second)
         } else {
             tokens = first + (second ?? [])
             typeIds = tokens.map(\.segment)
+        }
+        // Tokens are named as the vocabulary spells them, as transformers' `convert_ids_to_tokens`
+        // does: an unknown piece is `<unk>`, not the characters it covers, and an `lstrip` token is
+        // `<mask>`, not the ` <mask>` it matched (the post-processors trim spans by what matched, so
+        // this comes last; the span keeps what matched).
+        for index in tokens.indices {
+            guard let spelled = token(for: tokens[index].id), spelled != tokens[index].text else { continue }
+            tokens[index].text = spelled
+            tokens[index].display = addedVocabulary.tokensByID[tokens[index].id] != nil ? spelled : decoder.display(spelled)
         }
         return Encoding(tokens: tokens, ids: tokens.map(\.id), typeIds: typeIds)
     }
@@ -158,7 +167,8 @@ struct PipelineTokenizer: Tokenizer {
             if let addedToken {
                 let span = piece.originalSpan(of: addedToken.range)
                 // The text is what matched (with the spaces an `lstrip` token swallowed, as Hugging
-                // Face spells it); the display is the token's own spelling.
+                // Face's `encoding.tokens` spells it) until `encode` names it as the vocabulary does;
+                // the display is the token's own spelling.
                 let display = addedVocabulary.tokensByID[addedToken.id]?.content ?? addedToken.text
                 tokens.append(TraceToken(text: addedToken.text, display: display, id: addedToken.id,
                                          start: span.start, end: span.end, word: wordIndex, segment: segment))

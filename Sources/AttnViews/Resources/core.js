@@ -342,6 +342,8 @@
     }
   }
 
+  AttnLab.Stack = Stack;
+
   /** Reads the page's payload; numbers are decoded when a view first needs them. */
   AttnLab.load = function () {
     const node = document.getElementById('attnlab-payload');
@@ -421,6 +423,20 @@
       c.textBaseline = 'middle';
       c.fillText(text, x + this.dx, y + this.dy);
     }
+    /** Text turned a quarter left (read upwards), anchored at (x, y) as `text` anchors it along its length. */
+    textUp(x, y, text, style) {
+      const c = this.context;
+      c.save();
+      c.translate(x + this.dx, y + this.dy);
+      c.rotate(-Math.PI / 2);
+      this.context.globalAlpha = 1;
+      c.fillStyle = style.colour;
+      c.font = (style.bold ? 'bold ' : '') + style.size + 'px ' + AttnLab.font;
+      c.textAlign = style.align || 'left';
+      c.textBaseline = 'middle';
+      c.fillText(text, 0, 0);
+      c.restore();
+    }
     image(x, y, w, h, source) {
       const c = this.context;
       c.imageSmoothingEnabled = false;
@@ -463,6 +479,12 @@
     text(x, y, text, style) {
       const anchor = style.align === 'right' ? 'end' : style.align === 'center' ? 'middle' : 'start';
       this.parts.push('<text x="' + r1(x + this.dx) + '" y="' + r1(y + this.dy) + '" fill="' + style.colour + '" font-size="' + style.size +
+        '" text-anchor="' + anchor + '" dominant-baseline="central"' + (style.bold ? ' font-weight="bold"' : '') + ' xml:space="preserve">' + xmlEscaped(text) + '</text>');
+    }
+    textUp(x, y, text, style) {
+      const anchor = style.align === 'right' ? 'end' : style.align === 'center' ? 'middle' : 'start';
+      const px = r1(x + this.dx), py = r1(y + this.dy);
+      this.parts.push('<text x="' + px + '" y="' + py + '" transform="rotate(-90 ' + px + ' ' + py + ')" fill="' + style.colour + '" font-size="' + style.size +
         '" text-anchor="' + anchor + '" dominant-baseline="central"' + (style.bold ? ' font-weight="bold"' : '') + ' xml:space="preserve">' + xmlEscaped(text) + '</text>');
     }
     image(x, y, w, h, source) {
@@ -635,6 +657,26 @@
     control.value = String(value);
     fire(control, control.tagName === 'SELECT' ? 'change' : 'input');
     if (control.type === 'number') fire(control, 'change');
+  };
+
+  /** The WCAG contrast ratio of two CSS colours given as `rgb(r, g, b)` (1 to 21). */
+  AttnLab.contrast = function (a, b) {
+    const luminance = (colour) => {
+      const [r, g, b_] = (colour.match(/[\d.]+/g) || ['0', '0', '0']).slice(0, 3).map((v) => {
+        const c = Number(v) / 255;
+        return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b_;
+    };
+    const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p);
+    return (x + 0.05) / (y + 0.05);
+  };
+
+  /** A layer of `stack` other than `layer`, for a self-test to switch to: the last, or the first
+   * when the page opened on the last. */
+  AttnLab.otherLayer = function (stack, layer) {
+    const last = stack.layers[stack.layers.length - 1];
+    return last !== layer ? last : stack.layers[0];
   };
 
   /** Each view's self-test, by view name: `selftests.head(t, view, data)`, from `head.selftest.js`. */

@@ -53,7 +53,7 @@
       for (const head of stack.heads) {
         const square = el('button', {
           type: 'button', class: 'head-square', title: 'Head ' + head, data: { head: String(head) },
-          style: { background: AttnLab.headColour(head, stack.modelHeads) },
+          style: { background: AttnLab.headColour(head, stack.modelHeads), borderColor: AttnLab.headColour(head, stack.modelHeads) },
           onclick: () => {
             state.heads = state.heads.includes(head) ? state.heads.filter((h) => h !== head) : stack.heads.filter((h) => h === head || state.heads.includes(h));
             redraw();

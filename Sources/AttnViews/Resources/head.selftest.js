@@ -32,10 +32,12 @@
     // Layer selector.
     const layerSelect = document.getElementById('attnlab-layer');
     if (stack.layers.length > 1) {
-      const before = all.signature;
-      AttnLab.setValue(layerSelect, stack.layers[stack.layers.length - 1]);
-      t.check('select layer', state.layer === stack.layers[stack.layers.length - 1] && stats().signature !== before,
-        'layer ' + state.layer + ', signature ' + before + ' → ' + stats().signature);
+      // Another layer than the one the page opened on (which may be the last).
+      const before = all.signature, opened = state.layer;
+      const target = AttnLab.otherLayer(stack, opened);
+      AttnLab.setValue(layerSelect, target);
+      t.check('select layer', state.layer === target && stats().signature !== before,
+        'layer ' + opened + ' → ' + state.layer + ', signature ' + before + ' → ' + stats().signature);
       AttnLab.setValue(layerSelect, stack.layers[0]);
     }
     const base = stats();
@@ -46,6 +48,11 @@
     AttnLab.fire(square, 'click');
     t.check('toggle head off', !state.heads.includes(firstHead) && !(stats().perHead[firstHead] > 0) && square.classList.contains('off') &&
       stats().lines === base.lines - base.perHead[firstHead], stats().lines + ' lines after hiding head ' + firstHead);
+    // A hidden head stays visible, in light mode too: its number in the text colour, outlined in its own colour.
+    const look = getComputedStyle(square), page = getComputedStyle(document.body).backgroundColor;
+    t.check('hidden head stays visible', AttnLab.contrast(look.color, page) >= 4.5 && look.borderTopColor !== page &&
+      !/rgba\(.*, 0\)|transparent/.test(look.borderTopColor) && Number(look.opacity) === 1,
+      'text ' + look.color + ' on ' + page + ' (contrast ' + AttnLab.contrast(look.color, page).toFixed(1) + '), outline ' + look.borderTopColor);
     AttnLab.fire(square, 'click');
     t.check('toggle head on', state.heads.includes(firstHead) && stats().lines === base.lines, stats().lines + ' lines');
     const lastHead = stack.heads[stack.heads.length - 1];

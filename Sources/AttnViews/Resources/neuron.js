@@ -112,7 +112,7 @@
       for (const head of stack.heads) {
         squares.append(el('button', {
           type: 'button', class: 'head-square', title: 'Head ' + head, data: { head: String(head) }, role: 'radio',
-          style: { background: AttnLab.headColour(head, stack.modelHeads) },
+          style: { background: AttnLab.headColour(head, stack.modelHeads), borderColor: AttnLab.headColour(head, stack.modelHeads) },
           onclick: () => { state.head = head; document.getElementById('attnlab-head').value = String(head); redraw(); },
         }, String(head)));
       }
@@ -123,10 +123,15 @@
       const d = stack.headDim, n = Math.max(stack.queries, stack.keys);
       const rowHeight = n <= 40 ? 20 : n <= 128 ? 16 : 13;
       const fontSize = rowHeight >= 16 ? 12 : 10;
-      const cell = Math.max(2, Math.min(6, Math.floor(192 / d)));
       const widthOf = (tokens) => Math.min(Math.max(Math.ceil(Math.max(0, ...tokens.map((t) => AttnLab.textWidth(AttnLab.tokenLabel(t), fontSize, true)))) + 16, 40), 160);
       const queryWidth = widthOf(stack.queryTokenList), keyWidth = widthOf(stack.keyTokenList);
       const linesWidth = 90, gap = 14, bar = 100;
+      // The three vector columns (k, q × k, v) take what the page's width leaves after the tokens
+      // and the bars, so that α and ‖α·v‖ are on screen without scrolling (6 px a cell at most;
+      // 1 px at least, below which the page scrolls).
+      const fixed = queryWidth + linesWidth + keyWidth + 6 + 5 * gap + 3 * bar + 8;
+      const available = Math.max(root.clientWidth || document.documentElement.clientWidth || 1200, 400);
+      const cell = Math.max(1, Math.min(6, Math.floor((available - fixed) / (2 * d + (stack.valueDim || d)))));
       const top = 2 * rowHeight + 12;
       const columns = {};
       let x = queryWidth + linesWidth + keyWidth + 6;
@@ -294,6 +299,12 @@
     buildControls();
     layout();
     redraw();
+    // A new width may give the vectors other cell sizes.
+    let resizing = null;
+    window.addEventListener('resize', () => {
+      clearTimeout(resizing);
+      resizing = setTimeout(() => { const before = geometry.cell; layout(); if (geometry.cell !== before) redraw(); }, 100);
+    });
 
     // What the self-test (neuron.selftest.js) reads and drives.
     return {

@@ -12,6 +12,11 @@
     t.check('tokens shown', queryNodes().length === stack.queries && keyColumn.querySelectorAll('.token').length === stack.keys,
       queryNodes().length + ' queries, ' + keyColumn.querySelectorAll('.token').length + ' keys');
     t.check('vectors drawn', view.stats.rows === stack.keys && view.stats.cells > stack.keys, view.stats.cells + ' cells for ' + view.stats.rows + ' keys');
+    // In a window 1,280 pixels wide, α and ‖α·v‖ are on screen without scrolling sideways.
+    const right = board.getBoundingClientRect().left + view.geometry.columns.contribution + view.geometry.bar;
+    t.fact('window width', window.innerWidth);
+    t.check('α fits the window', window.innerWidth < 1280 || right <= document.documentElement.clientWidth,
+      '‖α·v‖ ends at ' + Math.round(right) + ' px of ' + document.documentElement.clientWidth + ' (cells of ' + view.geometry.cell + ' px)');
     let alphaSum = 0;
     for (const a of view.result.alpha) alphaSum += a;
     t.check('α is a distribution', Math.abs(alphaSum - 1) < 0.05, 'Σα = ' + alphaSum.toFixed(4));
@@ -21,9 +26,10 @@
     t.check('hover a token makes it the query', state.query === other && queryNodes()[other].classList.contains('query') &&
       summary.includes('query “' + AttnLab.tokenLabel(stack.queryTokenList[other]) + '”'), 'query ' + state.query + ': ' + summary);
     if (stack.layers.length > 1) {
-      const scores = view.result.scores.slice();
-      AttnLab.setValue(document.getElementById('attnlab-layer'), stack.layers[stack.layers.length - 1]);
-      t.check('select layer', state.layer === stack.layers[stack.layers.length - 1] && view.result.scores.some((s, j) => s !== scores[j]), 'layer ' + state.layer);
+      // Another layer than the one the page opened on (which may be the last).
+      const scores = view.result.scores.slice(), target = AttnLab.otherLayer(stack, state.layer);
+      AttnLab.setValue(document.getElementById('attnlab-layer'), target);
+      t.check('select layer', state.layer === target && view.result.scores.some((s, j) => s !== scores[j]), 'layer ' + state.layer);
       AttnLab.setValue(document.getElementById('attnlab-layer'), stack.layers[0]);
     }
     if (stack.heads.length > 1) {

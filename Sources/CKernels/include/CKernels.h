@@ -18,6 +18,9 @@ void attn_gelu_tanh(float *values, long count);
 /// e^x in place (relative error about 1e-7; 0 at or below -87.3).
 void attn_exp(float *values, long count);
 
+/// destination[j·ld + i] = source[i·cols + j] for a row-major [rows, cols] source.
+void attn_transpose(const float *source, long rows, long cols, float *destination, long ld);
+
 /// The error function of one value (absolute error below 1e-6).
 float attn_erf(float x);
 

@@ -1,0 +1,83 @@
+import AttnCore
+import Foundation
+import Testing
+@testable import AttnModels
+
+/// Several inputs in one forward pass (rows stacked, every weight read once for all of them) give
+/// what one pass each gives, within float rounding, and the same bits on one thread or two.
+@Suite struct BatchedForwardTests {
+    static func ids(_ count: Int, seed: Int) -> [Int] {
+        [101] + (0 ..< count - 2).map { 1000 + (($0 + seed) * 7919) % 28000 } + [102]
+    }
+
+    static let inputs: [ModelInput] = [
+        ModelInput(ids: ids(12, seed: 1)),
+        ModelInput(ids: ids(70, seed: 2), typeIds: [Int](repeating: 0, count: 35) + [Int](repeating: 1, count: 35)),
+        ModelInput(ids: ids(3, seed: 3)),
+        ModelInput(ids: ids(20, seed: 4), attentionMask: [Bool](repeating: true, count: 16) + [false, false, false, false]),
+    ]
+
+    @Test func stackedInputsGiveWhatOnePassEachGives() throws {
+        let model = try ModelRegistry.load(folder: try Fixtures.realModel("sentence-transformers/all-MiniLM-L6-v2"))
+        let options = ForwardOptions(capture: [.qkv, .hidden], threads: 2)
+        let batched = try model.forward(Self.inputs, options: options)
+        #expect(batched.count == Self.inputs.count)
+        for (input, output) in zip(Self.inputs, batched) {
+            let alone = try model.forward(input, options: options)
+            expectClose(output.lastHidden, alone.lastHidden, within: 1e-5, "last hidden state, \(input.ids.count) tokens")
+            let (a, b) = (output.stacks[.encoder]!, alone.stacks[.encoder]!)
+            #expect(a.attention.shape == b.attention.shape)
+            expectClose(a.attention, b.attention, within: 1e-6, "attention, \(input.ids.count) tokens")
+            expectClose(a.query!, b.query!, within: 1e-5, "queries, \(input.ids.count) tokens")
+            expectClose(a.hidden!, b.hidden!, within: 1e-5, "hidden states, \(input.ids.count) tokens")
+            #expect(output.threads == 2)
+        }
+    }
+
+    @Test func aBatchGivesTheSameBitsOnOneAndTwoThreads() throws {
+        let model = try ModelRegistry.load(folder: try Fixtures.realModel("sentence-transformers/all-MiniLM-L6-v2"))
+        let one = try model.forward(Self.inputs, options: ForwardOptions(capture: [.qkv, .hidden], threads: 1))
+        let two = try model.forward(Self.inputs, options: ForwardOptions(capture: [.qkv, .hidden], threads: 2))
+        for (a, b) in zip(one, two) {
+            #expect(a.stacks == b.stacks)
+            #expect(a.lastHidden == b.lastHidden)
+        }
+    }
+
+    /// An architecture without a stacked pass runs the inputs one after the other: exactly the same.
+    @Test func otherArchitecturesRunTheInputsInTurn() throws {
+        let model = try ModelRegistry.load(folder: ArchitectureFixtures.url("gpt2"))
+        let inputs = [ModelInput(ids: [2, 7, 9]), ModelInput(ids: [4, 5, 6, 7, 8])]
+        let batched = try model.forward(inputs, options: ForwardOptions(capture: [.hidden]))
+        for (input, output) in zip(inputs, batched) {
+            let alone = try model.forward(input, capture: [.hidden])
+            #expect(output.lastHidden == alone.lastHidden)
+            #expect(output.stacks == alone.stacks)
+        }
+    }
+
+    @Test func aBadInputFailsTheBatchNamingIt() throws {
+        let model = try ModelRegistry.load(folder: try Fixtures.realModel("sentence-transformers/all-MiniLM-L6-v2"))
+        #expect(throws: ModelError.self) {
+            try model.forward([ModelInput(ids: [101, 102]), ModelInput(ids: [101, 999_999, 102])], options: ForwardOptions())
+        }
+    }
+
+    /// Traces of a batch of requests (the similarity task: three passes each) match traces of one
+    /// request at a time.
+    @Test func batchedTracesMatchOneAtATime() throws {
+        let loaded = try LoadedModel(folder: ModelFolder(id: "sentence-transformers/all-MiniLM-L6-v2",
+                                                         url: try Fixtures.realModel("sentence-transformers/all-MiniLM-L6-v2")))
+        let requests = [("the eminem tune was totally awesome.", "dude, that song from eminem was sick!"),
+                        ("a film about cats", "a movie about a cat, and about dogs too"),
+                        ("short", "a much longer second sentence that runs on for a while")]
+            .map { TraceRequest(a: $0.0, b: $0.1, capture: [.qkv]) }
+        let batched = try loaded.trace(batch: requests)
+        for (request, trace) in zip(requests, batched) {
+            let alone = try loaded.trace(request)
+            #expect(trace.tokens == alone.tokens)
+            #expect(abs(trace.outputs.similarity! - alone.outputs.similarity!) < 1e-6)
+            expectClose(trace.stacks[.encoder]!.attention, alone.stacks[.encoder]!.attention, within: 1e-6, request.a)
+        }
+    }
+}
