@@ -4,7 +4,7 @@ BIN_DEBUG := .build/debug/attnlab
 BIN_RELEASE := .build/release/attnlab
 PYTHON_VENV := .build/python-venv
 
-.PHONY: setup build release demo test python-test readme-test install bench clean
+.PHONY: setup build release demo serve test python-test readme-test install bench clean
 
 setup:
 	@Tools/setup.sh
@@ -21,10 +21,15 @@ demo: release
 	@echo
 	$(BIN_RELEASE) run Experiments/paraphrase-eminem.yaml
 
+# The app: type, perturb, ablate, scan, save as experiment (open the address it prints).
+serve: release
+	$(BIN_RELEASE) serve
+
 test: setup
 	$(SWIFT) build
 	$(BIN_DEBUG) snapshot check Experiments/paraphrase-eminem.yaml
 	$(BIN_DEBUG) snapshot check Experiments/paraphrase-suite.yaml
+	$(BIN_DEBUG) snapshot check Experiments/capital-cities.yaml
 	$(SWIFT) test
 	$(MAKE) --no-print-directory python-test
 	$(MAKE) --no-print-directory readme-test

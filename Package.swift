@@ -23,6 +23,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: libopenblas-dev, libgit2-dev, libcairo2-dev, zlib1g-dev).
@@ -53,12 +54,18 @@ let package = Package(
         // snapshot review pages.
         .target(name: "AttnReports", dependencies: ["AttnCore", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures",
                                                     "AttnGit", "AttnSnapshots"]),
+        // The local server of `attnlab serve`: routes, sessions, the model cache, security. Every
+        // route calls the library function a command calls.
+        .target(name: "AttnServe", dependencies: ["AttnCore", "AttnModels", "AttnDiff", "AttnExperiments", "AttnViews", "AttnReports", "AttnSnapshots",
+                                                  .product(name: "Hummingbird", package: "hummingbird")],
+                resources: [.copy("Resources")]),
         // Every reader of a user's file as a fuzz target, with seeds and seeded mutations (FuzzTests,
         // and Tools/fuzz for libFuzzer).
         .target(name: "AttnFuzz", dependencies: ["AttnCore", "AttnModels", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures", "AttnSnapshots"],
                 swiftSettings: optimised),
         .executableTarget(name: "attnlab", dependencies: [
             "AttnCore", "AttnModels", "AttnDiff", "AttnExperiments", "AttnViews", "AttnFigures", "AttnGit", "AttnSnapshots", "AttnReports",
+            "AttnServe",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -67,7 +74,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AttnDiffTests", dependencies: ["AttnDiff"]),
         .testTarget(name: "AttnExperimentsTests", dependencies: ["AttnExperiments"]),
-        .testTarget(name: "AttnViewsTests", dependencies: ["AttnViews", "AttnDiff"],
+        .testTarget(name: "AttnViewsTests", dependencies: ["AttnViews", "AttnModels", "AttnDiff"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "AttnFiguresTests", dependencies: ["AttnFigures"],
                     resources: [.copy("Fixtures")]),
@@ -76,6 +83,9 @@ let package = Package(
         .testTarget(name: "AttnGitTests", dependencies: ["AttnGit", "GitTestSupport"]),
         .testTarget(name: "AttnSnapshotsTests", dependencies: ["AttnSnapshots", "GitTestSupport"]),
         .testTarget(name: "AttnReportsTests", dependencies: ["AttnReports"]),
+        // Starts the server on a free port; drives the app in headless Chromium; runs the built `attnlab`.
+        .testTarget(name: "AttnServeTests", dependencies: ["AttnServe", "AttnCore", "AttnModels", "AttnDiff", "AttnExperiments",
+                                                            "AttnViews", "attnlab"]),
         // A seeded fuzz campaign over every reader, about a minute; crashing inputs kept in Fixtures.
         .testTarget(name: "FuzzTests", dependencies: ["AttnFuzz"], resources: [.copy("Fixtures")]),
         // Runs the built `attnlab` binary as a user would.

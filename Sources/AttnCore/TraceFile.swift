@@ -108,16 +108,18 @@ public enum TraceFile {
         enum Keys: String, CodingKey { case text, display, id, start, end, word, segment, special }
     }
 
-    /// The bytes of a trace file.
-    public static func encode(_ trace: Trace) throws -> Data {
-        try writer(trace).encoded()
+    /// The bytes of a trace file; `attention: .f16` stores the attention in half the space (about
+    /// three decimal digits, enough for a view or a figure).
+    public static func encode(_ trace: Trace, attention type: SafeTensorsWriter.StoredType = .f32) throws -> Data {
+        try writer(trace, attention: type).encoded()
     }
 
     /// The writer of a trace file, once the trace is checked to hold only finite numbers.
-    static func writer(_ trace: Trace) throws -> SafeTensorsWriter {
+    static func writer(_ trace: Trace, attention type: SafeTensorsWriter.StoredType = .f32) throws -> SafeTensorsWriter {
         try trace.checkFinite()
         var writer = SafeTensorsWriter()
-        let stored = storedType(trace.provenance.attentionStorage)
+        // A caller's explicit type (a scan file's f16) wins; otherwise the provenance says.
+        let stored = type == .f32 ? storedType(trace.provenance.attentionStorage) : type
         var storedHeads: [String: StoredHeads] = [:]
         for (kind, stack) in trace.stacks {
             if let kept = stack.storedHeads {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A word of a trace's input: one or more consecutive tokens of one sentence, or a special token.
 public struct TraceWord: Sendable, Equatable {
     /// 0 for sentence A, 1 for sentence B of a pair.
@@ -80,7 +82,9 @@ public enum TraceWords {
             if start >= 0, start < end, end <= scalars.count {
                 var text = String.UnicodeScalarView()
                 text.append(contentsOf: scalars[start ..< end])
-                return String(text)
+                // A byte-level BPE word carries the space before it (" is"); its name does not.
+                let trimmed = String(text).trimmingCharacters(in: .whitespacesAndNewlines)
+                return trimmed.isEmpty ? String(text) : trimmed
             }
         }
         return members.enumerated().map { position, token in

@@ -51,6 +51,8 @@ public struct RunOptions: Sendable {
     public var shard: Shard?
     /// Writes each variant's views and figures while its trace is in memory (into the staging folder).
     public var artifacts: (@Sendable (VariantArtifacts) throws -> [ArtifactLink])?
+    /// Writes each scan's view while its target and source traces are in memory.
+    public var scanArtifacts: (@Sendable (ScanArtifacts) throws -> Void)?
     /// Writes the rest of the run (the report) into the staging folder, `result.folder`, before the
     /// run is renamed into place; when it throws, nothing is left.
     public var finish: (@Sendable (RunResult) throws -> Void)?
@@ -58,6 +60,7 @@ public struct RunOptions: Sendable {
     public init(threads: Int = 1, runsFolder: URL = URL(fileURLWithPath: "runs"), locator: ModelLocator = .standard(),
                 progress: (@Sendable (Int, Int, String) -> Void)? = nil, runID: String? = nil, shard: Shard? = nil,
                 artifacts: (@Sendable (VariantArtifacts) throws -> [ArtifactLink])? = nil,
+                scanArtifacts: (@Sendable (ScanArtifacts) throws -> Void)? = nil,
                 finish: (@Sendable (RunResult) throws -> Void)? = nil) {
         self.threads = threads
         self.runsFolder = runsFolder
@@ -66,6 +69,7 @@ public struct RunOptions: Sendable {
         self.runID = runID
         self.shard = shard
         self.artifacts = artifacts
+        self.scanArtifacts = scanArtifacts
         self.finish = finish
     }
 }
@@ -90,6 +94,13 @@ public enum Executor {
         try RunPlan(experiment, maskTokens: maskTokens).all()
     }
 
+    /// The same, a chat input first rendered by `renderChat(model, messages)`: its variants are
+    /// edits of the prompt that model reads.
+    public static func plan(_ experiment: Experiment, maskTokens: [String?],
+                            renderChat: @escaping @Sendable (Int, [ChatMessage]) throws -> String) throws -> [PlannedVariant] {
+        try RunPlan(experiment, maskTokens: maskTokens, renderChat: renderChat).all()
+    }
+
     /// Base inputs mean ablations average over.
     static let meanReferenceInputs = 64
 
@@ -97,6 +108,7 @@ public enum Executor {
     static func request(_ variant: Variant, _ spec: ModelSpec, capture: CaptureOptions, watched: [String]) -> TraceRequest {
         var request = TraceRequest(a: variant.a, b: variant.b, decoderText: variant.decoder, task: spec.task, capture: capture, topK: spec.topK)
         request.watchedTokens = watched
+        request.chat = variant.chat ?? false
         return request
     }
 
@@ -109,7 +121,7 @@ public enum Executor {
                 throw ExperimentError("model \(spec.name) (\(spec.id))", cause: error)
             }
         }
-        let plan = RunPlan(experiment, maskTokens: models.map { $0.tokenizer.maskToken })
+        let plan = RunPlan(experiment, maskTokens: models.map { $0.tokenizer.maskToken }, renderChat: { try models[$0].renderChat($1) })
         // What only the models can tell (layers, heads, words) is checked before anything runs.
         try ExperimentChecker.check(experiment, models: models, plan: plan)
         let range = options.shard.map { $0.range(of: plan.groupCount) } ?? 0 ..< plan.groupCount
@@ -118,8 +130,7 @@ public enum Executor {
         let watched = Array(Set(experiment.expectations.flatMap { expectation -> [String] in
             switch expectation.check {
             case .above(let name, _), .below(let name, _), .equals(let name, _, _), .invariant(let name, _), .direction(let name, _, _):
-                if case .probability(let token) = name { return [token] }
-                return []
+                return name.metric.watchedTokens
             default:
                 return []
             }
@@ -137,8 +148,11 @@ public enum Executor {
             let writer = try RunWriter(folder: staging, expectations: experiment.expectations.map(RunTally.Expectation.init),
                                        models: experiment.models.map(\.name))
             let context = GroupContext(experiment: experiment, models: models, watched: watched,
-                                       meanReference: experiment.inputs.prefix(meanReferenceInputs).map { Variant.base(of: $0) },
-                                       folder: staging, scanThreads: options.threads, artifacts: options.artifacts)
+                                       meanReference: try models.indices.map { m in
+                                           try experiment.inputs.prefix(meanReferenceInputs).map { Variant.base(of: try plan.rendered($0, model: m)) }
+                                       },
+                                       folder: staging, scanThreads: options.threads, artifacts: options.artifacts,
+                                       scanArtifacts: options.scanArtifacts)
 
             // Each forward pass runs on one thread; the threads share the groups.
             BLAS.setThreads(1)
@@ -207,7 +221,8 @@ public enum Executor {
     }
 
     /// The label a variant's outputs amount to: the side of the similarity threshold, the most
-    /// probable class, or the most probable token at the first mask.
+    /// probable class, the most probable token at the first mask (masked-lm) or after the last
+    /// position (causal-lm, seq2seq).
     static func label(_ trace: Trace, _ spec: ModelSpec) -> String? {
         if let similarity = trace.outputs.similarity, let threshold = spec.threshold {
             let labels = spec.labels ?? ["not-paraphrase", "paraphrase"]
@@ -215,7 +230,8 @@ public enum Executor {
         }
         var outputs = trace.outputs
         if let labels = spec.labels { outputs.labels = labels }  // the experiment's names for the classes
-        return outputs.label ?? trace.outputs.topk?.first?.candidates.first?.token
+        let predicted = trace.provenance.task == ModelTask.maskedLM.rawValue ? trace.outputs.topk?.first : trace.outputs.topk?.last
+        return outputs.label ?? predicted?.candidates.first?.token
     }
 
     /// User and system time of the process so far.

@@ -1,5 +1,6 @@
 import AttnCore
 import AttnDiff
+import AttnModels
 import Foundation
 
 /// What one expectation found on one variant: whether it held, what was measured in words, by how
@@ -48,6 +49,33 @@ public enum ExpectationEvaluator {
         return ExpectationSpec.matches(inputPattern, variant.input) && ExpectationSpec.matches(variantPattern, variant.name)
     }
 
+    /// Checks expectations on variants traced in memory (the app's analyses; a run checks them group
+    /// by group): each subject an expectation names, against its base. An expectation that names
+    /// none fails, saying so. Scans and attributions are a run's, so their expectations are left out.
+    public static func evaluate(_ expectations: [ExpectationSpec], subjects: [Subject], inputs: [InputSpec]) -> [Manifest.ExpectationResult] {
+        var results: [Manifest.ExpectationResult] = []
+        for (index, expectation) in expectations.enumerated() {
+            switch expectation.check {
+            case .scanTop, .scanCell, .attributionRank: continue
+            default: break
+            }
+            let matching = subjects.filter { names(expectation, model: $0.model, variant: $0.variant) }
+            if matching.isEmpty {
+                results.append(.init(index: index, line: expectation.line, model: expectation.model ?? "*", variant: expectation.variant,
+                                     perturbation: "base", expectation: describe(expectation.check), passed: false,
+                                     actual: "no variant is named \(expectation.variant) (did the perturbation apply to the input?)"))
+            }
+            for subject in matching {
+                let base = subject.variant.isBase ? subject : subjects.base(of: subject)
+                let verdict = check(expectation.check, subject, base: base)
+                results.append(.init(index: index, line: expectation.line, model: subject.model, variant: subject.variant.path,
+                                     perturbation: subject.variant.rateFamily, expectation: describe(expectation.check),
+                                     passed: verdict.passed, actual: verdict.actual, margin: verdict.margin))
+            }
+        }
+        return results
+    }
+
     static func format(_ value: Double) -> String { String(format: "%.4f", value) }
 
     /// True when `input/variant` (either part may be `*`) names the variant path `path`.
@@ -57,20 +85,11 @@ public enum ExpectationEvaluator {
         return (want[0] == "*" || want[0] == have[0]) && (want[1] == "*" || want[1] == have[1])
     }
 
-    /// An output of a trace by name: similarity, a class's probability, or a token's probability at the first mask.
+    /// An output of a trace by name: similarity, a class's probability, a token's probability (at the
+    /// first mask for masked-lm, after the last position for causal-lm and seq2seq), or the logit
+    /// difference of two of them.
     static func output(_ name: OutputName, _ trace: Trace) -> Double? {
-        switch name {
-        case .similarity:
-            return trace.outputs.similarity
-        case .probability(let label):
-            if let labels = trace.outputs.labels, let probabilities = trace.outputs.probabilities,
-               let index = labels.firstIndex(of: label) { return probabilities[index] }
-            if let prediction = trace.outputs.topk?.first {
-                return (prediction.watched ?? []).first { $0.token == label }?.probability
-                    ?? prediction.candidates.first { $0.token == label }?.probability
-            }
-            return nil
-        }
+        try? name.metric.value(trace.outputs, task: ModelTask(rawValue: trace.provenance.task) ?? .attention)
     }
 
     static func check(_ check: ExpectationSpec.Check, _ subject: Subject, base: Subject?) -> Verdict {

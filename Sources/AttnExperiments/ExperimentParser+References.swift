@@ -38,7 +38,8 @@ extension SpecReader {
                 }
                 let output = mapping.first { $0.key.scalar?.string == "output" }?.value.scalar?.string
                     ?? mapping.first { $0.key.scalar?.string == "invariant" }?.value.scalar?.string
-                guard let output else { continue }
+                // A logit difference (ln p(A) − ln p(B)) may be any number.
+                guard let output, !output.hasPrefix("logit-diff:"), !output.hasPrefix("logit_diff:") else { continue }
                 let range: ClosedRange<Double> = output == "similarity" ? -1 ... 1 : 0 ... 1
                 let what = output == "similarity" ? "a cosine similarity is between -1 and 1" : "p(\(output)) is a probability between 0 and 1"
                 for (keyNode, value) in mapping {

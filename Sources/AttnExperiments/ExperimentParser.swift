@@ -338,7 +338,7 @@ final class SpecReader {
         var ids: [(String, Node)] = []
         for (index, item) in items.enumerated() {
             let key = "inputs[\(index)]"
-            guard let entries = mapping(item, key, allowed: ["id", "a", "b", "decoder", "base", "file", "text", "template"]) else { continue }
+            guard let entries = mapping(item, key, allowed: ["id", "a", "b", "decoder", "base", "file", "text", "template", "chat", "messages"]) else { continue }
             let value = { (name: String) in entries.first { $0.key == name }?.node }
             if let fileNode = value("file") {
                 guard let path = string(fileNode, "\(key).file") else { continue }
@@ -354,6 +354,17 @@ final class SpecReader {
                 result.append(.file(InputSet.File(url: url, path: path, format: format)))
                 continue
             }
+            if let chatNode = value("chat") {
+                if value("template") != nil { problem(value("template"), "\(key).template", "a chat input is one conversation; template is not allowed") }
+                guard let idNode = required(entries, "id", in: item, key), let id = slug(idNode, "\(key).id") else { continue }
+                ids.append((id, idNode))
+                if var input = chatInput(entries, chatNode, id: id, key: key) {
+                    input.position = position(item, key)
+                    result.append(.inline(input))
+                }
+                continue
+            }
+            if let node = value("messages") { problem(node, "\(key).messages", "messages are a chat: add chat: true") }
             let base = value("base").flatMap { slug($0, "\(key).base") } ?? "base"
             guard let textNode = value("a") ?? value("text") else {
                 problem(item, key, "missing \"a\" (the text, or sentence A of a pair)")
@@ -385,6 +396,36 @@ final class SpecReader {
             problem(node, "inputs", "two inputs have the id \"\(id)\"")
         }
         return result
+    }
+
+    /// A chat input (`chat: true`): its `messages` (each `{role, content}`), or its `a` as one user
+    /// message. Each model renders them with its own template.
+    func chatInput(_ entries: [(key: String, node: Node, keyNode: Node)], _ chatNode: Node, id: String, key: String) -> InputSpec? {
+        let value = { (name: String) in entries.first { $0.key == name }?.node }
+        guard let chat = choice(chatNode, "\(key).chat", ["true", "false"]), chat == "true" else {
+            problem(chatNode, "\(key).chat", "write chat: true with the messages, or leave chat out for plain text")
+            return nil
+        }
+        for name in ["b", "decoder"] where value(name) != nil { problem(value(name), "\(key).\(name)", "a chat input is one conversation; \(name) is not allowed") }
+        var messages: [ChatMessage] = []
+        if let list = value("messages") {
+            guard let items = sequence(list, "\(key).messages") else { return nil }
+            for (index, item) in items.enumerated() {
+                let at = "\(key).messages[\(index)]"
+                guard let fields = mapping(item, at, allowed: ["role", "content"]),
+                      let role = required(fields, "role", in: item, at).flatMap({ string($0, "\(at).role") }),
+                      let content = required(fields, "content", in: item, at).flatMap({ string($0, "\(at).content") }) else { continue }
+                messages.append(ChatMessage(role: role, content: content))
+            }
+            if items.isEmpty { problem(list, "\(key).messages", "list at least one message") }
+        } else if let text = (value("a") ?? value("text")).flatMap({ string($0, "\(key).a") }) {
+            messages = [ChatMessage(role: "user", content: text)]
+        } else {
+            problem(chatNode, key, "a chat input needs messages: [{role: user, content: …}] (or a: as the user's message)")
+            return nil
+        }
+        let base = value("base").flatMap { slug($0, "\(key).base") } ?? "base"
+        return InputSpec(id: id, a: messages.map(\.content).joined(separator: "\n"), b: nil, decoder: nil, baseName: base, messages: messages)
     }
 
     /// `sample: 500`, `sample: 10%`, or `{size: 500, seed: 7}`.
@@ -614,7 +655,7 @@ final class SpecReader {
 
     func outputName(_ node: Node, _ key: String) -> OutputName? {
         guard let text = string(node, key) else { return nil }
-        return text == "similarity" ? .similarity : .probability(text)
+        return OutputName(parsing: text)
     }
 
     func heads(_ fields: [(key: String, node: Node, keyNode: Node)], _ key: String) -> HeadScope {

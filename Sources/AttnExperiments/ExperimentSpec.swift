@@ -142,6 +142,9 @@ public struct InputSpec: Sendable, Equatable {
     public var decoder: String?
     /// The name of the unperturbed variant (default `base`).
     public var baseName: String
+    /// `chat: true`: the conversation each model's chat template renders (with the generation
+    /// prompt) into the text that is traced and perturbed; nil for plain text.
+    public var messages: [ChatMessage]? = nil
     /// Where the input was written (its entry, or the `file:` line it was read from), and its
     /// `decoder:` (for problems only the model can find); nil when not read from a file.
     public var position: FilePosition? = nil
@@ -191,13 +194,30 @@ public struct PerturbationSpec: Sendable {
 /// What to compare: a model output.
 public enum OutputName: Sendable, Equatable {
     case similarity
-    /// The probability of a class label (classification) or of a token at the first mask (masked-lm).
+    /// The probability of a class label (classification), of a token at the first mask (masked-lm),
+    /// or of the next token after the last position (causal-lm).
     case probability(String)
+    /// ln p(a) − ln p(b) of two labels or tokens: the difference of their logits.
+    case logitDifference(String, String)
 
-    public var description: String {
+    /// `similarity`, `logit-diff:A,B`, or a label or token (also written `p:X`).
+    public init(parsing text: String) {
+        switch try? OutputMetric(parsing: text) {
+        case .similarity: self = .similarity
+        case .logitDifference(let a, let b): self = .logitDifference(a, b)
+        case .probability(let name): self = .probability(name)
+        case nil: self = .probability(text)
+        }
+    }
+
+    public var description: String { metric.description }
+
+    /// The same output as a metric, which reads it from a trace's outputs.
+    var metric: OutputMetric {
         switch self {
-        case .similarity: "similarity"
-        case .probability(let label): "p(\(label))"
+        case .similarity: .similarity
+        case .probability(let name): .probability(name)
+        case .logitDifference(let a, let b): .logitDifference(a, b)
         }
     }
 }

@@ -21,13 +21,15 @@ struct GroupContext: @unchecked Sendable {
     var models: [LoadedModel]
     /// Tokens whose probability an expectation or a metric reads, kept whatever their rank.
     var watched: [String]
-    /// Mean ablations average over these base inputs.
-    var meanReference: [Variant]
+    /// Per model, the base inputs mean ablations average over (as that model reads them: a chat
+    /// input rendered with its template).
+    var meanReference: [[Variant]]
     /// The run folder being written (the staging folder).
     var folder: URL
     /// Threads of a scan.
     var scanThreads: Int
     var artifacts: (@Sendable (VariantArtifacts) throws -> [ArtifactLink])?
+    var scanArtifacts: (@Sendable (ScanArtifacts) throws -> Void)?
 }
 
 /// Runs one group: traces each variant (a patch reads its source from the same group), checks the
@@ -46,6 +48,14 @@ enum GroupRunner {
         for variant in group.variants {
             if variant.intervention != nil { referenced.insert(variant.parentName) }
             if let source = variant.intervention?.source { referenced.insert(source) }
+        }
+        // A scan's view draws its target's and source's heads: they stay too.
+        if context.scanArtifacts != nil {
+            for scan in experiment.scans where scan.model == nil || scan.model == spec.name {
+                for path in [scan.target] + (scan.source.map { [$0] } ?? []) {
+                    if let found = group.variants.first(where: { $0.path == path && $0.intervention == nil }) { referenced.insert(found.name) }
+                }
+            }
         }
         var kept: [String: ExpectationEvaluator.Subject] = [:]
         // Per variant: the heads its checks and changes read, the record, and (for kept ones) the trace to write last.
@@ -171,6 +181,10 @@ enum GroupRunner {
                 continue
             }
             outcome.scans.append(record)
+            if let write = context.scanArtifacts, let targetSubject = kept[target.name] {
+                let source = scan.source.flatMap { path in kept.values.first { $0.variant.path == path && $0.variant.intervention == nil } }
+                try write(ScanArtifacts(folder: context.folder, record: record, target: targetSubject.trace, source: source?.trace))
+            }
             for (index, expectation) in experiment.expectations.enumerated() {
                 switch expectation.check {
                 case .scanTop(let name, _, _), .scanCell(let name, _, _, _, _):
@@ -218,7 +232,7 @@ enum GroupRunner {
             sources[source] = Executor.request(found, spec, capture: [], watched: context.watched)
         }
         let trace = try InterventionRunner.trace(request, interventions: [intervention], model: model, sources: sources,
-                                                 meanReference: context.meanReference.map { Executor.request($0, spec, capture: [], watched: []) })
+                                                 meanReference: context.meanReference[group.model].map { Executor.request($0, spec, capture: [], watched: []) })
         try trace.checkFinite()
         return trace
     }

@@ -46,6 +46,9 @@ public struct Variant: Codable, Sendable, Equatable {
     /// The family a failure rate counts the variant in: its own, or `base`.
     public var rateFamily: String { family ?? "base" }
 
+    /// True when `a` is a chat prompt rendered from an input's messages (it holds its special tokens).
+    public var chat: Bool?
+
     /// `input/name`, as expectations and folders name it.
     public var path: String { "\(input)/\(name)" }
     public var isBase: Bool { perturbation == nil && intervention == nil }
@@ -70,7 +73,7 @@ public struct Variant: Codable, Sendable, Equatable {
 
     public static func base(of input: InputSpec) -> Variant {
         Variant(input: input.id, name: input.baseName, a: input.a, b: input.b, decoder: input.decoder,
-                perturbation: nil, edits: [], swapped: false)
+                perturbation: nil, edits: [], swapped: false, chat: input.messages == nil ? nil : true)
     }
 }
 

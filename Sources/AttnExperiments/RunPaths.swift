@@ -19,6 +19,11 @@ public enum RunPaths {
         "figures/" + (try folder(model: model, variant: variant)) + "-\(try PathComponent(kind, what: "figure kind")).png"
     }
 
+    /// `views/<model>/<scan>-scan.html`: a scan's page.
+    public static func scanView(model: String, scan: String) throws -> String {
+        "views/" + (try PathComponent.path([(model, what: "model name"), (scan, what: "scan id")])) + "-scan.html"
+    }
+
     /// `<model>/<input>/<variant>`, each part checked.
     public static func folder(model: String, variant: Variant) throws -> String {
         try PathComponent.path([(model, what: "model name"), (variant.input, what: "input id"), (variant.name, what: "variant name")])

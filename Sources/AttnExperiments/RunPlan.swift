@@ -1,4 +1,5 @@
 import AttnCore
+import AttnModels
 import Foundation
 
 /// One model × input of a run with its variants: the base, then each perturbation that applies,
@@ -24,11 +25,31 @@ public struct RunPlan: Sendable {
     /// Each model's mask token (`[MASK]`, `<mask>`), for mask perturbations.
     public let maskTokens: [String?]
     private let index: PerturbationIndex
+    /// Renders a chat input's messages with a model's template (nil: chat inputs are refused).
+    private let renderChat: (@Sendable (Int, [ChatMessage]) throws -> String)?
 
-    public init(_ experiment: Experiment, maskTokens: [String?]) {
+    public init(_ experiment: Experiment, maskTokens: [String?],
+                renderChat: (@Sendable (_ model: Int, _ messages: [ChatMessage]) throws -> String)? = nil) {
         self.experiment = experiment
         self.maskTokens = maskTokens
+        self.renderChat = renderChat
         index = PerturbationIndex(experiment.perturbations)
+    }
+
+    /// The input as a model reads it: a chat input's messages rendered into the prompt, whose
+    /// variants are then edits of that prompt.
+    public func rendered(_ input: InputSpec, model: Int) throws -> InputSpec {
+        guard let messages = input.messages else { return input }
+        var rendered = input
+        do {
+            guard let renderChat else {
+                throw ExperimentError("chat inputs need the model's chat template", hint: "run the experiment with attnlab run")
+            }
+            rendered.a = try renderChat(model, messages)
+        } catch {
+            throw ExperimentError("model \(experiment.models[model].name), input \(input.id)", cause: error)
+        }
+        return rendered
     }
 
     /// Groups in the run: one per model × input.
@@ -56,9 +77,10 @@ public struct RunPlan: Sendable {
         for model in maskTokens.indices {
             let first = model * inputs
             guard range.lowerBound < first + inputs, range.upperBound > first else { continue }
-            try experiment.inputs.forEach { index, input in
+            try experiment.inputs.forEach { index, original in
                 let group = first + index
                 guard range.contains(group) else { return }
+                let input = try rendered(original, model: model)
                 try body(PlannedGroup(index: group, model: model, input: input, variants: variants(of: input, model: model)))
             }
         }

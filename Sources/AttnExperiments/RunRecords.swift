@@ -109,3 +109,13 @@ public struct VariantArtifacts: Sendable {
     public var base: ExpectationEvaluator.Subject?
     public var diff: TraceDiff?
 }
+
+/// A scan with the traces of its target and source, handed to `RunOptions.scanArtifacts` while
+/// they are in memory (the scan view draws their heads).
+public struct ScanArtifacts: Sendable {
+    /// The run's folder (the staging folder, renamed into place when the run is whole).
+    public var folder: URL
+    public var record: Manifest.ScanRecord
+    public var target: Trace
+    public var source: Trace?
+}

@@ -42,6 +42,12 @@ public enum ShardMerge {
                     try writer.appendResultLine(line, result)
                     return true
                 }
+                // Each scan's view, when the shard wrote one.
+                for scan in run.manifest.scans {
+                    let path = try RunPaths.scanView(model: scan.model, scan: scan.id)
+                    guard fm.fileExists(atPath: run.url.appendingPathComponent(path).path) else { continue }
+                    try link(run.url.appendingPathComponent(path), to: staging.appendingPathComponent(path))
+                }
                 writer.append(scans: run.manifest.scans, attributions: run.manifest.attributions, failures: run.manifest.failures ?? [])
             }
             try writer.close()

@@ -36,9 +36,13 @@ public struct RGB: Sendable, Equatable {
 }
 
 /// The colour maps a figure can use: sequential maps that start near white and print well in
-/// colour and in grey (ColorBrewer's nine-class sequential schemes), and viridis.
+/// colour and in grey (ColorBrewer's nine-class sequential schemes), viridis, and for values of
+/// either sign (scans) ColorBrewer's diverging red–blue, white at its middle.
 public enum ColorMapName: String, CaseIterable, Sendable {
-    case blues, greens, oranges, purples, reds, greys, ylorrd, viridis
+    case blues, greens, oranges, purples, reds, greys, ylorrd, viridis, rdbu
+
+    /// True for a map with a neutral middle, for values around 0.
+    public var isDiverging: Bool { self == .rdbu }
 
     /// The map's control colours, from the lowest value to the highest.
     var stops: [RGB] {
@@ -52,6 +56,8 @@ public enum ColorMapName: String, CaseIterable, Sendable {
         case .greys: hex = [0xFFFFFF, 0xF0F0F0, 0xD9D9D9, 0xBDBDBD, 0x969696, 0x737373, 0x525252, 0x252525, 0x000000]
         case .ylorrd: hex = [0xFFFFCC, 0xFFEDA0, 0xFED976, 0xFEB24C, 0xFD8D3C, 0xFC4E2A, 0xE31A1C, 0xBD0026, 0x800026]
         case .viridis: hex = [0x440154, 0x472D7B, 0x3B528B, 0x2C728E, 0x21918C, 0x28AE80, 0x5EC962, 0xADDC30, 0xFDE725]
+        // Low values red, high ones blue.
+        case .rdbu: hex = [0xB2182B, 0xD6604D, 0xF4A582, 0xFDDBC7, 0xF7F7F7, 0xD1E5F0, 0x92C5DE, 0x4393C3, 0x2166AC]
         }
         return hex.map { RGB(hex: $0) }
     }

@@ -25,6 +25,8 @@ public struct FigureInput: Sendable {
     public var columnAxisTitle: String = FigureInput.selfAttentionAxisTitles.columns
     /// The overview's attention `[layers, heads, queries, keys]`.
     public var stack: Tensor?
+    /// The scan a scan figure draws (`FigureInputs.scan`).
+    public var scan: ScanFigureData?
 
     /// The axis titles of self-attention and of cross-attention.
     public static let selfAttentionAxisTitles = (rows: "Tokens attending (queries)", columns: "Tokens attended to (keys)")
@@ -137,6 +139,9 @@ public enum FigureInputs {
             throw FigureError("no attention to draw", hint: "give a trace file, or arrays with --array")
         }
         if kind == .overview { return try overview(sources: sources, selections: selections, stack: stack, labels: labels) }
+        if kind == .scan {
+            throw FigureError("the scan figure draws a scan, not attention", hint: "give a scan file (`attnlab scan --out scan.json`), or use FigureInputs.scan(…)")
+        }
 
         let traces = sources.compactMap { source -> (Trace, String)? in
             if case .trace(let trace, let name) = source { return (trace, name) }
@@ -320,7 +325,7 @@ public enum FigureInputs {
                 throw FigureError("the \(kind.rawValue) figure needs two or more matrices, but \(from) gave \(count)",
                                   hint: "pass several traces, several arrays, or one array of shape [n, queries, keys]")
             }
-        case .overview:
+        case .overview, .scan:
             break
         }
     }
@@ -349,7 +354,7 @@ public enum FigureInputs {
             return "Stability over \(count) runs" + (what.isEmpty ? "" : " · \(what)")
         case .evolution:
             return "Evolution over \(count) checkpoints" + (what.isEmpty ? "" : " · \(what)")
-        case .overview:
+        case .overview, .scan:
             return model
         }
     }

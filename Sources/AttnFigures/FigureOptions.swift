@@ -1,6 +1,6 @@
 import Foundation
 
-/// The seven figures AttnLab draws.
+/// The figures AttnLab draws.
 public enum FigureKind: String, CaseIterable, Sendable {
     /// One head (or the mean of chosen heads) as a query × key grid.
     case heatmap
@@ -16,6 +16,8 @@ public enum FigureKind: String, CaseIterable, Sendable {
     case regions
     /// Every layer × head of a stack as small multiples on one page.
     case overview
+    /// A scan's layers × heads (or layers × words) on a diverging scale, the strongest cells annotated.
+    case scan
 }
 
 /// The file formats a figure can be written in.

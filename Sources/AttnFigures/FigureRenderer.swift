@@ -58,6 +58,7 @@ public enum FigureRenderer {
         case .evolution: return try EvolutionFigure.draw(input, options: options, format: format)
         case .regions: return try RegionsFigure.draw(input, options: options, format: format)
         case .overview: return try OverviewFigure.draw(input, options: options, format: format)
+        case .scan: return try ScanFigure.draw(input, options: options, format: format)
         }
     }
 
@@ -122,6 +123,10 @@ public enum FigureRenderer {
             }
         case .overview:
             break
+        case .scan:
+            guard input.scan != nil, input.matrices.count == 1 else {
+                throw FigureError("the scan figure draws a scan", hint: "build its input with FigureInputs.scan(…)")
+            }
         }
         try MatrixCheck.sameShape(input.matrices, names: names)
         let rows = input.matrices[0].shape[0], columns = input.matrices[0].shape[1]

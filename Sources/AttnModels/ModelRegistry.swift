@@ -20,6 +20,12 @@ public enum ModelRegistry {
         "marian": entry(MarianConfig.self) { try MarianModel(config: $0, weights: $1, path: $2) },
         "t5": entry(T5Config.self) { try T5Model(config: $0, weights: $1, path: $2) },
         "mt5": entry(T5Config.self) { try T5Model(config: $0, weights: $1, path: $2, architecture: "mt5") },
+        "llama": entry(LlamaConfig.self) { try LlamaModel(config: $0, weights: $1, path: $2) },
+        "mistral": entry(MistralConfig.self) { try MistralModel(config: $0, weights: $1, path: $2) },
+        "qwen2": entry(Qwen2Config.self) { try Qwen2Model(config: $0, weights: $1, path: $2) },
+        "qwen3": entry(Qwen3Config.self) { try Qwen3Model(config: $0, weights: $1, path: $2) },
+        "gemma": entry(GemmaConfig.self) { try GemmaModel(config: $0, weights: $1, path: $2) },
+        "phi3": entry(Phi3Config.self) { try Phi3Model(config: $0, weights: $1, path: $2) },
     ]
 
     /// A registry entry: decode `C` from config.json, check it, then build with `make`.

@@ -29,5 +29,11 @@ enum ReportPage {
     .variant{border-top:1px solid #d0d7de;margin-top:1em}pre{background:#f6f8fa;padding:.6em;white-space:pre-wrap;font-size:12px}
     .row{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}.row h4{width:100%;margin:.8em 0 0}
     figure{margin:0}figure img{max-width:380px;height:auto;border:1px solid #eee}.links a{font-size:.9em}
+    figure img.scan{max-width:560px}table.ranked td{font-variant-numeric:tabular-nums;text-align:right}
+    tr.intervened td:first-child{padding-left:1.8em}.delta{color:#555;font-size:.9em}
+    ul.expectations{list-style:none;padding-left:0}ul.expectations li{margin:.2em 0}
+    table.bars td.bar{white-space:nowrap;font-variant-numeric:tabular-nums}
+    .track{display:inline-block;position:relative;width:140px;height:10px;background:#f6f8fa;border:1px solid #d0d7de;vertical-align:middle}
+    .track span{position:absolute;top:0;height:10px}.track .pos{left:50%;background:#2166ac}.track .neg{right:50%;background:#b2182b}.track .whole{left:0}
     """
 }

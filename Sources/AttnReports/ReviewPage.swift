@@ -1,4 +1,6 @@
 import AttnCore
+import AttnDiff
+import AttnFigures
 import AttnGit
 import AttnSnapshots
 import Foundation
@@ -35,7 +37,9 @@ public enum ReviewPage {
         } else if drifted.isEmpty {
             html += "<p class=\"status same\">Nothing moved beyond the tolerances in \(review.experiments.count) experiment\(review.experiments.count == 1 ? "" : "s").</p>"
         } else {
-            html += "<p class=\"status moved\">\(changedVariants.count) variant\(changedVariants.count == 1 ? "" : "s") moved in \(drifted.count) of \(review.experiments.count) experiment\(review.experiments.count == 1 ? "" : "s").</p>"
+            let changedScans = review.experiments.flatMap(\.comparison.scans).filter { [.drifted, .added, .removed].contains($0.status) }.count
+            let scans = changedScans == 0 ? "" : " and \(changedScans) scan\(changedScans == 1 ? "" : "s")"
+            html += "<p class=\"status moved\">\(changedVariants.count) variant\(changedVariants.count == 1 ? "" : "s")\(scans) moved in \(drifted.count) of \(review.experiments.count) experiment\(review.experiments.count == 1 ? "" : "s").</p>"
         }
         if let tolerances = review.experiments.first?.comparison.tolerances {
             html += "<p class=\"meta\">Tolerances: outputs ±\(DriftReport.short(tolerances.output)), attention max |Δ| \(DriftReport.short(tolerances.attention)), JS divergence \(DriftReport.short(tolerances.jsDivergence)) bits per head.</p>"
@@ -113,6 +117,7 @@ public enum ReviewPage {
         for variant in comparison.variants where variant.status == .drifted {
             html += try variantSection(variant, experiment: experiment, nameA: nameA, nameB: nameB, options: options)
         }
+        html += try scanSection(comparison, nameA: nameA, nameB: nameB, options: options)
         return html + "</section>"
     }
 
@@ -179,6 +184,36 @@ public enum ReviewPage {
             html += try FigureRow.render(layer: head.layer, head: head.head, detail: metrics, before: before, after: after, dpi: options.dpi)
         }
         return html + "</div>"
+    }
+
+    /// The scans: a table of them, and for each one that moved what moved and its grid before and after.
+    static func scanSection(_ comparison: ExperimentComparison, nameA: String, nameB: String, options: Options) throws -> String {
+        guard !comparison.scans.isEmpty else { return "" }
+        var html = "<h3>Scans</h3><table><tr><th>model</th><th>scan</th><th>status</th><th>strongest (B)</th><th>what changed</th></tr>"
+        for scan in comparison.scans {
+            let statusClass = scan.status == .drifted ? "moved" : scan.status == .added ? "added" : scan.status == .removed ? "removed" : ""
+            let strongest = (scan.new ?? scan.old).map { snapshot in
+                snapshot.result.top(3).map { "\(snapshot.result.name(of: $0)) \(DriftReport.fixed($0.normalized ?? $0.effect, 3))" }.joined(separator: ", ")
+            } ?? ""
+            html += "<tr class=\"\(statusClass)\"><td>\(Markup.escape(scan.model))</td><td><code>\(Markup.escape(scan.id))</code></td><td>\(Markup.escape(scan.status.rawValue))</td>"
+                + "<td>\(Markup.escape(strongest))</td><td>\(Markup.escape(DriftReport.summary(scan)))</td></tr>"
+        }
+        html += "</table>"
+        for scan in comparison.scans where scan.status == .drifted {
+            html += "<div class=\"variant\"><h3>\(Markup.escape(scan.model)) scan <code>\(Markup.escape(scan.id))</code>: \(Markup.escape(DriftReport.summary(scan)))</h3>"
+            html += "<pre>\(Markup.escape(DriftReport.details(scan, cells: 8).joined(separator: "\n")))</pre><div class=\"row\">"
+            for (side, snapshot) in [("A: \(nameA)", scan.old), ("B: \(nameB)", scan.new)] {
+                guard let snapshot else { continue }
+                var figure = FigureOptions()
+                figure.dpi = options.dpi
+                figure.width = snapshot.result.columns.count > 16 ? 505 : 320
+                figure.title = side
+                let png = try FigureRenderer.render(.scan, try FigureInputs.scan(snapshot.result), options: figure, format: .png)
+                html += "<figure><img class=\"scan\" alt=\"scan \(Markup.escape(scan.id)), \(Markup.escape(side))\" src=\"data:image/png;base64,\(png.base64EncodedString())\"></figure>"
+            }
+            html += "</div></div>"
+        }
+        return html
     }
 
     static func anchor(_ name: String) -> String {

@@ -6,19 +6,31 @@ import AttnViews
 import Foundation
 
 /// The views and figures an experiment asks for, written for each variant while its trace is in
-/// memory (`RunOptions.artifacts`), and the report, written from the run's files once every group
-/// is done (`RunOptions.finish`).
+/// memory (`RunOptions.artifacts`), the page of every scan (`RunOptions.scanArtifacts`), and the
+/// report, written from the run's files once every group is done (`RunOptions.finish`).
 public enum RunArtifacts {
-    /// What `attnlab run` hands the executor: views and figures for each variant, and the report.
+    /// What `attnlab run` hands the executor: views and figures for each variant, the scan views,
+    /// and the report.
     public static func options(for experiment: Experiment) -> (artifacts: @Sendable (VariantArtifacts) throws -> [ArtifactLink],
+                                                               scans: @Sendable (ScanArtifacts) throws -> Void,
                                                                finish: @Sendable (RunResult) throws -> Void) {
-        ({ try write(experiment, $0) }, { try writeReport($0.run) })
+        ({ try write(experiment, $0) }, { try writeScanView(experiment, $0) }, { try writeReport($0.run) })
     }
 
     /// Writes `report.html` into the run folder.
     public static func writeReport(_ run: RunFolder, options: RunReport.Options = .init()) throws {
         let html = try RunReport.render(run, options: options)
         try AtomicFile.write(Data(html.utf8), to: run.url.appendingPathComponent("report.html"))
+    }
+
+    /// Writes `views/<model>/<scan>-scan.html` for a scan of the run: its grid, and each cell's
+    /// heads for the target and the source side by side (the report links it when it is there).
+    public static func writeScanView(_ experiment: Experiment, _ item: ScanArtifacts) throws {
+        let record = item.record
+        let relative = try RunPaths.scanView(model: record.model, scan: record.id)
+        let options = ScanView.Options(title: "\(experiment.name) · \(record.model) · scan \(record.id)")
+        try ScanView.write(record.result, target: item.target, source: item.source, options: options,
+                           to: item.folder.appendingPathComponent(relative))
     }
 
     /// The views and figures of one variant; the links the report shows for it, views first.

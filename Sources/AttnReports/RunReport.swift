@@ -6,15 +6,19 @@ import Foundation
 /// `report.html` of a run, built from its files, not from traces in memory, so that a run of any
 /// size has a report of about the same size: failures first (each expectation that failed, its
 /// failure rate per model and per perturbation, its worst failures with links to their traces),
-/// then every expectation, the models, the variants (when there are few), and the variants that
-/// changed most against their base, drawn side by side with their difference. One self-contained
-/// file (figures inlined).
+/// then every expectation, the models, the variants (when there are few; an intervened variant
+/// beside the one it changes), the scans (figure, strongest cells, link to the scan view), the
+/// attributions as bars per word, and the variants that changed most against their base, drawn
+/// side by side with their difference. One self-contained file (figures inlined).
 public enum RunReport {
     public struct Options: Sendable {
         /// Heads shown per perturbed variant.
         public var headsPerVariant: Int = 3
         /// Variants listed one by one in the variants table, at most.
         public var variantsListed: Int = 200
+
+        /// The key of a scan's link (`model id`).
+        public static func key(model: String, variant: String) -> String { "\(model) \(variant)" }
 
         public init(headsPerVariant: Int = 3) { self.headsPerVariant = headsPerVariant }
     }
@@ -42,6 +46,8 @@ public enum RunReport {
         html += "</table>"
 
         html += try variantTable(run, options: options)
+        html += try ScanSection.render(manifest, links: scanLinks(run))
+        html += AttributionSection.render(manifest)
         html += try changes(run, options: options)
         html += "</body></html>\n"
         return html
@@ -60,6 +66,17 @@ public enum RunReport {
     static func traceLink(_ run: RunFolder, model: String, variant: String, trace: String?) -> String {
         if let trace { return "<a href=\"\(Markup.escape(trace))\">trace</a>" }
         return "<code>attnlab trace --from-run \(Markup.escape(run.url.path)) \(Markup.escape(variant)) --model \(Markup.escape(model))</code>"
+    }
+
+    /// The scan views the run wrote (`views/<model>/<scan>-scan.html`), by `Options.key(model:variant:)`.
+    static func scanLinks(_ run: RunFolder) throws -> [String: String] {
+        var links: [String: String] = [:]
+        for record in run.manifest.scans {
+            let relative = try RunPaths.scanView(model: record.model, scan: record.id)
+            guard FileManager.default.fileExists(atPath: run.url.appendingPathComponent(relative).path) else { continue }
+            links[Options.key(model: record.model, variant: record.id)] = relative
+        }
+        return links
     }
 
     /// Each failing expectation: failures per model and per perturbation, and the worst ones.
@@ -141,18 +158,16 @@ public enum RunReport {
         }
         let records = try run.records()
         let models = manifest.models.map(\.name)
-        var paths: [String] = []
-        var seen: Set<String> = []
-        for record in records where seen.insert(record.variant.path).inserted { paths.append(record.variant.path) }
         var byKey: [String: Manifest.VariantRecord] = [:]
         for record in records { byKey["\(record.model) \(record.variant.path)"] = record }
         var html = "<h2>Variants</h2><table><tr><th>variant</th><th>change</th><th>text</th>"
         html += models.map { "<th>\(Markup.escape($0))</th>" }.joined() + "</tr>"
-        for path in paths {
+        for path in orderedPaths(records) {
             guard let first = records.first(where: { $0.variant.path == path }) else { continue }
             let variant = first.variant
             let text = Markup.escape(variant.a) + (variant.b.map { "<br><span class=\"b\">" + Markup.escape($0) + "</span>" } ?? "")
-            html += "<tr><td><code>\(Markup.escape(path))</code></td><td>\(Markup.escape(variant.perturbation ?? "base"))</td><td class=\"text\">\(text)</td>"
+            html += "<tr\(variant.intervention == nil ? "" : " class=\"intervened\"")><td><code>\(Markup.escape(path))</code></td>"
+                + "<td>\(change(variant))</td><td class=\"text\">\(variant.intervention == nil ? text : "<span class=\"small\">as <code>\(Markup.escape(variant.input))/\(Markup.escape(variant.parentName))</code></span>")</td>"
             for model in models {
                 guard let record = byKey["\(model) \(path)"] else {
                     html += "<td></td>"
@@ -160,6 +175,9 @@ public enum RunReport {
                 }
                 let links = (record.files ?? []).map { "<a href=\"\(Markup.escape($0.path))\">\(Markup.escape($0.kind))</a>" }.joined(separator: " · ")
                 html += "<td>\(Markup.escape(outputText(record.outputs)))"
+                if record.variant.intervention != nil, let parent = records.base(of: record) {
+                    html += " <span class=\"delta\">\(Markup.escape(deltaText(record.outputs, from: parent.outputs, parent: parent.variant.name)))</span>"
+                }
                 if let label = record.label { html += "<br><b>\(Markup.escape(label))</b>" }
                 if !links.isEmpty { html += "<br><span class=\"links\">\(links)</span>" }
                 html += "</td>"
@@ -167,6 +185,43 @@ public enum RunReport {
             html += "</tr>"
         }
         return html + "</table>"
+    }
+
+    /// The variants' paths in run order, each intervened variant right after the one it changes.
+    static func orderedPaths(_ records: [Manifest.VariantRecord]) -> [String] {
+        var paths: [String] = []
+        for record in records where !paths.contains(record.variant.path) { paths.append(record.variant.path) }
+        let parents = paths.filter { path in records.first { $0.variant.path == path }?.variant.intervention == nil }
+        var ordered: [String] = []
+        for parent in parents {
+            ordered.append(parent)
+            ordered += paths.filter { path in
+                guard let variant = records.first(where: { $0.variant.path == path })?.variant, variant.intervention != nil else { return false }
+                return "\(variant.input)/\(variant.parentName)" == parent
+            }
+        }
+        return ordered + paths.filter { !ordered.contains($0) }
+    }
+
+    /// What a variant changes: the perturbation, and for an intervened variant what it does inside the model.
+    static func change(_ variant: Variant) -> String {
+        guard let intervention = variant.intervention else { return Markup.escape(variant.perturbation ?? "base") }
+        return "<b>\(Markup.escape(intervention.description))</b>"
+    }
+
+    /// `Δ −0.0337 from terrific` (similarity), or the change of the top class's or token's probability.
+    static func deltaText(_ outputs: TraceOutputs, from parent: TraceOutputs, parent name: String) -> String {
+        if let s = outputs.similarity, let p = parent.similarity { return String(format: "Δ %+.4f from %@", s - p, name) }
+        if let probabilities = outputs.probabilities, let before = parent.probabilities, let top = before.indices.max(by: { before[$0] < before[$1] }),
+           top < probabilities.count {
+            let label = parent.labels.map { top < $0.count ? $0[top] : "\(top)" } ?? "\(top)"
+            return String(format: "p(%@) Δ %+.3f from %@", label, probabilities[top] - before[top], name)
+        }
+        if let token = parent.topk?.first?.candidates.first, let now = outputs.topk?.first {
+            let probability = (now.candidates + (now.watched ?? [])).first { $0.id == token.id }?.probability
+            if let probability { return String(format: "p(%@) Δ %+.3f from %@", token.token, probability - token.probability, name) }
+        }
+        return "vs \(name)"
     }
 
     /// The variants that changed most, each with the heads that changed most, drawn base | variant
@@ -206,7 +261,11 @@ public enum RunReport {
                            options: Options) throws -> String {
         var html = "<section><h3><code>\(Markup.escape(variant.variant.path))</code> vs <code>\(Markup.escape(change.base))</code> · \(Markup.escape(variant.model))</h3>"
         let changed = change.changedWords.map { "<del>\(Markup.escape($0.a ?? "∅"))</del> → <ins>\(Markup.escape($0.b ?? "∅"))</ins>" }
-        html += "<p>\(Markup.escape(variant.variant.change)): \(changed.isEmpty ? "no word changed" : changed.joined(separator: ", "))</p>"
+        if let intervention = variant.variant.intervention {
+            html += "<p>Inside the model: \(Markup.escape(intervention.description)) (the input is the same)</p>"
+        } else {
+            html += "<p>\(Markup.escape(variant.variant.change)): \(changed.isEmpty ? "no word changed" : changed.joined(separator: ", "))</p>"
+        }
         html += "<table><tr><th>rank</th><th>layer</th><th>head</th><th>JS divergence</th><th>L1</th><th>top-3 changed</th><th>A↔B mass change</th></tr>"
         let heads = change.heads.prefix(options.headsPerVariant)
         for (rank, head) in heads.enumerated() {

@@ -18,9 +18,15 @@ public enum DriftReport {
         let failing = comparison.variants.filter { [.drifted, .added, .removed].contains($0.status) }
         var lines: [String] = []
         let total = comparison.variants.count
-        let verdict = comparison.hasDrift
+        let failingScans = comparison.scans.filter { [.drifted, .added, .removed].contains($0.status) }
+        var verdict = comparison.hasDrift
             ? "\(failing.count) of \(total) variant\(total == 1 ? "" : "s") drifted"
             : "all \(total) variant\(total == 1 ? "" : "s") match their snapshots"
+        if !failingScans.isEmpty {
+            verdict += ", \(failingScans.count) of \(comparison.scans.count) scan\(comparison.scans.count == 1 ? "" : "s") drifted"
+        } else if !comparison.scans.isEmpty && !comparison.hasDrift {
+            verdict += comparison.scans.count == 1 ? ", and its scan" : ", and its \(comparison.scans.count) scans"
+        }
         lines.append("snapshot check \(comparison.name): \(verdict)")
         lines.append("tolerances: outputs ±\(short(tolerances.output)), attention max |Δ| \(short(tolerances.attention)), JS divergence \(short(tolerances.jsDivergence)) bits")
         if comparison.old == nil {
@@ -49,6 +55,18 @@ public enum DriftReport {
             case .drifted:
                 lines.append("DRIFT \(name)")
                 lines += details(variant, heads: heads).map { "      " + $0 }
+            }
+        }
+        for scan in comparison.scans {
+            let name = "\(scan.model) scan \(scan.id)"
+            switch scan.status {
+            case .identical: lines.append("ok    \(name)")
+            case .withinTolerance: lines.append("ok    \(name) (within tolerance)")
+            case .added: lines.append("MISSING \(name): no snapshot is recorded; record it with `attnlab snapshot record \(experimentFile)`")
+            case .removed: lines.append("STALE \(name): the experiment no longer has this scan; `attnlab snapshot record \(experimentFile)` removes its snapshot")
+            case .drifted:
+                lines.append("DRIFT \(name)")
+                lines += details(scan).map { "      " + $0 }
             }
         }
         if comparison.hasDrift {
@@ -180,6 +198,14 @@ public enum DriftReport {
             lines.append(line)
         }
         for change in variant.tokenChanges { lines.append("tokens: \(change)") }
+        for method in variant.attributionChanges.map(\.method).uniqued() {
+            let changes = variant.attributionChanges.filter { $0.method == method }
+                .sorted { abs(($0.new ?? 0) - ($0.old ?? 0)) > abs(($1.new ?? 0) - ($1.old ?? 0)) }
+            lines.append("attribution by \(method): \(changes.count) word\(changes.count == 1 ? "" : "s") moved; most: " + changes.prefix(3).map { change in
+                "\(change.word) \(change.old.map { fixed($0, 4) } ?? "∅") → \(change.new.map { fixed($0, 4) } ?? "∅")"
+                    + (change.oldRank != change.newRank ? " (rank \(change.oldRank.map(String.init) ?? "∅") → \(change.newRank.map(String.init) ?? "∅"))" : "")
+            }.joined(separator: ", "))
+        }
         for problem in variant.problems { lines.append(problem) }
         if !variant.driftedHeads.isEmpty {
             lines.append("attention: \(variant.driftedHeads.count) of \(variant.headCount) heads drifted; most:")
@@ -240,6 +266,7 @@ public enum DriftReport {
             parts.append("\(change.name) \(change.old.map { fixed($0, 4) } ?? "∅") → \(change.new.map { fixed($0, 4) } ?? "∅")\(more)")
         }
         if !variant.tokenChanges.isEmpty { parts.append("tokens changed") }
+        if !variant.attributionChanges.isEmpty { parts.append("attribution moved") }
         if let top = variant.driftedHeads.first {
             parts.append("\(variant.driftedHeads.count) head\(variant.driftedHeads.count == 1 ? "" : "s") drifted (most: layer \(top.layer), head \(top.head), JS \(fixed(top.jsDivergence, 3)))")
         }
@@ -254,6 +281,16 @@ public enum DriftReport {
             let text = summary(suite: suite)
             return text == "no change" && !comparison.notes.isEmpty ? comparison.notes.joined(separator: "; ") : text
         }
+        let scans = comparison.scans.filter { $0.status != .identical && $0.status != .withinTolerance }
+            .map { "scan \($0.id): \(summary($0))" }
+        let variants = variantSummary(comparison)
+        guard !scans.isEmpty else { return variants }
+        let quiet = ["no change", "metadata changed"].contains(variants)
+        return ((quiet ? [] : [variants]) + scans).joined(separator: "; ")
+    }
+
+    /// The variants' part of `summary(_:)`.
+    static func variantSummary(_ comparison: ExperimentComparison) -> String {
         let changed = comparison.variants.filter { $0.status != .identical }
         if comparison.old == nil, !changed.isEmpty, changed.allSatisfy({ $0.status == .added }) {
             return "first recording: \(changed.count) variant\(changed.count == 1 ? "" : "s")"

@@ -75,6 +75,15 @@ public enum JUnitReport {
                     }
                 }
             }
+            for scan in comparison.scans {
+                let className = "\(suiteName).\(scan.model).scans"
+                switch scan.status {
+                case .identical, .withinTolerance: testCase(className, scan.id, failure: nil)
+                case .added: testCase(className, scan.id, failure: ("no snapshot is recorded", "no snapshot is recorded for scan \(scan.key); record it with `attnlab snapshot record \(file)`"))
+                case .removed: testCase(className, scan.id, failure: ("stale snapshot", "the experiment no longer has scan \(scan.key); `attnlab snapshot record \(file)` removes its snapshot"))
+                case .drifted: testCase(className, scan.id, failure: (DriftReport.summary(scan), DriftReport.details(scan).joined(separator: "\n")))
+                }
+            }
             totalTests += cases.count
             totalFailures += failures
             var suite = "  <testsuite name=\"\(Markup.escape(suiteName))\" tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"0\" time=\"\(String(format: "%.3f", seconds))\">\n"

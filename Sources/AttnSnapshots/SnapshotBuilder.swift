@@ -33,9 +33,15 @@ public enum SnapshotBuilder {
         public var label: String?
         /// The results of the expectations that named this variant.
         public var expectations: [ExpectationRecord]
+        /// What was done inside the model, in words; nil when nothing was.
+        public var intervention: String?
+        /// The variant's attribution scores, one per method.
+        public var attribution: [AttributionSnapshot] = []
 
         public init(model: String, input: String, variant: String, perturbation: String?, trace: Trace, label: String?,
-                    expectations: [ExpectationRecord]) {
+                    expectations: [ExpectationRecord], intervention: String? = nil, attribution: [AttributionSnapshot] = []) {
+            self.intervention = intervention
+            self.attribution = attribution
             self.model = model
             self.input = input
             self.variant = variant
@@ -49,7 +55,8 @@ public enum SnapshotBuilder {
     /// The snapshot files of a finished run: `experiment.json` from `experiment` (whose `variants`
     /// list is filled in here) and two files per subject. The run itself is the caller's (the
     /// command line runs the experiment and hands over its traces and manifest).
-    public static func files(experiment: ExperimentSnapshot, subjects: [Subject]) throws -> ExperimentSnapshotFiles {
+    /// A scan's file is `<model>/<scan>.scan.json`.
+    public static func files(experiment: ExperimentSnapshot, subjects: [Subject], scans: [ScanSnapshot] = []) throws -> ExperimentSnapshotFiles {
         var experiment = experiment
         var files: [String: Data] = [:]
         experiment.variants = []
@@ -63,6 +70,12 @@ public enum SnapshotBuilder {
             files["\(snapshot.key).safetensors"] = try attentionFile(subject.trace)
             experiment.variants.append(snapshot.key)
         }
+        for scan in scans {
+            guard files[scan.path] == nil else {
+                throw SnapshotError("two scans would share the snapshot \(scan.path)", location: experiment.file, hint: "give the scans distinct ids")
+            }
+            files[scan.path] = scan.json().data()
+        }
         files["experiment.json"] = experiment.json().data()
         return ExperimentSnapshotFiles(name: experiment.name, files: files)
     }
@@ -71,10 +84,10 @@ public enum SnapshotBuilder {
     static func variant(_ subject: Subject) -> VariantSnapshot {
         let trace = subject.trace
         return VariantSnapshot(model: subject.model, input: subject.input, variant: subject.variant,
-                               perturbation: subject.perturbation, text: trace.inputs,
+                               perturbation: subject.perturbation, intervention: subject.intervention, text: trace.inputs,
                                outputs: SnapshotOutputs(trace.outputs), label: subject.label, expectations: subject.expectations,
                                tokens: trace.tokens.map(SnapshotToken.init), decoderTokens: trace.decoderTokens?.map(SnapshotToken.init),
-                               stacks: trace.stacks.keys.sorted().map { summary(trace, $0) })
+                               stacks: trace.stacks.keys.sorted().map { summary(trace, $0) }, attribution: subject.attribution)
     }
 
     // MARK: attention file

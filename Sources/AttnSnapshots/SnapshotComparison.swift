@@ -95,8 +95,10 @@ public struct VariantComparison: Sendable {
     public var driftedHeads: [HeadDrift] = []
     /// Words whose attention moved most (encoder), when heads drifted.
     public var movedWords: [WordDelta] = []
-    /// Other problems (an attention file missing or of another shape).
+    /// Other problems (an attention file missing or of another shape, another intervention).
     public var problems: [String] = []
+    /// Words whose attribution score moved beyond the output tolerance.
+    public var attributionChanges: [AttributionChange] = []
 
     public var model: String { (new ?? old)?.model ?? key.components(separatedBy: "/").first ?? "" }
     /// `input/variant`.
@@ -110,6 +112,8 @@ public struct ExperimentComparison: Sendable {
     public var old: ExperimentSnapshot?
     public var new: ExperimentSnapshot?
     public var variants: [VariantComparison]
+    /// The scans, compared cell by cell.
+    public var scans: [ScanComparison] = []
     /// Changes of what the snapshots were made from (weights, tokenizer, experiment file, attnlab).
     public var notes: [String]
     /// Files that belong to no variant, in the old and new snapshots.
@@ -121,14 +125,15 @@ public struct ExperimentComparison: Sendable {
     /// `experiment.json` is missing on one side, or stray files are there.
     public var hasDrift: Bool {
         variants.contains { [.drifted, .added, .removed].contains($0.status) } || (old == nil) != (new == nil)
+            || scans.contains { [.drifted, .added, .removed].contains($0.status) }
             || !strayFiles.old.isEmpty || !strayFiles.new.isEmpty
             || unmatchedExpectationsChanged || (suite?.hasDrift ?? false) || (old?.suite == nil) != (new?.suite == nil)
     }
 
     /// True when the files are byte for byte the same.
     public var isIdentical: Bool {
-        variants.allSatisfy { $0.status == .identical } && old == new && strayFiles.old == strayFiles.new
-            && (suite.map { !$0.hasDrift } ?? true) && suiteFilesEqual
+        variants.allSatisfy { $0.status == .identical } && scans.allSatisfy { $0.status == .identical } && old == new
+            && strayFiles.old == strayFiles.new && (suite.map { !$0.hasDrift } ?? true) && suiteFilesEqual
     }
 
     /// The suite's outputs files are the same bytes (set by the comparer).
@@ -163,6 +168,12 @@ public enum SnapshotComparer {
             comparison.suiteFilesEqual = names.allSatisfy { name in
                 old?.files[name + SnapshotBuilder.outputsSuffix] == new?.files[name + SnapshotBuilder.outputsSuffix]
             }
+        }
+        let newScans = new?.orderedScanKeys ?? []
+        for key in newScans + (old?.orderedScanKeys ?? []).filter({ !newScans.contains($0) }) {
+            let path = key + ScanSnapshot.suffix
+            comparison.scans.append(compareScan(key: key, old: old?.scans[key], new: new?.scans[key], oldData: old?.files[path],
+                                                newData: new?.files[path], tolerances: tolerances))
         }
         return comparison
     }
@@ -211,6 +222,10 @@ public enum SnapshotComparer {
         if a.text != b.text {
             result.tokenChanges.append(textChange(a.text, b.text))
         }
+        if a.intervention != b.intervention {
+            result.problems.append("the intervention changed: \(a.intervention ?? "none") → \(b.intervention ?? "none")")
+        }
+        result.attributionChanges = attributionChanges(a.attribution, b.attribution, tolerance: tolerances.output)
 
         switch (old.attention, new.attention) {
         case (nil, nil):
@@ -225,7 +240,7 @@ public enum SnapshotComparer {
         }
 
         let drifted = !result.outputChanges.isEmpty || result.labelChange != nil || !result.expectationChanges.isEmpty
-            || !result.tokenChanges.isEmpty || !result.driftedHeads.isEmpty || !result.problems.isEmpty
+            || !result.tokenChanges.isEmpty || !result.driftedHeads.isEmpty || !result.problems.isEmpty || !result.attributionChanges.isEmpty
         result.status = drifted ? .drifted : .withinTolerance
         return result
     }

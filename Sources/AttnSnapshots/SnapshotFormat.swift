@@ -263,6 +263,8 @@ public struct VariantSnapshot: Sendable, Equatable {
     public var variant: String
     /// What was done to the input; nil for the base.
     public var perturbation: String?
+    /// What was done inside the model (`ablate 4.11 (zero)`); nil when nothing was.
+    public var intervention: String?
     public var text: TraceInputs
     public var outputs: SnapshotOutputs
     /// The label the outputs amount to (thresholded similarity, top class, top token).
@@ -272,6 +274,8 @@ public struct VariantSnapshot: Sendable, Equatable {
     public var decoderTokens: [SnapshotToken]?
     /// Encoder first, then decoder and cross.
     public var stacks: [StackSummary]
+    /// Each attribution method's word scores, when the experiment asked for them.
+    public var attribution: [AttributionSnapshot] = []
 
     /// `input/variant`, as expectations name it.
     public var path: String { "\(input)/\(variant)" }
@@ -285,6 +289,7 @@ public struct VariantSnapshot: Sendable, Equatable {
             ("input", .string(input)),
             ("variant", .string(variant)),
             ("perturbation", perturbation.map(SnapshotJSON.string)),
+            ("intervention", intervention.map(SnapshotJSON.string)),
             ("text", .line([("a", .string(text.a)), ("b", text.b.map(SnapshotJSON.string)),
                             ("decoder", text.decoder.map(SnapshotJSON.string))])),
             ("outputs", outputs.json()),
@@ -293,6 +298,7 @@ public struct VariantSnapshot: Sendable, Equatable {
             ("tokens", .array(tokens.map { $0.json() }, inline: false)),
             ("decoder_tokens", decoderTokens.map { .array($0.map { $0.json() }, inline: false) }),
             ("attention", .object(stacks.map { ($0.kind.rawValue, $0.json()) })),
+            ("attribution", attribution.isEmpty ? nil : .array(attribution.map { $0.json() }, inline: false)),
         ])
     }
 }
@@ -390,8 +396,8 @@ extension HeadSummary: Decodable {
 
 extension VariantSnapshot: Decodable {
     enum CodingKeys: String, CodingKey {
-        case formatVersion = "format_version", model, input, variant, perturbation, text, outputs, label, expectations
-        case tokens, decoderTokens = "decoder_tokens", attention
+        case formatVersion = "format_version", model, input, variant, perturbation, intervention, text, outputs, label, expectations
+        case tokens, decoderTokens = "decoder_tokens", attention, attribution
     }
     enum StackKeys: String, CodingKey { case shape, heads }
     struct StackName: CodingKey {
@@ -412,6 +418,7 @@ extension VariantSnapshot: Decodable {
         input = try c.decode(String.self, forKey: .input)
         variant = try c.decode(String.self, forKey: .variant)
         perturbation = try c.decodeIfPresent(String.self, forKey: .perturbation)
+        intervention = try c.decodeIfPresent(String.self, forKey: .intervention)
         text = try c.decode(TraceInputs.self, forKey: .text)
         outputs = try c.decode(SnapshotOutputs.self, forKey: .outputs)
         label = try c.decodeIfPresent(String.self, forKey: .label)
@@ -430,5 +437,6 @@ extension VariantSnapshot: Decodable {
                                        heads: try stack.decode([HeadSummary].self, forKey: .heads)))
         }
         stacks.sort { $0.kind < $1.kind }
+        attribution = try c.decodeIfPresent([AttributionSnapshot].self, forKey: .attribution) ?? []
     }
 }

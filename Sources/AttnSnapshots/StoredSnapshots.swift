@@ -35,6 +35,8 @@ public struct StoredSnapshots: Sendable {
     public var experiment: ExperimentSnapshot?
     /// The variants, by `model/input/variant`.
     public var variants: [String: StoredVariant]
+    /// The scans, by `model/scan`.
+    public var scans: [String: ScanSnapshot] = [:]
     /// Files that belong to no variant (`x.safetensors` without `x.json`, anything else).
     public var strayFiles: [String]
     /// A suite's variants, model by model in run order (nil for a snapshot per variant).
@@ -65,7 +67,15 @@ public struct StoredSnapshots: Sendable {
             }
             suiteOutputs = outputs
         }
-        for (path, data) in files where path.hasSuffix(".json") && path != "experiment.json" {
+        for (path, data) in files where ScanSnapshot.isScanPath(path) {
+            let scan = try Self.decode(ScanSnapshot.self, data, location: where_(path), hint: repair)
+            guard scan.path == path else {
+                throw SnapshotError("the file says it is the snapshot of scan \(scan.key)", location: where_(path),
+                                    hint: "scan snapshot files are named <model>/<scan>.scan.json; \(repair)")
+            }
+            scans[scan.key] = scan
+        }
+        for (path, data) in files where path.hasSuffix(".json") && path != "experiment.json" && !ScanSnapshot.isScanPath(path) {
             let key = String(path.dropLast(".json".count))
             let snapshot = try Self.decode(VariantSnapshot.self, data, location: where_(path), hint: repair)
             guard snapshot.key == key else {
@@ -82,6 +92,9 @@ public struct StoredSnapshots: Sendable {
             return true
         }.sorted()
     }
+
+    /// The scans in key order.
+    public var orderedScanKeys: [String] { scans.keys.sorted() }
 
     /// True when the folder holds nothing.
     public var isEmpty: Bool { files.isEmpty }

@@ -1,10 +1,12 @@
 import Dispatch
 
-/// A zlib stream (RFC 1950 around RFC 1951 deflate) that codes bytes with Huffman codes only.
+/// A zlib stream (RFC 1950 around RFC 1951 deflate) that codes bytes with Huffman codes, and runs
+/// of one repeated byte as copies of the byte before (matches at distance 1).
 ///
-/// Quantised attention has a skewed byte distribution but few long repeats, so Huffman coding
-/// alone comes within a few percent of zlib's best level, and it is simple and fast. Browsers
-/// decode it natively (`DecompressionStream("deflate")`), Python with `zlib.decompress`.
+/// Quantised attention has a skewed byte distribution but few long repeats other than runs of
+/// zeros (the masked half of a causal model's attention, and weights below 1/65025), so Huffman
+/// coding plus runs comes within a few percent of zlib's best level, and it is simple and fast.
+/// Browsers decode it natively (`DecompressionStream("deflate")`), Python with `zlib.decompress`.
 /// The stream is deterministic: the same blocks always give the same bytes.
 enum ZlibHuffmanEncoder {
     /// Compresses `blocks` (each gets its own Huffman table, so sections with different
@@ -49,16 +51,67 @@ enum ZlibHuffmanEncoder {
     /// The order in which code-length code lengths are sent (RFC 1951, 3.2.7).
     static let codeLengthOrder = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15]
 
-    /// One dynamic-Huffman block holding `bytes` as literals.
-    static func writeBlock(_ bytes: [UInt8], final: Bool, into writer: inout BitWriter) {
-        var frequencies = [Int](repeating: 0, count: 257)
+    /// A byte repeated this many times after its first occurrence is sent as copies: shorter runs
+    /// cost less as literals.
+    static let shortestRun = 8
+    /// Deflate's length codes 257…285: the shortest length of each, and its extra bits.
+    static let lengthBase = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258]
+    static let lengthExtra = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0]
+
+    /// One symbol of the literal/length alphabet: a byte (0…255), or a copy of `length` (3…258)
+    /// bytes from distance 1.
+    struct Symbol {
+        var code: UInt16
+        var extra: UInt8 = 0
+        var extraBits: UInt8 = 0
+    }
+
+    /// The code of a copy `length` long (3…258), with its extra bits.
+    static func lengthSymbol(_ length: Int) -> Symbol {
+        if length == 258 { return Symbol(code: 285) }
+        var index = lengthBase.count - 2
+        while lengthBase[index] > length { index -= 1 }
+        return Symbol(code: UInt16(257 + index), extra: UInt8(length - lengthBase[index]), extraBits: UInt8(lengthExtra[index]))
+    }
+
+    /// `bytes` as literals, runs of a repeated byte as its first occurrence and then copies.
+    static func symbols(_ bytes: [UInt8]) -> [Symbol] {
+        var symbols: [Symbol] = []
+        symbols.reserveCapacity(bytes.count / 2)
         bytes.withUnsafeBufferPointer { buffer in
-            for byte in buffer { frequencies[Int(byte)] += 1 }
+            var index = 0
+            while index < buffer.count {
+                let byte = buffer[index]
+                var end = index + 1
+                while end < buffer.count && buffer[end] == byte { end += 1 }
+                symbols.append(Symbol(code: UInt16(byte)))
+                var repeats = end - index - 1
+                if repeats >= shortestRun {
+                    while repeats >= 3 {
+                        var length = min(repeats, 258)
+                        if repeats - length > 0 && repeats - length < 3 { length = repeats - 3 }
+                        symbols.append(lengthSymbol(length))
+                        repeats -= length
+                    }
+                }
+                for _ in 0 ..< repeats { symbols.append(Symbol(code: UInt16(byte))) }
+                index = end
+            }
         }
+        return symbols
+    }
+
+    /// One dynamic-Huffman block holding `bytes`.
+    static func writeBlock(_ bytes: [UInt8], final: Bool, into writer: inout BitWriter) {
+        let symbols = symbols(bytes)
+        var frequencies = [Int](repeating: 0, count: 286)
+        for symbol in symbols { frequencies[Int(symbol.code)] += 1 }
         frequencies[endOfBlock] = 1
-        let literalLengths = HuffmanCode.lengths(for: frequencies, limit: 15)
+        var literalLengths = HuffmanCode.lengths(for: frequencies, limit: 15)
+        // Send no more lengths than the largest symbol used needs (at least 257).
+        while literalLengths.count > 257 && literalLengths[literalLengths.count - 1] == 0 { literalLengths.removeLast() }
         let literalCode = HuffmanCode(lengths: literalLengths)
-        // No match is ever sent, so one distance code of one bit suffices (RFC 1951, 3.2.7).
+        // Every copy is from distance 1 (distance code 0): one code of one bit (RFC 1951, 3.2.7).
         let distanceLengths = [1]
 
         // The code lengths themselves, run-length coded with symbols 16, 17 and 18.
@@ -85,8 +138,12 @@ enum ZlibHuffmanEncoder {
             default: break
             }
         }
-        bytes.withUnsafeBufferPointer { buffer in
-            for byte in buffer { literalCode.write(Int(byte), into: &writer) }
+        for symbol in symbols {
+            literalCode.write(Int(symbol.code), into: &writer)
+            if symbol.code > endOfBlock {
+                if symbol.extraBits > 0 { writer.writeBits(UInt32(symbol.extra), Int(symbol.extraBits)) }
+                writer.writeBits(0, 1)                       // distance code 0: distance 1
+            }
         }
         literalCode.write(endOfBlock, into: &writer)
     }

@@ -7,14 +7,18 @@ import Foundation
 enum Page {
     /// The page's bytes.
     static func html(payload: ViewPayload, scripts: [String], mode: DisplayMode) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let fields = scriptSafe(try encoder.encode(payload))
+        try html(fields: payload, blob: payload.blob, view: payload.view, title: payload.title, scripts: scripts, mode: mode)
+    }
+
+    /// The page of any view: `fields` as the payload's JSON, `blob` as its packed numbers.
+    static func html(fields payload: some Encodable, blob: [UInt8], view: ViewKind, title: String, scripts: [String],
+                     mode: DisplayMode) throws -> Data {
+        let data = try json(fields: payload, blob: blob)
         let css = try Resources.text("views.css")
         let javascript = try scripts.map { try Resources.text($0) }.joined(separator: "\n")
 
         var page = Data()
-        page.reserveCapacity(fields.count + payload.blob.count * 4 / 3 + css.utf8.count + javascript.utf8.count + 1024)
+        page.reserveCapacity(data.count + css.utf8.count + javascript.utf8.count + 1024)
         func add(_ text: String) { page.append(contentsOf: Array(text.utf8)) }
         add("""
         <!doctype html>
@@ -23,30 +27,48 @@ enum Page {
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <meta name="generator" content="AttnLab \(AttnLab.version)">
-        <title>\(Markup.escape("AttnLab \(payload.view.rawValue) view: \(payload.title)"))</title>
+        <title>\(Markup.escape("AttnLab \(view.rawValue) view: \(title)"))</title>
         <style>
         \(css)
         </style>
         </head>
-        <body class="attnlab mode-\(mode.rawValue) view-\(payload.view.rawValue)">
+        <body class="attnlab mode-\(mode.rawValue) view-\(view.rawValue)">
         <div id="attnlab"><noscript>This AttnLab view needs JavaScript.</noscript></div>
-        <script type="application/json" id="attnlab-payload">{"blob":"
+        <script type="application/json" id="attnlab-payload">
         """)
-        // The base64 alphabet needs no escaping inside a script element.
-        page.append(Data(payload.blob).base64EncodedData())
-        add("\",\"fields\":")
-        page.append(fields)
+        page.append(data)
         add("""
-        }</script>
+        </script>
         <script>
         \(javascript)
-        AttnLab.boot('\(payload.view.rawValue)');
+        AttnLab.boot('\(view.rawValue)');
         </script>
         </body>
         </html>
 
         """)
         return page
+    }
+
+    /// The payload element's text: `{"blob":"<base64>","fields":{…}}`, safe inside a script element.
+    static func json(_ payload: ViewPayload) throws -> Data {
+        try json(fields: payload, blob: payload.blob)
+    }
+
+    /// The same for any view's fields and packed numbers.
+    static func json(fields payload: some Encodable, blob: [UInt8]) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let fields = scriptSafe(try encoder.encode(payload))
+        var data = Data()
+        data.reserveCapacity(fields.count + blob.count * 4 / 3 + 32)
+        data.append(contentsOf: Array("{\"blob\":\"".utf8))
+        // The base64 alphabet needs no escaping inside a script element.
+        data.append(Data(blob).base64EncodedData())
+        data.append(contentsOf: Array("\",\"fields\":".utf8))
+        data.append(fields)
+        data.append(UInt8(ascii: "}"))
+        return data
     }
 
     /// JSON that cannot end its script element or open a comment in it: `<`, `>`, `&` and the

@@ -86,6 +86,8 @@ struct ViewPayload: Encodable {
         var keyValueGroup: Int?
         /// A bias the trace does not hold was added to the scores (T5's relative positions).
         var positionBias: Bool?
+        /// Each query sees only itself and the keys before it.
+        var causal: Bool?
     }
 
     struct InitialSelection: Encodable {
@@ -97,6 +99,8 @@ struct ViewPayload: Encodable {
         var filter: String
         var threshold: Double
         var topK: Int
+        /// The model view leaves the first key out of its thumbnails (the attention sink of causal models).
+        var hideFirstKey: Bool
     }
 
     struct DataInfo: Encodable {
@@ -160,6 +164,7 @@ struct ViewPayload: Encodable {
                 layers: layers, heads: heads, modelLayers: stack.layerCount, modelHeads: stack.headCount,
                 queries: queries, keys: keys,
                 attention: blob.addAttention(stack.attention, layers: layers, heads: heads))
+            packed.causal = stack.geometry?.causal
             if includeQKV, let query = stack.query, let key = stack.key, let value = stack.value {
                 let headDim = query.shape[3]
                 guard key.shape[3] == headDim else {
@@ -239,7 +244,8 @@ struct ViewPayload: Encodable {
             architecture: trace.provenance.architecture, inputs: trace.inputs, outputs: outputs, tokens: tokens, stacks: stacks,
             initial: InitialSelection(stack: firstStack, layer: layer, heads: heads, token: options.token,
                                       filter: options.sentences.rawValue.replacingOccurrences(of: "-", with: ""),
-                                      threshold: threshold, topK: options.topK),
+                                      threshold: threshold, topK: options.topK,
+                                      hideFirstKey: options.sink == .hide || (options.sink == .auto && stacks.contains { $0.causal == true })),
             data: DataInfo(encoding: "zlib-chunks", length: blob.length, compressedLength: compressed.count, chunks: chunks),
             blob: compressed)
     }

@@ -9,8 +9,15 @@ public enum ViewKind: String, CaseIterable, Sendable, Codable {
     case model
     /// Queries, keys, their products, the softmax, the values and what each key contributes.
     case neuron
+    /// A scan's layers × heads (or layers × words) coloured by effect; a cell opens the head view of
+    /// target and source side by side. Drawn from a scan (`ScanView`), not from one trace.
+    case scan
+
     /// A base and a variant side by side on one colour scale, and their difference (two traces).
     case compare
+
+    /// The views drawn from one trace.
+    public static let traceViews: [ViewKind] = [.head, .model, .neuron]
 }
 
 /// The colour scheme of a view.
@@ -24,6 +31,17 @@ public enum SentenceFilter: String, CaseIterable, Sendable, Codable {
     case all
     /// Sentence A to sentence A, B to B, A to B, B to A.
     case aToA = "a-a", bToB = "b-b", aToB = "a-b", bToA = "b-a"
+}
+
+/// What the first key column does to the model view's thumbnails. In causal models the first token
+/// takes most of the attention (an attention sink), which would leave every other cell pale.
+public enum SinkDisplay: String, CaseIterable, Sendable, Codable {
+    /// Hidden for causal models, shown otherwise.
+    case auto
+    /// Left out of the thumbnails, each of which is scaled to its strongest remaining weight.
+    case hide
+    /// Drawn like every other key.
+    case show
 }
 
 /// What a view includes and how it looks when it opens. Layer and head numbers are the model's own.
@@ -53,10 +71,12 @@ public struct ViewOptions: Sendable, Equatable {
     public var topK: Int
     /// A title for the page (nil: the model and the input).
     public var title: String?
+    /// The model view's first key column when the page opens (a toggle on the page changes it).
+    public var sink: SinkDisplay = .auto
 
     public init(mode: DisplayMode = .dark, includeLayers: [Int]? = nil, includeHeads: [Int]? = nil,
                 stack: StackKind? = nil, layer: Int? = nil, selectedHeads: [Int]? = nil, sentences: SentenceFilter = .all,
-                token: Int? = nil, threshold: Double? = nil, topK: Int = 0, title: String? = nil) {
+                token: Int? = nil, threshold: Double? = nil, topK: Int = 0, title: String? = nil, sink: SinkDisplay = .auto) {
         self.mode = mode
         self.includeLayers = includeLayers
         self.includeHeads = includeHeads
@@ -68,6 +88,7 @@ public struct ViewOptions: Sendable, Equatable {
         self.threshold = threshold
         self.topK = topK
         self.title = title
+        self.sink = sink
     }
 }
 
@@ -92,9 +113,15 @@ public enum ViewRenderer {
         guard view != .compare else {
             throw CoreError("the compare view needs two traces, a base and a variant", hint: "give both: attnlab view BASE VARIANT --view compare")
         }
-        let definition = definition(of: view)
+        let definition = try definition(of: view)
         let payload = try ViewPayload.build(trace, view: view, options: options, includeQKV: definition.needsQKV)
         return try Page.html(payload: payload, scripts: definition.scripts, mode: options.mode)
+    }
+
+    /// The data of a view alone: the text of the page's payload element, which a page already
+    /// showing the same view can be sent to draw another trace (`attnlab serve` does so).
+    public static func payload(_ trace: Trace, view: ViewKind, options: ViewOptions = ViewOptions()) throws -> Data {
+        try Page.json(try ViewPayload.build(trace, view: view, options: options, includeQKV: definition(of: view).needsQKV))
     }
 
     /// Renders and writes the page atomically: on error nothing is written.
@@ -118,12 +145,15 @@ public enum ViewRenderer {
         try AtomicFile.write(try renderComparison(base: base, variant: variant, options: options, names: names), to: url)
     }
 
-    static func definition(of view: ViewKind) -> any ViewDefinition.Type {
+    static func definition(of view: ViewKind) throws -> any ViewDefinition.Type {
         switch view {
         case .head: HeadView.self
         case .model: ModelView.self
         case .neuron: NeuronView.self
         case .compare: CompareView.self
+        case .scan:
+            throw CoreError("the scan view draws a scan, not a trace",
+                            hint: "give a scan file (`attnlab scan --out scan.json`) or a run with scans, or choose --view head, model or neuron")
         }
     }
 }

@@ -13,6 +13,7 @@ extension ModelTask: ExpressibleByArgument {}
 extension StackKind: ExpressibleByArgument {}
 extension ViewKind: ExpressibleByArgument {}
 extension DisplayMode: ExpressibleByArgument {}
+extension SinkDisplay: ExpressibleByArgument {}
 extension FigureKind: ExpressibleByArgument {}
 extension HeatmapMode: ExpressibleByArgument {}
 extension StabilityInterval: ExpressibleByArgument {}

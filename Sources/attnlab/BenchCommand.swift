@@ -1,6 +1,7 @@
 import ArgumentParser
 import AttnCore
 import AttnModels
+import AttnServe
 import AttnViews
 import Foundation
 
@@ -12,7 +13,8 @@ struct BenchCommand: ParsableCommand {
         discussion: """
         For each input length and thread count: median and best of repeated runs, GFLOP/s, the \
         ratio to OpenBLAS sgemm measured in the same run, the cost of capturing q/k/v and hidden \
-        states, and the peak resident memory.
+        states, and the peak resident memory. --views times the HTML views; --scan the case study's \
+        head scan against the same scan with PyTorch hooks.
         """)
 
     @Option(help: "The model to time (a folder, an id under Models/, or a Hugging Face id in the cache).")
@@ -30,6 +32,18 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Time the HTML views instead: page size, time to write it, and time to its first draw in headless Chromium.")
     var views = false
 
+    @Flag(help: "Time the case study's full layer × head scan instead, and the same scan with PyTorch forward hooks in a loop (Tools/bench/scan_hooks.py).")
+    var scan = false
+
+    @Option(help: "The Python that runs the PyTorch peer of --scan (torch and transformers; default: $ATTNLAB_REFERENCE_PYTHON, else python3).")
+    var python: String?
+
+    @Flag(help: "Time the app of `attnlab serve` instead: from a change of text or perturbation to the outputs and the view, through its HTTP API and in headless Chromium (32 tokens).")
+    var serve = false
+
+    @Option(help: "Edits timed by --serve.")
+    var edits = 100
+
     @Flag(help: "Print the figures as one JSON object (seconds and bytes) instead of a table.")
     var json = false
 
@@ -37,6 +51,9 @@ struct BenchCommand: ParsableCommand {
         _ = try Self.integers(tokens, "--tokens")
         _ = try Self.integers(threads, "--threads")
         guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+        if [views, scan, serve].filter({ $0 }).count > 1 { throw ValidationError("--views, --scan and --serve are three benchmarks: choose one") }
+        if json && (views || scan || serve) { throw ValidationError("--json prints the forward pass's figures; --views, --scan and --serve print tables") }
+        guard edits > 0 else { throw ValidationError("--edits must be at least 1") }
     }
 
     func run() throws {
@@ -45,9 +62,25 @@ struct BenchCommand: ParsableCommand {
         #endif
         let lengths = try Self.integers(tokens, "--tokens")
         let threadCounts = try Self.integers(threads, "--threads")
+        if serve {
+            let report = try ServeBench.run(model: model, edits: edits) { print($0) }
+            var rows = [["path", "edits", "p50", "p95", "max"]]
+            for figures in report.figures {
+                rows.append([figures.name, "\(figures.milliseconds.count)", Self.ms(figures.percentile(0.5) / 1000),
+                             Self.ms(figures.percentile(0.95) / 1000), Self.ms((figures.milliseconds.max() ?? 0) / 1000)])
+            }
+            print(Table.render(rows))
+            print("\nEach edit changes sentence A's last word or the word replacing \"sick\" in B; timed to the outputs and the head view of base and variant (\(report.workers) workers).")
+            return
+        }
         let folder = try ModelLocator.standard().resolve(model)
         if views {
             try ViewBench.run(folder: folder, lengths: lengths)
+            return
+        }
+        if scan {
+            let python = python ?? ProcessInfo.processInfo.environment["ATTNLAB_REFERENCE_PYTHON"] ?? "python3"
+            try ScanBench.run(folder: folder, threadCounts: threadCounts, seconds: seconds, python: python, script: ScanBench.peerScript())
             return
         }
         let loaded = try ModelRegistry.load(folder: folder.url)
@@ -62,7 +95,7 @@ struct BenchCommand: ParsableCommand {
         if !json { print("OpenBLAS \(BLAS.coreName) kernels, softmax and GELU \(Kernels.usesAVX2 ? "AVX2" : "portable"); sgemm 1024×1024×1024: " + threadCounts.map { "\($0) thread\($0 == 1 ? "" : "s") \(String(format: "%.1f", sgemm[$0]!)) GFLOP/s" }.joined(separator: ", ") + "\n") }
 
         var records: [[String: Any]] = []
-        var rows = [["tokens", "threads", "median", "best", "GFLOP/s", "sgemm", "ratio", "attention only", "qkv+hidden cost", "peak RSS"]]
+        var rows = [["tokens", "threads", "median", "best", "GFLOP/s", "sgemm", "ratio", "attention only", "qkv+hidden cost", "peak RSS", "CPU time"]]
         for n in lengths {
             guard n <= s.maxPositions else {
                 if json { continue }
@@ -79,9 +112,9 @@ struct BenchCommand: ParsableCommand {
                 rows.append(["\(n)", "\(t)", Self.ms(full.median), Self.ms(full.best), String(format: "%.1f", gflops),
                              String(format: "%.1f", sgemm[t]!), String(format: "%.0f%%", 100 * gflops / sgemm[t]!),
                              Self.ms(bare.median), String(format: "%+.1f%%", 100 * (full.median / bare.median - 1)),
-                             String(format: "%.0f MB", Double(ProcessMemory.peakResidentBytes()) / 1e6)])
+                             String(format: "%.0f MB", Double(ProcessMemory.peakResidentBytes()) / 1e6), Self.ms(full.cpu)])
                 records.append(["tokens": n, "threads": t, "median": full.median, "best": full.best, "gflops": gflops,
-                                "sgemm_gflops": sgemm[t]!, "attention_only_median": bare.median,
+                                "sgemm_gflops": sgemm[t]!, "attention_only_median": bare.median, "cpu_median": full.cpu,
                                 "peak_rss_bytes": ProcessMemory.peakResidentBytes()])
             }
         }
@@ -93,7 +126,8 @@ struct BenchCommand: ParsableCommand {
             return
         }
         print(Table.render(rows))
-        print("\nGFLOP/s counts the linear layers and the two attention products; \"attention only\" is the same pass capturing attention alone.")
+        print("\nGFLOP/s counts the linear layers and the two attention products; \"attention only\" is the same pass capturing attention alone;")
+        print("\"CPU time\" is the median CPU time of the process per full pass (all threads), which waiting for a busy machine does not add to.")
     }
 
     /// `n` token ids, the same on every run: 101 and 102 at the ends (BERT's [CLS] and [SEP]),
@@ -107,19 +141,29 @@ struct BenchCommand: ParsableCommand {
         return ModelInput(ids: ids)
     }
 
-    struct Timing { var median: Double; var best: Double }
+    /// Wall-clock median and best, and the median CPU time of the whole process (every thread) per run.
+    struct Timing { var median: Double; var best: Double; var cpu: Double }
 
     static func time(seconds: Double, _ body: () throws -> Void) rethrows -> Timing {
         try body()  // warm-up
-        var samples: [Double] = []
+        var samples: [Double] = [], cpu: [Double] = []
         let start = DispatchTime.now().uptimeNanoseconds
         while samples.count < 5 || (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < seconds && samples.count < 1000) {
-            let t0 = DispatchTime.now().uptimeNanoseconds
+            let t0 = DispatchTime.now().uptimeNanoseconds, c0 = processCPUSeconds()
             try body()
             samples.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            cpu.append(processCPUSeconds() - c0)
         }
         samples.sort()
-        return Timing(median: samples[samples.count / 2], best: samples[0])
+        cpu.sort()
+        return Timing(median: samples[samples.count / 2], best: samples[0], cpu: cpu[cpu.count / 2])
+    }
+
+    /// CPU time used so far by every thread of this process.
+    static func processCPUSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
     static func sgemmGFLOPS(size n: Int, seconds: Double) -> Double {
@@ -195,7 +239,7 @@ enum ViewBench {
             }
             let trace = Trace(inputs: TraceInputs(a: tokens.map(\.text).joined(separator: " ")), tokens: tokens, stacks: output.stacks,
                               provenance: Provenance(model: folder.id, architecture: summary.architecture, capture: ["qkv"]))
-            for kind in ViewKind.allCases where kind != .compare {
+            for kind in ViewKind.traceViews {
                 let url = scratch.appendingPathComponent("\(n)-\(kind.rawValue).html")
                 let start = DispatchTime.now()
                 try ViewRenderer.write(trace, view: kind, options: ViewOptions(), to: url)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AttnCore
+import AttnDiff
 import AttnFigures
 import Foundation
 
@@ -7,12 +8,13 @@ import Foundation
 struct FigureCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "figure",
-        abstract: "Draw a static attention figure (PNG, PDF or SVG) from traces or arrays.",
+        abstract: "Draw a static attention figure (PNG, PDF or SVG) from traces or arrays, or a scan's figure.",
         discussion: """
         Kinds: heatmap (one head or a mean of heads), cross (decoder × encoder), compare (two \
         matrices: colour and circles), stability (N runs: mean and interval), evolution (T \
         checkpoints: mean and sparklines), regions (detected key regions; --format json prints \
-        them), overview (every layer × head).
+        them), overview (every layer × head), scan (a scan file from `attnlab scan --out`: layers × \
+        heads or words on a diverging scale, normalised effects, or raw ones with --raw).
 
         Matrices come from each trace (and each --array) for each --layer/--head selection: \
         one trace with two selections, or two traces with one, make the two matrices of compare. \
@@ -21,7 +23,7 @@ struct FigureCommand: ParsableCommand {
         --layer -1 is the last layer; --head mean averages every head.
         """)
 
-    @Argument(help: "Trace files (.safetensors written by attnlab or from Python).")
+    @Argument(help: "Trace files (.safetensors written by attnlab or from Python); for --kind scan, one scan file (.json).")
     var traces: [String] = []
 
     @Option(name: .long, help: ArgumentHelp("The kind of figure.", valueName: "kind"))
@@ -143,6 +145,9 @@ struct FigureCommand: ParsableCommand {
     @Flag(name: .customLong("shared-scale"), help: "Overview: one colour scale for every head.")
     var sharedScale = false
 
+    @Flag(help: "Scan: colour cells by the raw effect (patched − target) instead of the normalised one.")
+    var raw = false
+
     /// Errors (`FigureError`, `CoreError`) go to the root command, which prints `error: …` and exits 1.
     func run() throws {
         try draw()
@@ -150,7 +155,13 @@ struct FigureCommand: ParsableCommand {
 
     func validate() throws {
         if traces.isEmpty && moreTraces.isEmpty && arrays.isEmpty {
-            throw ValidationError("give a trace file, --trace or --array")
+            throw ValidationError(kind == .scan ? "give a scan file (attnlab scan --out scan.json)" : "give a trace file, --trace or --array")
+        }
+        if kind == .scan, traces.count + moreTraces.count != 1 || !arrays.isEmpty {
+            throw ValidationError("--kind scan draws one scan file (attnlab scan --out scan.json), not traces or arrays")
+        }
+        if raw && kind != .scan {
+            throw ValidationError("--raw is for --kind scan")
         }
         if out == nil && !(format == .json && kind == .regions) {
             throw ValidationError("say where to write the figure with --out FILE.png, .pdf or .svg")
@@ -169,6 +180,11 @@ struct FigureCommand: ParsableCommand {
             throw FigureError("no such file", location: path, hint: "check the path")
         }
         let tracePaths = traces + moreTraces
+        if kind == .scan {
+            let file = try ScanFile.read(URL(fileURLWithPath: tracePaths[0]))
+            try draw(try FigureInputs.scan(file.result, values: raw ? .raw : .normalized), options: try figureOptions())
+            return
+        }
         for path in tracePaths {
             let url = URL(fileURLWithPath: path)
             // Files are named by their file name, or with their folder when two share one.
@@ -180,7 +196,10 @@ struct FigureCommand: ParsableCommand {
         let input = try FigureInputs.make(kind: kind, sources: sources, selections: try selections(),
                                           stack: stack, labels: try readLabels())
         let options = try figureOptions()
+        try draw(input, options: options)
+    }
 
+    private func draw(_ input: FigureInput, options: FigureOptions) throws {
         let outputFormat = format?.rawValue ?? out.map { URL(fileURLWithPath: $0).pathExtension.lowercased() } ?? ""
         if outputFormat == "json" {
             guard input.matrices.count == 1 else { throw FigureError("regions are detected on one matrix, got \(input.matrices.count)") }

@@ -28,7 +28,12 @@ struct InterventionOptions: ParsableArguments {
     @Option(help: "The stack the interventions act on (encoder-decoders).")
     var stack: StackKind = .encoder
 
-    func validate() throws { _ = try interventions() }
+    func validate() throws {
+        if ablation != .zero, ablate.isEmpty {
+            throw ValidationError("--ablation \(ablation.rawValue) says how --ablate replaces a head's output; give --ablate LAYER.HEAD too")
+        }
+        _ = try interventions()
+    }
 
     /// The interventions, in the order: ablations, scalings, knockouts.
     func interventions() throws -> [Intervention] {

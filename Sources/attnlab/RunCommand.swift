@@ -50,6 +50,7 @@ struct RunCommand: ParsableCommand {
         // Views and figures are written as each variant is traced, the report before the run folder is renamed into place.
         let result = try Executor.run(spec, options: RunOptions(threads: threads, runsFolder: URL(fileURLWithPath: runs), progress: { progress.update($0, $1, $2) },
                                                                 runID: runID, shard: shard, artifacts: artifacts.artifacts,
+                                                                scanArtifacts: artifacts.scans,
                                                                 finish: { progress.finish(); try artifacts.finish($0) }))
         print(try RunSummary.render(result.run, verbose: verbose))
         print("report: \(result.folder.appendingPathComponent("report.html").path)")

@@ -2,7 +2,9 @@ import ArgumentParser
 import AttnCore
 import AttnDiff
 import AttnExperiments
+import AttnFigures
 import AttnModels
+import AttnViews
 import Foundation
 
 /// `attnlab scan`: patch (or ablate) every layer × head, or every layer × word, from a source
@@ -16,6 +18,10 @@ struct ScanCommand: ParsableCommand {
         --source-pair replaced. Each cell copies one head's output (or one word's residual stream, \
         attention or feed-forward output) from the source run into the target run and records the \
         metric: raw (patched − target) and normalised (0 = the target's value, 1 = the source's).
+
+        --out writes the scan as JSON with both traces' attention (`attnlab view scan.json` and \
+        `attnlab figure --kind scan scan.json` read it); --view writes the interactive scan view, \
+        --figure the scan figure (.png, .pdf or .svg).
         """)
 
     @Option(help: "A model folder, an id or name under Models/ or $ATTNLAB_MODELS, or a Hugging Face id in the cache.")
@@ -63,8 +69,14 @@ struct ScanCommand: ParsableCommand {
     @Option(help: "Cells listed, strongest first.")
     var top = 10
 
-    @Option(help: "Where to write the scan as JSON.")
+    @Option(help: "Where to write the scan as JSON (with the target's and the source's attention).")
     var out: String?
+
+    @Option(help: "Where to write the scan view (HTML): the grid, and each cell's heads for target and source.")
+    var view: String?
+
+    @Option(help: "Where to write the scan figure (.png, .pdf or .svg).")
+    var figure: String?
 
     func validate() throws {
         guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
@@ -72,7 +84,19 @@ struct ScanCommand: ParsableCommand {
         if mode == .patch, sourceText == nil, sourcePair == nil {
             throw ValidationError("a patching scan needs a source: give --source-text or --source-pair (or --mode ablate)")
         }
+        if mode == .ablate, sourceText != nil || sourcePair != nil {
+            throw ValidationError("an ablation scan zeroes each site and reads no source: leave out --source-text and --source-pair, or scan with --mode patch")
+        }
+        guard [.head, .residual, .attention, .mlp].contains(site) else {
+            throw ValidationError("--site \(site.rawValue): a scan patches head, resid, attn or mlp sites")
+        }
         _ = try parsedLayers()
+        if let figure, FigureFormat(fileExtension: URL(fileURLWithPath: figure).pathExtension) == nil {
+            throw ValidationError("--figure \(figure): end the file name with .png, .pdf or .svg")
+        }
+        if let view, !view.lowercased().hasSuffix(".html") {
+            throw ValidationError("--view \(view): the scan view is an HTML page; end the file name with .html")
+        }
     }
 
     func parsedLayers() throws -> [Int]? {
@@ -102,23 +126,69 @@ struct ScanCommand: ParsableCommand {
         }
         let spec = ScanSpec(site: site, stack: stack, mode: mode, metric: metric, layers: try parsedLayers(), threads: threads)
         let started = Date()
+        let named = Self.names(target: target, source: source)
         let result = try ScanRunner.run(spec, model: loaded, target: target, source: mode == .patch ? source : nil,
-                                        names: ("target", mode == .patch ? "source" : nil))
+                                        names: (named.target, mode == .patch ? named.source : nil))
         let seconds = Date().timeIntervalSince(started)
-        if let out {
-            try AtomicFile.write(try TraceFile.stableJSON(result), toOutput: out)
+        // Everything is drawn before anything is written: a failure leaves no file behind.
+        var traces: (target: Trace, source: Trace?)?
+        if out != nil || view != nil {
+            var capture = target
+            capture.capture = []
+            var sourceCapture = source
+            sourceCapture.capture = []
+            traces = (try loaded.trace(capture), mode == .patch ? try loaded.trace(sourceCapture) : nil)
         }
-        // With --out -, the JSON is standard output and the table goes to standard error.
-        let table = Self.render(result, seconds: seconds, cells: layers == nil ? nil : result.layers.count * result.columns.count)
-        if out == "-" {
-            FileHandle.standardError.write(Data((table + "\n").utf8))
-        } else {
-            print(table)
-            if let out { print("wrote \(out)") }
+        var files: [(String, Data)] = []
+        if let out {
+            files.append((out, try ScanFile(result: result, target: traces?.target, source: traces?.source).encoded()))
+        }
+        if let view, let traces {
+            files.append((view, try ScanView.render(result, target: traces.target, source: traces.source)))
+        }
+        if let figure {
+            let url = URL(fileURLWithPath: figure)
+            let data = try FigureRenderer.render(.scan, try FigureInputs.scan(result), format: FigureFormat(fileExtension: url.pathExtension)!)
+            files.append((figure, data))
+        }
+        // With a file written to standard output (-), the table goes to standard error.
+        let table = Self.render(result, seconds: seconds, top: top)
+        let toStandardOutput = files.contains { $0.0 == "-" }
+        if toStandardOutput { FileHandle.standardError.write(Data((table + "\n").utf8)) } else { print(table) }
+        for (path, data) in files {
+            try AtomicFile.write(data, toOutput: path)
+            guard path != "-" else { continue }
+            if toStandardOutput { FileHandle.standardError.write(Data("wrote \(path)\n".utf8)) } else { print("wrote \(path)") }
         }
     }
 
-    static func render(_ result: ScanResult, seconds: Double, cells: Int? = nil) -> String {
+    /// Target and source named by the words that differ (`sick`, `terrific`), when a few do;
+    /// otherwise `target` and `source`.
+    static func names(target: TraceRequest, source: TraceRequest) -> (target: String, source: String) {
+        func differing(_ a: String, _ b: String) -> (String, String)? {
+            let x = a.split(separator: " "), y = b.split(separator: " ")
+            var start = 0
+            while start < min(x.count, y.count), x[start] == y[start] { start += 1 }
+            var end = 0
+            while end < min(x.count, y.count) - start, x[x.count - 1 - end] == y[y.count - 1 - end] { end += 1 }
+            let (left, right) = (x[start ..< x.count - end], y[start ..< y.count - end])
+            guard !left.isEmpty || !right.isEmpty, left.count <= 3, right.count <= 3 else { return nil }
+            let trim = { (words: ArraySlice<Substring>) -> String in
+                let text = words.joined(separator: " ").trimmingCharacters(in: .punctuationCharacters)
+                return text.isEmpty ? "∅" : text
+            }
+            return (trim(left), trim(right))
+        }
+        let a = target.a == source.a ? nil : differing(target.a, source.a)
+        let b = (target.b ?? "") == (source.b ?? "") ? nil : differing(target.b ?? "", source.b ?? "")
+        switch (a, b) {
+        case (let a?, nil) where target.b == source.b: return a
+        case (nil, let b?) where target.a == source.a: return b
+        default: return ("target", "source")
+        }
+    }
+
+    static func render(_ result: ScanResult, seconds: Double, top: Int = 10) -> String {
         var lines: [String] = []
         let what = result.site == .head ? "layer × head" : "layer × word"
         let count = result.layers.count * result.columns.count
@@ -129,7 +199,7 @@ struct ScanCommand: ParsableCommand {
             lines.append(String(format: "target %.4f", result.targetValue))
         }
         var rows = [["cell", "effect", "normalised"]]
-        for cell in result.top(10) {
+        for cell in result.top(top) {
             rows.append([result.name(of: cell), String(format: "%+.4f", cell.effect), cell.normalized.map { String(format: "%+.3f", $0) } ?? "–"])
         }
         lines.append(Table.render(rows))

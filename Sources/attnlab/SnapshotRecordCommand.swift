@@ -35,12 +35,13 @@ struct SnapshotRecordCommand: ParsableCommand {
     func run() throws {
         let (workspace, spec, files) = try arguments.run(requireRepository: true)
         let result = try workspace.record(files, options: SnapshotRecordOptions(commit: commit, message: message, force: force))
-        // A variant's JSON file, or a line of a suite's <model>.outputs.jsonl.
+        // A variant's JSON file, or a line of a suite's <model>.outputs.jsonl; a scan's <model>/<scan>.scan.json.
         let variants = files.files.reduce(0) { count, file in
             if file.key.hasSuffix(".outputs.jsonl") { return count + file.value.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) } }
-            return count + (file.key.hasSuffix(".json") && file.key != "experiment.json" ? 1 : 0)
+            return count + (file.key.hasSuffix(".json") && file.key != "experiment.json" && !file.key.hasSuffix(".scan.json") ? 1 : 0)
         }
-        print("recorded \(spec.name): \(variants) variant\(variants == 1 ? "" : "s"), \(files.files.count) files in \(result.folder)/")
+        let scans = files.files.keys.filter { $0.hasSuffix(".scan.json") }.count
+        print("recorded \(spec.name): \(variants) variant\(variants == 1 ? "" : "s")\(scans == 0 ? "" : ", \(scans) scan\(scans == 1 ? "" : "s")"), \(files.files.count) files in \(result.folder)/")
         // With --commit, what changed is measured against HEAD (the files may already be on disk,
         // written by `check --update` or a `record` without --commit).
         let changed = commit ? result.committedFiles : result.changedFiles
@@ -53,6 +54,9 @@ struct SnapshotRecordCommand: ParsableCommand {
             print("\(changed.count) file\(changed.count == 1 ? "" : "s") changed (compared with \(commit ? "HEAD" : "the working tree")):")
             for variant in result.comparison.variants where variant.status != .identical {
                 print("  \(variant.model) \(variant.path): \(DriftReport.summary(variant))")
+            }
+            for scan in result.comparison.scans where scan.status != .identical {
+                print("  \(scan.model) scan \(scan.id): \(DriftReport.summary(scan))")
             }
             for note in result.comparison.notes { print("  note: \(note)") }
         }

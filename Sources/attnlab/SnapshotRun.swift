@@ -83,11 +83,17 @@ enum SnapshotRun {
         try run.forEachRecord { variant in
             subjects.append(SnapshotBuilder.Subject(model: variant.model, input: variant.variant.input, variant: variant.variant.name,
                                                     perturbation: variant.variant.perturbation, trace: try run.trace(variant), label: variant.label,
-                                                    expectations: results.removeValue(forKey: "\(variant.model) \(variant.variant.path)") ?? []))
+                                                    expectations: results.removeValue(forKey: "\(variant.model) \(variant.variant.path)") ?? [],
+                                                    intervention: variant.variant.intervention?.description,
+                                                    attribution: manifest.attributions.filter { $0.model == variant.model && $0.variant == variant.variant.path }.map {
+                                                        AttributionSnapshot(method: $0.method.rawValue, metric: $0.metric, baseline: $0.baseline,
+                                                                            words: $0.words, scores: $0.scores)
+                                                    }))
             return true
         }
         // Results that name no variant of the run (a scan's target that did not apply).
         experiment.unmatchedExpectations += results.keys.sorted().flatMap { results[$0] ?? [] }
-        return try SnapshotBuilder.files(experiment: experiment, subjects: subjects)
+        return try SnapshotBuilder.files(experiment: experiment, subjects: subjects,
+                                         scans: manifest.scans.map { ScanSnapshot(model: $0.model, id: $0.id, result: $0.result) })
     }
 }

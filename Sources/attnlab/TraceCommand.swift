@@ -24,7 +24,7 @@ struct TraceCommand: ParsableCommand {
     @Option(help: "The revision of a Hugging Face id to take from the cache: a branch or tag (default main) or a commit hash.")
     var revision: String?
 
-    @Option(help: "The input text (sentence A).")
+    @Option(help: "The input text (sentence A); with --chat, the user's message.")
     var text: String?
 
     @Option(name: .customLong("from-run"), help: "A run folder: trace one of its variants (INPUT/VARIANT) again, in full.")
@@ -57,8 +57,20 @@ struct TraceCommand: ParsableCommand {
     @Option(name: .customLong("top-k"), help: "Predictions kept per position for masked-lm and causal-lm.")
     var topK = 5
 
+    @Flag(name: .customLong("all-positions"), help: "causal-lm: predict the next token after every position, not only after the last.")
+    var allPositions = false
+
     @Option(help: "Threads for the forward pass.")
     var threads = 1
+
+    @Flag(help: "Render the model's chat template for the messages (with the generation prompt) and trace the result.")
+    var chat = false
+
+    @Option(name: .customLong("message"), help: "With --chat: one message as ROLE:TEXT (repeat it, in order).")
+    var messages: [String] = []
+
+    @Option(name: .customLong("messages"), help: "With --chat: a JSON file of messages, [{\"role\": …, \"content\": …}, …].")
+    var messagesFile: String?
 
     @OptionGroup(title: "Interventions")
     var interventions: InterventionOptions
@@ -66,12 +78,24 @@ struct TraceCommand: ParsableCommand {
     func validate() throws {
         if fromRun != nil {
             guard variant != nil else { throw ValidationError("--from-run RUN needs the variant: attnlab trace --from-run RUN INPUT/VARIANT") }
-            if text != nil || pair != nil || decoderText != nil {
-                throw ValidationError("--from-run takes the texts from the run; leave out --text, --pair and --decoder-text")
+            if text != nil || pair != nil || decoderText != nil || chat || !messages.isEmpty || messagesFile != nil {
+                throw ValidationError("--from-run takes the texts from the run; leave out --text, --pair, --decoder-text and --chat")
+            }
+        } else if chat {
+            guard model != nil else { throw ValidationError("give --model and the messages (or --from-run RUN INPUT/VARIANT)") }
+            if variant != nil { throw ValidationError("a variant is named only with --from-run RUN") }
+            let sources = [text != nil, !messages.isEmpty, messagesFile != nil].filter { $0 }.count
+            guard sources == 1 else {
+                throw ValidationError("--chat takes its messages from one of --message (repeated), --messages FILE or --text (one user message)")
+            }
+            guard pair == nil else { throw ValidationError("--chat traces one prompt; leave out --pair") }
+            for message in messages {
+                do { _ = try ChatPrompt.message(parsing: message) } catch { throw ValidationError("--message: \(error)") }
             }
         } else {
-            guard model != nil, text != nil else { throw ValidationError("give --model and --text (or --from-run RUN INPUT/VARIANT)") }
+            guard model != nil, text != nil else { throw ValidationError("give --model and --text (or messages with --chat, or --from-run RUN INPUT/VARIANT)") }
             if variant != nil { throw ValidationError("a variant is named only with --from-run RUN") }
+            guard messages.isEmpty, messagesFile == nil else { throw ValidationError("--message and --messages need --chat") }
         }
         _ = try Self.captureOptions(capture)
         guard topK > 0 else { throw ValidationError("--top-k must be at least 1") }
@@ -98,9 +122,17 @@ struct TraceCommand: ParsableCommand {
             return
         }
         let loaded = try LoadedModel(model ?? "", locator: .standard(revision: revision))
-        var request = TraceRequest(a: text ?? "", b: pair, decoderText: decoderText, task: task,
+        var prompt = text ?? ""
+        if chat {
+            let conversation = try messagesFile.map { try ChatPrompt.read(file: URL(fileURLWithPath: $0)) }
+                ?? (messages.isEmpty ? [ChatMessage(role: "user", content: prompt)] : messages.map(ChatPrompt.message(parsing:)))
+            prompt = try loaded.renderChat(conversation)
+        }
+        var request = TraceRequest(a: prompt, b: pair, decoderText: decoderText, task: task,
                                    capture: try Self.captureOptions(capture), truncate: truncate, topK: topK)
         request.threads = threads
+        request.chat = chat
+        request.allPositions = allPositions
         let trace = try InterventionRunner.trace(request, interventions: try interventions.interventions(), model: loaded)
         try write(trace, summary: loaded.model.summary)
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AttnCore
+import AttnDiff
 import AttnExperiments
 import AttnViews
 import Foundation
@@ -9,7 +10,7 @@ import Foundation
 struct ViewCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "view",
-        abstract: "Write a trace's head, model or neuron view, or two traces' compare view, as one self-contained HTML file.",
+        abstract: "Write a trace's head, model or neuron view, two traces' compare view, or a scan's view, as one self-contained HTML file.",
         discussion: """
         The page needs no network: its scripts, styles and data are inline, so it opens from file:// \
         and inside a notebook output cell (as an iframe srcdoc). Attention is stored at 8 bits per \
@@ -18,6 +19,10 @@ struct ViewCommand: ParsableCommand {
         Layer and head numbers are the model's own. --layers keeps only some layers in the page. \
         --heads selects the heads drawn first in the head view and the head shown first in the neuron \
         and compare views; in the model view it keeps only those heads in the grid.
+
+        A scan file (`attnlab scan --out scan.json`) gets the scan view: layers × heads (or words) \
+        coloured by effect; a click on a cell opens that head for the target and the source side by \
+        side. A run folder with --view scan writes the page of each of its scans.
 
         Without --out the page is written to the current folder as TRACE-VIEW.html (a run's pages to \
         RUN-ID-VIEW/); --out - writes it to standard output; --open opens it in the browser.
@@ -29,13 +34,14 @@ struct ViewCommand: ParsableCommand {
           attnlab view eminem.trace.safetensors --view neuron --layer 4 --heads 3 --token 7 --out neuron.html
           attnlab view eminem.trace.safetensors terrific.trace.safetensors --view compare --out compare.html
           attnlab view runs/paraphrase-eminem/RUN --view compare --out pages/
+          attnlab view scan.json --out scan.html
         """)
 
-    @Argument(help: "A trace file (.safetensors or .json), from `attnlab trace` or written from Python; two for --view compare (the base, then the variant); or a run folder (runs/<experiment>/<run-id>): then --out is a folder and every variant gets its page, <model>/<input>/<variant>-<view>.html (with compare, every perturbed variant against its base).")
+    @Argument(help: "A trace file (.safetensors or .json), from `attnlab trace` or written from Python; two for --view compare (the base, then the variant); or a run folder (runs/<experiment>/<run-id>): then --out is a folder and every variant gets its page, <model>/<input>/<variant>-<view>.html (with compare, every perturbed variant against its base; with --view scan, every scan: <model>/<scan>-scan.html); or a scan file (.json, from `attnlab scan --out`).")
     var traces: [String]
 
-    @Option(help: "The view to write.")
-    var view = ViewKind.head
+    @Option(help: "The view to write (default: head for a trace, scan for a scan file).")
+    var view: ViewKind?
 
     @Option(name: .shortAndLong, help: "The HTML file to write (a folder for a run; - for standard output). Default: TRACE-VIEW.html in the current folder.")
     var out: String?
@@ -73,18 +79,30 @@ struct ViewCommand: ParsableCommand {
     @Option(help: "The page's title (default: the model and the input).")
     var title: String?
 
+    @Option(help: "Model view: leave the first token (an attention sink) out of the thumbnails and scale each to the rest (hide), or draw it (show); auto hides it for causal models. The page has a toggle.")
+    var sink = SinkDisplay.auto
+
     func validate() throws {
         if let heads { _ = try Self.numbers(heads, option: "--heads") }
         if let layers { _ = try Self.numbers(layers, option: "--layers") }
         guard (1 ... 2).contains(traces.count) else { throw ValidationError("give one trace (or run folder), or two traces for --view compare") }
         if traces.count == 2, view != .compare {
-            throw ValidationError("two traces make a compare view: add --view compare (or give one trace for the \(view.rawValue) view)")
+            throw ValidationError("two traces make a compare view: add --view compare (or give one trace for the \((view ?? .head).rawValue) view)")
         }
         if out == "-", open { throw ValidationError("--open needs a file: leave out --out - or --open") }
     }
 
     func run() throws {
-        let kind = view
+        let source = URL(fileURLWithPath: traces[0])
+        if traces.count == 1, view == .scan || (view == nil && Self.isScanFile(source)) {
+            try writeScanViews(source)
+            return
+        }
+        let kind = view ?? .head
+        if Self.isScanFile(source) {
+            throw CoreError("this is a scan file, and it has the scan view, not the \(kind.rawValue) view", location: source.path,
+                            hint: "leave out --view (or choose --view scan); the traces' own views come from `attnlab trace`")
+        }
         let headList = try heads.map { try Self.numbers($0, option: "--heads") }
         let options = ViewOptions(
             mode: mode,
@@ -94,8 +112,7 @@ struct ViewCommand: ParsableCommand {
             layer: layer,
             selectedHeads: kind == .model ? nil : headList,
             sentences: sentences,
-            token: token, threshold: threshold, topK: topK, title: title)
-        let source = URL(fileURLWithPath: traces[0])
+            token: token, threshold: threshold, topK: topK, title: title, sink: sink)
         if traces.count == 1, RunFolder.isRun(source) {
             try writeRun(RunFolder(source), kind: kind, options: options)
             return
@@ -160,6 +177,57 @@ struct ViewCommand: ParsableCommand {
         var name = URL(fileURLWithPath: path).lastPathComponent
         for suffix in [".safetensors", ".json", ".trace"] where name.lowercased().hasSuffix(suffix) { name = String(name.dropLast(suffix.count)) }
         return name.isEmpty ? "trace" : name
+    }
+
+    /// True for a scan file (JSON with a scan's fields), not a JSON trace.
+    static func isScanFile(_ url: URL) -> Bool {
+        url.pathExtension.lowercased() == "json" && !RunFolder.isRun(url) && (try? ScanFile.read(url)) != nil
+    }
+
+    /// The scan view of a scan file, or of every scan of a run.
+    func writeScanViews(_ source: URL) throws {
+        let options = ScanView.Options(mode: mode, title: title)
+        if RunFolder.isRun(source) {
+            let run = try RunFolder(source)
+            guard !run.manifest.scans.isEmpty else {
+                throw ExperimentError("the run has no scans", location: source.path, hint: "add scans: to the experiment, or choose --view head, model or neuron")
+            }
+            if let out, out == "-" || out.lowercased().hasSuffix(".html") {
+                throw ValidationError("a run has one page per scan: give --out a folder, not \(out == "-" ? "standard output" : "a .html file")")
+            }
+            let folder = URL(fileURLWithPath: out ?? "\(run.manifest.experiment.name)-\(run.manifest.timing.runID)-scan")
+            for scan in run.manifest.scans {
+                func trace(_ path: String?) throws -> Trace? {
+                    guard let path else { return nil }
+                    guard let record = try run.record(model: scan.model, variant: path) else {
+                        throw ExperimentError("scan \(scan.id) names \(path), which the run has no trace of", location: source.path)
+                    }
+                    return try run.trace(record)
+                }
+                var scanOptions = options
+                scanOptions.title = title ?? "\(run.manifest.experiment.name) · \(scan.model) · scan \(scan.id)"
+                let page = try ScanView.render(scan.result, target: try trace(scan.result.target)!, source: try trace(scan.result.source), options: scanOptions)
+                let url = folder.appendingPathComponent(
+                    try PathComponent.path([(scan.model, what: "model name"), (scan.id, what: "scan id")]) + "-scan.html")
+                try AtomicFile.write(page, to: url)
+                print("wrote \(url.path)")
+            }
+            return
+        }
+        guard !FileManager.default.fileExists(atPath: source.path) || source.pathExtension.lowercased() == "json" else {
+            throw CoreError("the scan view draws a scan file (.json from `attnlab scan --out`), not a trace", location: source.path,
+                            hint: "choose --view head, model or neuron for a trace")
+        }
+        let file = try ScanFile.read(source)
+        let page = try ScanView.render(file, options: options)
+        if out == "-" {
+            try AtomicFile.write(page, toOutput: "-")
+            return
+        }
+        let url = URL(fileURLWithPath: out ?? "\(Self.stem(traces[0]))-scan.html")
+        try AtomicFile.write(page, to: url)
+        print("wrote \(url.path): scan view, \(file.result.layers.count) × \(file.result.columns.count) cells, \(Self.size(page.count))")
+        if open { try PageOpener.open(url) }
     }
 
     /// "3,5" or "0-5" or "0,2-4" as numbers.

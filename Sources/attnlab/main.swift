@@ -21,6 +21,7 @@ struct AttnLabCommand: ParsableCommand {
             DiffCommand.self,
             SnapshotCommand.self,
             ReviewCommand.self,
+            ServeCommand.self,
             BenchCommand.self,
         ]
     )

@@ -25,7 +25,9 @@ import Testing
         #expect(experiment.models[0].threshold == 0.75 && experiment.models[0].task == .similarity)
         #expect(Array(experiment.inputs).map { var input = $0; input.position = nil; return input } == [InputSpec(id: "eminem", a: "the eminem tune was totally awesome.", b: "dude, that song from eminem was sick!", decoder: nil, baseName: "sick")])
         #expect(experiment.perturbations.map(\.id) == ["terrific", "available"])
-        #expect(experiment.expectations.count == 8)
+        #expect(experiment.expectations.count == 18)
+        #expect(experiment.interventions.map(\.id) == ["top3", "top1", "all-heads", "no-4.11", "no-5.4", "no-links"])
+        #expect(experiment.scans.map(\.id) == ["heads"] && experiment.attributions.count == 2)
         #expect(experiment.capture == [.qkv])
         #expect(experiment.hash.count == 64)
     }

@@ -33,6 +33,8 @@ enum Fixtures {
                                          selections: [HeadSelection(layer: 0, heads: .list([3]))])
         case .overview:
             return try FigureInputs.make(kind: .overview, sources: [.trace(long, name: "long")])
+        case .scan:
+            return try FigureInputs.scan(ScanFigureTests.heads())
         }
     }
 
@@ -68,7 +70,7 @@ struct FigureRenderingTests {
             let svg = SVGFacts(figure.data)
             #expect(svg.wellFormed)
             #expect(svg.rootName == "svg")
-            let expected = kind == .overview ? "Layer 5" : kind == .cross ? "Klimawandel" : "awesome"
+            let expected = kind == .overview || kind == .scan ? "Layer 5" : kind == .cross ? "Klimawandel" : "awesome"
             #expect(svg.texts.contains(expected), "the SVG has no selectable text \"\(expected)\"")
         }
     }

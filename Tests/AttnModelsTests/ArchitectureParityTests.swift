@@ -51,11 +51,12 @@ enum ArchitectureFixtures {
 /// What every architecture shares: registry entries, the same model from either weight format,
 /// captures that hold what was asked for, rows of attention that sum to one.
 @Suite struct ArchitectureTests {
-    static let singleStack = ["gpt2", "roberta", "roberta-mlm", "distilbert", "albert"]
+    static let singleStack = ["gpt2", "roberta", "roberta-mlm", "distilbert", "albert"] + LlamaFamilyParityTests.names
     static let encoderDecoder = ["bart", "marian", "t5", "t5-gated"]
 
     @Test func registryRunsEveryArchitecture() {
-        #expect(Set(["albert", "bart", "bert", "camembert", "distilbert", "gpt2", "marian", "mt5", "roberta", "t5", "xlm-roberta"])
+        #expect(Set(["albert", "bart", "bert", "camembert", "distilbert", "gpt2", "marian", "mt5", "roberta", "t5", "xlm-roberta",
+                  "llama", "mistral", "qwen2", "qwen3", "gemma", "phi3"])
             .isSubset(of: Set(ModelRegistry.supportedTypes)))
     }
 
@@ -118,7 +119,7 @@ enum ArchitectureFixtures {
     @Test func everyFixtureCountsAsPyTorchDoes() throws {
         let data = try Data(contentsOf: ArchitectureFixtures.url("parameters.json"))
         let expected = try JSONDecoder().decode([String: Int].self, from: data)
-        #expect(expected.count >= 17)
+        #expect(expected.count >= 24)
         for (name, count) in expected.sorted(by: { $0.key < $1.key }) {
             let model = try ModelRegistry.load(folder: ArchitectureFixtures.url(name))
             #expect(model.parameterCount == count, "\(name)")

@@ -42,7 +42,7 @@ final class RecordingVisitor: SiteVisitor, @unchecked Sendable {
 /// The intervention sites are one mechanism in the layer kit: every architecture reaches every
 /// site of every layer of every stack, with values of the documented shapes.
 @Suite struct SiteTests {
-    static let models = ["gpt2", "roberta", "distilbert", "albert", "bart", "marian", "t5", "t5-gated"]
+    static let models = ["gpt2", "roberta", "distilbert", "albert", "bart", "marian", "t5", "t5-gated"] + LlamaFamilyParityTests.names
     static let encoderDecoder: Set<String> = ["bart", "marian", "t5", "t5-gated"]
 
     static func input(_ name: String) -> ModelInput {
@@ -72,7 +72,7 @@ final class RecordingVisitor: SiteVisitor, @unchecked Sendable {
     }
 
     /// A visitor that changes nothing changes no bit of the output.
-    @Test(arguments: ["gpt2", "t5"])
+    @Test(arguments: ["gpt2", "t5", "qwen3", "phi3"])
     func visitingWithoutChangingIsExact(name: String) throws {
         let model = try ModelRegistry.load(folder: ArchitectureFixtures.url(name))
         let plain = try model.forward(Self.input(name), capture: [.qkv, .hidden])
@@ -116,7 +116,7 @@ final class RecordingVisitor: SiteVisitor, @unchecked Sendable {
 
     /// A pass resumed at layer l from the residual stream a full pass saw there ends exactly where
     /// the full pass ended: what a scan relies on to skip the layers before the one it patches.
-    @Test(arguments: ["gpt2", "albert", "bart", "t5"])
+    @Test(arguments: ["gpt2", "albert", "bart", "t5", "llama", "gemma"])
     func resumingFromAKeptResidualGivesTheSameOutput(name: String) throws {
         let model = try ModelRegistry.load(folder: ArchitectureFixtures.url(name))
         let input = Self.input(name)

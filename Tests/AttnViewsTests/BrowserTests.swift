@@ -204,7 +204,7 @@ struct BrowserTests {
     }
 
     /// Two tokens, one layer, one head: every view starts and its self-test passes.
-    @Test(arguments: ViewKind.allCases)
+    @Test(arguments: ViewKind.traceViews)
     func tinyTrace(_ view: ViewKind) throws {
         let url = Self.folder.appendingPathComponent("tiny-\(view.rawValue).html")
         if view == .compare {

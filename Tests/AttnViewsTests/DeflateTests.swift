@@ -21,6 +21,28 @@ struct DeflateTests {
         }
     }
 
+    /// Runs of one byte are sent as copies from distance 1, of every length deflate has.
+    @Test func runsBecomeCopies() throws {
+        var bytes: [UInt8] = []
+        for length in [1, 2, 3, 8, 9, 10, 11, 12, 130, 257, 258, 259, 260, 261, 262, 1000, 100_000] {
+            bytes += [UInt8](repeating: UInt8(length % 7), count: length) + [200]
+        }
+        let stream = ZlibHuffmanEncoder.compress([bytes])
+        #expect(try TestInflater.inflate(stream) == bytes)
+        #expect(stream.count < 2000, "\(stream.count) bytes for \(bytes.count)")
+        // A causal attention matrix: each row's masked end is one run of zeros.
+        let n = 300
+        var causal = [UInt8](repeating: 0, count: n * n)
+        for row in 0 ..< n {
+            for column in 0 ... row { causal[row * n + column] = UInt8(1 + (row * 7 + column) % 60) }
+        }
+        let compressed = ZlibHuffmanEncoder.compress([causal])
+        #expect(try TestInflater.inflate(compressed) == causal)
+        // About 6 bits for each of the n²/2 unmasked bytes, next to nothing for the masked half.
+        let unmasked = n * (n + 1) / 2
+        #expect(compressed.count < unmasked * 6 / 8 + n * 4, "\(compressed.count) bytes for \(causal.count)")
+    }
+
     @Test func blocksConcatenate() throws {
         let blocks: [[UInt8]] = [[1, 2, 3], [], [UInt8](repeating: 200, count: 1000), [9]]
         #expect(try TestInflater.inflate(ZlibHuffmanEncoder.compress(blocks)) == blocks.flatMap { $0 })

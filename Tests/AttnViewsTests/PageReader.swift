@@ -80,11 +80,18 @@ enum TestInflater {
                 }
             }
             let literals = Code(lengths: Array(lengths[0 ..< literalCount]))
+            let distances = Code(lengths: Array(lengths[literalCount...]))
+            let lengthBase = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258]
+            let lengthExtra = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0]
             while true {
                 let symbol = try literals.decode(&reader)
                 if symbol == 256 { break }
-                guard symbol < 256 else { throw Failure(description: "unexpected length code \(symbol)") }
-                out.append(UInt8(symbol))
+                if symbol < 256 { out.append(UInt8(symbol)); continue }
+                // A copy; AttnLab sends only distance 1 (distance code 0, no extra bits).
+                guard symbol - 257 < lengthBase.count else { throw Failure(description: "invalid length code \(symbol)") }
+                let length = lengthBase[symbol - 257] + (try reader.bits(lengthExtra[symbol - 257]))
+                guard try distances.decode(&reader) == 0, let last = out.last else { throw Failure(description: "unexpected distance") }
+                out += [UInt8](repeating: last, count: length)
             }
         }
         // The checksum starts at the next byte boundary.

@@ -42,14 +42,14 @@ import Testing
 
     @Test func helpListsTheValuesAndTheDefault() throws {
         let view = try Self.help("view")
-        #expect(view.contains("--view <view> The view to write. (values: head, model, neuron, compare; default: head)"), "\(view)")
+        #expect(view.contains("--view <view> The view to write (default: head for a trace, scan for a scan file). (values: head, model, neuron, scan, compare)"), "\(view)")
         #expect(view.contains("(values: dark, light; default: dark)"))
         #expect(view.contains("(values: encoder, decoder, cross)"))
         #expect(view.contains("(values: all, a-a, b-b, a-b, b-a; default: all)"))
         let figure = try Self.help("figure")
-        #expect(figure.contains("(values: heatmap, cross, compare, stability, evolution, regions, overview)"), "\(figure)")
+        #expect(figure.contains("(values: heatmap, cross, compare, stability, evolution, regions, overview, scan)"), "\(figure)")
         #expect(figure.contains("(values: png, pdf, svg, json)"))
-        #expect(figure.contains("(values: blues, greens, oranges, purples, reds, greys, ylorrd, viridis; default: blues)"))
+        #expect(figure.contains("(values: blues, greens, oranges, purples, reds, greys, ylorrd, viridis, rdbu; default: blues)"))
         #expect(figure.contains("(values: self-attention, question-context; default: self-attention)"))
         #expect(figure.contains("(values: ci95, se, sd; default: ci95)"))
         let trace = try Self.help("trace")

@@ -15,14 +15,19 @@ import Testing
     @Test func theCaseStudyMatchesItsSnapshots() throws {
         let result = try CLI.run(["snapshot", "check", "Experiments/paraphrase-eminem.yaml"])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
-        #expect(result.stdout.contains("snapshot check paraphrase-eminem: all 3 variants match their snapshots"))
+        #expect(result.stdout.contains("snapshot check paraphrase-eminem: all 9 variants match their snapshots"))
+        #expect(result.stdout.contains("ok    minilm eminem/sick+top3"))
+        #expect(result.stdout.contains("ok    minilm scan heads"))
         #expect(result.stdout.contains("ok    minilm eminem/terrific"))
         // What was checked: the committed snapshots, with the experiment file recorded relative to
         // the repository (wherever it is checked out) and the float16 attention files small.
         let folder = CLI.repository.appendingPathComponent("Snapshots/paraphrase-eminem")
         let experiment = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("experiment.json"))) as? [String: Any])
         #expect((experiment["experiment"] as? [String: Any])?["file"] as? String == "Experiments/paraphrase-eminem.yaml")
-        #expect(experiment["variants"] as? [String] == ["minilm/eminem/sick", "minilm/eminem/terrific", "minilm/eminem/available"])
+        #expect(experiment["variants"] as? [String] == ["minilm/eminem/sick", "minilm/eminem/terrific", "minilm/eminem/available",
+                                                    "minilm/eminem/sick+top3", "minilm/eminem/sick+top1", "minilm/eminem/sick+all-heads",
+                                                    "minilm/eminem/terrific+no-4.11", "minilm/eminem/terrific+no-5.4", "minilm/eminem/terrific+no-links"])
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("minilm/heads.scan.json").path))
         for variant in ["sick", "terrific", "available"] {
             let size = try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent("minilm/eminem/\(variant).safetensors").path)[.size] as? Int
             #expect((size ?? .max) < 80_000)

@@ -30,10 +30,16 @@ public struct TraceRequest: Sendable {
     public var truncate: Bool
     /// Candidates kept per predicted position.
     public var topK: Int
-    /// Tokens whose probability is kept at every predicted position, whatever their rank.
+    /// Tokens whose probability is kept at every predicted position, whatever their rank: a
+    /// vocabulary spelling (`ĠParis`), or text the tokenizer makes one token of (` Paris`).
     public var watchedTokens: [String] = []
     /// Threads of each forward pass.
     public var threads = 1
+    /// causal-lm: predict the next token after every position, not only after the last one.
+    public var allPositions = false
+    /// `a` is a rendered chat prompt (`LoadedModel.renderChat`) that holds its special tokens
+    /// already: it is tokenized without adding any, as transformers' `apply_chat_template` does.
+    public var chat = false
 
     public init(a: String, b: String? = nil, decoderText: String? = nil, task: ModelTask? = nil,
                 capture: CaptureOptions = [], truncate: Bool = false, topK: Int = 5) {
@@ -120,7 +126,11 @@ public final class LoadedModel: @unchecked Sendable {
     public func passes(for request: TraceRequest) throws -> [PassInput] {
         let task = request.task ?? defaultTask(for: request)
         let limit = model.summary.maxPositions
-        let encoding = try tokenizer.encode(request.a, pair: request.b, maxLength: limit, truncate: request.truncate)
+        if request.chat, request.b != nil {
+            throw ModelError("a chat prompt is one text", hint: "leave out sentence B (--pair)")
+        }
+        let encoding = request.chat ? try tokenizer.encodeRendered(request.a, maxLength: limit, truncate: request.truncate)
+            : try tokenizer.encode(request.a, pair: request.b, maxLength: limit, truncate: request.truncate)
         // An encoder-decoder reads the decoder text teacher-forced, as BertViz's example does.
         var decoding: Encoding?
         if model.taskHeads.contains(.seq2seq) {
@@ -241,8 +251,10 @@ public final class LoadedModel: @unchecked Sendable {
             let vocabulary = try model.languageModelLogits(jointOutput!, positions: positions)
             outputs.topk = topK(vocabulary, positions: positions, k: request.topK, watching: request.watchedTokens)
         case .causalLM, .seq2seq:
-            // The next token after every position (of the decoder, for an encoder-decoder).
-            let positions = Array(0 ..< jointOutput!.lastHidden.shape[0])
+            // The next token after the last position, or after every position when asked (causal-lm);
+            // after every decoder position (seq2seq, teacher-forced).
+            let n = jointOutput!.lastHidden.shape[0]
+            let positions = task == .causalLM && !request.allPositions ? [n - 1] : Array(0 ..< n)
             let vocabulary = try model.languageModelLogits(jointOutput!, positions: positions)
             outputs.topk = topK(vocabulary, positions: positions, k: request.topK, watching: request.watchedTokens,
                                 tokenizer: task == .seq2seq ? decoderTokenizer : tokenizer)
@@ -263,24 +275,45 @@ public final class LoadedModel: @unchecked Sendable {
         return positions
     }
 
-    /// The `k` most probable tokens at each position of `[positions, vocab]` logits.
+    /// The `k` most probable tokens at each position of `[positions, vocab]` logits, and the
+    /// probabilities of the watched tokens. The softmax is in double precision; the best `k` are
+    /// selected in one pass over the vocabulary (highest first, equal ones by id), never by sorting it.
     func topK(_ logits: Tensor, positions: [Int], k: Int, watching watched: [String] = [],
               tokenizer: (any Tokenizer)? = nil) -> [TopKPrediction] {
         let tokenizer = tokenizer ?? self.tokenizer
         let vocabulary = logits.shape[1]
-        return positions.enumerated().map { row, position in
-            let probabilities = Self.softmax(Array(logits.scalars[row * vocabulary ..< (row + 1) * vocabulary]))
-            // Highest probability first; equal ones by id, so the order never depends on the sort.
-            let best = probabilities.indices.sorted { (i: Int, j: Int) -> Bool in
-                probabilities[i] != probabilities[j] ? probabilities[i] > probabilities[j] : i < j
-            }.prefix(k)
-            let watchedCandidates = watched.compactMap { token in
-                tokenizer.id(for: token).map { Candidate(token: token, id: $0, probability: probabilities[$0]) }
+        let watchedIDs = watched.compactMap { token in Self.tokenID(token, tokenizer).map { (token, $0) } }
+        return logits.withUnsafeBufferPointer { all in
+            positions.enumerated().map { row, position in
+                let scores = UnsafeBufferPointer(rebasing: all[row * vocabulary ..< (row + 1) * vocabulary])
+                let maximum = Double(scores.max() ?? 0)
+                var total = 0.0
+                for score in scores { total += Foundation.exp(Double(score) - maximum) }
+                func probability(_ id: Int) -> Double { Foundation.exp(Double(scores[id]) - maximum) / total }
+                // The best k ids, best first; a higher logit is a higher probability.
+                var best: [Int] = []
+                best.reserveCapacity(k + 1)
+                for id in 0 ..< vocabulary where best.count < k || scores[id] > scores[best[best.count - 1]] {
+                    var slot = best.count
+                    while slot > 0, scores[id] > scores[best[slot - 1]] { slot -= 1 }
+                    best.insert(id, at: slot)
+                    if best.count > k { best.removeLast() }
+                }
+                let watchedCandidates = watchedIDs.map { Candidate(token: $0.0, id: $0.1, probability: probability($0.1)) }
+                return TopKPrediction(position: position, candidates: best.map {
+                    Candidate(token: tokenizer.token(for: $0) ?? "<\($0)>", id: $0, probability: probability($0))
+                }, watched: watchedCandidates.isEmpty ? nil : watchedCandidates)
             }
-            return TopKPrediction(position: position, candidates: best.map {
-                Candidate(token: tokenizer.token(for: $0) ?? "<\($0)>", id: $0, probability: probabilities[$0])
-            }, watched: watchedCandidates.isEmpty ? nil : watchedCandidates)
         }
+    }
+
+    /// The id of a watched token: its vocabulary spelling, or else text the tokenizer makes exactly
+    /// one (non-special) token of.
+    static func tokenID(_ token: String, _ tokenizer: any Tokenizer) -> Int? {
+        if let id = tokenizer.id(for: token) { return id }
+        guard let pieces = try? tokenizer.encodeRendered(token, maxLength: nil, truncate: false).tokens.filter({ !$0.special }),
+              pieces.count == 1 else { return nil }
+        return pieces[0].id
     }
 
     /// Softmax in double precision.

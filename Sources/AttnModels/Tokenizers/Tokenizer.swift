@@ -61,6 +61,15 @@ extension Tokenizer {
 
     /// The id of `maskToken`.
     public var maskTokenID: Int? { maskToken.flatMap { id(for: $0) } }
+
+    /// Tokenizes text that holds its special tokens already (a rendered chat template), adding none,
+    /// as transformers' `apply_chat_template` tokenizes: the special tokens typed in it are found
+    /// as such.
+    public func encodeRendered(_ text: String, maxLength: Int?, truncate: Bool) throws -> Encoding {
+        guard var pipeline = self as? PipelineTokenizer else { return try encode(text, pair: nil, maxLength: maxLength, truncate: truncate) }
+        pipeline.postProcessor = nil
+        return try pipeline.encode(text, pair: nil, maxLength: maxLength, truncate: truncate)
+    }
 }
 
 /// A tokenizer made of Hugging Face's pipeline stages: added tokens are found first, then each

@@ -23,6 +23,23 @@
 
   const timings = (AttnLab.timings = { scriptStart: performance.now() });
 
+  // ---- listeners of the view drawn now ----
+  // A view's document and window listeners go through here, so that drawing the view again from
+  // new data (see 'a host page feeding new data' below) drops the old view's listeners with it.
+  const viewListeners = [];
+  const listening = new Set();
+  /** Adds `handler` for `type` events on `target` (document or window) until the view is drawn again. */
+  AttnLab.listen = function (target, type, handler, options) {
+    const key = (target === window ? 'window:' : 'document:') + type + (options && options.capture ? ':capture' : '');
+    if (!listening.has(key)) {
+      listening.add(key);
+      target.addEventListener(type, (event) => {
+        for (const entry of viewListeners.slice()) if (entry.key === key) entry.handler(event);
+      }, options);
+    }
+    viewListeners.push({ key, handler });
+  };
+
   // ---- DOM helpers ----
   /** An element with properties and children; strings become text nodes, never markup. */
   function el(tag, props, ...children) {
@@ -233,7 +250,16 @@
         if (distanceSymbol >= 30) throw damaged('an invalid distance code');
         const distance = DISTANCE_BASE[distanceSymbol] + bits(DISTANCE_EXTRA[distanceSymbol]);
         if (distance > written || written + copyLength > out.length) throw damaged('a copy outside the data');
-        for (let i = 0; i < copyLength; i++, written++) out[written] = out[written - distance];
+        if (distance === 1) {
+          // A run of one byte (how AttnLab sends runs): one native fill.
+          out.fill(out[written - 1], written, written + copyLength);
+          written += copyLength;
+        } else if (distance >= copyLength) {
+          out.copyWithin(written, written - distance, written - distance + copyLength);
+          written += copyLength;
+        } else {
+          for (let i = 0; i < copyLength; i++, written++) out[written] = out[written - distance];
+        }
         buffer = bitBuffer; count = bitCount; at = position; w = written;
       }
       bitBuffer = buffer; bitCount = count; position = at; written = w;
@@ -344,18 +370,35 @@
 
   AttnLab.Stack = Stack;
 
-  /** Reads the page's payload; numbers are decoded when a view first needs them. */
+  /** One trace's data: its fields (a view payload's) and its compressed part of the blob. */
+  function traceData(fields, compressed) {
+    const packed = new PackedData(compressed, fields.data);
+    const stacks = {};
+    for (const spec of fields.stacks) stacks[spec.kind] = new Stack(spec, packed, fields.tokens);
+    return { fields, packed, stacks, stackKinds: fields.stacks.map((s) => s.kind), isPair: (fields.tokens.input || []).some((t) => t.segment === 1) };
+  }
+
+  /**
+   * Reads the page's payload; numbers are decoded when a view first needs them. A payload of
+   * several traces (the scan view) lists them as `sides`, each with its own view fields and its
+   * `[offset, length]` in the blob; each side then gets its data as `side.data`.
+   */
   AttnLab.load = function () {
     const node = document.getElementById('attnlab-payload');
     if (!node) throw new Error('the page has no payload element');
     const document_ = JSON.parse(node.textContent);
     node.textContent = '';
     const fields = document_.fields;
-    const packed = new PackedData(base64Bytes(document_.blob), fields.data);
+    const blob = base64Bytes(document_.blob);
+    if (fields.sides) {
+      for (const side of fields.sides) side.data = traceData(side.fields, blob.subarray(side.blob[0], side.blob[0] + side.blob[1]));
+      timings.decoded = performance.now();
+      const sides = fields.sides;
+      return { fields, sides, packed: { get decodedBytes() { return sides.reduce((sum, side) => sum + side.data.packed.decodedBytes, 0); } } };
+    }
+    const data = traceData(fields, blob);
     timings.decoded = performance.now();
-    const stacks = {};
-    for (const spec of fields.stacks) stacks[spec.kind] = new Stack(spec, packed, fields.tokens);
-    return { fields, packed, stacks, stackKinds: fields.stacks.map((s) => s.kind), isPair: (fields.tokens.input || []).some((t) => t.segment === 1) };
+    return data;
   };
 
   // ---- token text ----
@@ -414,6 +457,7 @@
       }
       c.globalAlpha = 1;
     }
+    /** style: {colour, size, align, bold, rotate (degrees, clockwise, about (x, y))}. */
     text(x, y, text, style) {
       const c = this.context;
       c.globalAlpha = 1;
@@ -421,6 +465,14 @@
       c.font = (style.bold ? 'bold ' : '') + style.size + 'px ' + AttnLab.font;
       c.textAlign = style.align || 'left';
       c.textBaseline = 'middle';
+      if (style.rotate) {
+        c.save();
+        c.translate(x + this.dx, y + this.dy);
+        c.rotate((style.rotate * Math.PI) / 180);
+        c.fillText(text, 0, 0);
+        c.restore();
+        return;
+      }
       c.fillText(text, x + this.dx, y + this.dy);
     }
     /** Text turned a quarter left (read upwards), anchored at (x, y) as `text` anchors it along its length. */
@@ -478,8 +530,9 @@
     }
     text(x, y, text, style) {
       const anchor = style.align === 'right' ? 'end' : style.align === 'center' ? 'middle' : 'start';
+      const rotate = style.rotate ? ' transform="rotate(' + style.rotate + ' ' + r1(x + this.dx) + ' ' + r1(y + this.dy) + ')"' : '';
       this.parts.push('<text x="' + r1(x + this.dx) + '" y="' + r1(y + this.dy) + '" fill="' + style.colour + '" font-size="' + style.size +
-        '" text-anchor="' + anchor + '" dominant-baseline="central"' + (style.bold ? ' font-weight="bold"' : '') + ' xml:space="preserve">' + xmlEscaped(text) + '</text>');
+        '" text-anchor="' + anchor + '" dominant-baseline="central"' + (style.bold ? ' font-weight="bold"' : '') + rotate + ' xml:space="preserve">' + xmlEscaped(text) + '</text>');
     }
     textUp(x, y, text, style) {
       const anchor = style.align === 'right' ? 'end' : style.align === 'center' ? 'middle' : 'start';
@@ -610,9 +663,10 @@
     return [el('label', { class: 'control' }, 'Threshold ', slider, readout), el('label', { class: 'control' }, 'Top-k ', topK)];
   };
 
-  AttnLab.exportButtons = function (drawing, name) {
+  /** PNG and SVG buttons; P and S save too, unless `options.keys` is false (a view inside another). */
+  AttnLab.exportButtons = function (drawing, name, options) {
     // P and S export too: moving the mouse to a button would leave the hovered token.
-    document.addEventListener('keydown', (event) => {
+    if (!options || options.keys !== false) AttnLab.listen(document, 'keydown', (event) => {
       if (event.ctrlKey || event.metaKey || event.altKey || /^(INPUT|SELECT|TEXTAREA)$/.test(event.target.tagName || '')) return;
       if (event.key === 'p' || event.key === 'P') AttnLab.downloadPNG(drawing(), name());
       if (event.key === 's' || event.key === 'S') AttnLab.downloadSVG(drawing(), name());
@@ -720,14 +774,16 @@
   /** Starts a view, once every script is in: AttnLab.views[name](root, data) draws it and returns
    * what its self-test needs. The page calls it last. */
   AttnLab.views = AttnLab.views || {};
-  AttnLab.boot = async function (name) {
+  AttnLab.boot = async function (name, keep) {
     AttnLab.currentName = name;
+    viewListeners.length = 0;
     const root = document.getElementById('attnlab');
     root.textContent = '';
     const loading = el('div', { class: 'loading' }, 'Loading…');
     root.append(loading);
     try {
       const data = AttnLab.load();
+      if (keep) keepSelection(data.fields, keep);
       AttnLab.fields = data.fields;
       AttnLab.data = data;
       loading.remove();
@@ -746,4 +802,34 @@
     // `#selftest` in the address, or a frame named so (an iframe srcdoc has no address of its own).
     if (location.hash === '#selftest' || window.name === 'attnlab-selftest') await AttnLab.selftest();
   };
+
+  // ---- a host page feeding new data ----
+  /** Carries the reader's choices (stack, layer, heads, sentence filter, threshold, top-k) over to
+   * new data, where the new data has them. */
+  function keepSelection(fields, kept) {
+    const initial = fields.initial;
+    const stack = fields.stacks.find((s) => s.kind === kept.stack);
+    if (!stack) return;
+    initial.stack = kept.stack;
+    if (stack.layers.includes(kept.layer)) initial.layer = kept.layer;
+    const heads = (kept.heads || (kept.head !== undefined ? [kept.head] : [])).filter((h) => stack.heads.includes(h));
+    if (heads.length) initial.heads = heads;
+    for (const key of ['filter', 'threshold', 'topK']) if (kept[key] !== undefined) initial[key] = kept[key];
+  }
+
+  // The page embedding a view (`attnlab serve`'s app) may post it the payload of another trace,
+  // `{attnlabPayload: text, id, keep}`: the view is drawn again from it with the scripts already
+  // running, keeping the reader's choices when `keep` is true, and answers `{attnlabDrawn: id}`.
+  // Only the embedding page is listened to; the payload is read as data, as the page's own is.
+  window.addEventListener('message', (event) => {
+    const message = event.data;
+    if (window.parent === window || event.source !== window.parent || !message || typeof message.attnlabPayload !== 'string') return;
+    const node = document.getElementById('attnlab-payload');
+    if (!node || !AttnLab.currentName) return;
+    const kept = message.keep && AttnLab.current && AttnLab.current.state ? Object.assign({}, AttnLab.current.state) : null;
+    node.textContent = message.attnlabPayload;
+    AttnLab.boot(AttnLab.currentName, kept).then(() => {
+      window.parent.postMessage({ attnlabDrawn: message.id, failed: !AttnLab.current }, '*');
+    });
+  });
 })();

@@ -117,7 +117,8 @@
         }
         if (weightOf[c] < stats.minWeight) stats.minWeight = weightOf[c];
         stats.painted += k / 4;
-        if (k) painter.lines(colour, weightOf[c], geometry.lineWidth, scratchCoords, k / 4);
+        const opacity = options.codeScale ? weightOf[options.codeScale[c]] : weightOf[c];
+        if (k) painter.lines(colour, opacity, geometry.lineWidth, scratchCoords, k / 4);
       }
     }
     return stats;
@@ -126,8 +127,10 @@
   /**
    * A head's attention as a small image: one pixel per block of queries × keys, the block's
    * strongest weight as the opacity of the head's colour (opacity ∝ √weight, the stored byte).
+   * With `normalise`, the opacities are scaled so that the strongest cell shown is opaque (the
+   * model view does this once it has left out an attention sink).
    */
-  AttnLab.matrixImage = function (stack, layer, head, left, right, size, colour) {
+  AttnLab.matrixImage = function (stack, layer, head, left, right, size, colour, normalise) {
     const rows = Math.min(size, left.length), cols = Math.min(size, right.length);
     const canvas = document.createElement('canvas');
     canvas.width = Math.max(cols, 1);
@@ -138,23 +141,58 @@
     const base = stack.matrixOffset(layer, head), K = stack.keys, bytes = stack.bytes;
     const colOf = new Uint32Array(right.length);
     for (let q = 0; q < right.length; q++) colOf[q] = Math.floor((q * cols) / right.length);
-    const pixels = image.data;
-    let painted = 0;
+    // The strongest code of each pixel's block, one byte per pixel; a causal stack's keys after
+    // the query are masked (0), so a row stops there (the sides list tokens in order).
+    const strongest = new Uint8Array(rows * cols);
+    const causal = !!stack.causal && stack.queryTokens === stack.keyTokens;
+    let top = 0;
     for (let p = 0; p < left.length; p++) {
-      const y = Math.floor((p * rows) / left.length);
+      const y = Math.floor((p * rows) / left.length) * cols;
       const rowBase = base + left[p] * K;
-      for (let q = 0; q < right.length; q++) {
+      const last = causal ? left[p] : Infinity;
+      for (let q = 0; q < right.length && right[q] <= last; q++) {
         const code = bytes[rowBase + right[q]];
-        const o = (y * cols + colOf[q]) * 4;
-        if (code > pixels[o + 3]) {
-          if (pixels[o + 3] === 0) painted++;
-          pixels[o] = r; pixels[o + 1] = g; pixels[o + 2] = b; pixels[o + 3] = code;
+        const o = y + colOf[q];
+        if (code > strongest[o]) {
+          strongest[o] = code;
+          if (code > top) top = code;
         }
       }
+    }
+    // Normalised, codes are scaled so that the strongest shown becomes 255 (b ∝ √weight, so every
+    // weight is scaled by the same factor).
+    const factor = normalise && top > 0 ? 255 / top : 1;
+    const pixels = image.data;
+    let painted = 0;
+    for (let o = 0; o < strongest.length; o++) {
+      if (!strongest[o]) continue;
+      painted++;
+      pixels[4 * o] = r; pixels[4 * o + 1] = g; pixels[4 * o + 2] = b;
+      pixels[4 * o + 3] = Math.min(255, Math.round(strongest[o] * factor));
     }
     context.putImageData(image, 0, 0);
     canvas.painted = painted;
     return canvas;
+  };
+
+  AttnLab.identityCodes = new Uint8Array(256).map((_, b) => b);
+
+  /**
+   * Codes scaled so that the strongest of (layer, head) among the shown queries and keys becomes
+   * 255: `b → round(255·b / max)`, which scales each weight by the same factor (b ∝ √weight).
+   */
+  AttnLab.codeScale = function (stack, layer, head, left, right) {
+    const base = stack.matrixOffset(layer, head), K = stack.keys, bytes = stack.bytes;
+    const causal = !!stack.causal && stack.queryTokens === stack.keyTokens;
+    let strongest = 0;
+    for (let p = 0; p < left.length && strongest < 255; p++) {
+      const rowBase = base + left[p] * K, last = causal ? left[p] : Infinity;
+      for (let q = 0; q < right.length && right[q] <= last; q++) if (bytes[rowBase + right[q]] > strongest) strongest = bytes[rowBase + right[q]];
+    }
+    if (strongest === 0 || strongest === 255) return AttnLab.identityCodes;
+    const table = new Uint8Array(256);
+    for (let b = 0; b < 256; b++) table[b] = Math.min(255, Math.round((b * 255) / strongest));
+    return table;
   };
 
   /**
@@ -179,7 +217,7 @@
       // Long inputs make a tall diagram: the canvas covers a window around what is visible and
       // follows scrolling (of the page or of any scrolling ancestor).
       let scheduled = false;
-      document.addEventListener('scroll', () => {
+      AttnLab.listen(document, 'scroll', () => {
         if (scheduled || !this.state || !this.element.isConnected) return;
         scheduled = true;
         requestAnimationFrame(() => {
@@ -187,7 +225,7 @@
           if (this.needsNewWindow()) this.draw();
         });
       }, { capture: true, passive: true });
-      window.addEventListener('resize', () => { if (this.state && this.needsNewWindow()) this.draw(); });
+      AttnLab.listen(window, 'resize', () => { if (this.state && this.needsNewWindow()) this.draw(); });
       for (const [column, side] of [[this.leftColumn, 'left'], [this.rightColumn, 'right']]) {
         column.addEventListener('mouseover', (event) => {
           const token = event.target.closest('.token');

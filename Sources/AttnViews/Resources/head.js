@@ -4,14 +4,26 @@
   const AttnLab = window.AttnLab;
   const { el } = AttnLab;
 
-  AttnLab.views.head = function (root, data) {
+  /**
+   * Draws the head view into `root`. `options` (a view inside another page, such as the scan view):
+   * `keys: false` leaves P / S to the page; `onFocus(focus, pinned)` hears the hovered or pinned token;
+   * `linesWidth` narrows the diagram.
+   */
+  AttnLab.views.head = function (root, data, options) {
+    options = options || {};
     const fields = data.fields;
     const initial = fields.initial;
     const state = {
       stack: initial.stack, layer: initial.layer, heads: initial.heads.slice(), filter: initial.filter || 'all',
       threshold: initial.threshold, topK: initial.topK,
     };
-    const diagram = new AttnLab.AttentionDiagram(data, { onFocus: () => updateStatus() });
+    const diagram = new AttnLab.AttentionDiagram(data, {
+      linesWidth: options.linesWidth,
+      onFocus: (focus, pinned) => {
+        updateStatus();
+        if (options.onFocus) options.onFocus(focus, pinned);
+      },
+    });
     const controls = el('div', { class: 'controls' });
     const squares = el('div', { class: 'head-squares', role: 'group', 'aria-label': 'Heads' });
     const status = AttnLab.statusLine();
@@ -20,6 +32,7 @@
     root.append(AttnLab.header(fields, 'Head view'), controls, squares, status, el('div', { class: 'scroll' }, diagram.element), help);
 
     const stackOf = () => data.stacks[state.stack];
+    let layerSelect = null;
 
     function buildControls() {
       controls.textContent = '';
@@ -35,16 +48,18 @@
         buildSquares();
         redraw();
       });
-      controls.append(AttnLab.select('Layer', stack.layers.map((l) => [l, String(l)]), state.layer, (value) => {
+      const layerControl = AttnLab.select('Layer', stack.layers.map((l) => [l, String(l)]), state.layer, (value) => {
         state.layer = Number(value);
         redraw();
-      }, { id: 'attnlab-layer' }));
+      }, { id: 'attnlab-layer' });
+      layerSelect = layerControl.querySelector('select');
+      controls.append(layerControl);
       AttnLab.addSentenceFilter(controls, data, state, (value) => {
         state.filter = value;
         redraw();
       });
       controls.append(...AttnLab.lineControls(state, (change) => { Object.assign(state, change); redraw(); }));
-      controls.append(AttnLab.exportButtons(drawing, fileName));
+      controls.append(AttnLab.exportButtons(drawing, fileName, { keys: options.keys }));
     }
 
     function buildSquares() {
@@ -119,7 +134,18 @@
     }
     redraw();
 
-    // What the self-test (head.selftest.js) reads and drives.
-    return { state, diagram, drawing, squares, stackOf, redraw };
+    /** Shows `layer` with `heads` (model numbers), and pins query token `token` when given (null unpins). */
+    function show(layer, heads, token) {
+      const stack = stackOf();
+      if (stack.layers.includes(layer)) state.layer = layer;
+      const shown = heads.filter((h) => stack.heads.includes(h));
+      state.heads = shown.length ? shown : stack.heads.slice();
+      if (layerSelect) layerSelect.value = String(state.layer);
+      redraw();
+      if (token !== undefined) diagram.setFocus(token === null ? null : { side: 'left', index: token }, token !== null);
+    }
+
+    // What the self-test (head.selftest.js) and a page embedding the view read and drive.
+    return { state, diagram, drawing, squares, stackOf, redraw, show };
   };
 })();

@@ -11,13 +11,17 @@
     const state = {
       stack: initial.stack, filter: initial.filter || 'all', threshold: initial.threshold, topK: initial.topK,
       thumbnails: longest > 64 ? 'matrix' : 'lines',
+      // An attention sink (the first token, which causal models attend to most) would leave every
+      // other cell pale: the thumbnails leave it out and scale each head to what remains.
+      hideFirstKey: !!initial.hideFirstKey,
     };
     const controls = el('div', { class: 'controls' });
     const status = AttnLab.statusLine();
     const grid = el('div', { class: 'grid', id: 'attnlab-grid' });
     const help = el('div', { class: 'help' },
       'Rows are layers, columns heads, numbered as in the model. Click a cell to open it with its tokens. P / S save what is shown as PNG / SVG. ',
-      'Matrix thumbnails: queries down, keys across, opacity ∝ √weight.');
+      'Matrix thumbnails: queries down, keys across, opacity ∝ √weight. ',
+      'First token hidden: the thumbnails leave out the first key (an attention sink) and show each head scaled to its strongest remaining weight; the opened cell shows every weight as it is.');
     const detailTitle = el('span', { class: 'detail-title' });
     const detail = new AttnLab.AttentionDiagram(data, { onFocus: () => updateDetailStatus() });
     const detailStatus = el('span', { class: 'status' });
@@ -25,12 +29,14 @@
     const overlay = el('div', { class: 'overlay', hidden: true, id: 'attnlab-detail' },
       el('div', { class: 'detail' }, el('div', { class: 'detail-header' }, detailTitle, detailStatus, closeButton), detail.element));
     overlay.addEventListener('click', (event) => { if (event.target === overlay) closeDetail(); });
-    document.addEventListener('keydown', (event) => { if (event.key === 'Escape' && !overlay.hidden) closeDetail(); });
+    AttnLab.listen(document, 'keydown', (event) => { if (event.key === 'Escape' && !overlay.hidden) closeDetail(); });
     root.append(AttnLab.header(fields, 'Model view'), controls, status, el('div', { class: 'scroll' }, grid), help, overlay);
 
     const stackOf = () => data.stacks[state.stack];
     let open = null; // {layer, head} of the enlarged cell
     let cells = [];
+    let rest = null; // {timer, resolve} while layers below the first screen are still being drawn
+    let drawn = Promise.resolve();
     const colours = (stack) => (head) => AttnLab.headColour(head, stack.modelHeads);
 
     function buildControls() {
@@ -44,6 +50,9 @@
       });
       AttnLab.addSentenceFilter(controls, data, state, (value) => { state.filter = value; redraw(); });
       controls.append(AttnLab.select('Thumbnails', [['lines', 'Lines'], ['matrix', 'Matrix']], state.thumbnails, (value) => { state.thumbnails = value; redraw(); }, { id: 'attnlab-thumbnails' }));
+      controls.append(AttnLab.select('First token', [['hide', 'Hidden, rest scaled'], ['show', 'Shown']], state.hideFirstKey ? 'hide' : 'show',
+        (value) => { state.hideFirstKey = value === 'hide'; redraw(); },
+        { id: 'attnlab-sink', title: 'Leave the first key (an attention sink) out of the thumbnails and scale each to the rest' }));
       controls.append(...AttnLab.lineControls(state, (change) => { Object.assign(state, change); redraw(); }));
       controls.append(AttnLab.exportButtons(drawing, fileName));
     }
@@ -52,7 +61,7 @@
       return stack.heads.length <= 12 ? 80 : Math.max(40, Math.floor(960 / stack.heads.length));
     }
 
-    function buildGrid() {
+    function buildGrid(firstScreen) {
       const stack = stackOf();
       const size = thumbnailSize(stack);
       grid.textContent = '';
@@ -72,36 +81,87 @@
           cells.push({ layer, head, cell, canvas, stats: null });
         }
       }
-      redraw();
+      redraw(firstScreen);
+    }
+
+    /** The tokens of the thumbnails: the sides of the filter, without the first key when it is hidden. */
+    function thumbnailSides(stack) {
+      const sides = AttnLab.sides(stack, state.filter, data.isPair);
+      if (state.hideFirstKey && sides.right.length > 1 && sides.right[0] === 0) sides.right = sides.right.slice(1);
+      return sides;
     }
 
     /** Draws one thumbnail through a painter at (0, 0); returns what was drawn. */
     function paintThumbnail(painter, stack, layer, head, size, sides) {
+      const scaled = state.hideFirstKey;
       if (state.thumbnails === 'matrix') {
-        const image = AttnLab.matrixImage(stack, layer, head, sides.left, sides.right, size, colours(stack)(head));
+        const image = AttnLab.matrixImage(stack, layer, head, sides.left, sides.right, size, colours(stack)(head), scaled);
         painter.image(1, 1, size - 2, size - 2, image);
         return { lines: 0, painted: image.painted };
       }
       const rows = Math.max(sides.left.length, 1), columns = Math.max(sides.right.length, 1);
       const geometry = { x1: 3, x2: size - 3, top: 2, rowHeight: (size - 4) / rows, rightRowHeight: (size - 4) / columns, lineWidth: 1 };
-      const stats = AttnLab.drawAttentionLines(painter, stack, layer, [head], sides.left, sides.right, geometry, state, null, colours(stack));
+      const options = scaled ? Object.assign({}, state, { codeScale: AttnLab.codeScale(stack, layer, head, sides.left, sides.right) }) : state;
+      const stats = AttnLab.drawAttentionLines(painter, stack, layer, [head], sides.left, sides.right, geometry, options, null, colours(stack));
       stats.painted = stats.lines;
       return stats;
     }
 
-    function redraw() {
+    /**
+     * Draws every thumbnail. With `firstScreen` (when the page opens), only the layers a window
+     * shows at once are drawn now, and the rest one layer per task after, so that a 30-layer model
+     * on 512 tokens shows its first rows without decoding and drawing every layer first; `drawn`
+     * resolves once all are. Any other redraw draws everything at once.
+     */
+    function redraw(firstScreen) {
+      if (rest) {
+        clearTimeout(rest.timer);
+        rest.resolve();
+        rest = null;
+      }
       const stack = stackOf();
       const size = thumbnailSize(stack);
-      const sides = AttnLab.sides(stack, state.filter, data.isPair);
-      let lines = 0;
-      for (const entry of cells) {
-        const context = AttnLab.sizedCanvas(entry.canvas, size, size);
-        entry.stats = paintThumbnail(new AttnLab.CanvasPainter(context), stack, entry.layer, entry.head, size, sides);
-        lines += entry.stats.lines;
+      const sides = thumbnailSides(stack);
+      const perRow = stack.heads.length, rows = perRow ? cells.length / perRow : 0;
+      const drawRow = (row) => {
+        for (const entry of cells.slice(row * perRow, (row + 1) * perRow)) {
+          const context = AttnLab.sizedCanvas(entry.canvas, size, size);
+          entry.stats = paintThumbnail(new AttnLab.CanvasPainter(context), stack, entry.layer, entry.head, size, sides);
+        }
+      };
+      const now = firstScreen ? Math.max(1, Math.ceil((window.innerHeight || 900) / (size + 2))) : rows;
+      let row = 0;
+      for (; row < Math.min(now, rows); row++) drawRow(row);
+      if (row < rows) {
+        for (const entry of cells.slice(row * perRow)) AttnLab.sizedCanvas(entry.canvas, size, size);
+        drawn = new Promise((resolve) => {
+          rest = { resolve, timer: 0 };
+          const step = () => {
+            drawRow(row++);
+            if (row < rows) {
+              rest.timer = setTimeout(step, 0);
+              return;
+            }
+            rest = null;
+            updateStatus();
+            resolve();
+          };
+          rest.timer = setTimeout(step, 0);
+        });
+      } else {
+        drawn = Promise.resolve();
       }
-      status.textContent = stack.layers.length + ' layers × ' + stack.heads.length + ' heads' +
-        (state.thumbnails === 'lines' ? ' · ' + AttnLab.linesText(lines, state) : ' · matrices');
+      updateStatus();
       if (open) renderDetail();
+    }
+
+    function updateStatus() {
+      const stack = stackOf();
+      const lines = cells.reduce((n, entry) => n + (entry.stats ? entry.stats.lines : 0), 0);
+      status.textContent = stack.layers.length + ' layers × ' + stack.heads.length + ' heads' +
+        (state.thumbnails === 'lines' ? ' · ' + AttnLab.linesText(lines, state) : ' · matrices') +
+        (state.hideFirstKey ? ' · first token hidden, each head scaled to the rest' : '') +
+        (rest ? ' · drawing…' : '');
     }
 
     function openDetail(layer, head) {
@@ -147,7 +207,7 @@
         };
       }
       const size = thumbnailSize(stack), gap = 6, labelWidth = 64, top = 44;
-      const sides = AttnLab.sides(stack, state.filter, data.isPair);
+      const sides = thumbnailSides(stack);
       return {
         width: labelWidth + stack.heads.length * (size + gap), height: top + stack.layers.length * (size + gap),
         draw(painter) {
@@ -169,13 +229,15 @@
     }
 
     buildControls();
-    buildGrid();
+    buildGrid(true);
 
     // What the self-test (model.selftest.js) reads and drives.
     return {
       state, detail, drawing, grid, overlay, detailTitle, closeButton, stackOf,
       get cells() { return cells; },
       get open() { return open; },
+      /** Resolves once every thumbnail is drawn (the page draws the first screen first). */
+      get drawn() { return drawn; },
     };
   };
 })();

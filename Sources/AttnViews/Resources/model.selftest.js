@@ -8,6 +8,7 @@
   AttnLab.selftests.model = async function (t, view, data) {
     const { state, detail, drawing, grid, overlay, detailTitle, closeButton, stackOf } = view;
     const initial = data.fields.initial;
+    await view.drawn;
     if (document.getElementById('attnlab-filter')) AttnLab.setValue(document.getElementById('attnlab-filter'), 'all');
     const stack = stackOf();
     const rowLabels = [...grid.querySelectorAll('.axis.row')].map((node) => node.textContent);
@@ -21,6 +22,14 @@
     t.fact('thumbnails', state.thumbnails);
     const allPainted = () => view.cells.every((entry) => entry.stats.painted > 0);
     t.check('every thumbnail drawn', allPainted(), view.cells.filter((entry) => !(entry.stats.painted > 0)).length + ' empty');
+    // The first key is hidden from the thumbnails by default for causal models; the checks below
+    // compare thumbnails with the opened cell, which shows every key, so show it until the end.
+    const sink = document.getElementById('attnlab-sink');
+    const causal = data.fields.stacks.some((s) => s.causal);
+    t.fact('hideFirstKey', state.hideFirstKey);
+    t.check('first token hidden by default for causal models only', state.hideFirstKey === causal && !!sink && sink.value === (causal ? 'hide' : 'show'),
+      'causal ' + causal + ', hidden ' + state.hideFirstKey);
+    AttnLab.setValue(sink, 'show');
     const thumbnails = document.getElementById('attnlab-thumbnails');
     const first = state.thumbnails;
     const other = first === 'lines' ? 'matrix' : 'lines';
@@ -81,6 +90,24 @@
     t.check('export SVG of matrices', matrixSvg.querySelectorAll('image').length === view.cells.length, matrixSvg.querySelectorAll('image').length + ' images');
     AttnLab.setValue(thumbnails, first);
     AttnLab.setValue(document.getElementById('attnlab-topk'), initial.topK);
+    AttnLab.setValue(document.getElementById('attnlab-threshold'), initial.threshold);
+
+    // The first token's toggle: hidden, no thumbnail draws a line to key 0 and each is scaled to
+    // the rest; shown, the lines to it are back.
+    AttnLab.setValue(document.getElementById('attnlab-threshold'), 0);
+    AttnLab.setValue(thumbnails, 'lines');
+    const toFirst = () => view.cells.filter((e) => e.stats.rightUsed.has(0)).length;
+    const shownToFirst = toFirst();
+    AttnLab.setValue(sink, 'hide');
+    t.check('hide the first token', state.hideFirstKey && toFirst() === 0 && allPainted() && document.getElementById('attnlab-status').textContent.includes('first token hidden'),
+      shownToFirst + ' → ' + toFirst() + ' cells with lines to the first token');
+    AttnLab.setValue(thumbnails, 'matrix');
+    t.check('hidden first token in matrices', allPainted(), view.cells.reduce((n, e) => n + e.stats.painted, 0) + ' painted');
+    AttnLab.setValue(sink, 'show');
+    AttnLab.setValue(thumbnails, 'lines');
+    t.check('show the first token', !state.hideFirstKey && toFirst() === shownToFirst && shownToFirst > 0, toFirst() + ' cells with lines to it');
+    AttnLab.setValue(sink, initial.hideFirstKey ? 'hide' : 'show');
+    AttnLab.setValue(thumbnails, first);
     AttnLab.setValue(document.getElementById('attnlab-threshold'), initial.threshold);
 
     if (data.stackKinds.length > 1) {
