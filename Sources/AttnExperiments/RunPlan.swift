@@ -25,7 +25,8 @@ public struct RunPlan: Sendable {
     /// Each model's mask token (`[MASK]`, `<mask>`), for mask perturbations.
     public let maskTokens: [String?]
     private let index: PerturbationIndex
-    /// Renders a chat input's messages with a model's template (nil: chat inputs are refused).
+    /// Renders a chat input's messages with a model's template (nil: the plan of the parser's name
+    /// checks, which reads the messages as they are written).
     private let renderChat: (@Sendable (Int, [ChatMessage]) throws -> String)?
 
     public init(_ experiment: Experiment, maskTokens: [String?],
@@ -39,12 +40,9 @@ public struct RunPlan: Sendable {
     /// The input as a model reads it: a chat input's messages rendered into the prompt, whose
     /// variants are then edits of that prompt.
     public func rendered(_ input: InputSpec, model: Int) throws -> InputSpec {
-        guard let messages = input.messages else { return input }
+        guard let messages = input.messages, let renderChat else { return input }
         var rendered = input
         do {
-            guard let renderChat else {
-                throw ExperimentError("chat inputs need the model's chat template", hint: "run the experiment with attnlab run")
-            }
             rendered.a = try renderChat(model, messages)
         } catch {
             throw ExperimentError("model \(experiment.models[model].name), input \(input.id)", cause: error)

@@ -165,8 +165,8 @@ struct APITests {
             let result = try await server.post("/api/analyze", Eminem.analyze())
             let id = try #require((result.json["variants"] as? [[String: Any]])?.last?["trace"] as? String)
             let served = try Self.model.trace(Self.request("the eminem tune was totally awesome.", "dude, that song from eminem was terrific!"))
-            // The views of one trace (the compare view takes two: the app shows base and variant side by side).
-            for kind in ViewKind.allCases where kind != .compare {
+            // The views of one trace (the compare view takes two: the app shows base and variant side by side; the scan view draws a scan).
+            for kind in ViewKind.allCases where kind != .compare && kind != .scan {
                 let page = try await server.request("/api/view?trace=\(id)&view=\(kind.rawValue)&layer=5&heads=4&mode=light")
                 #expect(page.status == 200)
                 #expect(page.headers["content-security-policy"]?.hasPrefix("sandbox allow-scripts") == true)
