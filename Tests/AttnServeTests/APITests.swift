@@ -165,7 +165,8 @@ struct APITests {
             let result = try await server.post("/api/analyze", Eminem.analyze())
             let id = try #require((result.json["variants"] as? [[String: Any]])?.last?["trace"] as? String)
             let served = try Self.model.trace(Self.request("the eminem tune was totally awesome.", "dude, that song from eminem was terrific!"))
-            // The views of one trace (the compare view takes two: the app shows base and variant side by side; the scan view draws a scan).
+            // The views of one trace (the compare view takes two: the app shows base and variant side by
+            // side; the scan view draws a scan, not a trace).
             for kind in ViewKind.allCases where kind != .compare && kind != .scan {
                 let page = try await server.request("/api/view?trace=\(id)&view=\(kind.rawValue)&layer=5&heads=4&mode=light")
                 #expect(page.status == 200)
@@ -177,6 +178,7 @@ struct APITests {
                 #expect(page.body == expected, "\(kind) view differs from attnlab view's")
             }
             #expect(try await server.request("/api/view?trace=\(id)&view=compare").status == 400)
+            #expect(try await server.request("/api/view?trace=\(id)&view=scan").status == 400)
             #expect(try await server.request("/api/view?trace=t999-none").status == 404)
             #expect(try await server.request("/api/view?trace=\(id)&view=other").status == 400)
         }

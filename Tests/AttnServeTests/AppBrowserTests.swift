@@ -66,6 +66,9 @@ struct AppBrowserTests {
         var savedIntervention: Bool
     }
 
+    /// How long a step may take: the whole suite runs beside this test on two loaded cores.
+    static let patience: TimeInterval = 240
+
     /// The person's session; returns what the page showed when it saved.
     static func explore(_ server: ServerHarness) throws -> Record {
         let browser = try HeadlessBrowser.launch(width: 1500, height: 1900)
@@ -77,11 +80,11 @@ struct AppBrowserTests {
 
         // Click "sick" in sentence B and type its replacement, letter by letter.
         _ = try browser.evaluate("document.querySelector('.word[data-word=\"sick\"][data-segment=\"1\"]').click()")
-        try browser.wait("document.activeElement && document.activeElement.id === 'replacement'")
+        try browser.wait("document.activeElement && document.activeElement.id === 'replacement'", timeout: patience)
         for letter in "terrific" {
             try browser.send("Input.insertText", ["text": String(letter)])
         }
-        try browser.wait("AttnLabApp.idle() && document.querySelector('.card[data-variant=\"terrific\"]') && AttnLabApp.result().variants.length === 2", timeout: 60)
+        try browser.wait("AttnLabApp.idle() && document.querySelector('.card[data-variant=\"terrific\"]') && AttnLabApp.result().variants.length === 2", timeout: patience)
         #expect(try text(browser, ".card[data-variant=terrific] [data-output=similarity]") == "similarity 0.8088")
         #expect(try text(browser, ".card[data-variant=terrific] .label") == "paraphrase")
         #expect((try browser.evaluate("document.querySelectorAll('#changed-heads tr').length") as? Int ?? 0) > 2)
@@ -100,38 +103,38 @@ struct AppBrowserTests {
 
         // A patching scan from the variant into the base; a cell opens that head for source and target.
         _ = try browser.evaluate("document.getElementById('scan-run').click()")
-        try browser.wait("document.querySelectorAll('#scan-grid .cell').length === 72", timeout: 120)
+        try browser.wait("document.querySelectorAll('#scan-grid .cell').length === 72", timeout: patience)
         let scan = try browser.evaluate("document.querySelector('#scan .muted').textContent") as? String ?? ""
         #expect(scan.hasPrefix("similarity: target 0.6790, source 0.8088"), "\(scan)")
         _ = try browser.evaluate("document.querySelector('#scan-grid [data-cell=\"5.4\"]').click()")
-        try browser.wait("document.getElementById('view-note').textContent.includes('layer 5, head 4')")
-        try browser.wait("AttnLabApp.frames().left.trace === AttnLabApp.result().variants[1].trace && AttnLabApp.frames().right.trace === AttnLabApp.result().variants[0].trace && AttnLabApp.frames().left.drawn >= 2 && AttnLabApp.frames().right.drawn >= 2", timeout: 30)
+        try browser.wait("document.getElementById('view-note').textContent.includes('layer 5, head 4')", timeout: patience)
+        try browser.wait("AttnLabApp.frames().left.trace === AttnLabApp.result().variants[1].trace && AttnLabApp.frames().right.trace === AttnLabApp.result().variants[0].trace && AttnLabApp.frames().left.drawn >= 2 && AttnLabApp.frames().right.drawn >= 2", timeout: patience)
         #expect(try browser.evaluate("document.getElementById('caption-left').textContent") as? String == "terrific (source)")
         #expect(try browser.evaluate("document.getElementById('caption-right').textContent") as? String == "base (target)")
 
         // Pin "this must stay paraphrase", then ablate a head and watch the output change.
         _ = try browser.evaluate("document.querySelector('.card[data-variant=\"terrific\"] .pin-label').click()")
-        try browser.wait("AttnLabApp.idle() && document.querySelector('#pinned .pass')")
+        try browser.wait("AttnLabApp.idle() && document.querySelector('#pinned .pass')", timeout: patience)
         let before = try text(browser, ".card[data-variant=terrific] [data-output=similarity]")
         _ = try browser.evaluate("document.querySelector('#heads-grid [data-head=\"5.4\"]').click()")
-        try browser.wait("AttnLabApp.idle() && document.querySelector('.card[data-role=\"variant+intervention\"]')", timeout: 60)
+        try browser.wait("AttnLabApp.idle() && document.querySelector('.card[data-role=\"variant+intervention\"]')", timeout: patience)
         let ablated = try text(browser, ".card[data-role=\"variant+intervention\"] [data-output=similarity]")
         #expect(ablated != before && ablated.hasPrefix("similarity "), "ablating 5.4: \(before) → \(ablated)")
         #expect(try browser.evaluate("document.querySelector('#heads-grid [data-head=\"5.4\"]').classList.contains('ablated')") as? Bool == true)
-        try browser.wait("AttnLabApp.idle() && AttnLabApp.frames().left.loaded && AttnLabApp.frames().right.loaded")
+        try browser.wait("AttnLabApp.idle() && AttnLabApp.frames().left.loaded && AttnLabApp.frames().right.loaded", timeout: patience)
         try Data(browser.screenshot(fullPage: true)).write(to: screenshots.appendingPathComponent("app.png"))
 
         // Save as experiment. Until the experiment parser reads `interventions:`, the app refuses to
         // write a file `attnlab run` would refuse, and the experiment is saved without the ablation.
         let supportsInterventions = ExperimentParser.topLevelKeys.contains("interventions")
         _ = try browser.evaluate("document.getElementById('save-name').value = 'from-the-app'; document.getElementById('save').click()")
-        try browser.wait("document.querySelector('#saved-path, #save-error')")
+        try browser.wait("document.querySelector('#saved-path, #save-error')", timeout: patience)
         if !supportsInterventions {
             #expect(try text(browser, "#save-error").contains("interventions"), "the refusal names what the parser lacks")
             _ = try browser.evaluate("document.getElementById('clear-ablation').click()")
-            try browser.wait("AttnLabApp.idle() && !document.querySelector('.card[data-role=\"variant+intervention\"]')")
+            try browser.wait("AttnLabApp.idle() && !document.querySelector('.card[data-role=\"variant+intervention\"]')", timeout: patience)
             _ = try browser.evaluate("document.getElementById('save').click()")
-            try browser.wait("document.querySelector('#saved-path')")
+            try browser.wait("document.querySelector('#saved-path')", timeout: patience)
         }
         #expect(try text(browser, "#saved-path").hasPrefix("wrote Experiments/from-the-app.yaml"))
 

@@ -444,8 +444,11 @@
       f.kind = state.view.kind;
       f.trace = trace;
       f.loaded = false;
+      // A newer load of the frame replaces `onload`; the older updates waiting on it resolve too
+      // (else their update never ends and the page never counts as idle).
       await new Promise((resolve) => {
-        frame.onload = () => { f.loaded = true; resolve(); };
+        (f.loadWaiters = f.loadWaiters || []).push(resolve);
+        frame.onload = () => { f.loaded = true; for (const waiter of f.loadWaiters.splice(0)) waiter(); };
         frame.src = '/api/view?' + viewParams(trace, side, caption);
       });
       return;
@@ -600,8 +603,8 @@
 
   // ---- for tests and `attnlab bench --serve` ----
   /** What each frame shows: its view kind, trace, and how many payloads its view has drawn. */
-  App.frames = () => ({ left: Object.assign({ src: $('frame-left').getAttribute('src') }, frames.left, { waiting: undefined }),
-    right: Object.assign({ src: $('frame-right').getAttribute('src') }, frames.right, { waiting: undefined }) });
+  App.frames = () => ({ left: Object.assign({ src: $('frame-left').getAttribute('src') }, frames.left, { waiting: undefined, loadWaiters: undefined }),
+    right: Object.assign({ src: $('frame-right').getAttribute('src') }, frames.right, { waiting: undefined, loadWaiters: undefined }) });
   /** The last answer of the server (what the page shows). */
   App.result = () => state.result;
   /** Resolves with the latency of the next completed update (null on an error). */
