@@ -28,6 +28,7 @@ serve: release
 test: setup
 	$(SWIFT) build
 	$(BIN_DEBUG) snapshot check Experiments/paraphrase-eminem.yaml
+	$(BIN_DEBUG) snapshot check Experiments/paraphrase-suite.yaml
 	$(BIN_DEBUG) snapshot check Experiments/capital-cities.yaml
 	$(SWIFT) test
 	$(MAKE) --no-print-directory python-test

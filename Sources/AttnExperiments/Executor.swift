@@ -2,95 +2,107 @@ import AttnCore
 import AttnModels
 import Foundation
 
+/// A deterministic share of a run: shard `index` of `count` (from 1) runs the groups
+/// (model × input) `(index − 1)·G/count ..< index·G/count` of the G groups.
+public struct Shard: Sendable, Equatable, CustomStringConvertible {
+    public var index: Int
+    public var count: Int
+
+    /// `i/n`, with 1 ≤ i ≤ n.
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let index = parts[0], let count = parts[1], count >= 1 else {
+            throw ExperimentError("\"\(text)\" is not a shard", hint: "write it as INDEX/COUNT, for example 2/4 (shards count from 1)")
+        }
+        guard (1 ... count).contains(index) else {
+            throw ExperimentError("shard \(index) of \(count) is out of range", hint: "shards of \(count) are 1/\(count) to \(count)/\(count)")
+        }
+        self.init(index: index, count: count)
+    }
+
+    public init(index: Int, count: Int) {
+        self.index = index
+        self.count = count
+    }
+
+    /// Its groups of `total`.
+    public func range(of total: Int) -> Range<Int> {
+        (index - 1) * total / count ..< index * total / count
+    }
+
+    /// `2-of-4`, the end of its folder's name.
+    public var slug: String { "\(index)-of-\(count)" }
+
+    public var description: String { "\(index)/\(count)" }
+}
+
 /// How to run an experiment.
 public struct RunOptions: Sendable {
-    /// Variants traced at once (each forward pass then uses one thread, so results do not depend on it).
+    /// Groups (model × input) traced at once; each forward pass uses one thread, so results do not depend on it.
     public var threads: Int
     /// Where runs are written (`runs/` by default): `<runs>/<experiment>/<run-id>/`.
     public var runsFolder: URL
     public var locator: ModelLocator
-    /// Called after each variant with (done, total, what); from worker threads, one call at a time.
+    /// Called after each group (model × input) with (groups done, groups in the run, what); one call at a time.
     public var progress: (@Sendable (Int, Int, String) -> Void)?
     /// The run's folder name; default: the UTC time.
     public var runID: String?
-    /// Writes the rest of the run (views, figures, the report) into the staging folder,
-    /// `result.folder`, before the run is renamed into place; when it throws, nothing is left.
+    /// Run only this share of the groups, into `<run-id>.shard-I-of-N/`.
+    public var shard: Shard?
+    /// Writes each variant's views and figures while its trace is in memory (into the staging folder).
+    public var artifacts: (@Sendable (VariantArtifacts) throws -> [ArtifactLink])?
+    /// Writes each scan's view while its target and source traces are in memory.
+    public var scanArtifacts: (@Sendable (ScanArtifacts) throws -> Void)?
+    /// Writes the rest of the run (the report) into the staging folder, `result.folder`, before the
+    /// run is renamed into place; when it throws, nothing is left.
     public var finish: (@Sendable (RunResult) throws -> Void)?
 
     public init(threads: Int = 1, runsFolder: URL = URL(fileURLWithPath: "runs"), locator: ModelLocator = .standard(),
-                progress: (@Sendable (Int, Int, String) -> Void)? = nil, runID: String? = nil,
+                progress: (@Sendable (Int, Int, String) -> Void)? = nil, runID: String? = nil, shard: Shard? = nil,
+                artifacts: (@Sendable (VariantArtifacts) throws -> [ArtifactLink])? = nil,
+                scanArtifacts: (@Sendable (ScanArtifacts) throws -> Void)? = nil,
                 finish: (@Sendable (RunResult) throws -> Void)? = nil) {
         self.threads = threads
         self.runsFolder = runsFolder
         self.locator = locator
         self.progress = progress
         self.runID = runID
+        self.shard = shard
+        self.artifacts = artifacts
+        self.scanArtifacts = scanArtifacts
         self.finish = finish
     }
 }
 
-/// A finished run: its folder, its manifest and its traces (in memory, for reports).
+/// A finished run: its folder and its manifest (the records and traces are in the folder).
 public struct RunResult: Sendable {
     public var folder: URL
     public var manifest: Manifest
-    public var subjects: [ExpectationEvaluator.Subject]
+
+    public var run: RunFolder { RunFolder(url: folder, manifest: manifest) }
 }
 
-/// One model × input × variant to trace.
-public struct PlannedVariant: Sendable {
-    public var model: Int
-    public var variant: Variant
-}
-
-/// Plans, runs and stores an experiment: loads each model once, traces every model × input ×
-/// variant on the available threads, evaluates the expectations, and writes the run folder.
-/// Everything (traces, manifest, and what `RunOptions.finish` adds: views, figures, report) is
-/// written under a temporary name, and the folder is renamed into place last, so that no run is
-/// ever seen half-written, whether the writing fails or the process is killed.
+/// Plans, runs and stores an experiment: loads each model once; makes the groups (model × input
+/// and its variants) as the inputs stream by; traces them on the available threads; writes each
+/// trace as it finishes and each group's records in order; and builds the manifest from the
+/// summaries. Memory does not grow with the number of variants. Everything (traces, records,
+/// manifest, and what `RunOptions.finish` adds) is written under a temporary name, and the folder
+/// is renamed into place last, so that no run is ever seen half-written.
 public enum Executor {
-    /// The variants of every input for one model: the base, then each perturbation that applies,
-    /// then each intervention applied to each of those it names.
-    public static func plan(_ experiment: Experiment, maskTokens: [String?]) -> [PlannedVariant] {
-        plan(experiment, maskTokens: maskTokens, prepare: { _, input in input })
+    /// The variants of every input for every model (small experiments and tests; a run streams them).
+    public static func plan(_ experiment: Experiment, maskTokens: [String?]) throws -> [PlannedVariant] {
+        try RunPlan(experiment, maskTokens: maskTokens).all()
     }
 
     /// The same, a chat input first rendered by `renderChat(model, messages)`: its variants are
     /// edits of the prompt that model reads.
     public static func plan(_ experiment: Experiment, maskTokens: [String?],
-                            renderChat: (Int, [ChatMessage]) throws -> String) throws -> [PlannedVariant] {
-        try plan(experiment, maskTokens: maskTokens) { m, input in
-            guard let messages = input.messages else { return input }
-            var rendered = input
-            do {
-                rendered.a = try renderChat(m, messages)
-            } catch {
-                throw ExperimentError("model \(experiment.models[m].name), input \(input.id)", cause: error)
-            }
-            return rendered
-        }
+                            renderChat: @escaping @Sendable (Int, [ChatMessage]) throws -> String) throws -> [PlannedVariant] {
+        try RunPlan(experiment, maskTokens: maskTokens, renderChat: renderChat).all()
     }
 
-    private static func plan(_ experiment: Experiment, maskTokens: [String?],
-                             prepare: (Int, InputSpec) throws -> InputSpec) rethrows -> [PlannedVariant] {
-        var planned: [PlannedVariant] = []
-        for (m, mask) in maskTokens.enumerated() {
-            for original in experiment.inputs {
-                let input = try prepare(m, original)
-                var variants = [Variant.base(of: input)]
-                for perturbation in experiment.perturbations {
-                    if let variant = perturbation.apply(to: input, maskToken: mask) { variants.append(variant) }
-                }
-                let unchanged = variants
-                for intervention in experiment.interventions {
-                    for variant in unchanged where intervention.applyTo?.contains(variant.name) ?? true {
-                        variants.append(variant.intervened(intervention))
-                    }
-                }
-                planned += variants.map { PlannedVariant(model: m, variant: $0) }
-            }
-        }
-        return planned
-    }
+    /// Base inputs mean ablations average over.
+    static let meanReferenceInputs = 64
 
     /// The request that traces a variant with a model of the experiment.
     static func request(_ variant: Variant, _ spec: ModelSpec, capture: CaptureOptions, watched: [String]) -> TraceRequest {
@@ -109,9 +121,10 @@ public enum Executor {
                 throw ExperimentError("model \(spec.name) (\(spec.id))", cause: error)
             }
         }
-        let planned = try plan(experiment, maskTokens: models.map { $0.tokenizer.maskToken }) { try models[$0].renderChat($1) }
+        let plan = RunPlan(experiment, maskTokens: models.map { $0.tokenizer.maskToken }, renderChat: { try models[$0].renderChat($1) })
         // What only the models can tell (layers, heads, words) is checked before anything runs.
-        try ExperimentChecker.check(experiment, models: models, planned: planned)
+        try ExperimentChecker.check(experiment, models: models, plan: plan)
+        let range = options.shard.map { $0.range(of: plan.groupCount) } ?? 0 ..< plan.groupCount
 
         // Tokens whose probability an expectation or a metric reads (`output: she`) are kept whatever their rank.
         let watched = Array(Set(experiment.expectations.flatMap { expectation -> [String] in
@@ -122,186 +135,89 @@ public enum Executor {
                 return []
             }
         } + experiment.scans.flatMap { $0.metric?.watchedTokens ?? [] } + experiment.attributions.flatMap { $0.metric?.watchedTokens ?? [] })).sorted()
-        // Mean ablations average over every base input of the experiment (as each model reads it).
-        let meanReference = planned.filter { $0.variant.isBase && $0.variant.intervention == nil }
 
-        // Trace every variant, in batches of consecutive variants of one model fixed by the plan
-        // (each batch one forward pass over all its variants' passes, every weight read once for
-        // them). Each batch runs on one thread; the threads share the batches, so the results do
-        // not depend on the thread count. A batch that fails is traced again one variant at a
-        // time, so that the error names its variant.
-        let workers = max(1, min(options.threads, planned.count))
-        let results = ResultSlots<Result<Trace, Error>>(count: planned.count)
-        let batches = Self.batches(planned)
-        let counter = WorkCounter()
-        // One variant alone; an intervened one with what its intervention reads.
-        func traceOne(_ index: Int, _ request: TraceRequest) throws -> Trace {
-            let job = planned[index], spec = experiment.models[job.model]
-            guard let intervention = job.variant.intervention else { return try models[job.model].trace(request) }
-            // A patch reads from another variant of the same input.
-            var sources: InterventionRunner.Sources = [:]
-            if let source = intervention.source,
-               let variant = planned.first(where: { $0.model == job.model && $0.variant.input == job.variant.input
-                   && $0.variant.name == source && $0.variant.intervention == nil }) {
-                sources[source] = Self.request(variant.variant, spec, capture: [], watched: watched)
-            }
-            return try InterventionRunner.trace(request, interventions: [intervention], model: models[job.model], sources: sources,
-                                                meanReference: meanReference.filter { $0.model == job.model }
-                                                    .map { Self.request($0.variant, spec, capture: [], watched: []) })
-        }
-        DispatchQueue.concurrentPerform(iterations: min(workers, batches.count)) { _ in
-            while let index = counter.next(below: batches.count) {
-                let batch = batches[index]
-                let (model, spec) = (models[planned[batch[0]].model], experiment.models[planned[batch[0]].model])
-                let requests = batch.map { Self.request(planned[$0].variant, spec, capture: experiment.capture, watched: watched) }
-                if batch.count > 1, let traces = try? model.trace(batch: requests) {
-                    for (i, trace) in zip(batch, traces) { results[i] = .success(trace) }
-                } else {
-                    for (i, request) in zip(batch, requests) { results[i] = Result { try traceOne(i, request) } }
-                }
-                for i in batch {
-                    let done = counter.finish()
-                    options.progress?(done, planned.count, "\(spec.name) \(planned[i].variant.path)")
-                }
-            }
-        }
-        // A variant that fails (an input too long, say) is reported; the others still count.
-        var subjects: [ExpectationEvaluator.Subject] = []
-        var failures: [Manifest.Failure] = []
-        for (index, job) in planned.enumerated() {
-            let spec = experiment.models[job.model]
-            switch results[index]! {
-            case .failure(let error):
-                failures.append(.init(model: spec.name, subject: job.variant.path, message: "\(error)"))
-            case .success(let trace):
-                do {
-                    try trace.checkFinite()
-                } catch {
-                    failures.append(.init(model: spec.name, subject: job.variant.path, message: "\(error)"))
-                    continue
-                }
-                subjects.append(.init(model: spec.name, variant: job.variant, trace: trace, label: label(trace, spec)))
-            }
-        }
-        let scans = runScans(experiment, models: models, planned: planned, watched: watched, threads: options.threads, failures: &failures)
-        let attributions = runAttributions(experiment, models: models, subjects: subjects, watched: watched, failures: &failures)
-        let expectations = ExpectationEvaluator.evaluate(experiment.expectations, subjects: subjects, inputs: experiment.inputs,
-                                                         scans: scans, attributions: attributions, failures: failures)
-
-        // Write the whole run under a temporary name, then rename it into place.
-        let seconds = Date().timeIntervalSince(started)
         let experimentFolder = options.runsFolder.appendingPathComponent(try PathComponent(experiment.name, what: "experiment name").name)
         let runID = try PathComponent(options.runID ?? uniqueRunID(in: experimentFolder, at: started), what: "run id").name
-        let folder = experimentFolder.appendingPathComponent(runID)
-        let staging = experimentFolder.appendingPathComponent(".\(runID).partial-\(getpid())")
+        let folder = experimentFolder.appendingPathComponent(options.shard.map { "\(runID).shard-\($0.slug)" } ?? runID)
+        let staging = experimentFolder.appendingPathComponent(".\(folder.lastPathComponent).partial-\(getpid())")
         let fm = FileManager.default
+        let createdFolder = !fm.fileExists(atPath: experimentFolder.path)
         try? fm.removeItem(at: staging)
         do {
             try fm.createDirectory(at: staging, withIntermediateDirectories: true)
-            var records: [Manifest.VariantRecord] = []
-            for subject in subjects {
-                let relative = try RunPaths.trace(model: subject.model, variant: subject.variant)
-                try TraceFile.write(subject.trace, to: staging.appendingPathComponent(relative))
-                records.append(.init(model: subject.model, variant: subject.variant, trace: relative,
-                                     tokens: subject.trace.tokens.count, outputs: subject.trace.outputs, label: subject.label))
-            }
+            let writer = try RunWriter(folder: staging, expectations: experiment.expectations.map(RunTally.Expectation.init),
+                                       models: experiment.models.map(\.name))
+            let context = GroupContext(experiment: experiment, models: models, watched: watched,
+                                       meanReference: try models.indices.map { m in
+                                           try experiment.inputs.prefix(meanReferenceInputs).map { Variant.base(of: try plan.rendered($0, model: m)) }
+                                       },
+                                       folder: staging, scanThreads: options.threads, artifacts: options.artifacts,
+                                       scanArtifacts: options.scanArtifacts)
+
+            // Each forward pass runs on one thread; the threads share the groups.
+            BLAS.setThreads(1)
+            let workers = max(1, min(options.threads, range.count))
+            let stream = GroupStream<PlannedGroup, GroupOutcome>(first: range.lowerBound, window: 4 * workers)
+            let counter = WorkCounter()
+            let progress = options.progress
+            let groups = range.count
+            let cpuBefore = processorSeconds()
+            try stream.run(workers: workers, produce: { emit in
+                try plan.forEachGroup(in: range) { try emit($0.index, $0) }
+            }, work: { group in
+                try GroupRunner.run(group, context: context)
+            }, deliver: { outcome in
+                try writer.append(outcome)
+                let done = counter.finish()
+                if let record = outcome.records.first {
+                    progress?(done, groups, "\(record.model) \(record.variant.input) (\(outcome.records.count) variant\(outcome.records.count == 1 ? "" : "s"))")
+                }
+            })
+            try writer.close()
+            let cpu = processorSeconds() - cpuBefore
+
+            let seconds = Date().timeIntervalSince(started)
             let formatter = ISO8601DateFormatter()
+            let tally = writer.tally
+            let expectations = tally.summaries()
             var manifest = Manifest(
                 attnlabVersion: AttnLab.version,
-                experiment: .init(name: experiment.name, description: experiment.description, file: experiment.file, hash: experiment.hash),
+                experiment: experimentInfo(experiment),
                 models: zip(experiment.models, models).map { spec, loaded in
                     .init(name: spec.name, id: spec.id, architecture: loaded.modelType,
                           task: (spec.task ?? loaded.defaultTask(for: TraceRequest(a: "", b: experiment.inputs.first?.b))).rawValue,
                           layers: loaded.model.summary.layers, heads: loaded.model.summary.heads,
                           weightsHash: loaded.weightsHash, tokenizerHash: loaded.tokenizerHash)
                 },
-                variants: records, expectations: expectations, scans: scans, attributions: attributions,
-                passed: expectations.allSatisfy(\.passed) && failures.isEmpty,
+                storage: experiment.storage, variantCount: tally.variants, resultCount: tally.results,
+                expectations: expectations, mostChanged: tally.mostChanged, scans: writer.scans, attributions: writer.attributions,
+                passed: expectations.allSatisfy(\.passed) && writer.failures.isEmpty,
+                shard: options.shard.map { .init(index: $0.index, count: $0.count, first: range.lowerBound, end: range.upperBound, total: plan.groupCount) },
                 timing: .init(runID: runID, started: formatter.string(from: started), threads: workers, seconds: seconds,
-                              variantsPerSecond: Double(planned.count) / max(seconds, 1e-9)))
-            manifest.failures = failures.isEmpty ? nil : failures
-            try AtomicFile.write(try manifest.encoded(), to: staging.appendingPathComponent("manifest.json"))
-            try options.finish?(RunResult(folder: staging, manifest: manifest, subjects: subjects))
+                              variantsPerSecond: Double(tally.variants) / max(seconds, 1e-9), cpuSeconds: cpu))
+            manifest.failures = writer.failures.isEmpty ? nil : writer.failures
+            try AtomicFile.write(try manifest.encoded(), to: staging.appendingPathComponent(RunFiles.manifest))
+            try options.finish?(RunResult(folder: staging, manifest: manifest))
             if fm.fileExists(atPath: folder.path) { try fm.removeItem(at: folder) }
             try fm.moveItem(at: staging, to: folder)
-            return RunResult(folder: folder, manifest: manifest, subjects: subjects)
+            return RunResult(folder: folder, manifest: manifest)
         } catch {
             try? fm.removeItem(at: staging)
+            // Nothing of a failed run is left, not even the experiment's folder it made.
+            if createdFolder, (try? fm.contentsOfDirectory(atPath: experimentFolder.path))?.isEmpty == true {
+                try? fm.removeItem(at: experimentFolder)
+            }
+            if error is ExperimentError { throw error }
             throw ExperimentError("cannot write the run", location: folder.path, cause: error)
         }
     }
 
-    /// Variants traced in one forward pass: consecutive ones of the same model, at most this many.
-    static let batchSize = 16
-
-    /// The plan cut into batches (indices into it): consecutive variants of one model, at most
-    /// `batchSize` each; an intervened variant is a batch of its own. Fixed by the plan alone,
-    /// never by the threads.
-    static func batches(_ planned: [PlannedVariant]) -> [[Int]] {
-        var batches: [[Int]] = []
-        for (index, job) in planned.enumerated() {
-            if job.variant.intervention == nil, let last = batches.last, last.count < batchSize,
-               planned[last[0]].model == job.model, planned[last[0]].variant.intervention == nil {
-                batches[batches.count - 1].append(index)
-            } else {
-                batches.append([index])
-            }
-        }
-        return batches
-    }
-
-    /// The experiment's scans, on every model they name (all by default).
-    static func runScans(_ experiment: Experiment, models: [LoadedModel], planned: [PlannedVariant], watched: [String],
-                         threads: Int, failures: inout [Manifest.Failure]) -> [Manifest.ScanRecord] {
-        var records: [Manifest.ScanRecord] = []
-        for scan in experiment.scans {
-            for (m, spec) in experiment.models.enumerated() where scan.model == nil || scan.model == spec.name {
-                func request(_ path: String?) -> TraceRequest? {
-                    guard let path, let job = planned.first(where: { $0.model == m && $0.variant.path == path }) else { return nil }
-                    return Self.request(job.variant, spec, capture: [], watched: watched)
-                }
-                // The checker has made sure of both before anything ran.
-                guard let target = request(scan.target) else { continue }
-                let task = target.task ?? models[m].defaultTask(for: target)
-                guard let metric = scan.metric ?? (task == .similarity ? .similarity : nil) else { continue }
-                let specification = ScanSpec(site: scan.site, stack: scan.stack, mode: scan.mode, metric: metric, layers: scan.layers,
-                                             threads: threads)
-                do {
-                    let result = try ScanRunner.run(specification, model: models[m], target: target, source: request(scan.source),
-                                                    names: (scan.target, scan.source))
-                    records.append(.init(id: scan.id, model: spec.name, result: result))
-                } catch {
-                    failures.append(.init(model: spec.name, subject: "scan \(scan.id)", message: "\(error)"))
-                }
-            }
-        }
-        return records
-    }
-
-    /// The attributions of every traced variant an attribution names.
-    static func runAttributions(_ experiment: Experiment, models: [LoadedModel], subjects: [ExpectationEvaluator.Subject],
-                                watched: [String], failures: inout [Manifest.Failure]) -> [Manifest.AttributionRecord] {
-        var records: [Manifest.AttributionRecord] = []
-        for attribution in experiment.attributions {
-            let parts = attribution.variants.split(separator: "/").map(String.init)
-            for subject in subjects where subject.variant.intervention == nil
-                && (attribution.model == nil || attribution.model == subject.model)
-                && (parts[0] == "*" || parts[0] == subject.variant.input) && (parts[1] == "*" || parts[1] == subject.variant.name) {
-                guard let m = experiment.models.firstIndex(where: { $0.name == subject.model }) else { continue }
-                let spec = experiment.models[m]
-                let request = Self.request(subject.variant, spec, capture: [], watched: watched)
-                do {
-                    records += try Attribution.run(attribution.methods, metric: attribution.metric, model: models[m], request: request,
-                                                   trace: subject.trace).map {
-                        Manifest.AttributionRecord(model: subject.model, variant: subject.variant.path, method: $0.method,
-                                                   metric: $0.metric, baseline: $0.baseline, words: $0.words, scores: $0.scores)
-                    }
-                } catch {
-                    failures.append(.init(model: subject.model, subject: "attribution of \(subject.variant.path)", message: "\(error)"))
-                }
-            }
-        }
-        return records
+    /// The manifest's account of the experiment: its file, hash and inputs.
+    static func experimentInfo(_ experiment: Experiment) -> Manifest.ExperimentInfo {
+        let skipped = experiment.inputs.skippedRows
+        return .init(name: experiment.name, description: experiment.description, file: experiment.file, hash: experiment.hash,
+                     inputs: experiment.inputs.count, skippedRows: skipped.isEmpty ? nil : skipped.count,
+                     skipped: skipped.isEmpty ? nil : Array(skipped.prefix(20)))
     }
 
     /// The label a variant's outputs amount to: the side of the similarity threshold, the most
@@ -316,6 +232,14 @@ public enum Executor {
         if let labels = spec.labels { outputs.labels = labels }  // the experiment's names for the classes
         let predicted = trace.provenance.task == ModelTask.maskedLM.rawValue ? trace.outputs.topk?.first : trace.outputs.topk?.last
         return outputs.label ?? predicted?.candidates.first?.token
+    }
+
+    /// User and system time of the process so far.
+    static func processorSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     static func uniqueRunID(in folder: URL, at date: Date) -> String {
@@ -333,27 +257,9 @@ public enum Executor {
     }
 }
 
-/// Slots that worker threads fill at distinct indices.
-final class ResultSlots<T>: @unchecked Sendable {
-    private var values: [T?]
-    private let lock = NSLock()
-    init(count: Int) { values = Array(repeating: nil, count: count) }
-    subscript(index: Int) -> T? {
-        get { lock.withLock { values[index] } }
-        set { lock.withLock { values[index] = newValue } }
-    }
-}
-
-/// Hands out work indices and counts finished ones.
+/// Counts finished work.
 final class WorkCounter: @unchecked Sendable {
-    private var nextIndex = 0, finished = 0
+    private var finished = 0
     private let lock = NSLock()
-    func next(below limit: Int) -> Int? {
-        lock.withLock {
-            guard nextIndex < limit else { return nil }
-            defer { nextIndex += 1 }
-            return nextIndex
-        }
-    }
     func finish() -> Int { lock.withLock { finished += 1; return finished } }
 }

@@ -8,14 +8,29 @@ import Foundation
 /// decoder text only for encoder-decoders, a mask token for mask perturbations.
 /// Checked before anything runs, and reported as the parser reports, with line and column.
 enum ExperimentChecker {
-    static func check(_ experiment: Experiment, models: [LoadedModel], planned: [PlannedVariant]) throws {
+    static func check(_ experiment: Experiment, models: [LoadedModel], plan: RunPlan) throws {
         var problems: [ExperimentError.Problem] = []
         func problem(_ position: FilePosition, _ message: String) {
             problems.append(.init(line: position.line, column: position.column, key: position.key, message: message))
         }
+        // Only interventions with words and scans need the variants; they are streamed once.
+        var variantsByModel: [[Variant]] = Array(repeating: [], count: experiment.models.count)
+        let scanPaths = Set(experiment.scans.flatMap { [$0.target] + ($0.source.map { [$0] } ?? []) })
+        let wordy = experiment.interventions.contains { ($0.intervention.from ?? []) + ($0.intervention.to ?? []) + ($0.intervention.words ?? []) != [] }
+        // Expectations are checked against every variant when the inputs are all in the file (few);
+        // a suite's variants, from files and templates, are too many to hold, and only their layers
+        // and heads are checked here.
+        let allVariants = experiment.inputs.isInline
+        if wordy || !scanPaths.isEmpty || allVariants {
+            try plan.forEachGroup { group in
+                variantsByModel[group.model] += group.variants.filter { variant in
+                    allVariants || (wordy && variant.interventionID != nil) || (scanPaths.contains(variant.path) && variant.intervention == nil)
+                }
+            }
+        }
         for (m, spec) in experiment.models.enumerated() {
             let model = models[m]
-            let variants = planned.filter { $0.model == m }.map(\.variant)
+            let variants = variantsByModel[m]
             for intervention in experiment.interventions {
                 let applied = variants.filter { $0.interventionID == intervention.id }
                 // Layers, heads, stacks and sites; a patch's source by name (it is resolved per input).
@@ -38,7 +53,7 @@ enum ExperimentChecker {
             }
             let summary = model.model.summary
             checkInputs(experiment, model: model, spec: spec, problem: problem)
-            checkExpectations(experiment, model: model, spec: spec, variants: variants, problem: problem)
+            checkExpectations(experiment, model: model, spec: spec, variants: variants, variantsKnown: allVariants, problem: problem)
             for scan in experiment.scans where scan.model == nil || scan.model == spec.name {
                 for layer in scan.layers ?? [] where layer >= summary.layers {
                     problem(scan.position, "layer \(layer) is out of range: model \(spec.name) has layers 0–\(summary.layers - 1)")
@@ -99,7 +114,7 @@ enum ExperimentChecker {
     /// Layers and heads in range, words in every variant an attention expectation reads, pairs for
     /// mass expectations, and the variants an expectation names made with this model too.
     static func checkExpectations(_ experiment: Experiment, model: LoadedModel, spec: ModelSpec, variants: [Variant],
-                                  problem: (FilePosition, String) -> Void) {
+                                  variantsKnown: Bool, problem: (FilePosition, String) -> Void) {
         let summary = model.model.summary
         var tokens: [String: (tokens: [TraceToken], inputs: TraceInputs)?] = [:]
         func encoded(_ variant: Variant) -> (tokens: [TraceToken], inputs: TraceInputs)? {
@@ -112,14 +127,14 @@ enum ExperimentChecker {
             guard let position = expectation.position else { continue }
             let parts = expectation.variant.split(separator: "/").map(String.init)
             guard parts.count == 2 else { continue }
-            let matching = variants.filter { (parts[0] == "*" || parts[0] == $0.input) && (parts[1] == "*" || parts[1] == $0.name) }
+            let matching = variants.filter { ExpectationSpec.matches(parts[0], $0.input) && ExpectationSpec.matches(parts[1], $0.name) }
             switch expectation.check {
             case .scanTop, .scanCell, .attributionRank:
                 continue
             default:
                 break
             }
-            if matching.isEmpty, !parts.contains("*") {
+            if variantsKnown, matching.isEmpty, !parts.contains(where: { $0.contains("*") }) {
                 let masked = experiment.perturbations.contains { if case .mask = $0.kind { $0.id == parts[1] } else { false } }
                 problem(position, "model \(spec.name) makes no variant \(expectation.variant)"
                         + (masked && model.tokenizer.maskToken == nil ? " (it has no mask token for the mask perturbation)" : "")

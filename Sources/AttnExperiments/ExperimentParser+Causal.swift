@@ -121,17 +121,20 @@ extension SpecReader {
 
     // MARK: scans
 
-    func scans(_ node: Node, variantPaths: Set<String>, models: [ModelSpec]) -> [ScanSpecification]? {
+    func scans(_ node: Node, variantNames: Set<String>, inlineIDs: Set<String>, checkInputs: Bool, models: [ModelSpec]) -> [ScanSpecification]? {
+        func variantPath(_ node: Node, _ key: String) -> String? {
+            self.variantPath(node, key, variantNames: variantNames, inlineIDs: inlineIDs, checkInputs: checkInputs)
+        }
         guard let items = sequence(node, "scans") else { return nil }
         var result: [ScanSpecification] = []
         for (index, item) in items.enumerated() {
             let key = "scans[\(index)]"
             guard let entries = mapping(item, key, allowed: ["id", "target", "source", "site", "stack", "mode", "metric", "layers", "model"]) else { continue }
             let value = { (name: String) in entries.first { $0.key == name }?.node }
-            let target = required(entries, "target", in: item, key).flatMap { variantPath($0, "\(key).target", paths: variantPaths) }
+            let target = required(entries, "target", in: item, key).flatMap { variantPath($0, "\(key).target") }
             let mode = value("mode").flatMap { choice($0, "\(key).mode", ScanResult.Mode.allCases.map(\.rawValue)) }
                 .flatMap(ScanResult.Mode.init(rawValue:)) ?? .patch
-            let source = value("source").flatMap { variantPath($0, "\(key).source", paths: variantPaths) }
+            let source = value("source").flatMap { variantPath($0, "\(key).source") }
             if mode == .patch, value("source") == nil { problem(item, key, "a patching scan needs a source variant (source: input/variant), or mode: ablate") }
             if let target, let source, target.split(separator: "/").first != source.split(separator: "/").first {
                 problem(value("source"), "\(key).source", "the source must be a variant of the same input as the target (\(target))")
@@ -159,12 +162,21 @@ extension SpecReader {
         return result
     }
 
-    /// `input/variant`, naming a variant the experiment makes.
-    func variantPath(_ node: Node, _ key: String, paths: Set<String>) -> String? {
+    /// `input/variant`, naming a variant the experiment makes. An input of an inputs file or a
+    /// template is confirmed when the files are read (`scanPaths`).
+    func variantPath(_ node: Node, _ key: String, variantNames: Set<String>, inlineIDs: Set<String>, checkInputs: Bool) -> String? {
         guard let text = string(node, key) else { return nil }
-        guard paths.contains(text) else {
-            problem(node, key, "no variant is named \"\(text)\"; write input/variant, one of \(paths.sorted().prefix(12).joined(separator: ", "))")
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2, variantNames.contains(parts[1]) else {
+            problem(node, key, "no variant is named \"\(text)\"; write input/variant, the variant one of \(variantNames.sorted().prefix(12).joined(separator: ", "))")
             return nil
+        }
+        if !inlineIDs.contains(parts[0]) {
+            if checkInputs {
+                problem(node, key, "no input has the id \"\(parts[0])\"; inputs: \(inlineIDs.sorted().prefix(12).joined(separator: ", "))")
+                return nil
+            }
+            scanPaths.append((text, node, key))
         }
         return text
     }

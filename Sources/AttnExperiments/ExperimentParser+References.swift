@@ -10,7 +10,7 @@ extension SpecReader {
     func checkReferences(_ experiment: Experiment, expect: Node?, attribution: Node?) {
         // The variants as the executor plans them; a mask perturbation counts as applying (whether
         // a model has a mask token is checked once the models are loaded).
-        let planned = Executor.plan(experiment, maskTokens: ["[MASK]"]).map(\.variant)
+        let planned = ((try? Executor.plan(experiment, maskTokens: ["[MASK]"])) ?? []).map(\.variant)
         let names = Dictionary(grouping: planned, by: \.input).mapValues { $0.map(\.name) }
 
         for perturbation in experiment.perturbations where !planned.contains(where: { $0.name == perturbation.id }) {
@@ -82,21 +82,22 @@ extension SpecReader {
         guard parts.count == 2 else { return }   // reported where the pattern is read
         let (input, variant) = (parts[0], parts[1])
         let inputs = experiment.inputs.map(\.id)
-        if input != "*", !inputs.contains(input) {
+        // A partial pattern (`syn-*`) may match nothing in a file without perturbations yet; it is not a name.
+        if !input.contains("*"), !inputs.contains(input) {
             problem(node, key, "no input is named \"\(input)\"; inputs: \(Self.list(inputs))")
             return
         }
-        guard variant != "*" else { return }
-        let candidates = input == "*" ? planned.map(\.name) : names[input] ?? []
+        guard !variant.contains("*") else { return }
+        let candidates = input.contains("*") ? planned.filter { ExpectationSpec.matches(input, $0.input) }.map(\.name) : names[input] ?? []
         guard !candidates.contains(variant) else { return }
-        if input != "*", let perturbation = experiment.perturbations.first(where: { $0.id == variant }) {
+        if !input.contains("*"), let perturbation = experiment.perturbations.first(where: { $0.id == variant }) {
             problem(node, key, "the perturbation \(variant) does not apply to input \(input), so there is no variant \(text): "
                     + Self.unmatched(perturbation).replacingOccurrences(of: "any input", with: "the input"))
             return
         }
         var known: [String] = []
         for name in candidates where !known.contains(name) { known.append(name) }
-        problem(node, key, "no variant is named \"\(variant)\"\(input == "*" ? "" : " for input \(input)"); variants: \(Self.list(known))")
+        problem(node, key, "no variant is named \"\(variant)\"\(input.contains("*") ? "" : " for input \(input)"); variants: \(Self.list(known))")
     }
 
     func checkRange(_ node: Node, _ key: String, _ range: ClosedRange<Double>, _ why: String) {

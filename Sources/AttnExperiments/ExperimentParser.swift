@@ -6,13 +6,20 @@ import Yams
 /// Reads an experiment file (YAML) into an `Experiment`, checking every key and value and listing
 /// every problem with its line and column, not only the first.
 public enum ExperimentParser {
-    public static let topLevelKeys = ["name", "description", "models", "inputs", "perturbations", "interventions", "scans", "attribution",
-                                      "expect", "capture", "views", "figures"]
+    public static let topLevelKeys = ["name", "description", "models", "lexicons", "inputs", "sample", "perturbations", "interventions", "scans",
+                                      "attribution", "expect", "capture", "views", "figures", "snapshot"]
+
+    /// How to read an experiment's inputs.
+    public struct Options: Sendable {
+        /// Leave out the rows of an inputs file that cannot be inputs, instead of refusing the file.
+        public var skipBadRows: Bool
+        public init(skipBadRows: Bool = false) { self.skipBadRows = skipBadRows }
+    }
     public static let viewNames = ["head", "model", "neuron", "compare"]
     public static let figureNames = ["heatmap", "compare", "overview", "regions"]
 
     /// Reads and validates the file at `url`.
-    public static func load(_ url: URL) throws -> Experiment {
+    public static func load(_ url: URL, options: Options = Options()) throws -> Experiment {
         let data: Data
         do {
             data = try RegularFile.read(url, limit: 64 << 20, what: "experiment file")
@@ -22,11 +29,11 @@ public enum ExperimentParser {
         guard let text = String(data: data, encoding: .utf8) else {
             throw ExperimentError(file: url.path, problems: [.init(line: 1, column: 1, key: "", message: "the file is not UTF-8 text")])
         }
-        return try parse(text, file: url.relativePath, folder: url.deletingLastPathComponent(), hash: SHA256.hash(data))
+        return try parse(text, file: url.relativePath, folder: url.deletingLastPathComponent(), hash: SHA256.hash(data), options: options)
     }
 
     /// Parses experiment YAML; `folder` resolves input files given by relative path.
-    public static func parse(_ text: String, file: String, folder: URL? = nil, hash: String? = nil) throws -> Experiment {
+    public static func parse(_ text: String, file: String, folder: URL? = nil, hash: String? = nil, options: Options = Options()) throws -> Experiment {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else {
@@ -38,9 +45,10 @@ public enum ExperimentParser {
         }
         let reader = SpecReader(folder: folder ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
         let experiment = reader.experiment(root, file: file, hash: hash ?? SHA256.hash(Data(text.utf8)))
-        guard reader.problems.isEmpty, let experiment else {
+        guard reader.problems.isEmpty, var experiment else {
             throw ExperimentError(file: file, problems: reader.problems.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
         }
+        try InputValidation.validate(&experiment, reader: reader, options: options)
         return experiment
     }
 
@@ -65,10 +73,56 @@ public enum ExperimentParser {
     }
 }
 
+/// What only reading the inputs files can tell: bad rows, ids used twice, scan targets among the
+/// rows, and the files' hashes, which join the experiment's.
+enum InputValidation {
+    static func validate(_ experiment: inout Experiment, reader: SpecReader, options: ExperimentParser.Options) throws {
+        let wanted = Set(reader.scanPaths.map { String($0.path.split(separator: "/")[0]) })
+        let found: Set<String>
+        do {
+            found = try experiment.inputs.validate(skipBadRows: options.skipBadRows, wanted: wanted)
+        } catch let error as ExperimentError {
+            // Name the `file:` entry of the experiment too, so the message says where the file comes from.
+            if let location = error.location, let entry = reader.fileNodes.first(where: { reader.resolve($0.path).path == location }) {
+                throw ExperimentError(file: experiment.file, problems: [.init(line: entry.node.mark?.line ?? 1, column: entry.node.mark?.column ?? 1,
+                                                                              key: entry.key, message: error.description)])
+            }
+            throw ExperimentError(file: experiment.file, problems: [.init(line: 1, column: 1, key: "inputs", message: error.description)])
+        }
+        let missing = reader.scanPaths.filter { !found.contains(String($0.path.split(separator: "/")[0])) }
+        if !missing.isEmpty {
+            throw ExperimentError(file: experiment.file, problems: missing.map {
+                .init(line: $0.node.mark?.line ?? 1, column: $0.node.mark?.column ?? 1, key: $0.key,
+                      message: "no input has the id \"\($0.path.split(separator: "/")[0])\"")
+            })
+        }
+        if experiment.inputs.count == 0 {
+            throw ExperimentError(file: experiment.file, problems: [.init(line: 1, column: 1, key: "inputs", message: "no input to run: the files have no rows")])
+        }
+        // The experiment is its file and the files it reads.
+        guard !experiment.inputs.files.isEmpty || !reader.lexiconFiles.isEmpty else { return }
+        var parts = [experiment.hash]
+        for file in experiment.inputs.files { parts.append("\(file.path) \(file.hash)") }
+        for url in reader.lexiconFiles {
+            parts.append("\(url.lastPathComponent) \((try? SHA256.hash(fileAt: url.path)) ?? "")")
+        }
+        experiment.hash = SHA256.hash(Data(parts.joined(separator: "\n").utf8))
+    }
+}
+
 /// Walks the YAML tree, collecting problems instead of stopping at the first.
 final class SpecReader {
     var problems: [ExperimentError.Problem] = []
     let folder: URL
+    /// Lexicon files read, for the experiment's hash.
+    var lexiconFiles: [URL] = []
+    var lexicons: [String: Lexicon] = [:]
+    /// Lexicons defined with a problem (already reported), which references to them do not repeat.
+    var brokenLexicons: Set<String> = []
+    /// The `inputs:` entries that are files, with their positions, for problems found when they are read.
+    var fileNodes: [(path: String, node: Node, key: String)] = []
+    /// Scan targets and sources (`input/variant`) whose inputs only the inputs files can confirm.
+    var scanPaths: [(path: String, node: Node, key: String)] = []
 
     init(folder: URL) { self.folder = folder }
 
@@ -178,25 +232,29 @@ final class SpecReader {
         let name = required(entries, "name", in: root, "").flatMap { slug($0, "name") }
         let description = value("description").flatMap { string($0, "description") }
         let models = required(entries, "models", in: root, "").flatMap { self.models($0) } ?? []
-        let inputs = required(entries, "inputs", in: root, "").flatMap { self.inputs($0) } ?? []
+        lexicons = value("lexicons").map { self.lexicons($0) } ?? [:]
+        let sources = required(entries, "inputs", in: root, "").flatMap { self.inputs($0) } ?? []
+        var inputs = InputSet()
+        inputs.sources = sources
+        inputs.sample = value("sample").flatMap { self.sample($0) }
+        inputs.needsPair = models.contains { $0.task == .similarity }
+        let inline = sources.compactMap { if case .inline(let input) = $0 { input } else { nil } }
         let perturbations = value("perturbations").flatMap { self.perturbations($0) } ?? []
-        let variantNames = Set(inputs.map(\.baseName) + perturbations.map(\.id))
-        let variantPaths = Set(inputs.flatMap { input in variantNames.map { "\(input.id)/\($0)" } })
+        let variantNames = Set(inline.map(\.baseName) + sources.compactMap { source -> String? in
+            switch source {
+            case .file: "base"
+            case .template(let template): template.baseName
+            case .inline: nil
+            }
+        } + perturbations.map(\.id))
         let interventions = value("interventions").flatMap { self.interventions($0, variantNames: variantNames) } ?? []
-        let scans = value("scans").flatMap { self.scans($0, variantPaths: variantPaths, models: models) } ?? []
+        let scans = value("scans").flatMap { self.scans($0, variantNames: variantNames, inlineIDs: Set(inline.map(\.id)),
+                                                         checkInputs: inline.count == sources.count, models: models) } ?? []
         let attributions = value("attribution").flatMap { self.attributions($0, models: models) } ?? []
         let expectations = value("expect").flatMap { self.expectations($0, models: models, scans: scans) } ?? []
-        var capture: CaptureOptions = []
-        if let node = value("capture"), let items = strings(node, "capture") {
-            for item in items {
-                switch item {
-                case "attention": break
-                case "qkv": capture.insert(.qkv)
-                case "hidden": capture.insert(.hidden)
-                default: problem(node, "capture", "unknown capture \"\(item)\"; allowed: attention, qkv, hidden")
-                }
-            }
-        }
+        let (capture, storage) = value("capture").map { self.capture($0) } ?? ([], TraceStorage())
+        let snapshotKind = value("snapshot").flatMap { choice($0, "snapshot", SnapshotKind.allCases.map(\.rawValue)) }
+            .flatMap(SnapshotKind.init(rawValue:)) ?? (inline.count == sources.count && inputs.sample == nil ? .variants : .suite)
         let views = value("views").flatMap { node in strings(node, "views").map { list in
             list.filter { view in
                 if ExperimentParser.viewNames.contains(view) { return true }
@@ -211,20 +269,32 @@ final class SpecReader {
                 return false
             }
         } } ?? []
-        checkVariantNames(inputs: inputs, perturbations: perturbations, node: root)
+        checkVariantNames(inputs: inline, perturbations: perturbations, node: root)
         if views.contains("neuron"), !capture.contains(.qkv) {
             problem(value("views") ?? root, "views", "the neuron view needs the queries, keys and values; add qkv to capture: [attention, qkv]")
         }
         if let model = models.first(where: { $0.task == .similarity }), let inputsNode = value("inputs") {
-            for input in inputs where input.b == nil {
+            for input in inline where input.b == nil {
                 problem(inputsNode, "inputs", "input \(input.id) has no b, but model \(model.name) computes the similarity of a pair; add b: or choose another task")
+            }
+            for case .template(let template) in sources where template.b == nil {
+                problem(inputsNode, "inputs", "template \(template.id) has no b, but model \(model.name) computes the similarity of a pair; add b: or choose another task")
             }
         }
         guard let name else { return nil }
-        let experiment = Experiment(name: name, description: description, models: models, inputs: inputs, perturbations: perturbations,
-                                    expectations: expectations, capture: capture, views: views, figures: figures,
-                                    interventions: interventions, scans: scans, attributions: attributions, file: file, hash: hash)
-        checkReferences(experiment, expect: value("expect"), attribution: value("attribution"))
+        var experiment = Experiment(name: name, description: description, models: models, inputs: inputs, perturbations: perturbations,
+                          expectations: expectations, capture: capture, views: views, figures: figures,
+                          interventions: interventions, scans: scans, attributions: attributions, file: file, hash: hash,
+                          lexicons: lexicons)
+        experiment.storage = storage
+        experiment.snapshotKind = snapshotKind
+        // Names of inputs and variants are checked here when every input is in the file; those of
+        // inputs files and templates are known only as the run reads them.
+        if inputs.isInline {
+            var counted = experiment  // inline inputs are counted without reading a file
+            _ = try? counted.inputs.validate(skipBadRows: false)
+            checkReferences(counted, expect: value("expect"), attribution: value("attribution"))
+        }
         return experiment
     }
 
@@ -261,43 +331,69 @@ final class SpecReader {
         }
     }
 
-    func inputs(_ node: Node) -> [InputSpec]? {
+    func inputs(_ node: Node) -> [InputSet.Source]? {
         guard let items = sequence(node, "inputs") else { return nil }
         if items.isEmpty { problem(node, "inputs", "list at least one input") }
-        var result: [InputSpec] = []
+        var result: [InputSet.Source] = []
+        var ids: [(String, Node)] = []
         for (index, item) in items.enumerated() {
             let key = "inputs[\(index)]"
-            guard let entries = mapping(item, key, allowed: ["id", "a", "b", "decoder", "base", "file", "text", "chat", "messages"]) else { continue }
+            guard let entries = mapping(item, key, allowed: ["id", "a", "b", "decoder", "base", "file", "text", "template", "chat", "messages"]) else { continue }
             let value = { (name: String) in entries.first { $0.key == name }?.node }
             if let fileNode = value("file") {
                 guard let path = string(fileNode, "\(key).file") else { continue }
-                result += inputFile(path, node: fileNode, key: "\(key).file").map { input in
-                    var input = input
-                    input.position = position(fileNode, "\(key).file")
-                    if input.decoder != nil { input.decoderPosition = input.position }
-                    return input
+                for other in entries where other.key != "file" {
+                    problem(other.keyNode, "\(key).\(other.key)", "an inputs file gives its rows' columns itself; write only file:")
+                }
+                let url = resolve(path)
+                guard let format = DataFormat(url) else {
+                    problem(fileNode, "\(key).file", "\(url.lastPathComponent): inputs come from .csv or .jsonl files")
+                    continue
+                }
+                fileNodes.append((path, fileNode, "\(key).file"))
+                result.append(.file(InputSet.File(url: url, path: path, format: format)))
+                continue
+            }
+            if let chatNode = value("chat") {
+                if value("template") != nil { problem(value("template"), "\(key).template", "a chat input is one conversation; template is not allowed") }
+                guard let idNode = required(entries, "id", in: item, key), let id = slug(idNode, "\(key).id") else { continue }
+                ids.append((id, idNode))
+                if var input = chatInput(entries, chatNode, id: id, key: key) {
+                    input.position = position(item, key)
+                    result.append(.inline(input))
                 }
                 continue
             }
-            guard let idNode = required(entries, "id", in: item, key), let id = slug(idNode, "\(key).id") else { continue }
-            if let chatNode = value("chat") {
-                if let input = chatInput(entries, chatNode, id: id, key: key) { result.append(input) }
-                continue
-            }
             if let node = value("messages") { problem(node, "\(key).messages", "messages are a chat: add chat: true") }
+            let base = value("base").flatMap { slug($0, "\(key).base") } ?? "base"
             guard let textNode = value("a") ?? value("text") else {
                 problem(item, key, "missing \"a\" (the text, or sentence A of a pair)")
                 continue
             }
             guard let a = string(textNode, "\(key).a") else { continue }
-            let base = value("base").flatMap { slug($0, "\(key).base") } ?? "base"
-            result.append(InputSpec(id: id, a: a, b: value("b").flatMap { string($0, "\(key).b") },
-                                    decoder: value("decoder").flatMap { string($0, "\(key).decoder") }, baseName: base,
-                                    position: position(item, key), decoderPosition: value("decoder").map { position($0, "\(key).decoder") }))
+            let b = value("b").flatMap { string($0, "\(key).b") }
+            let decoder = value("decoder").flatMap { string($0, "\(key).decoder") }
+            if let templateNode = value("template") {
+                if value("id") != nil { problem(value("id"), "\(key).id", "a template names its inputs <template>-1, <template>-2, …; drop id:") }
+                guard let id = slug(templateNode, "\(key).template") else { continue }
+                do {
+                    result.append(.template(try InputTemplate(id: id, a: a, b: b, decoder: decoder, baseName: base, lexicons: lexicons)))
+                } catch {
+                    // A slot of a lexicon that could not be read is that lexicon's problem, reported already.
+                    if !brokenLexicons.contains(where: { error.message.contains("no lexicon named \"\($0)\"") }) {
+                        problem(templateNode, "\(key).template", error.message)
+                    }
+                }
+                continue
+            }
+            guard let idNode = required(entries, "id", in: item, key), let id = slug(idNode, "\(key).id") else { continue }
+            ids.append((id, idNode))
+            result.append(.inline(InputSpec(id: id, a: a, b: b, decoder: decoder, baseName: base, position: position(item, key),
+                                            decoderPosition: value("decoder").map { position($0, "\(key).decoder") })))
         }
         var seen: Set<String> = []
-        for input in result where !seen.insert(input.id).inserted {
-            problem(node, "inputs", "two inputs have the id \"\(input.id)\"")
+        for (id, _) in ids where !seen.insert(id).inserted {
+            problem(node, "inputs", "two inputs have the id \"\(id)\"")
         }
         return result
     }
@@ -332,46 +428,20 @@ final class SpecReader {
         return InputSpec(id: id, a: messages.map(\.content).joined(separator: "\n"), b: nil, decoder: nil, baseName: base, messages: messages)
     }
 
-    /// Inputs from a CSV (header `id,a,b,decoder`; only `a` is required) or JSONL file.
-    func inputFile(_ path: String, node: Node, key: String) -> [InputSpec] {
-        let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : folder.appendingPathComponent(path)
-        let text: String
-        do {
-            text = try RegularFile.text(url, limit: 256 << 20, what: "inputs file")
-        } catch {
-            problem(node, key, "cannot read \(url.path): \((error as? CoreError)?.message ?? "\(error)")")
-            return []
+    /// `sample: 500`, `sample: 10%`, or `{size: 500, seed: 7}`.
+    func sample(_ node: Node) -> InputSet.Sample? {
+        func size(_ node: Node, _ key: String) -> InputSet.Sample.Size? {
+            guard let text = string(node, key)?.trimmingCharacters(in: .whitespaces) else { return nil }
+            if text.hasSuffix("%"), let percent = Double(text.dropLast()), percent > 0, percent <= 100 { return .fraction(percent / 100) }
+            if let count = Int(text), count >= 1 { return .count(count) }
+            problem(node, key, "give the inputs to run as a count (500) or a share (10%)")
+            return nil
         }
-        var rows: [[String: String]] = []
-        if url.pathExtension.lowercased() == "jsonl" {
-            for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
-            where !line.trimmingCharacters(in: .whitespaces).isEmpty {
-                guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
-                    problem(node, key, "\(url.lastPathComponent) line \(number + 1) is not a JSON object")
-                    continue
-                }
-                rows.append(object.compactMapValues { $0 as? String })
-            }
-        } else if url.pathExtension.lowercased() == "csv" {
-            let records = CSV.parse(text)
-            guard let header = records.first else { return [] }
-            for record in records.dropFirst() where !(record.count == 1 && record[0].isEmpty) {
-                rows.append(Dictionary(zip(header, record), uniquingKeysWith: { first, _ in first }))
-            }
-        } else {
-            problem(node, key, "\(url.lastPathComponent): inputs come from .csv or .jsonl files")
-            return []
-        }
-        return rows.enumerated().compactMap { index, row in
-            guard let a = row["a"] ?? row["text"], !a.isEmpty else {
-                problem(node, key, "\(url.lastPathComponent) row \(index + 1) has no \"a\" (or \"text\")")
-                return nil
-            }
-            let id = row["id"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(url.deletingPathExtension().lastPathComponent)-\(index + 1)"
-            guard pathName(id, node, "\(key): \(url.lastPathComponent) row \(index + 1)") != nil else { return nil }
-            return InputSpec(id: id, a: a, b: row["b"].flatMap { $0.isEmpty ? nil : $0 },
-                             decoder: row["decoder"].flatMap { $0.isEmpty ? nil : $0 }, baseName: "base")
-        }
+        if case .scalar = node { return size(node, "sample").map { InputSet.Sample(size: $0, seed: 0) } }
+        guard let entries = mapping(node, "sample", allowed: ["size", "seed"]) else { return nil }
+        guard let sizeNode = required(entries, "size", in: node, "sample"), let value = size(sizeNode, "sample.size") else { return nil }
+        let seed = entries.first { $0.key == "seed" }.flatMap { integer($0.node, "sample.seed") } ?? 0
+        return InputSet.Sample(size: value, seed: UInt64(seed))
     }
 
     func perturbations(_ node: Node) -> [PerturbationSpec]? {
@@ -393,24 +463,63 @@ final class SpecReader {
             let at = "\(key).\(kind)"
             switch kind {
             case "replace":
+                // `replace: "@synonyms"`: every word of a mapping lexicon, one variant per replacement.
+                if case .scalar(let scalar) = body, scalar.string.hasPrefix("@") {
+                    guard let lexicon = lexicon(named: scalar.string, body, at) else { continue }
+                    guard case .mapping(let pairs) = lexicon.entries else {
+                        problem(body, at, "lexicon \(lexicon.name) is a list; name the word it replaces: replace: {sick: \"@\(lexicon.name)\"}")
+                        continue
+                    }
+                    for (from, replacements) in pairs {
+                        for to in replacements {
+                            // Rates are counted per word replaced: `syn-clean` covers syn-clean-spotless, syn-clean-tidy.
+                            result.append(PerturbationSpec(id: "\(id)-\(Self.slugify(from))-\(Self.slugify(to))", kind: .replace(from: from, to: to),
+                                                           target: target, family: "\(id)-\(Self.slugify(from))"))
+                        }
+                    }
+                    continue
+                }
                 guard let pairs = mapping(body, at) else { continue }
-                let expanded = pairs.compactMap { entry -> [(String, String)]? in
-                    strings(entry.node, "\(at).\(entry.key)").map { $0.map { (entry.key, $0) } }
-                }.flatMap { $0 }
-                if expanded.isEmpty { problem(body, at, "give at least one replacement, as {word: replacement}") }
-                let isList = pairs.contains { if case .sequence = $0.node { return true } else { return false } }
+                var isList = pairs.contains { if case .sequence = $0.node { return true } else { return false } }
+                var expanded: [(String, String)] = []
+                for entry in pairs {
+                    if case .scalar(let scalar) = entry.node, scalar.string.hasPrefix("@") {
+                        guard let lexicon = lexicon(named: scalar.string, entry.node, "\(at).\(entry.key)") else { continue }
+                        isList = true
+                        switch lexicon.entries {
+                        case .list(let words):
+                            expanded += words.map { (entry.key, $0) }
+                        case .mapping(let map):
+                            guard let found = map.first(where: { $0.word.lowercased() == entry.key.lowercased() }) else {
+                                problem(entry.node, "\(at).\(entry.key)", "lexicon \(lexicon.name) has no entry for \"\(entry.key)\"")
+                                continue
+                            }
+                            expanded += found.replacements.map { (entry.key, $0) }
+                        }
+                        continue
+                    }
+                    expanded += strings(entry.node, "\(at).\(entry.key)").map { $0.map { (entry.key, $0) } } ?? []
+                }
+                if expanded.isEmpty, problems.isEmpty { problem(body, at, "give at least one replacement, as {word: replacement}") }
                 for (from, to) in expanded {
                     let name = isList ? "\(id)-\(Self.slugify(to))" : id
                     guard pathName(name, body, at, fix: "shorten the replacement or the id") != nil else { continue }
-                    result.append(PerturbationSpec(id: name, kind: .replace(from: from, to: to), target: target, position: position(item, key)))
+                    result.append(PerturbationSpec(id: name, kind: .replace(from: from, to: to), target: target, family: id, position: position(item, key)))
                 }
             case "delete", "mask":
-                guard let words = strings(body, at) else { continue }
+                var words: [String]
+                if case .scalar(let scalar) = body, scalar.string.hasPrefix("@") {
+                    guard let lexicon = lexicon(named: scalar.string, body, at) else { continue }
+                    words = lexicon.words
+                } else {
+                    guard let listed = strings(body, at) else { continue }
+                    words = listed
+                }
+                let expandedList = words.count > 1 || (body.scalar?.string.hasPrefix("@") ?? false)
                 for word in words {
-                    let name = words.count > 1 ? "\(id)-\(Self.slugify(word))" : id
+                    let name = expandedList ? "\(id)-\(Self.slugify(word))" : id
                     guard pathName(name, body, at, fix: "shorten the word or the id") != nil else { continue }
-                    result.append(PerturbationSpec(id: name, kind: kind == "delete" ? .delete(word) : .mask(word), target: target,
-                                                   position: position(item, key)))
+                    result.append(PerturbationSpec(id: name, kind: kind == "delete" ? .delete(word) : .mask(word), target: target, family: id, position: position(item, key)))
                 }
             case "insert":
                 guard let fields = mapping(body, at, allowed: ["text", "after", "before"]) else { continue }
@@ -422,16 +531,27 @@ final class SpecReader {
                     continue
                 }
                 result.append(PerturbationSpec(id: id, kind: .insert(text: text, anchor: after ?? before!, after: after != nil), target: target,
-                                               position: position(item, key)))
+                                               family: id, position: position(item, key)))
             default:
                 guard case .scalar(let scalar) = body, scalar.string == "true" else {
                     problem(body, at, "write `swap: true` to exchange sentences A and B")
                     continue
                 }
-                result.append(PerturbationSpec(id: id, kind: .swap, target: .both, position: position(item, key)))
+                result.append(PerturbationSpec(id: id, kind: .swap, target: .both, family: id, position: position(item, key)))
             }
         }
         return result
+    }
+
+    /// The lexicon `@name` names, or a problem saying which lexicons there are.
+    func lexicon(named reference: String, _ node: Node, _ key: String) -> Lexicon? {
+        let name = String(reference.dropFirst())
+        if let lexicon = lexicons[name] { return lexicon }
+        if brokenLexicons.contains(name) { return nil }
+        let known = lexicons.keys.sorted()
+        problem(node, key, "no lexicon named \"\(name)\"" + (known.isEmpty ? "; define it under lexicons: (a list, a mapping or a file)"
+                                                                     : "; lexicons: \(known.joined(separator: ", "))"))
+        return nil
     }
 
     static func slugify(_ text: String) -> String {
@@ -457,8 +577,9 @@ final class SpecReader {
         return items.enumerated().compactMap { index, item in
             let key = "expect[\(index)]"
             guard let entries = mapping(item, key, allowed: ["variant", "model", "output", "tolerance", "by", "top", "includes", "cell",
-                                                             "value", "method", "word", "rank"] + checks) else { return nil }
+                                                             "value", "method", "word", "rank", "rate"] + checks) else { return nil }
             let value = { (name: String) in entries.first { $0.key == name }?.node }
+            let allowance = value("rate").flatMap { self.allowance($0, "\(key).rate") }
             // A scan's expectation is about the scan; an attribution's names its variant.
             if let scanNode = value("scan") {
                 let scan = scanNode.scalar?.string ?? ""
@@ -515,8 +636,21 @@ final class SpecReader {
             default: check = massCheck(body, at).map { .mass($0) }
             }
             guard let check else { return nil }
-            return ExpectationSpec(variant: variant, model: model, check: check, line: item.mark?.line ?? 0, position: position(body, at))
+            return ExpectationSpec(variant: variant, model: model, check: check, line: item.mark?.line ?? 0, allowance: allowance, position: position(body, at))
         }
+    }
+
+    /// `rate: {max_failures: 5%}` (a share of the variants checked) or `{max_failures: 3}` (a count).
+    func allowance(_ node: Node, _ key: String) -> FailureAllowance? {
+        guard let entries = mapping(node, key, allowed: ["max_failures"]) else { return nil }
+        guard let bound = required(entries, "max_failures", in: node, key), let text = string(bound, "\(key).max_failures") else { return nil }
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if trimmed.hasSuffix("%"), let percent = Double(trimmed.dropLast().trimmingCharacters(in: .whitespaces)), percent >= 0, percent <= 100 {
+            return .fraction(percent / 100)
+        }
+        if let count = Int(trimmed), count >= 0 { return .count(count) }
+        problem(bound, "\(key).max_failures", "give the failures allowed as a share (5%) or a count (3)")
+        return nil
     }
 
     func outputName(_ node: Node, _ key: String) -> OutputName? {

@@ -10,7 +10,8 @@ public struct Experiment: Sendable {
     public var name: String
     public var description: String?
     public var models: [ModelSpec]
-    public var inputs: [InputSpec]
+    /// The inputs: written in the file, read from CSV or JSONL files, or made by templates; streamed.
+    public var inputs: InputSet
     public var perturbations: [PerturbationSpec]
     public var expectations: [ExpectationSpec]
     public var capture: CaptureOptions
@@ -22,9 +23,46 @@ public struct Experiment: Sendable {
     public var scans: [ScanSpecification] = []
     /// Input attributions: occlusion and attention rollout.
     public var attributions: [AttributionSpec] = []
-    /// The file it was read from, and the SHA-256 of its bytes.
+    /// The file it was read from, and the SHA-256 of its bytes (with the files it reads: inputs
+    /// and lexicons, the SHA-256 of all their hashes).
     public var file: String
     public var hash: String
+    /// The lexicons perturbations and templates draw from, by name.
+    public var lexicons: [String: Lexicon] = [:]
+    /// How much a trace keeps (`capture:`).
+    public var storage: TraceStorage = .init()
+    /// What `snapshot record` keeps: a snapshot per variant with its attention, or a suite's
+    /// aggregates and outputs.
+    public var snapshotKind: SnapshotKind = .variants
+
+    public init(name: String, description: String? = nil, models: [ModelSpec], inputs: InputSet, perturbations: [PerturbationSpec] = [],
+                expectations: [ExpectationSpec] = [], capture: CaptureOptions = [], views: [String] = [], figures: [String] = [],
+                interventions: [InterventionSpec] = [], scans: [ScanSpecification] = [], attributions: [AttributionSpec] = [],
+                file: String, hash: String, lexicons: [String: Lexicon] = [:]) {
+        self.name = name
+        self.description = description
+        self.models = models
+        self.inputs = inputs
+        self.perturbations = perturbations
+        self.expectations = expectations
+        self.capture = capture
+        self.views = views
+        self.figures = figures
+        self.interventions = interventions
+        self.scans = scans
+        self.attributions = attributions
+        self.file = file
+        self.hash = hash
+        self.lexicons = lexicons
+    }
+}
+
+/// What `snapshot record` keeps of an experiment.
+public enum SnapshotKind: String, Sendable, CaseIterable {
+    /// One snapshot per variant: outputs, tokens, per-head summaries and the attention in float16.
+    case variants
+    /// A suite's aggregates (failure rates) and every variant's outputs, one line each.
+    case suite
 }
 
 /// Where in the experiment file something was written, for problems found after parsing (a layer
@@ -137,6 +175,18 @@ public struct PerturbationSpec: Sendable {
     public var id: String
     public var kind: Kind
     public var target: SegmentTarget
+    /// The perturbation's id as written (`adjectives`), shared by the variants a list expands
+    /// into; for a mapping lexicon (`replace: "@synonyms"`), the id and the word replaced
+    /// (`syn-clean`, for syn-clean-spotless and syn-clean-tidy). Failure rates are reported per family.
+    public var family: String
+
+    public init(id: String, kind: Kind, target: SegmentTarget, family: String? = nil, position: FilePosition? = nil) {
+        self.id = id
+        self.kind = kind
+        self.target = target
+        self.family = family ?? id
+        self.position = position
+    }
     /// Where it was written; nil when not read from a file.
     public var position: FilePosition? = nil
 }
@@ -195,16 +245,83 @@ public struct ExpectationSpec: Sendable {
         case attributionRank(method: AttributionMethod, word: String, maxRank: Int)
     }
 
-    /// `input/variant`, either part may be `*`.
+    /// `input/variant`; `*` in either part matches any text (`*/syn-*`).
     public var variant: String
     /// Restricts it to one model (its name); nil for all.
     public var model: String?
     public var check: Check
     /// Line in the experiment file, for messages.
     public var line: Int
+    /// The failures allowed among the variants it checks, per model (`rate: {max_failures: 5%}`);
+    /// nil: none.
+    public var allowance: FailureAllowance?
+
     /// Where the check (`attention:`, `mass:`, …) was written, for what only the model can check
     /// (layers, heads, words); nil when not read from a file.
     public var position: FilePosition? = nil
+
+    public init(variant: String, model: String? = nil, check: Check, line: Int, allowance: FailureAllowance? = nil, position: FilePosition? = nil) {
+        self.variant = variant
+        self.model = model
+        self.check = check
+        self.line = line
+        self.allowance = allowance
+        self.position = position
+    }
+
+    /// True when `pattern` (`*` matches any text, including none) matches `name`.
+    public static func matches(_ pattern: String, _ name: String) -> Bool {
+        if pattern == "*" { return true }
+        guard pattern.contains("*") else { return pattern == name }
+        let parts = pattern.split(separator: "*", omittingEmptySubsequences: false).map(String.init)
+        var rest = Substring(name)
+        guard rest.hasPrefix(parts[0]) else { return false }
+        rest = rest.dropFirst(parts[0].count)
+        for (index, part) in parts.enumerated().dropFirst() {
+            if index == parts.count - 1 { return rest.hasSuffix(part) }
+            guard let range = rest.range(of: part) else { return false }
+            rest = rest[range.upperBound...]
+        }
+        return true
+    }
+}
+
+/// How many of the variants an expectation checks may fail: a count or a share.
+public enum FailureAllowance: Sendable, Equatable, Codable, CustomStringConvertible {
+    case count(Int)
+    case fraction(Double)
+
+    /// Whether `failed` failures of `checked` checks are within it.
+    public func allows(failed: Int, of checked: Int) -> Bool {
+        switch self {
+        case .count(let count): return failed <= count
+        case .fraction(let fraction): return checked == 0 || Double(failed) <= fraction * Double(checked) + 1e-9
+        }
+    }
+
+    /// `5%`, or `3`.
+    public var description: String {
+        switch self {
+        case .count(let count): return "\(count)"
+        case .fraction(let fraction):
+            let percent = fraction * 100
+            return percent == percent.rounded() ? "\(Int(percent))%" : String(format: "%g%%", percent)
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        if text.hasSuffix("%"), let percent = Double(text.dropLast()) { self = .fraction(percent / 100); return }
+        guard let count = Int(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a failure allowance: \(text)"))
+        }
+        self = .count(count)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
 }
 
 /// Where to read attention: one head, any head, or the mean over a layer range.

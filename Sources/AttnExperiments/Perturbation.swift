@@ -38,6 +38,14 @@ public struct Variant: Codable, Sendable, Equatable {
     /// then named `PARENT+ID`); nil for none.
     public var intervention: Intervention?
     public var interventionID: String?
+    /// The perturbation as written in the experiment file (`synonyms`, which a lexicon expands into
+    /// `synonyms-happy-glad`, …), with `+ID` for an intervention; nil for the base. Failure rates
+    /// are reported per family.
+    public var family: String?
+
+    /// The family a failure rate counts the variant in: its own, or `base`.
+    public var rateFamily: String { family ?? "base" }
+
     /// True when `a` is a chat prompt rendered from an input's messages (it holds its special tokens).
     public var chat: Bool?
 
@@ -59,6 +67,7 @@ public struct Variant: Codable, Sendable, Equatable {
         variant.name = "\(name)+\(spec.id)"
         variant.intervention = spec.intervention
         variant.interventionID = spec.id
+        variant.family = (family ?? "base") + "+" + spec.id
         return variant
     }
 
@@ -93,6 +102,7 @@ extension PerturbationSpec {
     public func apply(to input: InputSpec, maskToken: String?) -> Variant? {
         var variant = Variant.base(of: input)
         variant.name = id
+        variant.family = family
         switch kind {
         case .swap:
             guard let b = input.b else { return nil }

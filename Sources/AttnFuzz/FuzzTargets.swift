@@ -12,7 +12,7 @@ import Foundation
 public enum FuzzTargets {
     public static let all: [FuzzTarget] = [
         safetensors, trace, pickle, checkpoint, gguf, npy, tokenizerJSON, sentencePiece, merges, vocabularyTXT,
-        experiment, inputsCSV, inputsJSONL, manifest, snapshot,
+        experiment, inputsCSV, inputsJSONL, lexiconText, lexiconYAML, template, manifest, runRecords, runResults, snapshot, suiteSnapshot,
     ]
 
     /// The target named `name`.
@@ -210,26 +210,97 @@ public enum FuzzTargets {
     static let inputsCSV = inputsTarget("csv", seeds: ["id,a,b,decoder\none,\"hello, world\",bye,\ntwo,\"say \"\"hi\"\"\",,x\n,only a\n"])
     static let inputsJSONL = inputsTarget("jsonl", seeds: ["{\"id\": \"three\", \"a\": \"x\", \"b\": \"y\"}\n{\"a\": \"z\", \"decoder\": \"d\"}\n\n"])
 
+    /// A lexicon file read by an experiment that replaces words from it and fills a template with it.
+    static func lexiconTarget(_ extensionName: String, seeds: [String]) -> FuzzTarget {
+        FuzzTarget(name: "lexicon.\(extensionName)", seeds: { seeds.map { Data($0.utf8) } },
+                   dictionary: [":", ",", "#", "\n", "- ", "{", "[", "@", "{{", "}}", "{l}"]) { data, scratch in
+            try scratch.write(data, "l.\(extensionName)")
+            _ = try ExperimentParser.parse("""
+            name: x
+            models: [{id: m}]
+            lexicons: { l: l.\(extensionName) }
+            inputs: [{id: i, a: "good and bad"}, {template: t, a: "it was {l} and {l1}"}]
+            perturbations: [{id: p, replace: "@l"}, {id: q, replace: {good: "@l"}}, {id: r, delete: "@l"}]
+            """, file: "x.yaml", folder: scratch.folder)
+        }
+    }
+
+    static let lexiconText = lexiconTarget("txt", seeds: ["good: great, fine\nbad: awful # the opposite\n", "good\ngreat\n\n# more\nfine\n"])
+    static let lexiconYAML = lexiconTarget("yaml", seeds: ["good: [great, fine]\nbad: awful\n", "[good, great, fine]\n"])
+
+    /// A template's text (sentence A), filled from inline lexicons.
+    static let template = FuzzTarget(name: "template", seeds: {
+        ["the {food} was {adj}.", "{adj1} and {adj2}, {{literal}}", "{food}{food}{adj}"].map { Data($0.utf8) }
+    }, dictionary: ["{", "}", "{{", "}}", "{adj}", "{adj1}", "{adj9}", "{food}", "{}", "{ adj }"]) { data, scratch in
+        let text = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n")
+        let experiment = try ExperimentParser.parse("""
+        name: x
+        models: [{id: m}]
+        lexicons: { adj: [good, bad, fine], food: [soup, bread] }
+        inputs:
+          - template: t
+            a: |-
+        \(text)
+        sample: { size: 50, seed: 1 }
+        """, file: "x.yaml", folder: scratch.folder)
+        _ = Array(experiment.inputs)
+    }
+
     static let manifestSeed = """
     {
       "attnlab_version" : "0.1.0",
-      "experiment" : { "description" : "d", "file" : "x.yaml", "hash" : "ab", "name" : "x" },
-      "expectations" : [ { "actual" : "label city", "expectation" : "label is paris", "line" : 5, "model" : "m", "passed" : false, "variant" : "i/base" } ],
+      "attributions" : [],
+      "experiment" : { "description" : "d", "file" : "x.yaml", "hash" : "ab", "inputs" : 1, "name" : "x" },
+      "expectations" : [ { "by_model" : [ { "checked" : 1, "failed" : 1, "name" : "m" } ], "by_perturbation" : [ { "checked" : 1, "failed" : 1, "name" : "base" } ],
+                           "checked" : 1, "expectation" : "label is paris", "failed" : 1, "index" : 0, "line" : 5, "passed" : false, "variant" : "i/base",
+                           "worst" : [ { "actual" : "label city", "expectation" : "label is paris", "index" : 0, "line" : 5, "margin" : 0.2, "model" : "m",
+                                         "passed" : false, "perturbation" : "base", "variant" : "i/base" } ] } ],
+      "format" : 2,
       "models" : [ { "architecture" : "bert", "heads" : 2, "id" : "m", "layers" : 2, "name" : "m", "task" : "masked-lm", "tokenizer_hash" : "a", "weights_hash" : "b" } ],
+      "most_changed" : [ { "base" : "i/base", "divergence" : 0.1, "model" : "m", "variant" : "i/p" } ],
       "passed" : false,
+      "result_count" : 1,
+      "scans" : [],
+      "storage" : { "attention" : "needed", "heads" : [ "1.0" ], "layers" : [], "most_changed" : 3, "precision" : "uint8" },
       "timing" : { "run_id" : "r", "seconds" : 1.5, "started" : "2026-01-01T00:00:00Z", "threads" : 2, "variants_per_second" : 2 },
-      "variants" : [ {
-        "label" : "city", "model" : "m", "outputs" : { "similarity" : 0.5 }, "tokens" : 8, "trace" : "traces/m/i/base.safetensors",
-        "variant" : { "a" : "hello", "b" : "there", "edits" : [ { "after" : "x", "base_end" : 1, "base_start" : 0, "before" : "y", "segment" : 0, "variant_end" : 1, "variant_start" : 0 } ],
-                      "input" : "i", "name" : "base", "swapped" : false }
-      } ]
+      "variant_count" : 2
     }
     """
 
     static let manifest = FuzzTarget(name: "manifest.json", seeds: { [Data(manifestSeed.utf8)] },
-                                     dictionary: ["\"..\"", "\"a/b\"", "\"\"", "null", "[]", "{}", "1e999"]) { data, scratch in
+                                     dictionary: ["\"..\"", "\"a/b\"", "\"\"", "null", "[]", "{}", "1e999", "\"format\" : 1"]) { data, scratch in
         _ = try Manifest.read(try scratch.write(data, "manifest.json"))
     }
+
+    static let recordsSeed = """
+    {"label":"city","model":"m","outputs":{"topk":[{"candidates":[{"id":5,"probability":0.5,"token":"city"}],"position":6}]},"tokens":8,"trace":"traces/m/i/base.safetensors","variant":{"a":"the capital of france is [MASK].","edits":[],"input":"i","name":"base","swapped":false}}
+    {"change":{"base":"i/base","changed_words":[{"a":"france","b":"italy"}],"heads":[{"head":0,"js_divergence":0.1,"l1":0.2,"layer":1,"top_k_change":0.3}],"words":[]},"heads":[{"entropy":[1.5,2],"heads":1,"layers":2,"stack":"encoder"}],"label":"city","model":"m","outputs":{},"tokens":8,"variant":{"a":"the capital of italy is [MASK].","edits":[{"after":"italy","base_end":20,"base_start":14,"before":"france","segment":0,"variant_end":19,"variant_start":14}],"family":"p","input":"i","name":"p","perturbation":"replace","swapped":false}}
+    """
+
+    static let resultsSeed = """
+    {"actual":"label city","expectation":"label is paris","index":0,"line":5,"margin":0.2,"model":"m","passed":false,"perturbation":"base","variant":"i/base"}
+    """
+
+    /// A run folder whose `variants.jsonl` (or `results.jsonl`) is the input, read as `attnlab
+    /// view`, `diff` and `merge` read it.
+    static func runTarget(_ file: String, seeds: String) -> FuzzTarget {
+        FuzzTarget(name: file, seeds: { [Data(seeds.utf8)] }, dictionary: ["\"..\"", "\"a/b\"", "\"\"", "null", "\n", "{}", "1e999", "\"trace\":\"x\""]) { data, scratch in
+            let folder = try scratch.emptyFolder("run")
+            try Data(manifestSeed.utf8).write(to: folder.appendingPathComponent(RunFiles.manifest))
+            try Data(recordsSeed.utf8).write(to: folder.appendingPathComponent(RunFiles.variants))
+            try Data(resultsSeed.utf8).write(to: folder.appendingPathComponent(RunFiles.results))
+            try data.write(to: folder.appendingPathComponent(file))
+            let run = try RunFolder(folder)
+            try run.forEachRecord { record in
+                _ = try? run.trace(record)
+                return true
+            }
+            try run.forEachResult { _ in true }
+        }
+    }
+
+    static let runRecords = runTarget(RunFiles.variants, seeds: recordsSeed)
+    static let runResults = runTarget(RunFiles.results, seeds: resultsSeed)
 
     // MARK: Snapshots
 
@@ -251,5 +322,40 @@ public enum FuzzTargets {
         let stored = try StoredSnapshots(name: "paraphrase-eminem", files: files, folder: snapshotFolder)
         for variant in stored.variants.values { _ = try? variant.trace() }
         _ = try SnapshotComparer.compare(old: stored, new: stored)
+    }
+
+    static let suiteExperimentSeed = """
+    {
+      "attnlab_version": "0.1.0",
+      "experiment": {"name": "s", "file": "s.yaml", "sha256": "ab"},
+      "expectations": [
+        {"line": 3, "expected": "label is paraphrase", "variant": "*/base", "allowed": "10%", "checked": 2, "failed": 1, "passed": false,
+         "by_model": [{"name": "minilm", "checked": 2, "failed": 1}], "by_perturbation": [{"name": "base", "checked": 2, "failed": 1}]}
+      ],
+      "format_version": 1,
+      "kind": "suite",
+      "models": [{"name": "minilm", "id": "m", "architecture": "bert", "task": "similarity", "layers": 6, "heads": 12, "weights_sha256": "a", "tokenizer_sha256": "b"}],
+      "variants": []
+    }
+    """
+
+    static let suiteOutputsSeed = """
+    {"variant": "a/base", "similarity": 0.812345, "label": "paraphrase"}
+    {"variant": "a/syn-good-great", "perturbation": "syn-good", "similarity": 0.701234, "label": "not-paraphrase", "failed": [3]}
+    {"variant": "b/base", "topk": [{"position": 2, "candidates": [["city", 0.5]], "watched": [["she", 0.1]]}], "probabilities": [0.1, 0.9], "labels": ["x", "y"]}
+    """
+
+    /// A suite's snapshot: the input is its outputs file (or, when it starts like one, experiment.json),
+    /// compared with the seed's.
+    static let suiteSnapshot = FuzzTarget(name: "suite snapshot", seeds: { [Data(suiteOutputsSeed.utf8), Data(suiteExperimentSeed.utf8)] },
+                                          dictionary: ["\"failed\": [", "null", "\"kind\": \"suite\"", "\n", "[[", "1e308"]) { data, _ in
+        let isExperiment = data.range(of: Data("\"kind\"".utf8)) != nil
+        let files = ["experiment.json": isExperiment ? data : Data(suiteExperimentSeed.utf8),
+                     "minilm.outputs.jsonl": isExperiment ? Data(suiteOutputsSeed.utf8) : data]
+        let stored = try StoredSnapshots(name: "s", files: files, folder: "Snapshots/s")
+        let original = try StoredSnapshots(name: "s", files: ["experiment.json": Data(suiteExperimentSeed.utf8),
+                                                              "minilm.outputs.jsonl": Data(suiteOutputsSeed.utf8)], folder: "Snapshots/s")
+        let comparison = try SnapshotComparer.compare(old: original, new: stored)
+        _ = DriftReport.render(comparison, experimentFile: "s.yaml")
     }
 }

@@ -23,7 +23,7 @@ enum AttributionSection {
             if !measured.isEmpty { html += "<p class=\"small\">\(Markup.escape(measured.joined(separator: "; ")))</p>" }
             html += chart(records)
             let methods = records.map(\.method.rawValue)
-            html += ScanSection.expectations(manifest.expectations.filter { result in
+            html += ScanSection.expectations(ScanSection.results(manifest).filter { result in
                 result.model == model && result.variant == variant && methods.contains { result.expectation.hasSuffix(" by \($0)") }
             })
             html += "</section>"

@@ -43,8 +43,14 @@ enum ScanSection {
         if !result.skipped.isEmpty {
             html += "<p class=\"small\">\(result.skipped.count) cells could not be patched (a word split differently in the two inputs).</p>"
         }
-        html += expectations(manifest.expectations.filter { $0.model == record.model && names($0.expectation, scan: record.id) })
+        html += expectations(results(manifest).filter { $0.model == record.model && names($0.expectation, scan: record.id) })
         return html + "</section>"
+    }
+
+    /// The expectation results the manifest holds: every one of an expectation that checked a few
+    /// (a scan's or an attribution's), the worst failures of the others.
+    static func results(_ manifest: Manifest) -> [Manifest.ExpectationResult] {
+        manifest.expectations.flatMap { $0.results ?? $0.worst }
     }
 
     /// True when an expectation's text is about scan `id` (`scan heads cell 4.11: …`, `… of scan heads include …`).

@@ -201,7 +201,7 @@ struct Routes: Sendable {
                 guard let folder = server.project.resolve(["runs", experiment, run]) else { continue }
                 let manifest = try? Manifest.read(folder.appendingPathComponent("manifest.json"))
                 let hasReport = fm.fileExists(atPath: folder.appendingPathComponent("report.html").path)
-                entries.append(RunEntry(experiment: experiment, run: run, passed: manifest?.passed, variants: manifest?.variants.count,
+                entries.append(RunEntry(experiment: experiment, run: run, passed: manifest?.passed, variants: manifest?.variantCount,
                                         expectations: manifest?.expectations.count,
                                         failed: manifest.map { $0.expectations.filter { !$0.passed }.count },
                                         started: manifest?.timing.started,

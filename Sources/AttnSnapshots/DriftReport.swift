@@ -13,6 +13,7 @@ public enum DriftReport {
     ///
     /// - Parameter experimentFile: the file to name in the hint to re-record.
     public static func render(_ comparison: ExperimentComparison, experimentFile: String, heads: Int = headsListed) -> String {
+        if let suite = comparison.suite { return render(suite: suite, comparison, experimentFile: experimentFile) }
         let tolerances = comparison.tolerances
         let failing = comparison.variants.filter { [.drifted, .added, .removed].contains($0.status) }
         var lines: [String] = []
@@ -73,6 +74,107 @@ public enum DriftReport {
             lines.append("If the change is intended, record it: attnlab snapshot record \(experimentFile) --commit")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// Flipped and moved variants listed, at most.
+    public static let suiteVariantsListed = 20
+
+    /// The report of `snapshot check` on a suite: failure rates that moved, variants that flipped
+    /// (label or failed expectations), outputs that moved without flipping, variants added or gone.
+    static func render(suite: SuiteComparison, _ comparison: ExperimentComparison, experimentFile: String) -> String {
+        var lines: [String] = []
+        var verdict: [String] = []
+        if !suite.rateChanges.isEmpty { verdict.append("\(suite.rateChanges.count) failure rate\(suite.rateChanges.count == 1 ? "" : "s") moved") }
+        if !suite.flips.isEmpty { verdict.append("\(suite.flips.count) of \(count(suite.compared)) variants flipped") }
+        if !suite.moves.isEmpty { verdict.append("\(suite.moves.count) moved beyond the tolerance") }
+        if !suite.added.isEmpty { verdict.append("\(suite.added.count) added") }
+        if !suite.removed.isEmpty { verdict.append("\(suite.removed.count) gone") }
+        lines.append("snapshot check \(comparison.name) (suite): " + (verdict.isEmpty
+            ? "the \(suite.expectations) failure rate\(suite.expectations == 1 ? "" : "s") and \(count(suite.compared)) variants match their snapshots"
+            : verdict.joined(separator: ", ")))
+        lines.append("tolerance: outputs ±\(short(comparison.tolerances.output))")
+        if comparison.old == nil {
+            lines.append("no snapshots are recorded for \(comparison.name): record them with `attnlab snapshot record \(experimentFile)`")
+        }
+        for note in comparison.notes { lines.append("note: \(note)") }
+        for path in comparison.strayFiles.old {
+            lines.append("STALE file \(path): the suite does not write it; `attnlab snapshot record \(experimentFile)` removes it")
+        }
+        for change in suite.rateChanges {
+            let old = change.old.map { rate($0) } ?? "absent", new = change.new.map { rate($0) } ?? "absent"
+            let name = change.new ?? change.old!
+            var line = "RATE  line \(name.line) \(name.expectation) on \(name.variant): \(old) → \(new)"
+            if let after = change.new, let before = change.old, after.passed != before.passed { line += after.passed ? ", now passes" : ", now FAILS" }
+            lines.append(line)
+            if let after = change.new, let before = change.old {
+                for perturbation in after.byPerturbation {
+                    guard let was = before.byPerturbation.first(where: { $0.name == perturbation.name }), was != perturbation else { continue }
+                    lines.append("        \(perturbation.name): \(was.failed)/\(was.checked) → \(perturbation.failed)/\(perturbation.checked)")
+                }
+            }
+        }
+        for flip in suite.flips.prefix(suiteVariantsListed) {
+            var parts: [String] = []
+            if flip.old.label != flip.new.label { parts.append("label \(flip.old.label ?? "∅") → \(flip.new.label ?? "∅")") }
+            for change in SnapshotComparer.outputChanges(flip.old.outputs, flip.new.outputs, tolerance: 0).prefix(1) {
+                parts.append("\(change.name) \(change.old.map { fixed($0, 4) } ?? "∅") → \(change.new.map { fixed($0, 4) } ?? "∅")")
+            }
+            let nowFails = flip.new.failed.filter { !flip.old.failed.contains($0) }
+            let nowPasses = flip.old.failed.filter { !flip.new.failed.contains($0) }
+            if !nowFails.isEmpty { parts.append("now fails line \(nowFails.map(String.init).joined(separator: ", "))") }
+            if !nowPasses.isEmpty { parts.append("now passes line \(nowPasses.map(String.init).joined(separator: ", "))") }
+            lines.append("FLIP  \(flip.new.model) \(flip.new.variant): " + parts.joined(separator: ", "))
+        }
+        if suite.flips.count > suiteVariantsListed { lines.append("      … and \(suite.flips.count - suiteVariantsListed) more flipped") }
+        for move in suite.moves.prefix(5) {
+            let change = move.changes.max { abs($0.delta ?? 0) < abs($1.delta ?? 0) }
+            lines.append("MOVED \(move.new.model) \(move.new.variant): " + (change.map {
+                "\($0.name) \($0.old.map { fixed($0, 6) } ?? "∅") → \($0.new.map { fixed($0, 6) } ?? "∅")"
+            } ?? ""))
+        }
+        if suite.moves.count > 5 { lines.append("      … and \(suite.moves.count - 5) more variants whose outputs moved beyond the tolerance") }
+        for (word, list) in [("ADDED", suite.added), ("GONE ", suite.removed)] where !list.isEmpty {
+            lines.append("\(word) \(list.count) variant\(list.count == 1 ? "" : "s"): " + list.prefix(5).map { "\($0.model) \($0.variant)" }.joined(separator: ", ")
+                         + (list.count > 5 ? ", …" : ""))
+        }
+        if comparison.hasDrift {
+            lines.append("")
+            lines.append("If the change is intended, record it: attnlab snapshot record \(experimentFile) --commit")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// `37 of 600 failed (6.2%)`.
+    static func rate(_ expectation: SuiteExpectation) -> String {
+        let percent = expectation.rate * 100
+        return "\(count(expectation.failed)) of \(count(expectation.checked)) failed (" + (percent == 0 || percent >= 10 ? String(format: "%.0f%%", percent) : String(format: "%.1f%%", percent)) + ")"
+    }
+
+    /// `1,234`.
+    static func count(_ value: Int) -> String {
+        let digits = String(value)
+        var out = ""
+        for (index, digit) in digits.enumerated() {
+            if index > 0, (digits.count - index) % 3 == 0 { out += "," }
+            out.append(digit)
+        }
+        return out
+    }
+
+    /// What changed in a suite, in one line (for commit messages and `snapshot log`).
+    static func summary(suite: SuiteComparison) -> String {
+        var parts: [String] = []
+        if !suite.rateChanges.isEmpty {
+            parts.append(suite.rateChanges.prefix(2).map { change in
+                let name = change.new ?? change.old!
+                return "line \(name.line) \(change.old.map { rate($0) } ?? "absent") → \(change.new.map { rate($0) } ?? "absent")"
+            }.joined(separator: "; ") + (suite.rateChanges.count > 2 ? "; …" : ""))
+        }
+        if !suite.flips.isEmpty { parts.append("\(suite.flips.count) variant\(suite.flips.count == 1 ? "" : "s") flipped") }
+        if !suite.moves.isEmpty { parts.append("outputs moved in \(suite.moves.count)") }
+        if !suite.added.isEmpty { parts.append("\(suite.added.count) added") }
+        if !suite.removed.isEmpty { parts.append("\(suite.removed.count) gone") }
+        return parts.isEmpty ? "no change" : parts.joined(separator: ", ")
     }
 
     /// What drifted in one variant, one item per line (without indentation).
@@ -174,6 +276,11 @@ public enum DriftReport {
 
     /// What changed in an experiment's snapshots, in one line: each changed variant's summary.
     public static func summary(_ comparison: ExperimentComparison) -> String {
+        if let suite = comparison.suite {
+            if comparison.old == nil { return "first recording: \(suite.added.count) variant\(suite.added.count == 1 ? "" : "s") of a suite" }
+            let text = summary(suite: suite)
+            return text == "no change" && !comparison.notes.isEmpty ? comparison.notes.joined(separator: "; ") : text
+        }
         let scans = comparison.scans.filter { $0.status != .identical && $0.status != .withinTolerance }
             .map { "scan \($0.id): \(summary($0))" }
         let variants = variantSummary(comparison)

@@ -34,6 +34,15 @@ public enum JUnitReport {
             if comparison.unmatchedExpectationsChanged { experimentProblems.append("the expectations that name no variant changed") }
             testCase(suiteName, "experiment.json", failure: experimentProblems.isEmpty ? nil
                      : (experimentProblems[0], experimentProblems.joined(separator: "\n")))
+            if let suite = comparison.suite {
+                // A suite: one case per expectation's failure rate, one for the variants' outputs.
+                for expectation in comparison.new?.suite ?? [] {
+                    let change = suite.rateChanges.first { $0.key == expectation.key }
+                    testCase("\(suiteName).rates", "line \(expectation.line): \(expectation.expectation) on \(expectation.variant)",
+                             failure: change.map { ("failure rate moved: \($0.old.map(DriftReport.rate) ?? "absent") → \(DriftReport.rate(expectation))", "") })
+                }
+                testCase("\(suiteName).outputs", "variants", failure: suite.hasDrift ? (DriftReport.summary(suite: suite), "") : nil)
+            }
 
             for variant in comparison.variants {
                 let className = "\(suiteName).\(variant.model)"

@@ -118,6 +118,8 @@ public struct ExperimentComparison: Sendable {
     public var notes: [String]
     /// Files that belong to no variant, in the old and new snapshots.
     public var strayFiles: (old: [String], new: [String])
+    /// A suite's comparison (rates, flips, outputs), when either side is a suite.
+    public var suite: SuiteComparison?
 
     /// True when something beyond the tolerances differs: a variant drifted, was added or removed,
     /// `experiment.json` is missing on one side, or stray files are there.
@@ -125,14 +127,17 @@ public struct ExperimentComparison: Sendable {
         variants.contains { [.drifted, .added, .removed].contains($0.status) } || (old == nil) != (new == nil)
             || scans.contains { [.drifted, .added, .removed].contains($0.status) }
             || !strayFiles.old.isEmpty || !strayFiles.new.isEmpty
-            || unmatchedExpectationsChanged
+            || unmatchedExpectationsChanged || (suite?.hasDrift ?? false) || (old?.suite == nil) != (new?.suite == nil)
     }
 
     /// True when the files are byte for byte the same.
     public var isIdentical: Bool {
         variants.allSatisfy { $0.status == .identical } && scans.allSatisfy { $0.status == .identical } && old == new
-            && strayFiles.old == strayFiles.new
+            && strayFiles.old == strayFiles.new && (suite.map { !$0.hasDrift } ?? true) && suiteFilesEqual
     }
+
+    /// The suite's outputs files are the same bytes (set by the comparer).
+    var suiteFilesEqual = true
 
     var unmatchedExpectationsChanged: Bool {
         (old?.unmatchedExpectations.map(\.key) ?? []) != (new?.unmatchedExpectations.map(\.key) ?? [])
@@ -157,6 +162,13 @@ public enum SnapshotComparer {
         var comparison = ExperimentComparison(name: name, tolerances: tolerances, old: old?.experiment, new: new?.experiment,
                                               variants: variants, notes: notes(old?.experiment, new?.experiment),
                                               strayFiles: (old?.strayFiles ?? [], new?.strayFiles ?? []))
+        if old?.experiment?.suite != nil || new?.experiment?.suite != nil {
+            comparison.suite = SuiteComparison.compare(old: old, new: new, tolerance: tolerances.output)
+            let names = Set((old?.experiment?.models ?? []).map(\.name) + (new?.experiment?.models ?? []).map(\.name))
+            comparison.suiteFilesEqual = names.allSatisfy { name in
+                old?.files[name + SnapshotBuilder.outputsSuffix] == new?.files[name + SnapshotBuilder.outputsSuffix]
+            }
+        }
         let newScans = new?.orderedScanKeys ?? []
         for key in newScans + (old?.orderedScanKeys ?? []).filter({ !newScans.contains($0) }) {
             let path = key + ScanSnapshot.suffix

@@ -54,6 +54,9 @@ public struct ExperimentSnapshot: Sendable, Equatable {
     public var variants: [String]
     /// Expectations that named no variant (`variant: x/*` when no perturbation applied).
     public var unmatchedExpectations: [ExpectationRecord]
+    /// A suite's expectations with their failures (nil for a snapshot per variant): the variants'
+    /// outputs are then in `<model>.outputs.jsonl`.
+    public var suite: [SuiteExpectation]?
 
     public init(attnlabVersion: String, name: String, description: String?, file: String, hash: String, models: [Model],
                 variants: [String] = [], unmatchedExpectations: [ExpectationRecord]) {
@@ -81,6 +84,8 @@ public struct ExperimentSnapshot: Sendable, Equatable {
             }, inline: false)),
             ("variants", .array(variants.map(SnapshotJSON.string), inline: false)),
             ("unmatched_expectations", unmatchedExpectations.isEmpty ? nil : .array(unmatchedExpectations.map { $0.json() }, inline: false)),
+            ("kind", suite == nil ? nil : .string("suite")),
+            ("expectations", suite.map { .array($0.map { $0.json() }, inline: false) }),
         ])
     }
 }
@@ -180,7 +185,7 @@ public struct SnapshotOutputs: Sendable, Equatable {
     }
 
     /// The outputs of a trace, rounded as they are written.
-    init(_ outputs: TraceOutputs) {
+    public init(_ outputs: TraceOutputs) {
         func round(_ value: Double) -> Double { Double(SnapshotJSON.format(value, outputDecimals)) ?? value }
         similarity = outputs.similarity.map(round)
         labels = outputs.labels
@@ -303,7 +308,7 @@ public struct VariantSnapshot: Sendable, Equatable {
 extension ExperimentSnapshot: Decodable {
     enum CodingKeys: String, CodingKey {
         case formatVersion = "format_version", attnlabVersion = "attnlab_version", experiment, models, variants
-        case unmatchedExpectations = "unmatched_expectations"
+        case unmatchedExpectations = "unmatched_expectations", kind, expectations
     }
     enum ExperimentKeys: String, CodingKey { case name, description, file, sha256 }
     enum ModelKeys: String, CodingKey {
@@ -336,6 +341,9 @@ extension ExperimentSnapshot: Decodable {
         }
         variants = try c.decode([String].self, forKey: .variants)
         unmatchedExpectations = try c.decodeIfPresent([ExpectationRecord].self, forKey: .unmatchedExpectations) ?? []
+        if try c.decodeIfPresent(String.self, forKey: .kind) == "suite" {
+            suite = try c.decodeIfPresent([SuiteExpectation].self, forKey: .expectations) ?? []
+        }
     }
 }
 

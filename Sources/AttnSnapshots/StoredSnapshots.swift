@@ -39,6 +39,8 @@ public struct StoredSnapshots: Sendable {
     public var scans: [String: ScanSnapshot] = [:]
     /// Files that belong to no variant (`x.safetensors` without `x.json`, anything else).
     public var strayFiles: [String]
+    /// A suite's variants, model by model in run order (nil for a snapshot per variant).
+    public var suiteOutputs: [SuiteOutput]?
 
     /// Reads the files of one experiment's folder.
     ///
@@ -55,6 +57,15 @@ public struct StoredSnapshots: Sendable {
         let repair = Self.repairHint(revision: revision)
         if let data = files["experiment.json"] {
             experiment = try Self.decode(ExperimentSnapshot.self, data, location: where_("experiment.json"), hint: repair)
+        }
+        if experiment?.suite != nil {
+            var outputs: [SuiteOutput] = []
+            for model in experiment?.models.map(\.name) ?? [] {
+                let path = model + SnapshotBuilder.outputsSuffix
+                guard let data = files[path] else { continue }
+                outputs += try SuiteOutput.read(data, model: model, location: where_(path))
+            }
+            suiteOutputs = outputs
         }
         for (path, data) in files where ScanSnapshot.isScanPath(path) {
             let scan = try Self.decode(ScanSnapshot.self, data, location: where_(path), hint: repair)
@@ -74,8 +85,9 @@ public struct StoredSnapshots: Sendable {
             variants[key] = StoredVariant(snapshot: snapshot, json: data, attention: files["\(key).safetensors"],
                                           location: where_(path), attentionLocation: where_("\(key).safetensors"), repairHint: repair)
         }
+        let suiteFiles = Set((experiment?.suite == nil ? [] : experiment?.models ?? []).map { $0.name + SnapshotBuilder.outputsSuffix })
         strayFiles = files.keys.filter { path in
-            if path == "experiment.json" || path.hasSuffix(".json") { return false }
+            if path == "experiment.json" || path.hasSuffix(".json") || suiteFiles.contains(path) { return false }
             if path.hasSuffix(".safetensors") { return variants[String(path.dropLast(".safetensors".count))] == nil }
             return true
         }.sorted()

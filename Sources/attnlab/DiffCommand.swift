@@ -42,9 +42,12 @@ struct DiffCommand: ParsableCommand {
                 comparisons = [("\(first) → \(second)", try TraceFile.read(firstURL), try TraceFile.read(secondURL))]
             case (true, true):
                 let (runA, runB) = (try RunFolder(firstURL), try RunFolder(secondURL))
-                for record in runA.manifest.variants {
-                    guard let other = runB.record(model: record.model, variant: record.variant.path) else { continue }
+                var others: [String: Manifest.VariantRecord] = [:]
+                try runB.forEachRecord { others["\($0.model) \($0.variant.path)"] = $0; return true }
+                try runA.forEachRecord { record in
+                    guard let other = others["\(record.model) \(record.variant.path)"] else { return true }
                     comparisons.append(("\(record.model) \(record.variant.path)", try runA.trace(record), try runB.trace(other)))
+                    return true
                 }
                 if comparisons.isEmpty { throw ExperimentError("the two runs share no model and variant", hint: "compare runs of the same experiment") }
             default:
@@ -55,8 +58,9 @@ struct DiffCommand: ParsableCommand {
                 throw ValidationError("with one argument, give a run folder: its perturbed variants are compared with their bases")
             }
             let run = try RunFolder(firstURL)
-            for record in run.manifest.variants where !record.variant.isBase {
-                guard let base = run.manifest.variants.base(of: record) else { continue }
+            let records = try run.records()
+            for record in records where !record.variant.isBase {
+                guard let base = records.base(of: record) else { continue }
                 comparisons.append(("\(record.model) \(base.variant.path) → \(record.variant.path)", try run.trace(base), try run.trace(record)))
             }
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import AttnCore
 import AttnExperiments
 import AttnReports
+import AttnModels
 import Foundation
 
 /// `attnlab run`: execute an experiment file, write the run folder and report, check the expectations.
@@ -9,16 +10,29 @@ struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run an experiment: every model × input × variant, its expectations and its report.",
-        discussion: "Exits 1 when an expectation fails, after printing which and with what numbers.")
+        discussion: """
+        Exits 1 when an expectation fails, after printing which and with what numbers. With \
+        --shard I/N, runs the I-th of N shares of the inputs into RUNS/<experiment>/<run-id>.shard-I-of-N/; \
+        `attnlab merge` joins the N shards into one run.
+        """)
 
     @Argument(help: "The experiment file (YAML).")
     var experiment: String
 
-    @Option(help: "Variants traced at once.")
+    @Option(help: "Inputs traced at once.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(help: "Where runs are written: RUNS/<experiment>/<run-id>/.")
     var runs = "runs"
+
+    @Option(name: .customLong("run-id"), help: "The run's folder name (default: the time, UTC); the shards of one run share it.")
+    var runID: String?
+
+    @Option(help: "Run only share I of N of the inputs (I from 1), for `attnlab merge`.")
+    var shard: String?
+
+    @Flag(name: .customLong("skip-bad-rows"), help: "Leave out the rows of an inputs file that cannot be inputs, instead of stopping.")
+    var skipBadRows = false
 
     @Flag(help: "Print every variant and every passing expectation, however many (by default a long run prints its failures, and the report lists the rest).")
     var verbose = false
@@ -28,15 +42,23 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let spec = try ExperimentParser.load(URL(fileURLWithPath: experiment))
+        let shard = try self.shard.map { try Shard(parsing: $0) }
+        let spec = try ExperimentParser.load(URL(fileURLWithPath: experiment), options: .init(skipBadRows: skipBadRows))
+        RunSummary.warnSkipped(spec)
         let progress = ProgressLine()
-        // Views, figures and the report are written before the run folder is renamed into place.
-        let result = try Executor.run(spec, options: RunOptions(threads: threads, runsFolder: URL(fileURLWithPath: runs),
-                                                                progress: { progress.update($0, $1, $2) },
-                                                                finish: { progress.finish(); try RunArtifacts.writeAll(spec, result: $0) }))
-        let report = result.folder.appendingPathComponent("report.html")
-        print(RunSummary.render(result.manifest, folder: result.folder, verbose: verbose))
-        print("report: \(report.path)")
+        let artifacts = RunArtifacts.options(for: spec)
+        // Views and figures are written as each variant is traced, the report before the run folder is renamed into place.
+        let result = try Executor.run(spec, options: RunOptions(threads: threads, runsFolder: URL(fileURLWithPath: runs), progress: { progress.update($0, $1, $2) },
+                                                                runID: runID, shard: shard, artifacts: artifacts.artifacts,
+                                                                scanArtifacts: artifacts.scans,
+                                                                finish: { progress.finish(); try artifacts.finish($0) }))
+        print(try RunSummary.render(result.run, verbose: verbose))
+        print("report: \(result.folder.appendingPathComponent("report.html").path)")
+        if let shard {
+            // A shard's failure rates are partial: the merged run judges the expectations.
+            print("shard \(shard) written; `attnlab merge` of all \(shard.count) shards judges the expectations")
+            return
+        }
         if !result.manifest.passed { throw ExitCode(1) }
     }
 }
@@ -63,55 +85,99 @@ final class ProgressLine: @unchecked Sendable {
     }
 }
 
-/// The terminal summary of a run. What failed comes first: variants that could not be run, then
-/// failed expectations; the variants and the passing expectations follow, in full for a short run
-/// (or with `verbose`), as a count for a long one, whose report lists them.
+/// The terminal summary of a run: what ran, the variants (when there are few), and the
+/// expectations, failures first; an expectation over many variants is counted, its worst failures listed.
 enum RunSummary {
-    /// Above these, rows are counted rather than printed.
-    static let shownVariants = 20, shownPasses = 10
+    /// Variants listed one by one, at most.
+    static let variantsListed = 40
+    /// Worst failures listed per expectation.
+    static let worstListed = 5
+    /// Passing expectations listed one by one, at most (`--verbose` lists them all).
+    static let passesListed = 10
 
-    static func render(_ manifest: Manifest, folder: URL, verbose: Bool = false) -> String {
-        let models = manifest.models.count
-        var lines = ["experiment \(manifest.experiment.name): \(plural(manifest.variants.count + (manifest.failures?.filter { $0.subject.contains("/") }.count ?? 0), "variant")) on \(plural(models, "model"))"]
-        let failed = manifest.expectations.filter { !$0.passed }, passed = manifest.expectations.filter(\.passed)
+    static func render(_ run: RunFolder, verbose: Bool = false) throws -> String {
+        let manifest = run.manifest
+        // Variants that could not be run count among the variants.
+        let variants = manifest.variantCount + (manifest.failures?.filter { $0.subject.contains("/") }.count ?? 0)
+        var heading = "experiment \(manifest.experiment.name): \(RunText.count(variants, "variant"))"
+        if let inputs = manifest.experiment.inputs, inputs > 1, inputs < variants { heading += " of \(RunText.count(inputs, "input"))" }
+        heading += " on \(manifest.models.count) model\(manifest.models.count == 1 ? "" : "s")"
+        if let shard = manifest.shard { heading += " (shard \(shard.index) of \(shard.count): inputs \(shard.first + 1)–\(shard.end) of \(shard.total))" }
+        var lines = [heading]
+        // What could not be run comes first (the rest of the run went on), then what failed.
         if let failures = manifest.failures, !failures.isEmpty {
-            lines.append("\nFAILED TO RUN: \(plural(failures.count, "variant")) (the rest ran)")
+            lines.append("\nFAILED TO RUN: \(RunText.count(failures.count, "variant")) (the rest ran)")
             for failure in failures { lines.append("  ERROR \(failure.subject) [\(failure.model)]: \(failure.message)") }
         }
+        let failed = manifest.expectations.filter { !$0.passed }, passed = manifest.expectations.filter(\.passed)
         if !failed.isEmpty {
-            lines.append("\nFAILED: \(failed.count) of \(plural(manifest.expectations.count, "expectation"))")
-            for result in failed { lines.append(line(result)) }
+            lines.append("\nFAILED: \(failed.count) of \(RunText.count(manifest.expectations.count, "expectation"))")
+            for summary in failed { lines += describe(summary) }
         }
         lines.append("")
-        if verbose || manifest.variants.count <= shownVariants {
+        if verbose || manifest.variantCount <= variantsListed {
             var rows = [["model", "variant", "output", "label", "change"]]
-            for record in manifest.variants {
+            try run.forEachRecord { record in
                 var output = ""
                 if let s = record.outputs.similarity { output = String(format: "similarity %.4f", s) }
                 if let label = record.outputs.label, let p = record.outputs.probabilities?.max() { output = String(format: "%@ %.3f", label, p) }
                 if let top = record.outputs.topk?.first?.candidates.first { output = String(format: "%@ %.3f", top.token, top.probability) }
                 rows.append([record.model, record.variant.path, output, record.label ?? "", record.variant.change])
+                return true
             }
             lines.append(Table.render(rows))
         } else {
-            lines.append("\(plural(manifest.variants.count, "variant")) traced: their outputs are in the report (--verbose prints them)")
+            lines.append("\(RunText.count(manifest.variantCount, "variant")) traced: their outputs are in the report (--verbose prints them)")
         }
         if !manifest.expectations.isEmpty {
-            lines.append("\nexpectations: \(passed.count) of \(manifest.expectations.count) passed")
-            if verbose || passed.count <= shownPasses {
-                for result in passed { lines.append(line(result)) }
+            lines.append("\nexpectations: " + expectationCount(manifest))
+            if verbose || passed.count <= passesListed {
+                for summary in passed { lines += describe(summary) }
             } else {
                 lines.append("  the \(passed.count) that passed are listed in the report (--verbose prints them)")
             }
         }
-        lines.append("\nrun: \(folder.path)")
+        lines.append("\nrun: \(run.url.path)")
         return lines.joined(separator: "\n")
     }
 
-    static func line(_ result: Manifest.ExpectationResult) -> String {
-        "  \(result.passed ? "pass" : "FAIL")  \(result.variant) [\(result.model)]: \(result.expectation) — \(result.actual)"
+    /// `8 of 8 passed`, `2 of 3 passed; 44 of 820 checks failed`.
+    static func expectationCount(_ manifest: Manifest) -> String {
+        let passed = manifest.expectations.filter(\.passed).count
+        let checks = manifest.expectations.reduce(0) { $0 + $1.checked }
+        let failed = manifest.expectations.reduce(0) { $0 + $1.failed }
+        var text = "\(passed) of \(manifest.expectations.count) passed"
+        if checks > manifest.expectations.count { text += "; \(RunText.number(failed)) of \(RunText.count(checks, "check")) failed" }
+        return text
     }
 
-    /// "1 variant", "3 variants".
-    static func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
+    /// One line per result of an expectation that checked few variants (as measured), or one line
+    /// of counts, with the worst failures and the failures per model and perturbation below.
+    static func describe(_ summary: Manifest.ExpectationSummary) -> [String] {
+        if let results = summary.results, !results.isEmpty, summary.allowed == nil {
+            return results.map { "  \($0.passed ? "pass" : "FAIL")  \($0.variant) [\($0.model)]: \($0.expectation) — \($0.actual)" }
+        }
+        var lines = ["  \(summary.passed ? "pass" : "FAIL")  \(summary.variant) [\(summary.model ?? "all models")] (line \(summary.line)): \(summary.expectation) — \(RunText.counts(summary))"]
+        guard !summary.passed, summary.problem == nil else { return lines }
+        if summary.byModel.count > 1 {
+            lines.append("        by model: " + summary.byModel.map { "\($0.name) \($0.failed)/\($0.checked) (\(RunText.percent($0.rate)))" }.joined(separator: ", "))
+        }
+        if summary.byPerturbation.count > 1 {
+            let shown = summary.byPerturbation.prefix(6)
+            lines.append("        by perturbation: " + shown.map { "\($0.name) \($0.failed)/\($0.checked) (\(RunText.percent($0.rate)))" }.joined(separator: ", ")
+                         + (summary.byPerturbation.count > shown.count ? ", …" : ""))
+        }
+        for (index, result) in summary.worst.prefix(worstListed).enumerated() {
+            lines.append("        \(index == 0 ? "worst:" : "      ") \(result.variant) [\(result.model)]: \(result.actual)"
+                         + (result.margin.map { String(format: ", missed by %.4f", $0) } ?? ""))
+        }
+        return lines
+    }
+
+    /// Says on standard error which rows `--skip-bad-rows` left out.
+    static func warnSkipped(_ experiment: Experiment) {
+        let skipped = experiment.inputs.skippedRows
+        guard let first = skipped.first else { return }
+        FileHandle.standardError.write(Data("warning: skipped \(RunText.count(skipped.count, "bad row")) (first: \(first.description))\n".utf8))
+    }
 }

@@ -35,7 +35,11 @@ struct SnapshotRecordCommand: ParsableCommand {
     func run() throws {
         let (workspace, spec, files) = try arguments.run(requireRepository: true)
         let result = try workspace.record(files, options: SnapshotRecordOptions(commit: commit, message: message, force: force))
-        let variants = files.files.keys.filter { $0.hasSuffix(".json") && $0 != "experiment.json" && !$0.hasSuffix(".scan.json") }.count
+        // A variant's JSON file, or a line of a suite's <model>.outputs.jsonl; a scan's <model>/<scan>.scan.json.
+        let variants = files.files.reduce(0) { count, file in
+            if file.key.hasSuffix(".outputs.jsonl") { return count + file.value.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) } }
+            return count + (file.key.hasSuffix(".json") && file.key != "experiment.json" && !file.key.hasSuffix(".scan.json") ? 1 : 0)
+        }
         let scans = files.files.keys.filter { $0.hasSuffix(".scan.json") }.count
         print("recorded \(spec.name): \(variants) variant\(variants == 1 ? "" : "s")\(scans == 0 ? "" : ", \(scans) scan\(scans == 1 ? "" : "s")"), \(files.files.count) files in \(result.folder)/")
         // With --commit, what changed is measured against HEAD (the files may already be on disk,

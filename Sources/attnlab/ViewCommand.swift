@@ -151,12 +151,14 @@ struct ViewCommand: ParsableCommand {
         }
         let folder = URL(fileURLWithPath: out ?? "\(run.manifest.experiment.name)-\(run.manifest.timing.runID)-\(kind.rawValue)")
         var written: [URL] = []
-        for record in run.manifest.variants {
+        // The records (not their traces) are in memory, to find each variant's base.
+        let records = try run.records()
+        for record in records {
             var variantOptions = options
             variantOptions.title = title ?? "\(run.manifest.experiment.name) · \(record.model) · \(record.variant.path)"
             let url = folder.appendingPathComponent(try RunPaths.folder(model: record.model, variant: record.variant) + "-\(kind.rawValue).html")
             if kind == .compare {
-                guard let base = run.manifest.variants.base(of: record), base != record else { continue }
+                guard let base = records.base(of: record), base != record else { continue }
                 variantOptions.title = title ?? "\(run.manifest.experiment.name) · \(record.model) · \(base.variant.path) → \(record.variant.path)"
                 try ViewRenderer.writeComparison(base: try run.trace(base), variant: try run.trace(record), options: variantOptions,
                                                  names: (base.variant.path, record.variant.path), to: url)
@@ -197,7 +199,7 @@ struct ViewCommand: ParsableCommand {
             for scan in run.manifest.scans {
                 func trace(_ path: String?) throws -> Trace? {
                     guard let path else { return nil }
-                    guard let record = run.record(model: scan.model, variant: path) else {
+                    guard let record = try run.record(model: scan.model, variant: path) else {
                         throw ExperimentError("scan \(scan.id) names \(path), which the run has no trace of", location: source.path)
                     }
                     return try run.trace(record)

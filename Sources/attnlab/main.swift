@@ -16,6 +16,8 @@ struct AttnLabCommand: ParsableCommand {
             ViewCommand.self,
             FigureCommand.self,
             RunCommand.self,
+            MergeCommand.self,
+            SubmitCommand.self,
             DiffCommand.self,
             SnapshotCommand.self,
             ReviewCommand.self,

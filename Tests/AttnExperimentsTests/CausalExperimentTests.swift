@@ -68,7 +68,7 @@ import Testing
         #expect(experiment.scans[1].layers == [0, 1, 2])
         #expect(experiment.attributions.first?.methods == [.occlusion, .rollout])
         #expect(experiment.expectations.map(\.variant) == ["eminem/sick", "eminem/sick", "eminem/terrific", "eminem/terrific+no-4.11"])
-        let planned = Executor.plan(experiment, maskTokens: ["[MASK]"]).map(\.variant.name)
+        let planned = try Executor.plan(experiment, maskTokens: ["[MASK]"]).map(\.variant.name)
         #expect(planned == ["sick", "terrific", "terrific+no-4.11", "sick+knockout-terrific-awesome-tune-3+4+5",
                             "terrific+knockout-terrific-awesome-tune-3+4+5", "sick+half", "terrific+half", "sick+p"])
     }
@@ -142,17 +142,19 @@ import Testing
         """, file: "x.yaml")
         let result = try Executor.run(experiment, options: RunOptions(threads: 2, runsFolder: runs, locator: locator, runID: "r"))
         let manifest = result.manifest
-        #expect(manifest.variants.map(\.variant.path) == ["eminem/sick", "eminem/terrific", "eminem/terrific+no-4.11", "eminem/terrific+cut"])
-        #expect(manifest.variants[2].variant.intervention == .ablate([HeadRef(layer: 4, head: 11)]))
+        let variants = try result.run.records()
+        #expect(variants.map(\.variant.path) == ["eminem/sick", "eminem/terrific", "eminem/terrific+no-4.11", "eminem/terrific+cut"])
+        #expect(variants[2].variant.intervention == .ablate([HeadRef(layer: 4, head: 11)]))
+        #expect(variants[2].change?.base == "eminem/terrific", "an intervention is compared with the variant it changes")
         #expect(manifest.expectations.map(\.passed) == [true, true, true, false, false])
-        #expect(manifest.expectations[3].actual.contains("cell 0.0: normalised"))
-        #expect(manifest.expectations[4].actual.contains("no word \"[CLS]\""), "special tokens are not attributed")
+        #expect(manifest.expectations[3].results?.first?.actual.contains("cell 0.0: normalised") == true)
+        #expect(manifest.expectations[4].results?.first?.actual.contains("no word \"[CLS]\"") == true, "special tokens are not attributed")
         #expect(manifest.scans.map(\.id) == ["heads"] && manifest.scans[0].result.columns.count == 12)
         #expect(Set(manifest.attributions.map(\.method)) == [.occlusion, .rollout])
         // The run reads back with its scans, and traces of intervention variants say what they ran with.
         let read = try Manifest.read(result.folder.appendingPathComponent("manifest.json"))
         #expect(read == manifest)
-        let trace = try TraceFile.read(result.folder.appendingPathComponent(manifest.variants[2].trace))
+        let trace = try result.run.trace(variants[2])
         #expect(trace.interventions == [.ablate([HeadRef(layer: 4, head: 11)])])
     }
 }

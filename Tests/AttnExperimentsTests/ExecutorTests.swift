@@ -26,20 +26,28 @@ import Testing
     @Test func theCaseStudyPasses() throws {
         let result = try Executor.run(try experiment(), options: RunOptions(threads: 2, runsFolder: runs, locator: locator, runID: "one"))
         let manifest = result.manifest
+        let variants = try result.run.records()
         #expect(manifest.passed, "\(manifest.expectations.filter { !$0.passed })")
-        #expect(manifest.variants.map(\.variant.path) == ["eminem/sick", "eminem/terrific", "eminem/available",
-                                                       "eminem/sick+top3", "eminem/sick+top1", "eminem/sick+all-heads",
-                                                       "eminem/terrific+no-4.11", "eminem/terrific+no-5.4", "eminem/terrific+no-links"])
-        let similarities = manifest.variants.map { $0.outputs.similarity ?? 0 }
+        #expect(variants.map(\.variant.path) == ["eminem/sick", "eminem/terrific", "eminem/available",
+                                              "eminem/sick+top3", "eminem/sick+top1", "eminem/sick+all-heads",
+                                              "eminem/terrific+no-4.11", "eminem/terrific+no-5.4", "eminem/terrific+no-links"])
+        #expect(manifest.variantCount == 9)
+        let similarities = variants.map { $0.outputs.similarity ?? 0 }
         #expect(abs(similarities[0] - 0.679) < 1e-3 && abs(similarities[1] - 0.809) < 1e-3 && abs(similarities[2] - 0.644) < 1e-3)
-        #expect(manifest.variants.prefix(3).map { $0.label ?? "" } == ["not-paraphrase", "paraphrase", "not-paraphrase"])
+        #expect(variants.prefix(3).map { $0.label ?? "" } == ["not-paraphrase", "paraphrase", "not-paraphrase"])
+        // Each perturbed variant keeps what changed against its base, and the manifest the ones that changed most.
+        #expect(variants[1].change?.base == "eminem/sick" && variants[1].change?.heads.count == 3)
+        #expect(variants[1].change?.changedWords == [ChangeSummary.WordChange(a: "sick", b: "terrific")])
+        #expect(manifest.mostChanged.map(\.variant).contains("eminem/terrific"))
         // The causal part: the scan ranks 4.11 first; copying 4.11, 5.9 and 5.4 from "terrific" makes "sick" a paraphrase.
         #expect(manifest.scans.first.map { $0.result.name(of: $0.result.ranked()[0]) } == "4.11")
-        #expect(manifest.variants.first { $0.variant.path == "eminem/sick+top3" }?.label == "paraphrase")
+        #expect(variants.first { $0.variant.path == "eminem/sick+top3" }?.label == "paraphrase")
         #expect(manifest.models.first?.weightsHash.count == 64)
         // The run folder is whole: manifest and one trace per variant, nothing temporary.
         let folder = runs.appendingPathComponent("paraphrase-eminem/one")
-        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("manifest.json").path))
+        for file in ["manifest.json", "variants.jsonl", "results.jsonl"] {
+            #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent(file).path))
+        }
         let terrific = try TraceFile.read(folder.appendingPathComponent("traces/minilm/eminem/terrific.safetensors"))
         #expect(terrific.stacks[.encoder]?.query != nil)
         #expect(try FileManager.default.contentsOfDirectory(atPath: runs.appendingPathComponent("paraphrase-eminem").path) == ["one"])
@@ -53,10 +61,14 @@ import Testing
         a.timing = b.timing
         #expect(a == b)
         #expect(try a.encoded() == b.encoded())
-        for record in one.manifest.variants {
-            let bytesA = try Data(contentsOf: one.folder.appendingPathComponent(record.trace))
-            let bytesB = try Data(contentsOf: two.folder.appendingPathComponent(record.trace))
-            #expect(bytesA == bytesB, "\(record.trace) differs between 1 and 2 threads")
+        for file in ["variants.jsonl", "results.jsonl"] {
+            #expect(try Data(contentsOf: one.folder.appendingPathComponent(file)) == Data(contentsOf: two.folder.appendingPathComponent(file)))
+        }
+        for record in try one.run.records() {
+            let trace = try #require(record.trace)
+            let bytesA = try Data(contentsOf: one.folder.appendingPathComponent(trace))
+            let bytesB = try Data(contentsOf: two.folder.appendingPathComponent(trace))
+            #expect(bytesA == bytesB, "\(trace) differs between 1 and 2 threads")
         }
     }
 
@@ -90,15 +102,19 @@ import Testing
             mass: { from: b, to: a, max: 0.01, layers: 0-5 }
         """)
         let result = try Executor.run(spec, options: RunOptions(runsFolder: runs, locator: locator, runID: "fail"))
-        let results = result.manifest.expectations
+        let summaries = result.manifest.expectations
         #expect(!result.manifest.passed)
-        #expect(results.allSatisfy { !$0.passed }, "\(results.filter(\.passed))")
-        #expect(results[0].actual.contains("label not-paraphrase (similarity 0.6790)"))
-        #expect(results[1].actual.contains("attention \"sick\" → \"awesome\" = 0.1122 at layer 1, head 8"))
-        #expect(results[2].actual == "similarity = 0.8088")
-        #expect(results[3].actual.contains("0.6790 → 0.6439"))
-        #expect(results[4].actual.contains("moved 0.1298"))
-        #expect(results[5].actual.contains("attention mass B → A"))
+        #expect(summaries.allSatisfy { !$0.passed }, "\(summaries.filter(\.passed))")
+        let results = summaries.map { $0.results?.first?.actual ?? $0.problem ?? "" }
+        #expect(results[0].contains("label not-paraphrase (similarity 0.6790)"))
+        #expect(results[1].contains("attention \"sick\" → \"awesome\" = 0.1122 at layer 1, head 8"))
+        #expect(results[2] == "similarity = 0.8088")
+        #expect(results[3].contains("0.6790 → 0.6439"))
+        #expect(results[4].contains("moved 0.1298"))
+        #expect(results[5].contains("attention mass B → A"))
+        // Failures say by how much they missed, and are the worst ones listed.
+        #expect(abs((summaries[0].worst.first?.margin ?? 0) - 0.071) < 1e-3, "0.6790 is 0.071 below the threshold 0.75")
+        #expect(summaries[2].worst.first?.margin.map { abs($0 - 0.3088) < 1e-3 } == true)
     }
 
     /// Names that do not exist, bounds no value can meet, layers and heads the model lacks, words
@@ -196,10 +212,10 @@ import Testing
         let result = try Executor.run(experiment, options: RunOptions(runsFolder: runs, locator: locator, runID: "bad"))
         let manifest = result.manifest
         #expect(!manifest.passed)
-        #expect(manifest.variants.map(\.variant.path) == ["short/base"])
+        #expect(try result.run.records().map(\.variant.path) == ["short/base"])
         #expect(manifest.failures == [.init(model: "minilm", subject: "long/base", message: "the input is 602 tokens long, more than the maximum of 512; shorten the text, or pass --truncate to cut it to 512 tokens")])
         #expect(manifest.expectations.map(\.passed) == [true, false])
-        #expect(manifest.expectations[1].actual.hasPrefix("the variant could not be run: the input is 602 tokens long"))
+        #expect((manifest.expectations[1].results?.first?.actual ?? "").hasPrefix("the variant could not be run: the input is 602 tokens long"))
         #expect(try Manifest.read(result.folder.appendingPathComponent("manifest.json")) == manifest)
     }
 
@@ -211,9 +227,9 @@ import Testing
             attention: { from: eminem, to: eminem, min: 0.5 }
         """)
         let result = try Executor.run(spec, options: RunOptions(runsFolder: runs, locator: locator, runID: "pieces"))
-        let outcome = try #require(result.manifest.expectations.first)
+        let outcome = try #require(result.manifest.expectations.first?.results?.first)
         #expect(outcome.passed, "\(outcome.actual)")
-        let trace = try #require(result.subjects.first?.trace)
+        let trace = try result.run.trace(try #require(try result.run.records().first))
         let stack = try #require(trace.stacks[.encoder])
         // Recompute by hand for the head the evaluator reported.
         let numbers = outcome.actual.split(whereSeparator: { !$0.isNumber && $0 != "." }).compactMap { Double($0) }
@@ -244,9 +260,10 @@ extension ExecutorTests {
         """)
         let result = try Executor.run(spec, options: RunOptions(runsFolder: runs, locator: locator, runID: "pass"))
         #expect(result.manifest.passed, "\(result.manifest.expectations.filter { !$0.passed })")
-        #expect(result.manifest.expectations.count == 8 + result.manifest.variants.count, "*/* names every variant")
+        #expect(result.manifest.expectations.count == 9 && result.manifest.resultCount == 8 + result.manifest.variantCount, "*/* names every variant")
         // A:/B: read one sentence's word: "eminem" of B attends to "eminem" of A in some head.
-        #expect(result.manifest.expectations.dropLast().last?.actual.hasPrefix("attention \"B:eminem\" → \"A:eminem\" = ") == true)
+        let crossing = result.manifest.expectations.first { $0.expectation.contains("\"B:eminem\" → \"A:eminem\"") }
+        #expect(crossing?.results?.first?.actual.hasPrefix("attention \"B:eminem\" → \"A:eminem\" = ") == true)
     }
     @Test func everythingIsWrittenBeforeTheRunIsRenamedIntoPlace() throws {
         let final = runs.appendingPathComponent("paraphrase-eminem/whole")
@@ -270,6 +287,7 @@ extension ExecutorTests {
         }
         let error = try #require(throws: ExperimentError.self) { try Executor.run(try experiment(), options: options) }
         #expect(error.description.hasSuffix("paraphrase-eminem/broken: cannot write the run: cannot draw the figure"), "\(error)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: runs.appendingPathComponent("paraphrase-eminem").path).isEmpty)
+        // The experiment's folder was made for this run, so it goes too.
+        #expect(!FileManager.default.fileExists(atPath: runs.appendingPathComponent("paraphrase-eminem").path))
     }
 }

@@ -33,8 +33,8 @@ import Testing
         // The parser refuses perturbations that match no input: A has "dude" and "awesome", B "sick".
         let yaml = try draft(a: text + " dude awesome", b: text + " sick!", word: "sick").yaml()
         let experiment = try ExperimentParser.parse(yaml, file: "draft.yaml")
-        #expect(experiment.inputs[0].a == text + " dude awesome")
-        #expect(experiment.inputs[0].b == text + " sick!")
+        #expect(experiment.inputs.prefix(100)[0].a == text + " dude awesome")
+        #expect(experiment.inputs.prefix(100)[0].b == text + " sick!")
         #expect(experiment.description == "saved \"live\": \(text) dude awesome")
     }
 
@@ -45,7 +45,7 @@ import Testing
         let model = try #require(experiment.models.first)
         #expect(model.id == "sentence-transformers/all-MiniLM-L6-v2" && model.name == "all-MiniLM-L6-v2" && model.task == .similarity)
         #expect(model.threshold == 0.75 && model.labels == ["not-paraphrase", "paraphrase"] && model.topK == 5)
-        #expect(experiment.inputs[0].baseName == "sick")
+        #expect(experiment.inputs.prefix(100)[0].baseName == "sick")
         #expect(experiment.perturbations.map(\.id) == ["terrific", "no-dude", "really", "masked"])
         #expect(experiment.perturbations.map(\.kind) == [.replace(from: "sick", to: "terrific \"great\""), .delete("dude"),
                                                          .insert(text: "really", anchor: "sick", after: true), .mask("awesome")])
@@ -54,7 +54,7 @@ import Testing
         #expect(experiment.capture == [.qkv])
         // The planner makes the same variants from the file as from the draft.
         let fromDraft = try original.perturbations.map { try $0.spec() }.compactMap { $0.apply(to: original.inputs[0].spec, maskToken: "[MASK]") }
-        let fromFile = experiment.perturbations.compactMap { $0.apply(to: experiment.inputs[0], maskToken: "[MASK]") }
+        let fromFile = experiment.perturbations.compactMap { $0.apply(to: experiment.inputs.prefix(100)[0], maskToken: "[MASK]") }
         #expect(fromDraft == fromFile)
     }
 

@@ -23,7 +23,7 @@ import Testing
         #expect(experiment.name == "paraphrase-eminem")
         #expect(experiment.models.map(\.name) == ["minilm"])
         #expect(experiment.models[0].threshold == 0.75 && experiment.models[0].task == .similarity)
-        #expect(experiment.inputs.map { var input = $0; input.position = nil; return input } == [InputSpec(id: "eminem", a: "the eminem tune was totally awesome.", b: "dude, that song from eminem was sick!", decoder: nil, baseName: "sick")])
+        #expect(Array(experiment.inputs).map { var input = $0; input.position = nil; return input } == [InputSpec(id: "eminem", a: "the eminem tune was totally awesome.", b: "dude, that song from eminem was sick!", decoder: nil, baseName: "sick")])
         #expect(experiment.perturbations.map(\.id) == ["terrific", "available"])
         #expect(experiment.expectations.count == 18)
         #expect(experiment.interventions.map(\.id) == ["top3", "top1", "all-heads", "no-4.11", "no-5.4", "no-links"])
@@ -116,9 +116,10 @@ import Testing
           - file: pairs.csv
           - file: more.jsonl
         """, file: "x.yaml", folder: folder)
-        #expect(experiment.inputs.map(\.id) == ["one", "two", "three", "more-2"])
-        #expect(experiment.inputs[0].a == "hello, world" && experiment.inputs[0].b == "bye")
-        #expect(experiment.inputs[1].a == "say \"hi\"" && experiment.inputs[1].b == nil)
+        let inputs = Array(experiment.inputs)
+        #expect(inputs.map(\.id) == ["one", "two", "three", "more-2"])
+        #expect(inputs[0].a == "hello, world" && inputs[0].b == "bye")
+        #expect(inputs[1].a == "say \"hi\"" && inputs[1].b == nil)
     }
     // MARK: Names that become paths
 

@@ -23,12 +23,13 @@ import Testing
         let spec = try ExperimentParser.load(Self.repository.appendingPathComponent("Experiments/capital-cities.yaml"))
         let result = try Executor.run(spec, options: RunOptions(threads: 2, runsFolder: runs, locator: locator, runID: "capitals"))
         #expect(result.manifest.passed, "\(result.manifest.expectations.filter { !$0.passed })")
-        #expect(result.manifest.variants.map(\.variant.name) == ["france", "country-italy", "country-japan", "country-germany", "distractor", "fact"])
-        #expect(result.manifest.variants.map { $0.label ?? "" } == ["ĠParis", "ĠRome", "ĠTokyo", "ĠBerlin", "ĠRome", "ĠParis"])
-        let paris = result.manifest.variants.map { record in record.outputs.topk?.last?.watched?.first { $0.token == "ĠParis" }?.probability ?? -1 }
+        let variants = try result.run.records()
+        #expect(variants.map(\.variant.name) == ["france", "country-italy", "country-japan", "country-germany", "distractor", "fact"])
+        #expect(variants.map { $0.label ?? "" } == ["ĠParis", "ĠRome", "ĠTokyo", "ĠBerlin", "ĠRome", "ĠParis"])
+        let paris = variants.map { record in record.outputs.topk?.last?.watched?.first { $0.token == "ĠParis" }?.probability ?? -1 }
         #expect(abs(paris[0] - 0.7725) < 1e-3 && paris[4] < 0.001 && abs(paris[5] - 0.9125) < 1e-3, "\(paris)")
         // One prediction per variant: after the last token.
-        #expect(result.manifest.variants.allSatisfy { $0.outputs.topk?.count == 1 })
+        #expect(variants.allSatisfy { $0.outputs.topk?.count == 1 })
     }
 
     /// A chat input is rendered by the model's template (special tokens recognised as such), and
@@ -52,12 +53,14 @@ import Testing
               - { variant: ask/italy, output: "logit-diff:Rome,Paris", above: 2 }
             """, id: "chat")
         #expect(result.manifest.passed, "\(result.manifest.expectations.filter { !$0.passed })")
-        let base = try #require(result.subjects.first { $0.variant.path == "ask/base" })
+        let records = try result.run.records()
+        let base = try #require(records.first { $0.variant.path == "ask/base" })
         #expect(base.variant.a == "<|im_start|>system\nAnswer in one word.<|im_end|>\n<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n")
-        #expect(base.trace.tokens.first?.id == 1 && base.trace.tokens.filter { $0.text == "<|im_start|>" }.count == 3)
-        let italy = try #require(result.subjects.first { $0.variant.path == "ask/italy" })
+        let baseTrace = try result.run.trace(base)
+        #expect(baseTrace.tokens.first?.id == 1 && baseTrace.tokens.filter { $0.text == "<|im_start|>" }.count == 3)
+        let italy = try #require(records.first { $0.variant.path == "ask/italy" })
         #expect(italy.variant.a.contains("What is the capital of Italy?<|im_end|>"))
-        let short = try #require(result.subjects.first { $0.variant.path == "short/base" })
+        let short = try #require(records.first { $0.variant.path == "short/base" })
         #expect(short.variant.a.contains("<|im_start|>user\nWhat is the capital of Japan?<|im_end|>"))
     }
 
@@ -110,10 +113,10 @@ import Testing
               - { variant: ask/base, output: "logit-diff:ĠParis,ĠRome", above: 1 }
               - { variant: plain/base, output: "p:ĠParis", above: 0.5 }
             """, file: "x.yaml")
-        #expect(experiment.inputs[0].messages == [ChatMessage(role: "system", content: "Be brief."),
+        #expect(experiment.inputs.prefix(100)[0].messages == [ChatMessage(role: "system", content: "Be brief."),
                                                   ChatMessage(role: "user", content: "What is the capital of France?")])
-        #expect(experiment.inputs[1].messages == [ChatMessage(role: "user", content: "Hello there")])
-        #expect(experiment.inputs[2].messages == nil && experiment.inputs[2].a == "The capital of France is")
+        #expect(experiment.inputs.prefix(100)[1].messages == [ChatMessage(role: "user", content: "Hello there")])
+        #expect(experiment.inputs.prefix(100)[2].messages == nil && experiment.inputs.prefix(100)[2].a == "The capital of France is")
         #expect(experiment.expectations[0].check == .above(.logitDifference("ĠParis", "ĠRome"), 1))
         #expect(experiment.expectations[1].check == .above(.probability("ĠParis"), 0.5))
     }

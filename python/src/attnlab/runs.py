@@ -6,21 +6,36 @@ from . import binary
 from .errors import AttnLabError
 
 
+def _lines(path):
+    """The JSON objects of a JSON Lines file, or [] when there is none."""
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8") as file:
+        return [json.loads(line) for line in file if line.strip()]
+
+
 class RunResult:
     """A finished run: `folder` (runs/<experiment>/<run-id>), `manifest` (manifest.json as a dict:
-    experiment, models, variants with their outputs and labels, expectations, timing), `expectations`
-    (each with line, model, variant, expectation, passed, actual), `passed`, `report` (report.html)
-    and `summary` (what `attnlab run` printed)."""
+    experiment, models, each expectation's counts, timing), `variants` (variants.jsonl: each with its
+    outputs and label), `expectations` (results.jsonl: each check with line, model, variant,
+    expectation, passed, actual), `passed`, `report` (report.html) and `summary` (what `attnlab run`
+    printed)."""
 
     def __init__(self, folder, summary=""):
         self.folder = Path(folder)
         with open(self.folder / "manifest.json", encoding="utf-8") as file:
             self.manifest = json.load(file)
         self.summary = summary
+        self._variants = None
+        self._expectations = None
 
     @property
     def expectations(self):
-        return self.manifest.get("expectations", [])
+        """Every check of an expectation on a variant (results.jsonl; the manifest's in older runs)."""
+        if self._expectations is None:
+            self._expectations = _lines(self.folder / "results.jsonl") if "format" in self.manifest \
+                else self.manifest.get("expectations", [])
+        return self._expectations
 
     @property
     def passed(self):
@@ -28,8 +43,11 @@ class RunResult:
 
     @property
     def variants(self):
-        """The manifest's variant records (model, variant, trace, tokens, outputs, label)."""
-        return self.manifest.get("variants", [])
+        """The variant records (model, variant, trace, tokens, outputs, label): variants.jsonl, read once."""
+        if self._variants is None:
+            self._variants = _lines(self.folder / "variants.jsonl") if "format" in self.manifest \
+                else self.manifest.get("variants", [])
+        return self._variants
 
     @property
     def report(self):
