@@ -37,6 +37,9 @@ struct GroupContext: @unchecked Sendable {
 /// `capture:` asks, runs the scans and attributions that target it. Only the traces later variants
 /// are compared with stay in memory.
 enum GroupRunner {
+    /// Variants traced in one forward pass.
+    static let batchSize = 16
+
     static func run(_ group: PlannedGroup, context: GroupContext) throws -> GroupOutcome {
         let experiment = context.experiment
         let spec = experiment.models[group.model]
@@ -64,10 +67,30 @@ enum GroupRunner {
         var resultsByExpectation: [[Manifest.ExpectationResult]] = Array(repeating: [], count: experiment.expectations.count)
         var deferred: [(index: Int, subject: ExpectationEvaluator.Subject)] = []
 
+        // Variants without an intervention are traced in batches of up to `batchSize` (one forward
+        // pass over all their passes, every weight read once for them), each batch when its first
+        // variant comes up, so that at most one batch of traces waits in memory. The batches are
+        // fixed by the plan, not by the threads or the shard. A batch that fails is traced again one
+        // variant at a time, so that the variant at fault is reported on its own.
+        let plain = group.variants.indices.filter { group.variants[$0].intervention == nil }
+        let batchOf: [Int: [Int]] = Dictionary(uniqueKeysWithValues: stride(from: 0, to: plain.count, by: Self.batchSize).flatMap { start in
+            let batch = Array(plain[start ..< min(start + Self.batchSize, plain.count)])
+            return batch.map { ($0, batch) }
+        })
+        var batched: [Int: Trace] = [:]
+        var tried: Set<Int> = []
+
         for (position, variant) in group.variants.enumerated() {
+            if let batch = batchOf[position], batch.count > 1, !tried.contains(batch[0]) {
+                tried.insert(batch[0])
+                let requests = batch.map { Executor.request(group.variants[$0], spec, capture: experiment.capture, watched: context.watched) }
+                if let traces = try? model.trace(batch: requests), traces.allSatisfy({ (try? $0.checkFinite()) != nil }) {
+                    for (index, trace) in zip(batch, traces) { batched[index] = trace }
+                }
+            }
             let trace: Trace
             do {
-                trace = try traceVariant(variant, group: group, context: context)
+                trace = try batched.removeValue(forKey: position) ?? traceVariant(variant, group: group, context: context)
             } catch {
                 // A variant that cannot be run (an input too long, say) is reported, and fails the
                 // expectations that name it; the other variants still run.

@@ -121,7 +121,7 @@ public final class HeadlessBrowser {
 
     /// Opens `url` and waits for its load event.
     public func navigate(_ url: String, timeout: TimeInterval = 60) throws {
-        _ = try send("Page.navigate", ["url": url])
+        _ = try send("Page.navigate", ["url": url], timeout: timeout)
         _ = try wait("document.readyState === 'complete'", timeout: timeout)
     }
 

@@ -73,7 +73,7 @@ struct AppBrowserTests {
     static func explore(_ server: ServerHarness) throws -> Record {
         let browser = try HeadlessBrowser.launch(width: 1500, height: 1900)
         defer { browser.close() }
-        try browser.navigate(server.address)
+        try browser.navigate(server.address, timeout: Self.patience)
         #expect(try browser.evaluate("location.search") as? String == "", "the token left the address")
         try browser.wait("window.AttnLabApp && AttnLabApp.updates >= 1", timeout: 180)
         #expect(try text(browser, ".card[data-role=base] [data-output=similarity]") == "similarity 0.6790")
@@ -152,7 +152,7 @@ struct AppBrowserTests {
             try await offPool { () throws in
                 let browser = try HeadlessBrowser.launch()
                 defer { browser.close() }
-                try browser.navigate(server.address)
+                try browser.navigate(server.address, timeout: Self.patience)
                 try browser.wait("window.AttnLabApp && AttnLabApp.updates >= 1", timeout: 180)
                 let markup = "<img src=x onerror=\"window.__attnlabInjected=1\"> <script>window.__attnlabInjected=2</script> &amp; done"
                 let literal = String(data: try JSONSerialization.data(withJSONObject: [markup]), encoding: .utf8)!

@@ -42,6 +42,9 @@ def run_attnlab(binary, threads, runs):
     newest = max(manifests, key=os.path.getmtime)
     with open(newest) as handle:
         manifest = json.load(handle)
+    # The variants, their texts and outputs, are one JSON line each beside the manifest.
+    with open(os.path.join(os.path.dirname(newest), "variants.jsonl")) as handle:
+        manifest["variants"] = [json.loads(line) for line in handle if line.strip()]
     shutil.rmtree(runs, ignore_errors=True)
     return manifest["timing"]["variants_per_second"], manifest
 

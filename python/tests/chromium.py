@@ -23,13 +23,22 @@ window.addEventListener('message', (event) => {{
   result.selftest = event.data.attnlabSelftest;
   publish();
 }});
-// After the page has started and the frame has fitted itself, measure both.
-setTimeout(() => {{
-  result.frameHeight = frame ? frame.getBoundingClientRect().height : null;
-  try {{ result.contentHeight = frame.contentDocument.documentElement.offsetHeight; }} catch (error) {{ result.contentError = String(error); }}
+// After the page has started and the frame has fitted itself, measure both; again once the
+// self-test is done (it redraws); each time until two readings 250 ms apart agree, so that a
+// redraw whose resize the frame has not yet followed is not what is measured.
+function measure(tries) {{
+  const reading = {{ frameHeight: frame ? frame.getBoundingClientRect().height : null }};
+  try {{ reading.contentHeight = frame.contentDocument.documentElement.offsetHeight; }} catch (error) {{ result.contentError = String(error); }}
+  const stable = reading.frameHeight === result.frameHeight && reading.contentHeight === result.contentHeight;
+  Object.assign(result, reading);
   result.measured = true;
   publish();
-}}, {settle});
+  if (!stable && tries > 0) setTimeout(() => measure(tries - 1), 250);
+}}
+setTimeout(() => measure(20), {settle});
+window.addEventListener('message', (event) => {{
+  if (event.data && event.data.attnlabSelftest) setTimeout(() => measure(20), 500);
+}});
 </script>
 </body></html>
 """
