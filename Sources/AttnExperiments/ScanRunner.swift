@@ -29,8 +29,9 @@ public struct ScanSpec: Sendable, Equatable {
 
 /// Runs a scan: one patched (or ablated) forward pass per cell, each reusing what the cell cannot
 /// change. The target's residual stream is kept at every layer once, so the pass of a cell in
-/// layer l starts at layer l; a pass whose tokens are the same in source and target (sentence A of
-/// a similarity pair whose B was perturbed) is not run again at all.
+/// layer l starts at layer l, batched with the other cells of that layer; a pass whose tokens are
+/// the same in source and target (sentence A of a similarity pair whose B was perturbed) is not
+/// run again at all.
 public enum ScanRunner {
     public static func run(_ spec: ScanSpec, model: LoadedModel, target: TraceRequest, source: TraceRequest?,
                            names: (target: String, source: String?)) throws -> ScanResult {
@@ -106,50 +107,80 @@ public enum ScanRunner {
             spec.mode == .patch && passByRole[role]?.encoding.ids == sourceByRole[role]?.encoding.ids
         })
 
-        // One measurement per cell, spread over the threads (each pass on one thread).
+        // The cells' passes, a batch per layer (split where it would hold too many rows): the
+        // cells of one layer all resume there, so each batch reads every weight once for all of
+        // them. Batches are fixed by the plan, not by the threads, so the bits are the same on
+        // any number of threads; each batch runs whole on one thread.
         let cells = layers.flatMap { layer in columns.indices.map { (layer, $0) } }
-        let slots = UnsafeMutableBufferPointer<Double>.allocate(capacity: cells.count)
-        defer { slots.deallocate() }
-        let failures = UnsafeMutableBufferPointer<Bool>.allocate(capacity: cells.count)
-        defer { failures.deallocate() }
-        failures.initialize(repeating: false)
+        var batches: [[CellPass]] = []
+        var skippedCells = Set<Int>()
+        for (row, layer) in layers.enumerated() {
+            var batch: [CellPass] = [], rows = 0
+            for columnIndex in columns.indices {
+                let cell = row * columns.count + columnIndex
+                for role in roles where !unchanged.contains(role) {
+                    guard let edits = edits(spec, layer: layer, column: columns[columnIndex], role: role,
+                                            mapping: mappings[role], source: sourceValues[role]) else {
+                        skippedCells.insert(cell)
+                        continue
+                    }
+                    if edits.isEmpty { continue }
+                    let residual = residuals[role]!.recording(Site(spec.stack, layer, .residual))!
+                    let resume = Tensor(shape: [residual.rows, residual.columns], scalars: residual.values)
+                    let pass = passByRole[role]!
+                    if !batch.isEmpty, rows + pass.encoding.count > scanBatchRows || batch.count == scanBatchPasses {
+                        batches.append(batch)
+                        (batch, rows) = ([], 0)
+                    }
+                    batch.append(CellPass(cell: cell, role: role, pass: pass,
+                                          plan: SitePlan(edits: edits, resume: [spec.stack: (layer, resume)])))
+                    rows += pass.encoding.count
+                }
+            }
+            if !batch.isEmpty { batches.append(batch) }
+        }
+        let outputs = UnsafeMutableBufferPointer<[PassRole: ModelOutput]>.allocate(capacity: cells.count)
+        defer { outputs.deallocate() }
+        outputs.initialize(repeating: [:])
         let errors = ErrorBox()
         let next = CellCounter()
         BLAS.setThreads(1)
-        DispatchQueue.concurrentPerform(iterations: min(spec.threads, max(cells.count, 1))) { _ in
-            while let index = next.take(below: cells.count) {
-                let (layer, columnIndex) = cells[index]
-                let column = columns[columnIndex]
+        DispatchQueue.concurrentPerform(iterations: min(spec.threads, max(batches.count, 1))) { _ in
+            while let index = next.take(below: batches.count) {
+                let batch = batches[index]
                 do {
-                    var skipped = false
-                    let patched = try value(targetRequest, targetPasses) { pass in
-                        guard roles.contains(pass.role), !unchanged.contains(pass.role) else { return baseline[pass.role]! }
-                        guard let edits = edits(spec, layer: layer, column: column, role: pass.role,
-                                                mapping: mappings[pass.role], source: sourceValues[pass.role]) else {
-                            skipped = true
-                            return baseline[pass.role]!
-                        }
-                        if edits.isEmpty { return baseline[pass.role]! }
-                        let residual = residuals[pass.role]!.recording(Site(spec.stack, layer, .residual))!
-                        let resume = Tensor(shape: [residual.rows, residual.columns], scalars: residual.values)
-                        let plan = SitePlan(edits: edits, resume: [spec.stack: (layer, resume)])
-                        return try model.run(pass, threads: 1, planner: { _ in plan })
+                    let results = try model.run(batch: batch.map(\.pass), visitors: batch.map(\.plan), threads: 1)
+                    // Each cell is in one batch only: its slot is written by this thread alone. The
+                    // outputs read the last hidden states only: the captures are dropped at once.
+                    for (cellPass, output) in zip(batch, results) {
+                        outputs[cellPass.cell][cellPass.role] = ModelOutput(stacks: [:], lastHidden: output.lastHidden)
                     }
-                    slots[index] = patched - targetValue
-                    failures[index] = skipped
                 } catch {
                     errors.keep(error)
-                    slots[index] = .nan
                 }
             }
         }
         if let error = errors.first { throw error }
+        var slots = [Double](repeating: .nan, count: cells.count)
+        for index in cells.indices {
+            let patched = try value(targetRequest, targetPasses) { pass in outputs[index][pass.role] ?? baseline[pass.role]! }
+            slots[index] = patched - targetValue
+        }
+        if let error = errors.first { throw error }
         let effects = layers.indices.map { row in columns.indices.map { slots[row * columns.count + $0] } }
-        let skipped = cells.indices.filter { failures[$0] }.map { "\(cells[$0].0),\(cells[$0].1)" }
+        let skipped = cells.indices.filter { skippedCells.contains($0) }.map { "\(cells[$0].0),\(cells[$0].1)" }
         return ScanResult(stack: spec.stack, site: spec.site, mode: spec.mode, metric: spec.metric.description,
                           target: names.target, source: spec.mode == .patch ? names.source : nil,
                           targetValue: targetValue, sourceValue: spec.mode == .patch ? sourceValue : nil,
                           layers: layers, columns: columns.map(\.label), effects: effects, skipped: skipped)
+    }
+
+    /// One pass of one cell: the pass of a role, with the cell's edits, resuming at its layer.
+    struct CellPass {
+        var cell: Int
+        var role: PassRole
+        var pass: PassInput
+        var plan: SitePlan
     }
 
     /// A column of a scan: a head, or a word with its token positions in each pass.
@@ -222,7 +253,13 @@ public enum ScanRunner {
     }
 }
 
-/// Hands out cell indices to the scan's threads.
+/// A batch of a scan's passes holds at most this many token rows and passes: enough rows that a
+/// product of the small layers runs near the machine's sgemm speed, few enough that the captures
+/// each pass allocates stay small.
+let scanBatchRows = 512
+let scanBatchPasses = 32
+
+/// Hands out batch indices to the scan's threads.
 private final class CellCounter: @unchecked Sendable {
     private let lock = NSLock()
     private var next = 0

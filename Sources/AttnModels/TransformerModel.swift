@@ -56,6 +56,12 @@ public struct ModelOutput: Sendable {
     public var lastHidden: Tensor
     /// The threads the pass ran on.
     public var threads: Int = 1
+
+    public init(stacks: [StackKind: AttentionStack], lastHidden: Tensor, threads: Int = 1) {
+        self.stacks = stacks
+        self.lastHidden = lastHidden
+        self.threads = threads
+    }
 }
 
 /// Sizes and names of a loaded model, for `attnlab models` and the bench.
@@ -103,9 +109,10 @@ public protocol TransformerModel: AnyObject, Sendable {
     /// The forward pass proper, top to bottom; `forward(_:options:)` checks the input and sets the
     /// threads before calling it.
     func compute(_ input: ModelInput, _ options: ForwardOptions) throws -> ModelOutput
-    /// Several inputs in one pass, each weight read once per layer for all of them (rows stacked);
-    /// the default runs them one after the other. Called only without a site visitor.
-    func compute(batch inputs: [ModelInput], _ options: ForwardOptions) throws -> [ModelOutput]
+    /// Several inputs in one pass, each weight read once per layer for all of them (rows stacked),
+    /// each input with its own options (the captures and threads are the first's; the site
+    /// visitors are each input's own); the default runs them one after the other.
+    func compute(batch inputs: [ModelInput], _ options: [ForwardOptions]) throws -> [ModelOutput]
     /// Floating-point operations of one forward pass on `tokens` tokens (linear layers and the two
     /// attention products), for the bench's GFLOP/s.
     func forwardFLOPs(tokens: Int) -> Double
@@ -125,20 +132,28 @@ extension TransformerModel {
 
     /// Runs the model on several inputs at once, as `forward(_:options:)` runs each: the outputs in
     /// the inputs' order, each within float rounding (about 1e-7) of its pass alone, and the same
-    /// bits whatever the thread count. The architectures that can (BERT's family) stack the
-    /// inputs' rows, so that each weight is read once per layer for all of them; interventions
-    /// (a site visitor) run one input at a time.
+    /// bits whatever the thread count. The architectures that can (BERT) stack the inputs' rows,
+    /// so that each weight is read once per layer for all of them.
     public func forward(_ inputs: [ModelInput], options: ForwardOptions) throws -> [ModelOutput] {
+        try forward(inputs, options: [ForwardOptions](repeating: options, count: inputs.count))
+    }
+
+    /// Several inputs at once, each with its own site visitor (a scan's cells: each patches its own
+    /// head, all resuming at the same layer); the captures and threads are the first options'.
+    public func forward(_ inputs: [ModelInput], options: [ForwardOptions]) throws -> [ModelOutput] {
+        precondition(inputs.count == options.count, "one options value per input")
+        guard let threads = options.first?.threads else { return [] }
         for input in inputs { try validateInput(input, summary: summary, typeVocabulary: typeVocabulary) }
-        var outputs = try Parallel.run(threads: options.threads) {
-            options.sites == nil && inputs.count > 1 ? try compute(batch: inputs, options) : try inputs.map { try compute($0, options) }
+        let shared = options.map { ForwardOptions(capture: options[0].capture, sites: $0.sites, threads: threads) }
+        var outputs = try Parallel.run(threads: threads) {
+            inputs.count > 1 ? try compute(batch: inputs, shared) : [try compute(inputs[0], shared[0])]
         }
-        for i in outputs.indices { outputs[i].threads = options.threads }
+        for i in outputs.indices { outputs[i].threads = threads }
         return outputs
     }
 
-    public func compute(batch inputs: [ModelInput], _ options: ForwardOptions) throws -> [ModelOutput] {
-        try inputs.map { try compute($0, options) }
+    public func compute(batch inputs: [ModelInput], _ options: [ForwardOptions]) throws -> [ModelOutput] {
+        try zip(inputs, options).map { try compute($0, $1) }
     }
 
     /// Runs the model without interventions on the calling thread's budget.

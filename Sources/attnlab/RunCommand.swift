@@ -63,10 +63,16 @@ struct RunCommand: ParsableCommand {
     }
 }
 
-/// A progress bar on a terminal, plain lines otherwise (both on standard error).
+/// A progress bar on a terminal, plain lines otherwise (both on standard error): a line for each
+/// of the first inputs and the last, and in between one every few seconds, so that the log of a
+/// suite of 10,000 inputs stays short.
 final class ProgressLine: @unchecked Sendable {
     private let terminal = isatty(STDERR_FILENO) == 1
     private let lock = NSLock()
+    private var lastLine = DispatchTime.now()
+    /// Inputs that each get a line, and the seconds between the lines after them.
+    static let everyInput = 20
+    static let interval: UInt64 = 5_000_000_000
 
     func update(_ done: Int, _ total: Int, _ what: String) {
         lock.withLock {
@@ -74,9 +80,12 @@ final class ProgressLine: @unchecked Sendable {
                 let width = 30, filled = total == 0 ? width : width * done / total
                 let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
                 FileHandle.standardError.write(Data("\r\u{1B}[K\(bar) \(done)/\(total) \(what)".utf8))
-            } else {
-                FileHandle.standardError.write(Data("traced \(done)/\(total): \(what)\n".utf8))
+                return
             }
+            let now = DispatchTime.now()
+            guard done <= Self.everyInput || done == total || now.uptimeNanoseconds - lastLine.uptimeNanoseconds >= Self.interval else { return }
+            lastLine = now
+            FileHandle.standardError.write(Data("traced \(done)/\(total): \(what)\n".utf8))
         }
     }
 

@@ -56,6 +56,45 @@ import Testing
         }
     }
 
+    /// A scan's batch: each input with its own visitor, which sees and changes its own rows only,
+    /// all resumed at one layer (or at different layers, then run one at a time): each output is
+    /// what the input's pass alone with that visitor gives.
+    @Test(arguments: [[2, 2, 2], [2, 3, 2], [0, 0, 0]])
+    func eachInputsVisitorActsOnItsOwnRows(resumeAt layers: [Int]) throws {
+        let model = try ModelRegistry.load(folder: try Fixtures.realModel("sentence-transformers/all-MiniLM-L6-v2"))
+        let inputs = [ModelInput(ids: Self.ids(9, seed: 1)), ModelInput(ids: Self.ids(14, seed: 2)), ModelInput(ids: Self.ids(9, seed: 3))]
+        // The residual stream entering each resume layer, from a plain pass with a recorder.
+        func visitor(_ index: Int) throws -> RecordingVisitor {
+            let zeroHead = index   // each input zeroes a different head of the resume layer
+            let visitor = RecordingVisitor(wanted: { [.head, .mlp, .residual].contains($0.kind) && $0.layer >= layers[index] }) { site, values in
+                guard site.kind == .head, site.layer == layers[index], let width = values.headWidth else { return }
+                for row in 0 ..< values.rows { (values.pointer + row * values.columns + zeroHead * width).update(repeating: 0, count: width) }
+            }
+            if layers[index] > 0 {
+                let recorder = RecordingVisitor(wanted: { $0.kind == .residual })
+                _ = try model.forward(inputs[index], options: ForwardOptions(sites: recorder))
+                let residual = try #require(recorder.seen[Site(.encoder, layers[index], .residual)])
+                visitor.resumeAt[.encoder] = (layers[index], Tensor(shape: [inputs[index].ids.count, 384], scalars: residual))
+            }
+            return visitor
+        }
+        let batchVisitors = try inputs.indices.map(visitor)
+        let batched = try model.forward(inputs, options: batchVisitors.map { ForwardOptions(sites: $0, threads: 1) })
+        for index in inputs.indices {
+            let aloneVisitor = try visitor(index)
+            let alone = try model.forward(inputs[index], options: ForwardOptions(sites: aloneVisitor, threads: 1))
+            expectClose(batched[index].lastHidden, alone.lastHidden, within: 1e-5, "input \(index), resumed at \(layers[index])")
+            for layer in layers[index] ..< 6 {
+                for kind in [SiteKind.head, .mlp] {
+                    let site = Site(.encoder, layer, kind)
+                    let (seen, expected) = (try #require(batchVisitors[index].seen[site]), try #require(aloneVisitor.seen[site]))
+                    #expect(seen.count == expected.count, "\(site) of input \(index): its own rows only")
+                    #expect(zip(seen, expected).allSatisfy { abs($0 - $1) < 1e-4 }, "\(site) of input \(index)")
+                }
+            }
+        }
+    }
+
     @Test func aBadInputFailsTheBatchNamingIt() throws {
         let model = try ModelRegistry.load(folder: try Fixtures.realModel("sentence-transformers/all-MiniLM-L6-v2"))
         #expect(throws: ModelError.self) {

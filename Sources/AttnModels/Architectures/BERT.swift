@@ -113,24 +113,36 @@ public final class BertModel: TransformerModel {
         return ModelOutput(stacks: [.encoder: stack.stack], lastHidden: x)
     }
 
-    /// The inputs' rows stacked (`[Σn, h]`), each input attending to itself only.
-    public func compute(batch inputs: [ModelInput], _ options: ForwardOptions) throws -> [ModelOutput] {
+    /// The inputs' rows stacked (`[Σn, h]`), each input attending to itself only, its sites
+    /// visited by its own visitor.
+    public func compute(batch inputs: [ModelInput], _ options: [ForwardOptions]) throws -> [ModelOutput] {
         let h = config.hiddenSize
         let shape = layers[0].attention.shape
         let scales = StackPass.scales(1 / Float(shape.headDim).squareRoot(), layers: layers.count)
-        var stacks = inputs.map { StackPass(.encoder, layers: layers.count, shape: shape, queries: $0.ids.count, keys: $0.ids.count,
-                                            hidden: h, scales: scales, pass: options) }
+        var stacks = zip(inputs, options).map { input, pass in
+            StackPass(.encoder, layers: layers.count, shape: shape, queries: input.ids.count, keys: input.ids.count,
+                      hidden: h, scales: scales, pass: pass)
+        }
         var segments: [Range<Int>] = []
         for input in inputs { segments.append((segments.last?.upperBound ?? 0) ..< (segments.last?.upperBound ?? 0) + input.ids.count) }
-
-        // Word + position + token type embeddings of every input, stacked, then LayerNorm.   x: (Σn, h)
-        let ids = inputs.flatMap(\.ids)
-        let positions = inputs.flatMap { Array(0 ..< $0.ids.count) }
-        let types = inputs.flatMap { $0.typeIds ?? [Int](repeating: 0, count: $0.ids.count) }
-        var x = embeddingNorm(embed(ids, in: wordEmbeddings) + embed(positions, in: positionEmbeddings) + embed(types, in: typeEmbeddings))
         let masks = inputs.map { AttentionMask(keys: $0.attentionMask) }
-        for i in stacks.indices { stacks[i].keepHidden(x, rows: segments[i], at: 0) }
-        for l in layers.indices {
+
+        var x: Tensor, first: Int
+        switch StackPass.batchStart(stacks, segments: segments, width: h) {
+        case nil:                                   // resumed at different layers: one at a time
+            return try zip(inputs, options).map { try compute($0, $1) }
+        case .resumed(let layer, let residual)?:    // a scan's cells, past the layers they cannot change
+            (x, first) = (residual, layer)
+        case .beginning?:
+            // Word + position + token type embeddings of every input, stacked, then LayerNorm.   x: (Σn, h)
+            let ids = inputs.flatMap(\.ids)
+            let positions = inputs.flatMap { Array(0 ..< $0.ids.count) }
+            let types = inputs.flatMap { $0.typeIds ?? [Int](repeating: 0, count: $0.ids.count) }
+            x = embeddingNorm(embed(ids, in: wordEmbeddings) + embed(positions, in: positionEmbeddings) + embed(types, in: typeEmbeddings))
+            for i in stacks.indices { stacks[i].keepHidden(x, rows: segments[i], at: 0) }
+            first = 0
+        }
+        for l in first ..< layers.count {
             x = layers[l](x, segments: segments, masks: masks, stacks: &stacks, layer: l)      // (Σn, h)
             for i in stacks.indices { stacks[i].keepHidden(x, rows: segments[i], at: l + 1) }
         }

@@ -94,7 +94,7 @@ struct SelfAttention: Sendable {
 extension SelfAttention {
     /// Several inputs' rows stacked in `x` (`[Σn, hidden]`, input `i` in rows `segments[i]`), each
     /// attending to itself only: the projections run once over all rows, the heads per input, each
-    /// into its own stack. No site visitor (a batched pass has none).
+    /// into its own stack, each input's attention sites visited by its own visitor.
     func callAsFunction(_ x: Tensor, segments: [Range<Int>], masks: [AttentionMask], stacks: inout [StackPass], layer: Int) -> Tensor {
         let rows = x.count / qkv.inFeatures
         let (qw, kvw) = (shape.queryWidth, shape.keyValueWidth)
@@ -116,11 +116,12 @@ extension SelfAttention {
                     stacks[i].attention.withUnsafeMutableBufferPointer { $0.baseAddress! + layer * shape.heads * segments[i].count * segments[i].count }
                 }
                 let scales = stacks.map { $0.geometry.scales[layer] }
+                let sites = stacks.map { $0.attentionSites(layer: layer) }
                 // Each input whole on one thread (its heads in turn): many small inputs share the threads.
                 Parallel.forEach(segments.count) { i in
                     let (n, start) = (segments[i].count, base + segments[i].lowerBound * ld)
                     multiHeadAttention(shape, queries: n, keys: n, q: start, ldq: ld, k: start + qw, ldk: ld, v: start + qw + kvw, ldv: ld,
-                                       scale: scales[i], mask: masks[i], probabilities: pointers[i],
+                                       scale: scales[i], mask: masks[i], sites: sites[i], probabilities: pointers[i],
                                        context: ctx.baseAddress! + segments[i].lowerBound * qw, ldc: qw)
                 }
             }
@@ -131,7 +132,9 @@ extension SelfAttention {
                 stacks[i].keep(\.value, layer: layer, rows: n, heads: shape.keyValueHeads, from: start, ld: ld, offset: qw + kvw)
             }
         }
-        return output(context)                                  // (Σn, hidden)
+        var out = output(context)                               // (Σn, hidden)
+        for i in stacks.indices { stacks[i].visit(.attention, layer: layer, &out, rows: segments[i]) }
+        return out
     }
 }
 

@@ -27,10 +27,18 @@ struct PostNormEncoderLayer: Sendable {
 extension PostNormEncoderLayer {
     /// Several inputs' rows stacked in `x` (`[Σn, h]`, input `i` in rows `segments[i]`), each
     /// attending to itself: what `callAsFunction(_:mask:stack:layer:)` computes for each, with
-    /// every product run once over all rows.
+    /// every product run once over all rows, each input's sites visited in its own rows.
     func callAsFunction(_ x: Tensor, segments: [Range<Int>], masks: [AttentionMask], stacks: inout [StackPass], layer: Int) -> Tensor {
-        let attended = attentionNorm(x + attention(x, segments: segments, masks: masks, stacks: &stacks, layer: layer))  // (Σn, h)
-        return outputNorm(attended + feedForward(attended))                                                         // (Σn, h)
+        var x = x
+        for i in stacks.indices { stacks[i].visit(.residual, layer: layer, &x, rows: segments[i]) }
+        var attended = attention(x, segments: segments, masks: masks, stacks: &stacks, layer: layer)   // (Σn, h)
+        attended += x
+        attentionNorm.normalize(&attended)
+        var mlp = feedForward(attended)                                                                // (Σn, h)
+        for i in stacks.indices { stacks[i].visit(.mlp, layer: layer, &mlp, rows: segments[i]) }
+        mlp += attended
+        outputNorm.normalize(&mlp)
+        return mlp
     }
 }
 

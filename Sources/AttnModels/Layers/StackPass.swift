@@ -66,12 +66,43 @@ struct StackPass {
         return 0 ..< layers
     }
 
+    /// Where the layers of a batch of stacks start: `.beginning` when none resumes; `.resumed`
+    /// when every one resumes at the same layer (a scan's cells), with their residual streams
+    /// stacked `[Σn, width]`; nil when they differ (the inputs then run one at a time).
+    static func batchStart(_ stacks: [StackPass], segments: [Range<Int>], width: Int) -> BatchStart? {
+        let resumes = stacks.map { stack in
+            stack.sites?.resume(stack.kind, layers: stack.layers).flatMap { $0.layer > 0 && $0.layer <= stack.layers ? $0 : nil }
+        }
+        if resumes.allSatisfy({ $0 == nil }) { return .beginning }
+        guard let layer = resumes[0]?.layer,
+              resumes.allSatisfy({ $0?.layer == layer }),
+              zip(resumes, segments).allSatisfy({ $0!.residual.shape == [$1.count, width] }) else { return nil }
+        var x = Tensor(uninitialized: [segments.last!.upperBound, width])
+        x.withUnsafeMutableBufferPointer { rows in
+            for (resume, segment) in zip(resumes, segments) {
+                resume!.residual.withUnsafeBufferPointer { (rows.baseAddress! + segment.lowerBound * width).update(from: $0.baseAddress!, count: $0.count) }
+            }
+        }
+        return .resumed(layer: layer, x: x)
+    }
+
+    enum BatchStart {
+        case beginning
+        case resumed(layer: Int, x: Tensor)
+    }
+
     /// Lets the site visitor read or change `x` at one site (`resid`, `attn`, `mlp`).
     func visit(_ kind: SiteKind, layer: Int, _ x: inout Tensor) {
+        visit(kind, layer: layer, &x, rows: 0 ..< x.count / max(x.shape.last ?? 0, 1))
+    }
+
+    /// The same for this stack's rows of stacked states `x` (`[Σn, width]`).
+    func visit(_ kind: SiteKind, layer: Int, _ x: inout Tensor, rows: Range<Int>) {
         guard let sites, sites.kinds(at: self.kind, layer: layer).contains(kind) else { return }
         let columns = x.shape.last ?? 0
         x.withUnsafeMutableBufferPointer {
-            sites.visit(Site(self.kind, layer, kind), SiteValues(pointer: $0.baseAddress!, rows: $0.count / max(columns, 1), columns: columns))
+            sites.visit(Site(self.kind, layer, kind),
+                        SiteValues(pointer: $0.baseAddress! + rows.lowerBound * columns, rows: rows.count, columns: columns))
         }
     }
 

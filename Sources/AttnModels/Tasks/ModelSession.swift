@@ -229,6 +229,13 @@ public final class LoadedModel: @unchecked Sendable {
         return try model.forward(input, options: ForwardOptions(capture: capture, sites: try planner?(pass), threads: threads))
     }
 
+    /// Several forward passes at once, each with its own visitor (a scan's cells of one layer):
+    /// rows stacked where the architecture can, so that each weight is read once for all of them.
+    public func run(batch passes: [PassInput], visitors: [SiteVisitor?], threads: Int) throws -> [ModelOutput] {
+        let inputs = passes.map { ModelInput(ids: $0.encoding.ids, typeIds: $0.encoding.typeIds, decoderIds: $0.decoding?.ids) }
+        return try model.forward(inputs, options: visitors.map { ForwardOptions(sites: $0, threads: threads) })
+    }
+
     private func outputs(task: ModelTask, request: TraceRequest, joint: PassInput, jointOutput: ModelOutput?,
                          passes: [PassInput], forward: (PassInput) throws -> ModelOutput) throws -> (TraceOutputs, Tensor?) {
         var outputs = TraceOutputs()
