@@ -3,7 +3,8 @@ import Foundation
 
 // What the Llama family's decoders share (Llama, Mistral, Qwen2, Qwen3, Gemma, Phi-3): the keys of
 // their config.json, the rotary settings in either of transformers' layouts, the pre-norm layer and
-// its weight names. Each architecture's file states its own defaults and forward pass on top.
+// its weight names, and the decoder stack with its forward pass. Each architecture's file states its
+// own defaults and what it changes on top.
 
 /// The config.json keys every Llama-family decoder has, as written (nil when absent); each
 /// architecture supplies the defaults transformers' configuration class has for the absent ones.
@@ -169,5 +170,93 @@ enum LlamaFamilyLayers {
         let products = 4 * n * n * Double(shape.queryWidth)
         return Double(layers) * (projections + products + feedForwardFLOPs(rows: Int(n), hidden: Int(h), inner: m, matrices: 3))
             + 2 * h * Double(vocabulary)
+    }
+}
+
+extension LlamaFamilyLayers.Options {
+    /// The layers `c` describes: heads and widths as it says, the norms' epsilon `rms_norm_eps`
+    /// (else `eps`), the activation `hidden_act` (else `activation`) and the rotary settings;
+    /// biases and norms as the architecture says.
+    init(_ c: DecoderConfigKeys, path: String, eps defaultEps: Double = 1e-6, activation defaultActivation: String = "silu",
+         projectionBias: Bool, outputBias: Bool, mlpBias: Bool, queryKeyNorm: Bool = false, unitOffset: Bool = false) throws {
+        hidden = c.hiddenSize
+        shape = HeadShape(heads: c.numAttentionHeads, keyValueHeads: c.keyValueHeads, headDim: c.headWidth)
+        inner = c.intermediateSize
+        eps = Float(c.rmsNormEps ?? defaultEps)
+        (self.projectionBias, self.outputBias, self.mlpBias) = (projectionBias, outputBias, mlpBias)
+        activation = try Activation(named: c.hiddenAct ?? defaultActivation, path: path)
+        rotary = try c.rotaryEmbedding(headDim: shape.headDim, path: path)
+        (self.queryKeyNorm, self.unitOffset) = (queryKeyNorm, unitOffset)
+    }
+}
+
+/// The decoder of every Llama-family model: the token embeddings (`embed_tokens`), the pre-norm
+/// layers, the final RMSNorm (`norm`) and the LM head (`lm_head`, or the embeddings when tied), under
+/// the base prefix `model.`. What an architecture changes comes in as values: the layers' options
+/// (biases, Qwen3's q/k norms, Gemma's `1 + w` norms), Gemma's embedding scale, one sliding window
+/// for every layer, and Phi-3's layers with fused weights.
+struct PreNormDecoderStack: Sendable {
+    let embeddings: Tensor              // embed_tokens [vocab, hidden]
+    /// What the embeddings are multiplied by: Gemma's √hidden (in float32), else 1.
+    let embeddingScale: Float
+    let layers: [PreNormDecoderLayer]
+    let finalNorm: RMSNorm
+    let languageModelHead: Tensor       // [vocab, hidden]
+    /// The window of every layer's attention (Mistral, Qwen2 and Qwen3 when used, Phi-3 when set),
+    /// or nil for plain causal attention.
+    let slidingWindow: Int?
+    let shape: HeadShape
+    let hidden: Int
+    let inner: Int
+    let vocabulary: Int
+
+    /// Loads the decoder `keys` describes from `weights`, naming `architecture` in the loader's
+    /// errors; `layer` builds layer `i` (Llama's layer unless the architecture has its own).
+    init(_ weights: WeightStore, architecture: String, keys c: DecoderConfigKeys, options: LlamaFamilyLayers.Options,
+         tied: Bool, embeddingScale: Float = 1, slidingWindow: Int? = nil,
+         layer: (WeightLoader, Int, LlamaFamilyLayers.Options) throws -> PreNormDecoderLayer = LlamaFamilyLayers.layer) throws {
+        (hidden, inner, vocabulary, shape) = (options.hidden, options.inner, c.vocabSize, options.shape)
+        (self.embeddingScale, self.slidingWindow) = (embeddingScale, slidingWindow)
+        let w = WeightLoader(store: weights, probe: "embed_tokens.weight", prefixes: ["model.", ""], architecture: architecture)
+        embeddings = try w.base("embed_tokens.weight", [vocabulary, hidden])
+        layers = try (0 ..< c.numHiddenLayers).map { try layer(w, $0, options) }
+        finalNorm = try RMSNorm(w, "norm", dim: hidden, eps: options.eps, unitOffset: options.unitOffset)
+        languageModelHead = try LlamaFamilyLayers.languageModelHead(w, tied: tied, embeddings: embeddings,
+                                                                    vocabulary: vocabulary, hidden: hidden)
+        try w.finish()
+    }
+
+    /// The LM head: next-token logits at every position.
+    var outputHeads: OutputHeads { OutputHeads(languageModel: .projection(languageModelHead, task: .causalLM)) }
+
+    func summary(architecture: String, maxPositions: Int) -> ModelSummary {
+        ModelSummary(architecture: architecture, layers: layers.count, heads: shape.heads, keyValueHeads: shape.keyValueHeads,
+                     hidden: hidden, intermediate: inner, vocabulary: vocabulary, maxPositions: maxPositions)
+    }
+
+    /// The forward pass: embeddings, the layers (or the rest of them, when a scan resumes), the
+    /// final norm.
+    func callAsFunction(_ input: ModelInput, _ options: ForwardOptions) -> ModelOutput {
+        let n = input.ids.count                             // tokens
+        let L = layers.count
+        // One causal stack over the input's tokens, kept as `encoder` (as for GPT-2).
+        var stack = StackPass(.encoder, layers: L, shape: shape, queries: n, keys: n, hidden: hidden,
+                              scales: StackPass.scales(1 / Float(shape.headDim).squareRoot(), layers: L),
+                              causal: true, slidingWindow: slidingWindow, rotary: true, pass: options)
+        let mask = AttentionMask(keys: input.attentionMask, causal: true, window: slidingWindow)
+        var x = embed(input.ids, in: embeddings, scale: embeddingScale)           // (n, h)
+        for l in stack.layerRange(input: &x) {
+            x = layers[l](x, mask: mask, stack: &stack, layer: l)                  // (n, h)
+            if l < L - 1 { stack.keepHidden(x, at: l + 1) }
+        }
+        // The final RMSNorm; transformers reports its output as the last hidden state.
+        x = finalNorm(x)
+        stack.keepHidden(x, at: L)
+        return ModelOutput(stacks: [.encoder: stack.stack], lastHidden: x)
+    }
+
+    /// FLOPs of a forward pass on `n` tokens, as `LlamaFamilyLayers.flops` counts them.
+    func flops(tokens n: Int) -> Double {
+        LlamaFamilyLayers.flops(tokens: n, layers: layers.count, hidden: hidden, shape: shape, inner: inner, vocabulary: vocabulary)
     }
 }
