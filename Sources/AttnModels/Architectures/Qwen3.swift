@@ -28,55 +28,22 @@ public final class Qwen3Model: TransformerModel {
     public let summary: ModelSummary
     public let outputHeads: OutputHeads
 
-    private let embeddings: Tensor          // embed_tokens [vocab, hidden]
-    private let layers: [PreNormDecoderLayer]
-    private let finalNorm: RMSNorm
-    private let shape: HeadShape
+    private let decoder: PreNormDecoderStack
 
     public init(config: Qwen3Config, weights: WeightStore, path: String) throws {
         self.config = config
         let c = config.keys
-        let (h, vocabulary) = (c.hiddenSize, c.vocabSize)
-        shape = HeadShape(heads: c.numAttentionHeads, keyValueHeads: c.keyValueHeads, headDim: c.headWidth)
-        let eps = Float(c.rmsNormEps ?? 1e-6)
-        let options = LlamaFamilyLayers.Options(
-            hidden: h, shape: shape, inner: c.intermediateSize, eps: eps,
-            projectionBias: c.attentionBias ?? false, outputBias: c.attentionBias ?? false, mlpBias: false,
-            activation: try Activation(named: c.hiddenAct ?? "silu", path: path),
-            rotary: try c.rotaryEmbedding(headDim: shape.headDim, path: path), queryKeyNorm: true)
-        let w = WeightLoader(store: weights, probe: "embed_tokens.weight", prefixes: ["model.", ""], architecture: "Qwen3")
-        embeddings = try w.base("embed_tokens.weight", [vocabulary, h])
-        layers = try (0 ..< c.numHiddenLayers).map { try LlamaFamilyLayers.layer(w, $0, options) }
-        finalNorm = try RMSNorm(w, "norm", dim: h, eps: eps)
-        let lmHead = try LlamaFamilyLayers.languageModelHead(w, tied: c.tieWordEmbeddings ?? false, embeddings: embeddings,
-                                                             vocabulary: vocabulary, hidden: h)   // [vocab, hidden]
-        try w.finish()
-        outputHeads = OutputHeads(languageModel: .projection(lmHead, task: .causalLM))
-        summary = ModelSummary(architecture: "qwen3", layers: c.numHiddenLayers, heads: shape.heads, keyValueHeads: shape.keyValueHeads,
-                               hidden: h, intermediate: c.intermediateSize, vocabulary: vocabulary,
-                               maxPositions: c.maxPositionEmbeddings ?? 32768)
+        let options = try LlamaFamilyLayers.Options(c, path: path, projectionBias: c.attentionBias ?? false,
+                                                    outputBias: c.attentionBias ?? false, mlpBias: false, queryKeyNorm: true)
+        decoder = try PreNormDecoderStack(weights, architecture: "Qwen3", keys: c, options: options, tied: c.tieWordEmbeddings ?? false,
+                                          slidingWindow: config.window.window(layers: c.numHiddenLayers))
+        outputHeads = decoder.outputHeads
+        summary = decoder.summary(architecture: "qwen3", maxPositions: c.maxPositionEmbeddings ?? 32768)
     }
 
     public func compute(_ input: ModelInput, _ options: ForwardOptions) throws -> ModelOutput {
-        let n = input.ids.count                             // tokens
-        let L = layers.count
-        let window = config.window.window(layers: L)
-        var stack = StackPass(.encoder, layers: L, shape: shape, queries: n, keys: n, hidden: config.keys.hiddenSize,
-                              scales: StackPass.scales(1 / Float(shape.headDim).squareRoot(), layers: L),
-                              causal: true, slidingWindow: window, rotary: true, pass: options)
-        let mask = AttentionMask(keys: input.attentionMask, causal: true, window: window)
-        var x = embed(input.ids, in: embeddings)                                   // (n, h)
-        for l in stack.layerRange(input: &x) {
-            x = layers[l](x, mask: mask, stack: &stack, layer: l)                  // (n, h)
-            if l < L - 1 { stack.keepHidden(x, at: l + 1) }
-        }
-        x = finalNorm(x)
-        stack.keepHidden(x, at: L)
-        return ModelOutput(stacks: [.encoder: stack.stack], lastHidden: x)
+        decoder(input, options)
     }
 
-    public func forwardFLOPs(tokens n: Int) -> Double {
-        LlamaFamilyLayers.flops(tokens: n, layers: layers.count, hidden: config.keys.hiddenSize, shape: shape,
-                                inner: config.keys.intermediateSize, vocabulary: config.keys.vocabSize)
-    }
+    public func forwardFLOPs(tokens n: Int) -> Double { decoder.flops(tokens: n) }
 }
