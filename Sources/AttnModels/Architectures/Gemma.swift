@@ -38,56 +38,23 @@ public final class GemmaModel: TransformerModel {
     public let summary: ModelSummary
     public let outputHeads: OutputHeads
 
-    private let embeddings: Tensor          // embed_tokens [vocab, hidden]
-    private let embeddingScale: Float       // √hidden, in float32
-    private let layers: [PreNormDecoderLayer]
-    private let finalNorm: RMSNorm
-    private let shape: HeadShape
+    private let decoder: PreNormDecoderStack
 
     public init(config: GemmaConfig, weights: WeightStore, path: String) throws {
         self.config = config
         let c = config.keys
-        let (h, vocabulary) = (c.hiddenSize, c.vocabSize)
-        shape = HeadShape(heads: c.numAttentionHeads, keyValueHeads: c.keyValueHeads, headDim: c.headWidth)
-        let eps = Float(c.rmsNormEps ?? 1e-6)
-        let options = LlamaFamilyLayers.Options(
-            hidden: h, shape: shape, inner: c.intermediateSize, eps: eps,
-            projectionBias: c.attentionBias ?? false, outputBias: c.attentionBias ?? false, mlpBias: false,
-            activation: try Activation(named: c.hiddenAct ?? "gelu_pytorch_tanh", path: path),
-            rotary: try c.rotaryEmbedding(headDim: shape.headDim, path: path), unitOffset: true)
-        let w = WeightLoader(store: weights, probe: "embed_tokens.weight", prefixes: ["model.", ""], architecture: "Gemma")
-        embeddings = try w.base("embed_tokens.weight", [vocabulary, h])
-        embeddingScale = Float(Double(h).squareRoot())
-        layers = try (0 ..< c.numHiddenLayers).map { try LlamaFamilyLayers.layer(w, $0, options) }
-        finalNorm = try RMSNorm(w, "norm", dim: h, eps: eps, unitOffset: true)
-        let lmHead = try LlamaFamilyLayers.languageModelHead(w, tied: c.tieWordEmbeddings ?? true, embeddings: embeddings,
-                                                             vocabulary: vocabulary, hidden: h)   // [vocab, hidden]
-        try w.finish()
-        outputHeads = OutputHeads(languageModel: .projection(lmHead, task: .causalLM))
-        summary = ModelSummary(architecture: "gemma", layers: c.numHiddenLayers, heads: shape.heads, keyValueHeads: shape.keyValueHeads,
-                               hidden: h, intermediate: c.intermediateSize, vocabulary: vocabulary,
-                               maxPositions: c.maxPositionEmbeddings ?? 8192)
+        let options = try LlamaFamilyLayers.Options(c, path: path, activation: "gelu_pytorch_tanh", projectionBias: c.attentionBias ?? false,
+                                                    outputBias: c.attentionBias ?? false, mlpBias: false, unitOffset: true)
+        // √hidden_size, rounded to float32 as transformers rounds it to the weights' dtype.
+        decoder = try PreNormDecoderStack(weights, architecture: "Gemma", keys: c, options: options, tied: c.tieWordEmbeddings ?? true,
+                                          embeddingScale: Float(Double(c.hiddenSize).squareRoot()))
+        outputHeads = decoder.outputHeads
+        summary = decoder.summary(architecture: "gemma", maxPositions: c.maxPositionEmbeddings ?? 8192)
     }
 
     public func compute(_ input: ModelInput, _ options: ForwardOptions) throws -> ModelOutput {
-        let n = input.ids.count                             // tokens
-        let L = layers.count
-        var stack = StackPass(.encoder, layers: L, shape: shape, queries: n, keys: n, hidden: config.keys.hiddenSize,
-                              scales: StackPass.scales(1 / Float(shape.headDim).squareRoot(), layers: L),
-                              causal: true, rotary: true, pass: options)
-        let mask = AttentionMask(keys: input.attentionMask, causal: true)
-        var x = embed(input.ids, in: embeddings, scale: embeddingScale)           // (n, h)
-        for l in stack.layerRange(input: &x) {
-            x = layers[l](x, mask: mask, stack: &stack, layer: l)                  // (n, h)
-            if l < L - 1 { stack.keepHidden(x, at: l + 1) }
-        }
-        x = finalNorm(x)
-        stack.keepHidden(x, at: L)
-        return ModelOutput(stacks: [.encoder: stack.stack], lastHidden: x)
+        decoder(input, options)
     }
 
-    public func forwardFLOPs(tokens n: Int) -> Double {
-        LlamaFamilyLayers.flops(tokens: n, layers: layers.count, hidden: config.keys.hiddenSize, shape: shape,
-                                inner: config.keys.intermediateSize, vocabulary: config.keys.vocabSize)
-    }
+    public func forwardFLOPs(tokens n: Int) -> Double { decoder.flops(tokens: n) }
 }
