@@ -30,64 +30,36 @@ public final class Phi3Model: TransformerModel {
     public let summary: ModelSummary
     public let outputHeads: OutputHeads
 
-    private let embeddings: Tensor          // embed_tokens [vocab, hidden]
-    private let layers: [PreNormDecoderLayer]
-    private let finalNorm: RMSNorm
-    private let shape: HeadShape
+    private let decoder: PreNormDecoderStack
 
     public init(config: Phi3Config, weights: WeightStore, path: String) throws {
         self.config = config
         let c = config.keys
-        let (h, m, vocabulary) = (c.hiddenSize, c.intermediateSize, c.vocabSize)
-        let shape = HeadShape(heads: c.numAttentionHeads, keyValueHeads: c.keyValueHeads, headDim: c.headWidth)
-        self.shape = shape
-        let eps = Float(c.rmsNormEps ?? 1e-5)
-        let activation = try Activation(named: c.hiddenAct ?? "silu", path: path)
-        let rotary = try c.rotaryEmbedding(headDim: shape.headDim, path: path)
-        let w = WeightLoader(store: weights, probe: "embed_tokens.weight", prefixes: ["model.", ""], architecture: "Phi-3")
-        embeddings = try w.base("embed_tokens.weight", [vocabulary, h])
-        layers = try (0 ..< c.numHiddenLayers).map { i in
-            let p = "layers.\(i)."
-            var attention = SelfAttention(
-                qkv: try w.linear(p + "self_attn.qkv_proj", in: h, out: shape.queryWidth + 2 * shape.keyValueWidth, bias: false, base: true),
-                output: try w.linear(p + "self_attn.o_proj", in: shape.queryWidth, out: h, bias: false, base: true), shape: shape)
-            attention.transform = QueryKeyTransform(rotary: rotary)
-            let feedForward = FeedForward(gateUp: try w.linear(p + "mlp.gate_up_proj", in: h, out: 2 * m, bias: false, base: true),
-                                          down: try w.linear(p + "mlp.down_proj", in: m, out: h, bias: false, base: true),
-                                          activation: activation)
-            return PreNormDecoderLayer(inputNorm: try RMSNorm(w, p + "input_layernorm", dim: h, eps: eps), attention: attention,
-                                       postAttentionNorm: try RMSNorm(w, p + "post_attention_layernorm", dim: h, eps: eps),
-                                       feedForward: feedForward)
-        }
-        finalNorm = try RMSNorm(w, "norm", dim: h, eps: eps)
-        let lmHead = try LlamaFamilyLayers.languageModelHead(w, tied: c.tieWordEmbeddings ?? false, embeddings: embeddings,
-                                                             vocabulary: vocabulary, hidden: h)   // [vocab, hidden]
-        try w.finish()
-        outputHeads = OutputHeads(languageModel: .projection(lmHead, task: .causalLM))
-        summary = ModelSummary(architecture: "phi3", layers: c.numHiddenLayers, heads: shape.heads, keyValueHeads: shape.keyValueHeads,
-                               hidden: h, intermediate: m, vocabulary: vocabulary, maxPositions: c.maxPositionEmbeddings ?? 4096)
+        let options = try LlamaFamilyLayers.Options(c, path: path, eps: 1e-5, projectionBias: false, outputBias: false, mlpBias: false)
+        decoder = try PreNormDecoderStack(weights, architecture: "Phi-3", keys: c, options: options, tied: c.tieWordEmbeddings ?? false,
+                                          slidingWindow: config.slidingWindow, layer: Self.layer)
+        outputHeads = decoder.outputHeads
+        summary = decoder.summary(architecture: "phi3", maxPositions: c.maxPositionEmbeddings ?? 4096)
+    }
+
+    /// Layer `i`: Llama's, with q | k | v in `qkv_proj` and gate | up in `gate_up_proj`, no biases.
+    private static func layer(_ w: WeightLoader, _ i: Int, _ o: LlamaFamilyLayers.Options) throws -> PreNormDecoderLayer {
+        let (p, h, m, shape) = ("layers.\(i).", o.hidden, o.inner, o.shape)
+        var attention = SelfAttention(
+            qkv: try w.linear(p + "self_attn.qkv_proj", in: h, out: shape.queryWidth + 2 * shape.keyValueWidth, bias: false, base: true),
+            output: try w.linear(p + "self_attn.o_proj", in: shape.queryWidth, out: h, bias: false, base: true), shape: shape)
+        attention.transform = QueryKeyTransform(rotary: o.rotary)
+        let feedForward = FeedForward(gateUp: try w.linear(p + "mlp.gate_up_proj", in: h, out: 2 * m, bias: false, base: true),
+                                      down: try w.linear(p + "mlp.down_proj", in: m, out: h, bias: false, base: true),
+                                      activation: o.activation)
+        return PreNormDecoderLayer(inputNorm: try RMSNorm(w, p + "input_layernorm", dim: h, eps: o.eps), attention: attention,
+                                   postAttentionNorm: try RMSNorm(w, p + "post_attention_layernorm", dim: h, eps: o.eps),
+                                   feedForward: feedForward)
     }
 
     public func compute(_ input: ModelInput, _ options: ForwardOptions) throws -> ModelOutput {
-        let n = input.ids.count                             // tokens
-        let L = layers.count
-        let window = config.slidingWindow
-        var stack = StackPass(.encoder, layers: L, shape: shape, queries: n, keys: n, hidden: config.keys.hiddenSize,
-                              scales: StackPass.scales(1 / Float(shape.headDim).squareRoot(), layers: L),
-                              causal: true, slidingWindow: window, rotary: true, pass: options)
-        let mask = AttentionMask(keys: input.attentionMask, causal: true, window: window)
-        var x = embed(input.ids, in: embeddings)                                   // (n, h)
-        for l in stack.layerRange(input: &x) {
-            x = layers[l](x, mask: mask, stack: &stack, layer: l)                  // (n, h)
-            if l < L - 1 { stack.keepHidden(x, at: l + 1) }
-        }
-        x = finalNorm(x)
-        stack.keepHidden(x, at: L)
-        return ModelOutput(stacks: [.encoder: stack.stack], lastHidden: x)
+        decoder(input, options)
     }
 
-    public func forwardFLOPs(tokens n: Int) -> Double {
-        LlamaFamilyLayers.flops(tokens: n, layers: layers.count, hidden: config.keys.hiddenSize, shape: shape,
-                                inner: config.keys.intermediateSize, vocabulary: config.keys.vocabSize)
-    }
+    public func forwardFLOPs(tokens n: Int) -> Double { decoder.flops(tokens: n) }
 }
