@@ -21,12 +21,19 @@ enum ExperimentChecker {
         // a suite's variants, from files and templates, are too many to hold, and only their layers
         // and heads are checked here.
         let allVariants = experiment.inputs.isInline
+        // The data file rows of the inputs those variants come from, to name them in messages.
+        var origins: [String: String] = [:]
         if wordy || !scanPaths.isEmpty || allVariants {
             try plan.forEachGroup { group in
-                variantsByModel[group.model] += group.variants.filter { variant in
+                let kept = group.variants.filter { variant in
                     allVariants || (wordy && variant.interventionID != nil) || (scanPaths.contains(variant.path) && variant.intervention == nil)
                 }
+                variantsByModel[group.model] += kept
+                if !kept.isEmpty, let origin = group.input.origin { origins[group.input.id] = origin }
             }
+        }
+        func named(_ variant: Variant) -> String {
+            origins[variant.input].map { "\(variant.path) (\($0))" } ?? variant.path
         }
         for (m, spec) in experiment.models.enumerated() {
             let model = models[m]
@@ -43,16 +50,25 @@ enum ExperimentChecker {
                 }
                 // Words must be in every variant the intervention applies to.
                 let names = (intervention.intervention.from ?? []) + (intervention.intervention.to ?? []) + (intervention.intervention.words ?? [])
+                // A suite's many variants: a few named per missing word, the rest counted.
+                var missing: [String: (named: [String], more: Int)] = [:]
                 for variant in applied where !names.isEmpty {
                     let request = Executor.request(variant, spec, capture: [], watched: [])
                     guard let passes = try? model.passes(for: request) else { continue }
                     for name in names where !passes.contains(where: { !TraceWords.positions(of: name, in: InterventionRunner.words($0)).isEmpty }) {
-                        problem(intervention.position, "no word \"\(name)\" in \(variant.path) for model \(spec.name); limit the intervention with apply_to")
+                        var entry = missing[name] ?? ([], 0)
+                        if entry.named.count < rowsNamed { entry.named.append(named(variant)) } else { entry.more += 1 }
+                        missing[name] = entry
                     }
+                }
+                for name in names {
+                    guard let entry = missing[name] else { continue }
+                    problem(intervention.position, "no word \"\(name)\" in \(entry.named.joined(separator: ", "))"
+                            + (entry.more > 0 ? " and \(entry.more) more variants" : "") + " for model \(spec.name); limit the intervention with apply_to")
                 }
             }
             let summary = model.model.summary
-            checkInputs(experiment, model: model, spec: spec, problem: problem)
+            try checkInputs(experiment, model: model, spec: spec, problem: problem)
             checkExpectations(experiment, model: model, spec: spec, variants: variants, variantsKnown: allVariants, problem: problem)
             for scan in experiment.scans where scan.model == nil || scan.model == spec.name {
                 for layer in scan.layers ?? [] where layer >= summary.layers {
@@ -100,16 +116,37 @@ enum ExperimentChecker {
     }
 
     /// A decoder text is for an encoder-decoder, and an encoder-decoder needs one.
-    static func checkInputs(_ experiment: Experiment, model: LoadedModel, spec: ModelSpec, problem: (FilePosition, String) -> Void) {
+    /// Streamed (a suite's inputs are never all in memory); a data file's rows are named by row and
+    /// line, at most `rowsNamed` of them, the rest counted.
+    static func checkInputs(_ experiment: Experiment, model: LoadedModel, spec: ModelSpec, problem: (FilePosition, String) -> Void) throws {
         let encoderDecoder = model.model.taskHeads.contains(.seq2seq)
-        for input in experiment.inputs {
-            if input.decoder != nil, !encoderDecoder, let position = input.decoderPosition ?? input.position {
-                problem(position, "model \(spec.name) (\(model.modelType)) has no decoder: decoder: is only for encoder-decoder models (bart, marian, t5); leave it out")
-            } else if input.decoder == nil, encoderDecoder, let position = input.position {
-                problem(position, "model \(spec.name) (\(model.modelType)) is an encoder-decoder: give input \(input.id) the decoder's text with decoder: (the translation, for example)")
+        var fromRows: [String: (position: FilePosition, named: [String], more: Int)] = [:]   // by message
+        try experiment.inputs.forEach { _, input in
+            let message: String
+            if input.decoder != nil, !encoderDecoder {
+                message = "model \(spec.name) (\(model.modelType)) has no decoder: "
+                    + (input.origin == nil ? "decoder: is only for encoder-decoder models (bart, marian, t5); leave it out"
+                        : "a decoder column is only for encoder-decoder models (bart, marian, t5); leave it empty")
+            } else if input.decoder == nil, encoderDecoder {
+                message = "model \(spec.name) (\(model.modelType)) is an encoder-decoder: give "
+                    + (input.origin == nil ? "input \(input.id) the decoder's text with decoder:" : "every row the decoder's text in a decoder column")
+                    + " (the translation, for example)"
+            } else {
+                return
             }
+            guard let position = (input.origin == nil ? input.decoderPosition : nil) ?? input.position else { return }
+            guard let origin = input.origin else { return problem(position, message) }
+            var rows = fromRows[message] ?? (position, [], 0)
+            if rows.named.count < rowsNamed { rows.named.append("\(input.id) (\(origin))") } else { rows.more += 1 }
+            fromRows[message] = rows
+        }
+        for (message, rows) in fromRows {
+            problem(rows.position, message + "; rows: " + rows.named.joined(separator: ", ") + (rows.more > 0 ? " and \(rows.more) more" : ""))
         }
     }
+
+    /// The rows of a data file a problem names, at most.
+    static let rowsNamed = 5
 
     /// Layers and heads in range, words in every variant an attention expectation reads, pairs for
     /// mass expectations, and the variants an expectation names made with this model too.

@@ -351,7 +351,7 @@ final class SpecReader {
                     continue
                 }
                 fileNodes.append((path, fileNode, "\(key).file"))
-                result.append(.file(InputSet.File(url: url, path: path, format: format)))
+                result.append(.file(InputSet.File(url: url, path: path, format: format, position: position(fileNode, "\(key).file"))))
                 continue
             }
             if let chatNode = value("chat") {

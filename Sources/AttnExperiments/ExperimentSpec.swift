@@ -149,6 +149,9 @@ public struct InputSpec: Sendable, Equatable {
     /// `decoder:` (for problems only the model can find); nil when not read from a file.
     public var position: FilePosition? = nil
     public var decoderPosition: FilePosition? = nil
+    /// The data file's row that made the input (`pairs.csv row 12, line 13`), for messages; nil
+    /// for an input written in the experiment file or made by a template.
+    public var origin: String? = nil
 }
 
 /// Which sentence a perturbation edits.

@@ -17,6 +17,8 @@ public struct InputSet: Sendable, Sequence {
         var skipped: Set<Int> = []
         /// SHA-256 of the file's bytes, once validated.
         public internal(set) var hash = ""
+        /// Where the experiment file names it (its `file:` entry).
+        var position: FilePosition? = nil
     }
 
     public enum Source: Sendable, Equatable {
@@ -140,7 +142,8 @@ public struct InputSet: Sendable, Sequence {
         if let problem = PathComponent.problem(with: id) {
             return bad("the id \(JSONText.quote(id)) cannot name a file or folder: \(problem)")
         }
-        return .success(InputSpec(id: id, a: a, b: b, decoder: row.fields["decoder"].flatMap { $0.isEmpty ? nil : $0 }, baseName: "base"))
+        return .success(InputSpec(id: id, a: a, b: b, decoder: row.fields["decoder"].flatMap { $0.isEmpty ? nil : $0 }, baseName: "base",
+                                  position: file.position, origin: "\(file.path) row \(row.number), line \(row.line)"))
     }
 
     // MARK: validation

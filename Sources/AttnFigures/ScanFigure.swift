@@ -24,6 +24,11 @@ public struct ScanFigureData: Sendable {
 /// cells outlined with their value written in, and the target's and the source's values in the
 /// caption.
 enum ScanFigure {
+    /// The largest cell (points) of a scan figure whose width is not given, and the narrowest page
+    /// it shrinks to (its title and caption still fit).
+    static let largestCell = 30.0
+    static let narrowestPage = 170.0
+
     static func draw(_ input: FigureInput, options: FigureOptions, format: FigureFormat) throws -> RenderedFigure {
         guard let data = input.scan, let matrix = input.matrices.first else {
             throw FigureError("the scan figure draws a scan", hint: "build its input with FigureInputs.scan(…)")
@@ -35,8 +40,18 @@ enum ScanFigure {
         let map = options.colorMap.isDiverging ? options.colorMap : .rdbu
         let scale = ColorScale(map: map, minimum: options.minimum ?? -end, maximum: options.maximum ?? end, gamma: options.gamma ?? 1)
         let strongest = present.sorted { (abs(values[$0]), -$0) > (abs(values[$1]), -$1) }.prefix(options.topCount).map { ($0 / columns, $0 % columns) }
-        let plot = try MatrixPlot(input: input, options: options, cellValues: values, scale: scale, legend: nil,
-                                  priorityRows: strongest.map(\.0), priorityColumns: strongest.map(\.1))
+        func layout(_ options: FigureOptions) throws -> MatrixPlot {
+            try MatrixPlot(input: input, options: options, cellValues: values, scale: scale, legend: nil,
+                           priorityRows: strongest.map(\.0), priorityColumns: strongest.map(\.1))
+        }
+        var plot = try layout(options)
+        // A small scan (a tiny model's 2 × 2) would fill the column with a few huge cells: unless a
+        // width was asked for, the page narrows until its cells are of a readable size.
+        if options.width == nil, plot.cell > Self.largestCell {
+            var narrower = options
+            narrower.width = max(Self.narrowestPage, plot.pageWidth - (plot.cell - Self.largestCell) * Double(columns))
+            plot = try layout(narrower)
+        }
         let canvas = try Canvas(format: format, width: plot.pageWidth, height: plot.pageHeight, dpi: options.dpi, title: plot.title)
         plot.drawBase(on: canvas)
         for index in data.missing {

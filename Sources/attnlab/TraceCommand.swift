@@ -159,9 +159,12 @@ struct TraceCommand: ParsableCommand {
         case (.json, let path?):
             try AtomicFile.write(TraceJSON.encode(trace), toOutput: path)
             if path != "-" { print("wrote \(path)") }
+        case (_, "-"?):
+            try AtomicFile.write(try TraceFile.encode(trace), toOutput: "-")
         case (_, let path?):
-            try AtomicFile.write(try TraceFile.encode(trace), toOutput: path)
-            if path != "-" { print("wrote \(path)") }
+            // Streamed tensor by tensor: no second copy of a 512-token trace in memory.
+            try TraceFile.write(trace, to: URL(fileURLWithPath: path))
+            print("wrote \(path)")
         default:
             print(TraceSummary.render(trace, model: summary))
         }

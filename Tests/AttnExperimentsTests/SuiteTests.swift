@@ -113,6 +113,40 @@ import Testing
         #expect(error("name: x\nmodels: [{id: m}]\ninputs: [{file: rows.jsonl}]\n").contains("rows.jsonl row 2 (line 2): it is not a JSON object"))
     }
 
+    /// What only the model can tell about rows of a data file (a decoder text for a model without a
+    /// decoder, a word an intervention needs) is reported at the `file:` entry, naming the rows by
+    /// number and line, a few of them and the rest counted; nothing runs.
+    @Test func theCheckerNamesTheRowsOfADataFile() throws {
+        var csv = "id,a,b,decoder\nx1,the cat sat.,a cat sat.,\n"
+        for n in 2 ... 8 { csv += "x\(n),the dog sat.,a dog sat.,\n" }
+        for n in 1 ... 7 { csv += "d\(n),the cat sat.,a cat sat.,le chat\n" }
+        try write(csv, "rows.csv")
+        try write("{\"id\": \"j1\", \"a\": \"the bird sang.\", \"b\": \"a bird sang.\"}\n", "more.jsonl")
+        let experiment = try parse("""
+        name: x
+        models: [{id: sentence-transformers/all-MiniLM-L6-v2, name: minilm}]
+        inputs:
+          - file: rows.csv
+          - file: more.jsonl
+        interventions:
+          - { id: k, knockout: { from: [sat], to: [cat], layers: [1] }, apply_to: [base] }
+        """)
+        let runs = folder.appendingPathComponent("runs")
+        #expect { try Executor.run(experiment, options: RunOptions(runsFolder: runs, locator: locator)) } throws: { error in
+            let text = "\(error)"
+            let lines = ["x.yaml:4:11: inputs[0].file: model minilm (bert) has no decoder: a decoder column is only for encoder-decoder models "
+                         + "(bart, marian, t5); leave it empty; rows: d1 (rows.csv row 9, line 10), d2 (rows.csv row 10, line 11), "
+                         + "d3 (rows.csv row 11, line 12), d4 (rows.csv row 12, line 13), d5 (rows.csv row 13, line 14) and 2 more",
+                         "x.yaml:7:5: interventions[0]: no word \"cat\" in x2/base+k (rows.csv row 2, line 3), x3/base+k (rows.csv row 3, line 4), "
+                         + "x4/base+k (rows.csv row 4, line 5), x5/base+k (rows.csv row 5, line 6), x6/base+k (rows.csv row 6, line 7) "
+                         + "and 3 more variants for model minilm",
+                         "x.yaml:7:5: interventions[0]: no word \"sat\" in j1/base+k (more.jsonl row 1, line 1) for model minilm"]
+            for line in lines where !text.contains(line) { Issue.record("\(line)\nnot in:\n\(text)") }
+            return true
+        }
+        #expect(!FileManager.default.fileExists(atPath: runs.appendingPathComponent("x").path), "nothing was written")
+    }
+
     @Test func missingLexiconsAndBadTemplatesAreOneClearError() {
         #expect(error("name: x\nmodels: [{id: m}]\nlexicons: {syn: nowhere.txt}\ninputs: [{id: i, a: x}]\n")
             .contains("lexicons.syn: ") && error("name: x\nmodels: [{id: m}]\nlexicons: {syn: nowhere.txt}\ninputs: [{id: i, a: x}]\n").contains("nowhere.txt"))
