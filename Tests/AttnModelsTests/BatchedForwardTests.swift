@@ -104,12 +104,16 @@ import Testing
 
     /// Traces of a batch of requests (the similarity task: three passes each) match traces of one
     /// request at a time.
+    /// Passes with the same tokens run once (the first two share sentence A; the last is the first
+    /// swapped, whose two sentence passes are the first's): each trace is still its own.
     @Test func batchedTracesMatchOneAtATime() throws {
         let loaded = try LoadedModel(folder: ModelFolder(id: "sentence-transformers/all-MiniLM-L6-v2",
                                                          url: try Fixtures.realModel("sentence-transformers/all-MiniLM-L6-v2")))
         let requests = [("the eminem tune was totally awesome.", "dude, that song from eminem was sick!"),
+                        ("the eminem tune was totally awesome.", "dude, that song from eminem was terrific!"),
                         ("a film about cats", "a movie about a cat, and about dogs too"),
-                        ("short", "a much longer second sentence that runs on for a while")]
+                        ("short", "a much longer second sentence that runs on for a while"),
+                        ("dude, that song from eminem was sick!", "the eminem tune was totally awesome.")]
             .map { TraceRequest(a: $0.0, b: $0.1, capture: [.qkv]) }
         let batched = try loaded.trace(batch: requests)
         for (request, trace) in zip(requests, batched) {

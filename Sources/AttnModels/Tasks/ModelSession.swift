@@ -185,8 +185,18 @@ public final class LoadedModel: @unchecked Sendable {
     public func trace(batch requests: [TraceRequest]) throws -> [Trace] {
         guard let first = requests.first else { return [] }
         let passLists = try requests.map { try passes(for: $0) }
-        let inputs = passLists.joined().map { ModelInput(ids: $0.encoding.ids, typeIds: $0.encoding.typeIds, decoderIds: $0.decoding?.ids) }
-        let results = try model.forward(inputs, options: ForwardOptions(capture: first.capture, threads: first.threads))
+        // Passes with the same tokens run once: the variants of an input share most sentence
+        // passes (sentence A of every variant that edits only B; a swap's two sentences).
+        var slots: [PassTokens: Int] = [:], unique: [ModelInput] = [], slotOfPass: [Int] = []
+        for pass in passLists.joined() {
+            let key = PassTokens(ids: pass.encoding.ids, typeIds: pass.encoding.typeIds, decoderIds: pass.decoding?.ids)
+            if let slot = slots[key] { slotOfPass.append(slot); continue }
+            slots[key] = unique.count
+            slotOfPass.append(unique.count)
+            unique.append(ModelInput(ids: key.ids, typeIds: key.typeIds, decoderIds: key.decoderIds))
+        }
+        let computed = try model.forward(unique, options: ForwardOptions(capture: first.capture, threads: first.threads))
+        let results = slotOfPass.map { computed[$0] }
         var start = 0
         return try zip(requests, passLists).map { request, passes in
             let mine = Array(results[start ..< start + passes.count])
@@ -197,6 +207,13 @@ public final class LoadedModel: @unchecked Sendable {
             }
             return makeTrace(request, task: task, joint: passes[0], output: mine[0], outputs: outputs, logits: logits, interventions: [])
         }
+    }
+
+    /// What a forward pass reads of its input: passes equal in these give the same output.
+    private struct PassTokens: Hashable {
+        var ids: [Int]
+        var typeIds: [Int]
+        var decoderIds: [Int]?
     }
 
     private func makeTrace(_ request: TraceRequest, task: ModelTask, joint: PassInput, output: ModelOutput, outputs: TraceOutputs,
