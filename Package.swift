@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "AttnExperiments", dependencies: ["AttnCore", "AttnModels", "AttnDiff", "Yams"]),
         .target(name: "AttnViews", dependencies: ["AttnCore", "AttnDiff"],
                 resources: [.copy("Resources")]),
-        .target(name: "AttnFigures", dependencies: ["AttnCore", "AttnDiff", "CCairo"]),
+        .target(name: "AttnFigures", dependencies: ["AttnCore", "AttnDiff", "CCairo", "CZlib"]),
         // libgit2 behind a Swift API: read objects, status, log, an atomic commit of a set of paths.
         .target(name: "AttnGit", dependencies: ["AttnCore", "CGit2"]),
         .target(name: "AttnSnapshots", dependencies: ["AttnCore", "AttnDiff", "AttnGit"]),

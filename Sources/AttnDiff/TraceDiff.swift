@@ -140,7 +140,20 @@ public struct TraceDiff: Sendable {
         jensenShannon(normalised(p), normalised(q))
     }
 
+    /// The indices of the `k` largest values, largest first (ties: the lower index first): one pass
+    /// keeping the best `k`, as sorting the row for every query of every head costs a run dearly.
     static func top(_ row: [Double], _ k: Int) -> [Int] {
-        Array(row.indices.sorted { row[$0] != row[$1] ? row[$0] > row[$1] : $0 < $1 }.prefix(k))
+        guard k > 0 else { return [] }
+        func before(_ a: Int, _ b: Int) -> Bool { row[a] != row[b] ? row[a] > row[b] : a < b }
+        var best: [Int] = []
+        best.reserveCapacity(k + 1)
+        for index in row.indices {
+            guard best.count < k || before(index, best[best.count - 1]) else { continue }
+            var slot = best.count
+            while slot > 0, before(index, best[slot - 1]) { slot -= 1 }
+            best.insert(index, at: slot)
+            if best.count > k { best.removeLast() }
+        }
+        return best
     }
 }

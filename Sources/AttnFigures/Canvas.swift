@@ -353,11 +353,7 @@ final class Canvas {
         switch format {
         case .png:
             cairo_surface_flush(surface)
-            let closure = Unmanaged.passUnretained(sink).toOpaque()
-            let status = cairo_surface_write_to_png_stream(surface, appendToSink, closure)
-            guard status == CAIRO_STATUS_SUCCESS else {
-                throw FigureError("cairo cannot encode the PNG (\(String(cString: cairo_status_to_string(status))))")
-            }
+            return try PNGEncoder.encode(surface)
         case .pdf, .svg:
             cairo_surface_finish(surface)
             let status = cairo_surface_status(surface)

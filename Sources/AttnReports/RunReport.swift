@@ -162,8 +162,10 @@ public enum RunReport {
         for record in records { byKey["\(record.model) \(record.variant.path)"] = record }
         var html = "<h2>Variants</h2><table><tr><th>variant</th><th>change</th><th>text</th>"
         html += models.map { "<th>\(Markup.escape($0))</th>" }.joined() + "</tr>"
+        var firstByPath: [String: Manifest.VariantRecord] = [:]
+        for record in records where firstByPath[record.variant.path] == nil { firstByPath[record.variant.path] = record }
         for path in orderedPaths(records) {
-            guard let first = records.first(where: { $0.variant.path == path }) else { continue }
+            guard let first = firstByPath[path] else { continue }
             let variant = first.variant
             let text = Markup.escape(variant.a) + (variant.b.map { "<br><span class=\"b\">" + Markup.escape($0) + "</span>" } ?? "")
             html += "<tr\(variant.intervention == nil ? "" : " class=\"intervened\"")><td><code>\(Markup.escape(path))</code></td>"
@@ -189,18 +191,25 @@ public enum RunReport {
 
     /// The variants' paths in run order, each intervened variant right after the one it changes.
     static func orderedPaths(_ records: [Manifest.VariantRecord]) -> [String] {
-        var paths: [String] = []
-        for record in records where !paths.contains(record.variant.path) { paths.append(record.variant.path) }
-        let parents = paths.filter { path in records.first { $0.variant.path == path }?.variant.intervention == nil }
-        var ordered: [String] = []
-        for parent in parents {
-            ordered.append(parent)
-            ordered += paths.filter { path in
-                guard let variant = records.first(where: { $0.variant.path == path })?.variant, variant.intervention != nil else { return false }
-                return "\(variant.input)/\(variant.parentName)" == parent
+        // By dictionary, not by search: a report may list thousands of variants.
+        var paths: [String] = [], variants: [String: Variant] = [:]
+        for record in records where variants[record.variant.path] == nil {
+            variants[record.variant.path] = record.variant
+            paths.append(record.variant.path)
+        }
+        var intervened: [String: [String]] = [:]   // by the path of the variant they change, in run order
+        for path in paths {
+            guard let variant = variants[path], variant.intervention != nil else { continue }
+            intervened["\(variant.input)/\(variant.parentName)", default: []].append(path)
+        }
+        var ordered: [String] = [], placed: Set<String> = []
+        for path in paths where variants[path]?.intervention == nil {
+            for each in [path] + (intervened[path] ?? []) {
+                ordered.append(each)
+                placed.insert(each)
             }
         }
-        return ordered + paths.filter { !ordered.contains($0) }
+        return ordered + paths.filter { !placed.contains($0) }
     }
 
     /// What a variant changes: the perturbation, and for an intervened variant what it does inside the model.

@@ -89,4 +89,16 @@ import Testing
                           provenance: Provenance(model: "x", architecture: "bert"))
         #expect(throws: CoreError.self) { try TraceDiff.compare(small, Self.trace(heads: [Self.uniform(), Self.uniform(), Self.uniform(), Self.uniform()])) }
     }
+
+    /// The top-k of a row (for "top-3 changed") are those a full sort gives, ties to the lower index.
+    @Test func topKIsWhatASortGives() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0 ..< 300 {
+            let row = (0 ..< Int.random(in: 0 ... 30, using: &generator)).map { _ in Double(Int.random(in: 0 ... 6, using: &generator)) / 6 }
+            for k in 0 ... 5 {
+                let sorted = Array(row.indices.sorted { row[$0] != row[$1] ? row[$0] > row[$1] : $0 < $1 }.prefix(k))
+                #expect(TraceDiff.top(row, k) == sorted, "\(row), k \(k)")
+            }
+        }
+    }
 }

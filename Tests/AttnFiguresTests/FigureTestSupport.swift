@@ -46,6 +46,9 @@ struct DecodedPNG {
         return RGB(Double((value >> 16) & 0xFF) / 255, Double((value >> 8) & 0xFF) / 255, Double(value & 0xFF) / 255)
     }
 
+    /// The pixel at (x, y) as cairo holds it: premultiplied ARGB.
+    func pixel(x: Int, y: Int) -> UInt32 { pixels[y * width + x] }
+
     /// How many pixels differ from white.
     var inkedPixels: Int { pixels.filter { $0 & 0xFFFFFF != 0xFFFFFF }.count }
 }
