@@ -140,8 +140,11 @@ public enum ScanRunner {
             if !batch.isEmpty { batches.append(batch) }
         }
         let outputs = UnsafeMutableBufferPointer<[PassRole: ModelOutput]>.allocate(capacity: cells.count)
-        defer { outputs.deallocate() }
         outputs.initialize(repeating: [:])
+        defer {
+            _ = outputs.deinitialize()
+            outputs.deallocate()
+        }
         let errors = ErrorBox()
         let next = CellCounter()
         BLAS.setThreads(1)
@@ -166,7 +169,6 @@ public enum ScanRunner {
             let patched = try value(targetRequest, targetPasses) { pass in outputs[index][pass.role] ?? baseline[pass.role]! }
             slots[index] = patched - targetValue
         }
-        if let error = errors.first { throw error }
         let effects = layers.indices.map { row in columns.indices.map { slots[row * columns.count + $0] } }
         let skipped = cells.indices.filter { skippedCells.contains($0) }.map { "\(cells[$0].0),\(cells[$0].1)" }
         return ScanResult(stack: spec.stack, site: spec.site, mode: spec.mode, metric: spec.metric.description,
