@@ -118,10 +118,7 @@ extension ScanSnapshot: Decodable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         formatVersion = try c.decode(Int.self, forKey: .formatVersion)
-        guard formatVersion <= Self.formatVersion else {
-            throw SnapshotError("snapshot format version \(formatVersion) is newer than this attnlab reads (\(Self.formatVersion))",
-                                hint: "update attnlab")
-        }
+        try SnapshotError.checkVersion(formatVersion, reads: Self.formatVersion)
         model = try c.decode(String.self, forKey: .model)
         id = try c.decode(String.self, forKey: .scan)
         let layers = try c.decode([Int].self, forKey: .layers), columns = try c.decode([String].self, forKey: .columns)

@@ -16,3 +16,12 @@ public struct SnapshotError: ExplainedError, Equatable, Sendable {
         self.hint = hint
     }
 }
+
+extension SnapshotError {
+    /// Refuses a snapshot file written by a newer attnlab than this one, which reads up to `reads`.
+    static func checkVersion(_ version: Int, reads: Int) throws {
+        guard version <= reads else {
+            throw SnapshotError("snapshot format version \(version) is newer than this attnlab reads (\(reads))", hint: "update attnlab")
+        }
+    }
+}

@@ -319,10 +319,7 @@ extension ExperimentSnapshot: Decodable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         formatVersion = try c.decode(Int.self, forKey: .formatVersion)
-        guard formatVersion <= Self.formatVersion else {
-            throw SnapshotError("snapshot format version \(formatVersion) is newer than this attnlab reads (\(Self.formatVersion))",
-                                hint: "update attnlab")
-        }
+        try SnapshotError.checkVersion(formatVersion, reads: Self.formatVersion)
         attnlabVersion = try c.decode(String.self, forKey: .attnlabVersion)
         let e = try c.nestedContainer(keyedBy: ExperimentKeys.self, forKey: .experiment)
         name = try e.decode(String.self, forKey: .name)
@@ -410,10 +407,7 @@ extension VariantSnapshot: Decodable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         formatVersion = try c.decode(Int.self, forKey: .formatVersion)
-        guard formatVersion <= Self.formatVersion else {
-            throw SnapshotError("snapshot format version \(formatVersion) is newer than this attnlab reads (\(Self.formatVersion))",
-                                hint: "update attnlab")
-        }
+        try SnapshotError.checkVersion(formatVersion, reads: Self.formatVersion)
         model = try c.decode(String.self, forKey: .model)
         input = try c.decode(String.self, forKey: .input)
         variant = try c.decode(String.self, forKey: .variant)
