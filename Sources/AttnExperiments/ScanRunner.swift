@@ -116,6 +116,12 @@ public enum ScanRunner {
         var skippedCells = Set<Int>()
         for (row, layer) in layers.enumerated() {
             var batch: [CellPass] = [], rows = 0
+            // The target's residual stream entering this layer, once per pass: every cell resumes from it.
+            var resumes: [PassRole: Tensor] = [:]
+            for role in roles where !unchanged.contains(role) {
+                let residual = residuals[role]!.recording(Site(spec.stack, layer, .residual))!
+                resumes[role] = Tensor(shape: [residual.rows, residual.columns], scalars: residual.values)
+            }
             for columnIndex in columns.indices {
                 let cell = row * columns.count + columnIndex
                 for role in roles where !unchanged.contains(role) {
@@ -125,15 +131,13 @@ public enum ScanRunner {
                         continue
                     }
                     if edits.isEmpty { continue }
-                    let residual = residuals[role]!.recording(Site(spec.stack, layer, .residual))!
-                    let resume = Tensor(shape: [residual.rows, residual.columns], scalars: residual.values)
                     let pass = passByRole[role]!
                     if !batch.isEmpty, rows + pass.encoding.count > scanBatchRows || batch.count == scanBatchPasses {
                         batches.append(batch)
                         (batch, rows) = ([], 0)
                     }
                     batch.append(CellPass(cell: cell, role: role, pass: pass,
-                                          plan: SitePlan(edits: edits, resume: [spec.stack: (layer, resume)])))
+                                          plan: SitePlan(edits: edits, resume: [spec.stack: (layer, resumes[role]!)])))
                     rows += pass.encoding.count
                 }
             }
