@@ -72,10 +72,15 @@ class View:
     def iframe(self):
         """The `<iframe srcdoc=…>` element: the page escaped as an attribute, and a load handler that
         fits the frame to the page's height whenever it changes (same-origin: srcdoc frames inherit
-        the notebook's origin). Without scripts the frame keeps its estimated height."""
+        the notebook's origin). A page whose layout follows the frame's size (a scroll bar that comes
+        and goes) can change height as the frame is fitted without the observer hearing of it, so the
+        height is also checked five times a second for the first ten seconds. Without scripts the
+        frame keeps its estimated height."""
         fit = ("(function(f){try{var d=f.contentDocument,r=d.documentElement;"
-               "var fit=function(){f.style.height=Math.min(Math.ceil(r.offsetHeight)+2," + str(self.max_height) + ")+'px'};"
-               "fit();if(window.ResizeObserver)new ResizeObserver(fit).observe(r)}catch(e){}})(this)")
+               "var fit=function(){var h=Math.min(Math.ceil(r.offsetHeight)+2," + str(self.max_height) + ")+'px';"
+               "if(f.style.height!==h)f.style.height=h};"
+               "fit();if(window.ResizeObserver)new ResizeObserver(fit).observe(r);"
+               "var n=0,t=setInterval(function(){fit();if(++n>=50)clearInterval(t)},200)}catch(e){}})(this)")
         return (f'<iframe class="{FRAME_CLASS}" srcdoc="{html.escape(self.html, quote=True)}" '
                 f'style="width:100%;height:{self.height}px;border:0;display:block" '
                 f'onload="{html.escape(fit, quote=True)}"></iframe>')
