@@ -6,21 +6,56 @@ import Foundation
 public enum BLAS {
     /// Sets the number of threads OpenBLAS uses (it reads OPENBLAS_NUM_THREADS only when loaded).
     public static func setThreads(_ count: Int) {
+        chooseKernels()
         openblas_set_num_threads(Int32(max(1, count)))
     }
 
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
-    /// The kernel family OpenBLAS chose for this CPU (`Haswell`, `SkylakeX`, `Prescott`, …).
+    /// The kernel family OpenBLAS is using (`Haswell`, `SkylakeX`, `Prescott`, …).
     public static var coreName: String { String(cString: openblas_get_corename()) }
 
-    /// The kernel family this CPU should get, when OpenBLAS chose a generic one: inside some virtual
-    /// machines it does not recognise the CPU and falls back to SSE3 kernels ("Prescott") that are
-    /// three times slower. Nil when OpenBLAS's choice is fine.
-    public static func betterCore(cpuFlags: Set<String>) -> String? {
+    /// Switches OpenBLAS to the kernels `betterCore` names for this CPU, once per process, before
+    /// the first product (`setThreads` and `Parallel.run` call it). OpenBLAS reads OPENBLAS_CORETYPE
+    /// only when it loads, so the kernels are chosen again in place through its own entry points
+    /// (present in every build that chooses kernels at run time; without them nothing changes). A
+    /// user's own OPENBLAS_CORETYPE is left alone.
+    public static func chooseKernels() { _ = kernelChoice }
+
+    private static let kernelChoice: Void = {
+        guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
+              let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return }
+        func field(_ name: String) -> String {
+            guard let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix(name) }),
+                  let colon = line.firstIndex(of: ":") else { return "" }
+            return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        let flags = Set(field("flags").split(separator: " ").map(String.init))
+        guard let core = betterCore(current: coreName, cpuFlags: flags, vendor: field("vendor_id")),
+              let process = dlopen(nil, RTLD_LAZY),   // the process's global symbols, OpenBLAS's among them
+              let quit = dlsym(process, "gotoblas_dynamic_quit"),
+              let initialise = dlsym(process, "gotoblas_dynamic_init") else { return }
+        typealias EntryPoint = @convention(c) () -> Void
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        unsafeBitCast(quit, to: EntryPoint.self)()
+        unsafeBitCast(initialise, to: EntryPoint.self)()
+        unsetenv("OPENBLAS_CORETYPE")   // child processes choose for themselves
+    }()
+
+    /// The kernel family this CPU should get, or nil when OpenBLAS's choice (`current`) is fine:
+    /// inside some virtual machines OpenBLAS does not recognise the CPU and falls back to SSE3
+    /// kernels ("Prescott") that are three times slower.
+    ///
+    /// On AMD's AVX-512 CPUs (Zen 4) OpenBLAS picks its Intel AVX-512 kernels, and its AVX2
+    /// ("Haswell") sgemm is 4–16% faster there; it is not chosen, because it rounds a row
+    /// differently depending on how many rows share the call (its 12-row tiles): a batch would no
+    /// longer give each input the bits it gets alone, nor two threads the bits of one. The
+    /// AVX-512 kernels give the same bits either way. `OPENBLAS_CORETYPE=Haswell` trades that for
+    /// the speed.
+    public static func betterCore(current: String, cpuFlags: Set<String>, vendor: String) -> String? {
         let generic: Set<String> = ["prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai",
                                     "coppermine", "northwood", "banias", "unknown"]
-        guard generic.contains(coreName.lowercased()) else { return nil }
+        guard generic.contains(current.lowercased()) else { return nil }
         if cpuFlags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) { return "SkylakeX" }
         if cpuFlags.isSuperset(of: ["avx2", "fma"]) { return "Haswell" }
         return nil

@@ -52,6 +52,6 @@ func runCommandLine() -> Never {
     }
 }
 
-OpenBLASKernels.ensureFast()
+BLAS.chooseKernels()
 Parallel.configureAllocator()
 runCommandLine()

@@ -32,6 +32,27 @@ import Testing
         #expect(abs(rows[11] - 1.0 / 9) < 1e-6)
     }
 
+    /// The BLAS kernels a CPU gets: OpenBLAS's own choice unless it fell back to generic kernels.
+    @Test func openBLASKernelsAreChosenForTheCPU() {
+        let avx2: Set<String> = ["sse2", "avx", "avx2", "fma"]
+        let avx512 = avx2.union(["avx512f", "avx512bw", "avx512vl", "avx512dq"])
+        #expect(BLAS.betterCore(current: "Prescott", cpuFlags: avx512, vendor: "GenuineIntel") == "SkylakeX")
+        #expect(BLAS.betterCore(current: "Prescott", cpuFlags: avx2, vendor: "AuthenticAMD") == "Haswell")
+        #expect(BLAS.betterCore(current: "Prescott", cpuFlags: ["sse2", "sse3"], vendor: "GenuineIntel") == nil)
+        // Kept: the AVX-512 kernels give a row the same bits whichever rows share its product.
+        #expect(BLAS.betterCore(current: "Cooperlake", cpuFlags: avx512, vendor: "AuthenticAMD") == nil)
+        #expect(BLAS.betterCore(current: "Haswell", cpuFlags: avx2, vendor: "GenuineIntel") == nil)
+        // This process: once chosen, OpenBLAS does not run generic kernels on an AVX2 CPU.
+        BLAS.chooseKernels()
+        #expect(!["prescott", "unknown"].contains(BLAS.coreName.lowercased()) || !avx2.isSubset(of: Self.cpuFlags))
+    }
+
+    private static var cpuFlags: Set<String> {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let line = cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") } ?? ""
+        return Set(line.split(separator: " ").map(String.init))
+    }
+
     @Test func linearMatchesTheDefinition() {
         let layer = Linear(weight: Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6]), bias: Tensor(shape: [2], scalars: [0.5, -1]))
         let y = layer(Tensor(shape: [2, 3], scalars: [1, 0, -1, 2, 1, 0]))
