@@ -30,7 +30,8 @@ test: setup
 	$(BIN_DEBUG) snapshot check Experiments/paraphrase-eminem.yaml
 	$(BIN_DEBUG) snapshot check Experiments/paraphrase-suite.yaml
 	$(BIN_DEBUG) snapshot check Experiments/capital-cities.yaml
-	$(SWIFT) test
+	@# The tests' scratch folders go into one folder, removed afterwards whatever the outcome.
+	scratch=$$(mktemp -d -t attnlab-tests-XXXXXX) && TMPDIR=$$scratch $(SWIFT) test; status=$$?; rm -rf "$$scratch"; exit $$status
 	$(MAKE) --no-print-directory python-test
 	$(MAKE) --no-print-directory readme-test
 

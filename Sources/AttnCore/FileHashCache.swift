@@ -24,8 +24,9 @@ public final class FileHashCache: @unchecked Sendable {
     /// The cache file, or nil for no cache (hash every time).
     public let url: URL?
     private let lock = NSLock()
-    /// Entries most recently read from or written to `url`.
+    /// Entries most recently read from or written to `url`, and that file's stamp then.
     private var entries: [String: Entry]?
+    private var entriesStamp: Stamp?
     /// At most this many files are remembered (beyond it, entries are dropped in path order).
     static let limit = 4096
 
@@ -66,10 +67,13 @@ public final class FileHashCache: @unchecked Sendable {
                      inode: UInt64(info.st_ino), device: UInt64(info.st_dev))
     }
 
-    /// The entries on disk (read again each time the cache is consulted, so that other processes'
-    /// additions are seen), keeping only well-formed ones.
+    /// The entries on disk (read again whenever the cache file has changed, so that other
+    /// processes' additions are seen), keeping only well-formed ones.
     private func load() -> [String: Entry] {
-        guard let url, let data = FileManager.default.contents(atPath: url.path),
+        guard let url else { return entries ?? [:] }
+        let fileStamp = Self.stamp(url.path)
+        if let entries, fileStamp != nil, fileStamp == entriesStamp { return entries }
+        guard let data = FileManager.default.contents(atPath: url.path),
               let decoded = try? JSONDecoder().decode([String: Entry].self, from: data)
         else { return entries ?? [:] }
         let valid = decoded.filter { path, entry in
@@ -77,11 +81,15 @@ public final class FileHashCache: @unchecked Sendable {
                 && entry.sha256.utf8.allSatisfy { (48 ... 57).contains($0) || (97 ... 102).contains($0) }
         }
         entries = valid
+        entriesStamp = fileStamp
         return valid
     }
 
+    /// Adds an entry, dropping those of files that are gone or have changed since (their digests
+    /// can never be used again: tests and temporary folders would otherwise fill the cache, and
+    /// every command reads all of it).
     private func store(_ key: String, _ entry: Entry) {
-        var all = load()
+        var all = load().filter { path, old in Self.stamp(path) == old.stamp }
         all[key] = entry
         if all.count > Self.limit {
             for old in all.keys.sorted().prefix(all.count - Self.limit) where old != key { all[old] = nil }
@@ -92,5 +100,6 @@ public final class FileHashCache: @unchecked Sendable {
         encoder.outputFormatting = [.sortedKeys]
         guard let data = try? encoder.encode(all) else { return }
         try? AtomicFile.write(data, to: url)
+        entriesStamp = Self.stamp(url.path)
     }
 }

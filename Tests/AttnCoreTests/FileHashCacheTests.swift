@@ -62,6 +62,26 @@ import Testing
         #expect(try FileHashCache(url: cacheURL).sha256(ofFileAt: path) == SHA256.hash(Data("weights".utf8)))
     }
 
+    /// Files that are gone or changed leave the cache when another file is hashed, so that
+    /// temporary models (tests, scratch folders) do not fill the file every command reads.
+    @Test func entriesOfDeletedFilesAreDropped() throws {
+        let cacheURL = folder.appendingPathComponent("file-hashes.json")
+        let cache = FileHashCache(url: cacheURL)
+        let kept = try write("kept", "kept.bin"), deleted = try write("deleted", "deleted.bin"), changed = try write("changed", "changed.bin")
+        for path in [kept, deleted, changed] { _ = try cache.sha256(ofFileAt: path) }
+        try FileManager.default.removeItem(atPath: deleted)
+        usleep(20_000)
+        _ = try write("changed again", "changed.bin")
+        _ = try cache.sha256(ofFileAt: try write("new", "new.bin"))
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: cacheURL)) as? [String: Any]
+        #expect(Set(object?.keys.map { $0 } ?? []) == [kept, folder.appendingPathComponent("new.bin").path])
+        // Another process's addition is seen by this one.
+        let other = try write("other", "other.bin")
+        _ = try FileHashCache(url: cacheURL).sha256(ofFileAt: other)
+        try plant(String(repeating: "cd", count: 32), for: other, in: cacheURL)
+        #expect(try cache.sha256(ofFileAt: other) == String(repeating: "cd", count: 32))
+    }
+
     @Test func withoutACacheFileEveryCallHashes() throws {
         let path = try write("weights")
         #expect(try FileHashCache(url: nil).sha256(ofFileAt: path) == SHA256.hash(Data("weights".utf8)))
