@@ -79,19 +79,36 @@ public struct TraceDiff: Sendable {
         var deltas: [HeadDelta] = []
         var wordTotals = [Double](repeating: 0, count: shared.count)
         var wordBest = [(Double, Int, Int)](repeating: (-1, 0, 0), count: shared.count)
+        // Buffers reused for every head and row (a run compares thousands of variants): each word
+        // matrix, each pair of normalised rows, each row's top k.
+        let m = shared.count
+        var rowsA = [Float](repeating: 0, count: m * m), rowsB = rowsA
+        var p = [Double](repeating: 0, count: m), q = p
+        var topP = [Int](repeating: 0, count: k + 1), topQ = topP
+        let tokensA = alignment.commonTokens(side: .a), tokensB = alignment.commonTokens(side: .b)
+        try alignment.checkSquare(stackA.attention, side: .a)
+        try alignment.checkSquare(stackB.attention, side: .b)
+        func wordMatrix(_ stack: AttentionStack, _ l: Int, _ h: Int, _ tokens: [[Int]], into target: inout [Float]) {
+            let (n, keys) = (stack.attention.shape[2], stack.attention.shape[3])
+            stack.attention.withUnsafeBufferPointer {
+                WordAlignment.wordMatrix($0.baseAddress! + (l * heads + h) * n * keys, keys: keys, tokens: tokens, into: &target)
+            }
+        }
         for l in 0 ..< layers {
             for h in 0 ..< heads {
-                let rowsA = try alignment.wordMatrix(headMatrix(stackA.attention, layer: l, head: h), side: .a)
-                let rowsB = try alignment.wordMatrix(headMatrix(stackB.attention, layer: l, head: h), side: .b)
-                let m = shared.count
+                wordMatrix(stackA, l, h, tokensA, into: &rowsA)
+                wordMatrix(stackB, l, h, tokensB, into: &rowsB)
                 var js = 0.0, l1 = 0.0, topChange = 0.0
                 for row in contentRows {
-                    let p = normalised(rowsA.scalars[row * m ..< (row + 1) * m])
-                    let q = normalised(rowsB.scalars[row * m ..< (row + 1) * m])
+                    Self.normalise(rowsA, row * m, m, into: &p)
+                    Self.normalise(rowsB, row * m, m, into: &q)
                     let divergence = jensenShannon(p, q)
                     js += divergence
                     l1 += zip(p, q).reduce(0) { $0 + abs($1.0 - $1.1) }
-                    topChange += Double(k - Set(top(p, k)).intersection(top(q, k)).count) / Double(k)
+                    let topCountP = Self.top(p, k, into: &topP), topCountQ = Self.top(q, k, into: &topQ)
+                    var common = 0
+                    for i in 0 ..< topCountP where topQ[0 ..< topCountQ].contains(topP[i]) { common += 1 }
+                    topChange += Double(k - common) / Double(k)
                     wordTotals[row] += divergence
                     if divergence > wordBest[row].0 { wordBest[row] = (divergence, l, h) }
                 }
@@ -124,6 +141,17 @@ public struct TraceDiff: Sendable {
         return total > 0 ? row.map { Double($0) / total } : row.map { _ in 1 / Double(max(row.count, 1)) }
     }
 
+    /// `normalised` of `count` values of `values` from `start`, written into `row`.
+    static func normalise(_ values: [Float], _ start: Int, _ count: Int, into row: inout [Double]) {
+        var total = 0.0
+        for i in start ..< start + count { total += Double(values[i]) }
+        if total > 0 {
+            for i in 0 ..< count { row[i] = Double(values[start + i]) / total }
+        } else {
+            for i in 0 ..< count { row[i] = 1 / Double(max(count, 1)) }
+        }
+    }
+
     /// Jensen–Shannon divergence in bits (0 to 1) of two distributions over the same outcomes.
     public static func jensenShannon(_ p: [Double], _ q: [Double]) -> Double {
         var total = 0.0
@@ -143,17 +171,26 @@ public struct TraceDiff: Sendable {
     /// The indices of the `k` largest values, largest first (ties: the lower index first): one pass
     /// keeping the best `k`, as sorting the row for every query of every head costs a run dearly.
     static func top(_ row: [Double], _ k: Int) -> [Int] {
-        guard k > 0 else { return [] }
+        var best = [Int](repeating: 0, count: max(k, 0) + 1)
+        let count = top(row, k, into: &best)
+        return Array(best.prefix(count))
+    }
+
+    /// `top(row, k)` written into `best` (at least k + 1 long); returns how many it holds.
+    static func top(_ row: [Double], _ k: Int, into best: inout [Int]) -> Int {
+        guard k > 0 else { return 0 }
         func before(_ a: Int, _ b: Int) -> Bool { row[a] != row[b] ? row[a] > row[b] : a < b }
-        var best: [Int] = []
-        best.reserveCapacity(k + 1)
+        var count = 0
         for index in row.indices {
-            guard best.count < k || before(index, best[best.count - 1]) else { continue }
-            var slot = best.count
-            while slot > 0, before(index, best[slot - 1]) { slot -= 1 }
-            best.insert(index, at: slot)
-            if best.count > k { best.removeLast() }
+            guard count < k || before(index, best[count - 1]) else { continue }
+            var slot = count
+            while slot > 0, before(index, best[slot - 1]) {
+                best[slot] = best[slot - 1]
+                slot -= 1
+            }
+            best[slot] = index
+            count = min(count + 1, k)
         }
-        return best
+        return count
     }
 }

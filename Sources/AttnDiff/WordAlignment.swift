@@ -90,23 +90,41 @@ public struct WordAlignment: Sendable, Equatable {
     /// the words both traces share (1 minus what goes to deleted or inserted words), and a word
     /// split into more pieces in one trace is not weighted more than in the other.
     public func wordMatrix(_ matrix: Tensor, side: Side) throws -> Tensor {
+        try checkSquare(matrix, side: side)
+        let common = commonTokens(side: side)
+        var scalars = [Float](repeating: 0, count: common.count * common.count)
+        matrix.withUnsafeBufferPointer { Self.wordMatrix($0.baseAddress!, keys: matrix.shape[1], tokens: common, into: &scalars) }
+        return Tensor(shape: [common.count, common.count], scalars: scalars)
+    }
+
+    /// The tokens of each word of `commonPairs` on one side.
+    func commonTokens(side: Side) -> [[Int]] {
+        let words = side == .a ? wordsA : wordsB
+        return commonPairs.map { words[side == .a ? $0.a! : $0.b!].tokens }
+    }
+
+    /// Checks that a stack's `[layers, heads, n, n]` attention (or one head's) covers this side's tokens.
+    func checkSquare(_ attention: Tensor, side: Side) throws {
         let words = side == .a ? wordsA : wordsB
         let tokenCount = (words.flatMap(\.tokens).max() ?? -1) + 1
-        guard matrix.rank == 2, matrix.shape[0] == matrix.shape[1], matrix.shape[0] >= tokenCount else {
-            throw CoreError("the \(side == .a ? "first" : "second") matrix has shape \(matrix.shape) but its trace has \(tokenCount) tokens",
+        let shape = attention.shape.suffix(2)
+        guard attention.rank == 4 || attention.rank == 2, shape.first == shape.last, (shape.first ?? 0) >= tokenCount else {
+            throw CoreError("the \(side == .a ? "first" : "second") matrix has shape \(Array(shape)) but its trace has \(tokenCount) tokens",
                             hint: "pass the [tokens, tokens] self-attention of one head of the trace the alignment was built from")
         }
-        let keys = matrix.shape[1]
-        let common = commonPairs.map { words[side == .a ? $0.a! : $0.b!].tokens }
-        var scalars = [Float](repeating: 0, count: common.count * common.count)
+    }
+
+    /// A `[n, keys]` attention matrix read word by word: row `i`, column `j` is the mean over word
+    /// `i`'s tokens of the attention summed over word `j`'s tokens, written into `target`
+    /// (`tokens.count²` values).
+    static func wordMatrix(_ matrix: UnsafePointer<Float>, keys: Int, tokens common: [[Int]], into target: inout [Float]) {
         for (row, queries) in common.enumerated() {
             for (column, keyTokens) in common.enumerated() {
                 var total: Float = 0
-                for q in queries { for k in keyTokens { total += matrix.scalars[q * keys + k] } }
-                scalars[row * common.count + column] = total / Float(queries.count)
+                for q in queries { for k in keyTokens { total += matrix[q * keys + k] } }
+                target[row * common.count + column] = total / Float(queries.count)
             }
         }
-        return Tensor(shape: [common.count, common.count], scalars: scalars)
     }
 
     // MARK: words
