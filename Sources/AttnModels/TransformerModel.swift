@@ -23,12 +23,21 @@ public struct ForwardOptions: Sendable {
     public var capture: CaptureOptions
     public var sites: SiteVisitor?
     public var threads: Int
+    /// False when nothing reads the pass's last hidden state (a pair traced for its attention,
+    /// whose similarity comes from each sentence's own pass): a batched pass may then skip the
+    /// last layer's feed-forward block for this input's rows, and its `lastHidden` is empty
+    /// (`[0, hidden]`). Ignored with hidden states captured or a site visitor.
+    public var keepsLastHidden: Bool
 
-    public init(capture: CaptureOptions = [], sites: SiteVisitor? = nil, threads: Int = Parallel.threads) {
+    public init(capture: CaptureOptions = [], sites: SiteVisitor? = nil, threads: Int = Parallel.threads, keepsLastHidden: Bool = true) {
         self.capture = capture
         self.sites = sites
         self.threads = max(1, threads)
+        self.keepsLastHidden = keepsLastHidden
     }
+
+    /// Whether the pass must compute its last hidden state.
+    var needsLastHidden: Bool { keepsLastHidden || capture.contains(.hidden) || sites != nil }
 }
 
 /// One input to a forward pass: token ids, and what the architecture needs besides.
@@ -144,7 +153,9 @@ extension TransformerModel {
         precondition(inputs.count == options.count, "one options value per input")
         guard let threads = options.first?.threads else { return [] }
         for input in inputs { try validateInput(input, summary: summary, typeVocabulary: typeVocabulary) }
-        let shared = options.map { ForwardOptions(capture: options[0].capture, sites: $0.sites, threads: threads) }
+        let shared = options.map {
+            ForwardOptions(capture: options[0].capture, sites: $0.sites, threads: threads, keepsLastHidden: $0.keepsLastHidden)
+        }
         var outputs = try Parallel.run(threads: threads) {
             inputs.count > 1 ? try compute(batch: inputs, shared) : [try compute(inputs[0], shared[0])]
         }

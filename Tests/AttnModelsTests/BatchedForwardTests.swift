@@ -44,6 +44,33 @@ import Testing
         }
     }
 
+    /// Inputs whose last hidden state nobody reads (pairs traced for their attention) stop after
+    /// the last layer's attention: their attention is what the full pass gives, and the other
+    /// inputs' outputs are unchanged; on one thread or two, the same bits.
+    @Test func inputsThatKeepNoLastHiddenStateStillGiveTheirAttention() throws {
+        let model = try ModelRegistry.load(folder: try Fixtures.realModel("sentence-transformers/all-MiniLM-L6-v2"))
+        let full = try model.forward(Self.inputs, options: ForwardOptions(capture: [.qkv], threads: 1))
+        let keeps = [false, true, false, true]
+        var outputs: [[ModelOutput]] = []
+        for threads in [1, 2] {
+            outputs.append(try model.forward(Self.inputs, options: keeps.map { ForwardOptions(capture: [.qkv], threads: threads, keepsLastHidden: $0) }))
+        }
+        #expect(outputs[0].map(\.stacks) == outputs[1].map(\.stacks))
+        #expect(outputs[0].map(\.lastHidden) == outputs[1].map(\.lastHidden))
+        for (index, keep) in keeps.enumerated() {
+            let (output, expected) = (outputs[0][index], full[index])
+            #expect(output.stacks == expected.stacks, "input \(index): attention, queries, keys and values")
+            if keep {
+                expectClose(output.lastHidden, expected.lastHidden, within: 1e-6, "input \(index)")
+            } else {
+                #expect(output.lastHidden.shape == [0, 384])
+            }
+        }
+        // Hidden states captured: every input goes through every layer.
+        let captured = try model.forward(Self.inputs, options: keeps.map { ForwardOptions(capture: [.hidden], threads: 1, keepsLastHidden: $0) })
+        #expect(captured.allSatisfy { $0.lastHidden.shape[0] > 0 })
+    }
+
     /// An architecture without a stacked pass runs the inputs one after the other: exactly the same.
     @Test func otherArchitecturesRunTheInputsInTurn() throws {
         let model = try ModelRegistry.load(folder: ArchitectureFixtures.url("gpt2"))

@@ -142,12 +142,19 @@ public final class BertModel: TransformerModel {
             for i in stacks.indices { stacks[i].keepHidden(x, rows: segments[i], at: 0) }
             first = 0
         }
+        // Inputs whose last hidden state nobody reads stop after the last layer's attention.
+        let needed = options.map(\.needsLastHidden)
+        let lastFeedForward = needed.allSatisfy { $0 } || options.contains(where: { $0.sites != nil })
+            ? nil : needed.indices.filter { needed[$0] }
         for l in first ..< layers.count {
-            x = layers[l](x, segments: segments, masks: masks, stacks: &stacks, layer: l)      // (Σn, h)
+            x = layers[l](x, segments: segments, masks: masks, stacks: &stacks, layer: l,
+                          feedForwardInputs: l == layers.count - 1 ? lastFeedForward : nil)        // (Σn, h)
             for i in stacks.indices { stacks[i].keepHidden(x, rows: segments[i], at: l + 1) }
         }
-        return zip(stacks, segments).map { stack, rows in
-            let last = Tensor(shape: [rows.count, h], scalars: Array(x.scalars[rows.lowerBound * h ..< rows.upperBound * h]))
+        return zip(stacks, segments).enumerated().map { i, pass in
+            let (stack, rows) = pass
+            let last = needed[i] ? Tensor(shape: [rows.count, h], scalars: Array(x.scalars[rows.lowerBound * h ..< rows.upperBound * h]))
+                                 : Tensor(shape: [0, h], scalars: [])
             return ModelOutput(stacks: [.encoder: stack.stack], lastHidden: last)
         }
     }

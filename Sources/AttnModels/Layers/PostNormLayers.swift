@@ -28,17 +28,54 @@ extension PostNormEncoderLayer {
     /// Several inputs' rows stacked in `x` (`[Σn, h]`, input `i` in rows `segments[i]`), each
     /// attending to itself: what `callAsFunction(_:mask:stack:layer:)` computes for each, with
     /// every product run once over all rows, each input's sites visited in its own rows.
-    func callAsFunction(_ x: Tensor, segments: [Range<Int>], masks: [AttentionMask], stacks: inout [StackPass], layer: Int) -> Tensor {
+    /// `feedForwardInputs` (the last layer of a pass some of whose inputs' outputs nobody reads)
+    /// names the inputs whose rows go on through the feed-forward block; the others' rows are left
+    /// after the attention block.
+    func callAsFunction(_ x: Tensor, segments: [Range<Int>], masks: [AttentionMask], stacks: inout [StackPass], layer: Int,
+                        feedForwardInputs: [Int]? = nil) -> Tensor {
         var x = x
         for i in stacks.indices { stacks[i].visit(.residual, layer: layer, &x, rows: segments[i]) }
         var attended = attention(x, segments: segments, masks: masks, stacks: &stacks, layer: layer)   // (Σn, h)
         attended += x
         attentionNorm.normalize(&attended)
+        if let feedForwardInputs {
+            return feedForwardOnly(attended, rows: feedForwardInputs.map { segments[$0] })
+        }
         var mlp = feedForward(attended)                                                                // (Σn, h)
         for i in stacks.indices { stacks[i].visit(.mlp, layer: layer, &mlp, rows: segments[i]) }
         mlp += attended
         outputNorm.normalize(&mlp)
         return mlp
+    }
+
+    /// `attended` with the feed-forward block applied to some rows only (gathered, run, put back).
+    private func feedForwardOnly(_ attended: Tensor, rows: [Range<Int>]) -> Tensor {
+        let h = attended.shape[1]
+        var result = attended
+        guard !rows.isEmpty else { return result }
+        var gathered = Tensor(uninitialized: [rows.reduce(0) { $0 + $1.count }, h])
+        attended.withUnsafeBufferPointer { source in
+            gathered.withUnsafeMutableBufferPointer { target in
+                var at = 0
+                for range in rows {
+                    (target.baseAddress! + at * h).update(from: source.baseAddress! + range.lowerBound * h, count: range.count * h)
+                    at += range.count
+                }
+            }
+        }
+        var mlp = feedForward(gathered)                                                                // (rows, h)
+        mlp += gathered
+        outputNorm.normalize(&mlp)
+        mlp.withUnsafeBufferPointer { source in
+            result.withUnsafeMutableBufferPointer { target in
+                var at = 0
+                for range in rows {
+                    (target.baseAddress! + range.lowerBound * h).update(from: source.baseAddress! + at * h, count: range.count * h)
+                    at += range.count
+                }
+            }
+        }
+        return result
     }
 }
 

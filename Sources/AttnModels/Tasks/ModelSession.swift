@@ -187,15 +187,28 @@ public final class LoadedModel: @unchecked Sendable {
         let passLists = try requests.map { try passes(for: $0) }
         // Passes with the same tokens run once: the variants of an input share most sentence
         // passes (sentence A of every variant that edits only B; a swap's two sentences).
-        var slots: [PassTokens: Int] = [:], unique: [ModelInput] = [], slotOfPass: [Int] = []
-        for pass in passLists.joined() {
-            let key = PassTokens(ids: pass.encoding.ids, typeIds: pass.encoding.typeIds, decoderIds: pass.decoding?.ids)
-            if let slot = slots[key] { slotOfPass.append(slot); continue }
-            slots[key] = unique.count
-            slotOfPass.append(unique.count)
-            unique.append(ModelInput(ids: key.ids, typeIds: key.typeIds, decoderIds: key.decoderIds))
+        // A pair traced for its attention alone (the similarity task reads each sentence's own
+        // pass; the attention task reads nothing more) does not need its last hidden state.
+        var slots: [PassTokens: Int] = [:], unique: [ModelInput] = [], slotOfPass: [Int] = [], keepsLast: [Bool] = []
+        for (request, passes) in zip(requests, passLists) {
+            let task = request.task ?? defaultTask(for: request)
+            for pass in passes {
+                let keep = !(pass.role == .joint && (task == .similarity || task == .attention))
+                let key = PassTokens(ids: pass.encoding.ids, typeIds: pass.encoding.typeIds, decoderIds: pass.decoding?.ids)
+                if let slot = slots[key] {
+                    slotOfPass.append(slot)
+                    keepsLast[slot] = keepsLast[slot] || keep
+                    continue
+                }
+                slots[key] = unique.count
+                slotOfPass.append(unique.count)
+                unique.append(ModelInput(ids: key.ids, typeIds: key.typeIds, decoderIds: key.decoderIds))
+                keepsLast.append(keep)
+            }
         }
-        let computed = try model.forward(unique, options: ForwardOptions(capture: first.capture, threads: first.threads))
+        let computed = try model.forward(unique, options: keepsLast.map {
+            ForwardOptions(capture: first.capture, threads: first.threads, keepsLastHidden: $0)
+        })
         let results = slotOfPass.map { computed[$0] }
         var start = 0
         return try zip(requests, passLists).map { request, passes in
