@@ -179,18 +179,23 @@ public struct TraceDiff: Sendable {
     /// `top(row, k)` written into `best` (at least k + 1 long); returns how many it holds.
     static func top(_ row: [Double], _ k: Int, into best: inout [Int]) -> Int {
         guard k > 0 else { return 0 }
-        func before(_ a: Int, _ b: Int) -> Bool { row[a] != row[b] ? row[a] > row[b] : a < b }
-        var count = 0
-        for index in row.indices {
-            guard count < k || before(index, best[count - 1]) else { continue }
-            var slot = count
-            while slot > 0, before(index, best[slot - 1]) {
-                best[slot] = best[slot - 1]
-                slot -= 1
+        return row.withUnsafeBufferPointer { values in
+            best.withUnsafeMutableBufferPointer { best in
+                // Higher first; of equal values, the lower index first.
+                @inline(__always) func before(_ a: Int, _ b: Int) -> Bool { values[a] != values[b] ? values[a] > values[b] : a < b }
+                var count = 0
+                for index in 0 ..< values.count {
+                    guard count < k || before(index, best[count - 1]) else { continue }
+                    var slot = count
+                    while slot > 0, before(index, best[slot - 1]) {
+                        best[slot] = best[slot - 1]
+                        slot -= 1
+                    }
+                    best[slot] = index
+                    count = min(count + 1, k)
+                }
+                return count
             }
-            best[slot] = index
-            count = min(count + 1, k)
         }
-        return count
     }
 }

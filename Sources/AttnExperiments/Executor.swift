@@ -124,6 +124,7 @@ public enum Executor {
         let plan = RunPlan(experiment, maskTokens: models.map { $0.tokenizer.maskToken }, renderChat: { try models[$0].renderChat($1) })
         // What only the models can tell (layers, heads, words) is checked before anything runs.
         try ExperimentChecker.check(experiment, models: models, plan: plan)
+        let loadSeconds = Date().timeIntervalSince(started)
         let range = options.shard.map { $0.range(of: plan.groupCount) } ?? 0 ..< plan.groupCount
 
         // Tokens whose probability an expectation or a metric reads (`output: she`) are kept whatever their rank.
@@ -194,7 +195,8 @@ public enum Executor {
                 passed: expectations.allSatisfy(\.passed) && writer.failures.isEmpty,
                 shard: options.shard.map { .init(index: $0.index, count: $0.count, first: range.lowerBound, end: range.upperBound, total: plan.groupCount) },
                 timing: .init(runID: runID, started: formatter.string(from: started), threads: workers, seconds: seconds,
-                              variantsPerSecond: Double(tally.variants) / max(seconds, 1e-9), cpuSeconds: cpu))
+                              variantsPerSecond: Double(tally.variants) / max(seconds, 1e-9), cpuSeconds: cpu,
+                              loadSeconds: loadSeconds))
             manifest.failures = writer.failures.isEmpty ? nil : writer.failures
             try AtomicFile.write(try manifest.encoded(), to: staging.appendingPathComponent(RunFiles.manifest))
             try options.finish?(RunResult(folder: staging, manifest: manifest))

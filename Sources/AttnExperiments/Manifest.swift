@@ -170,10 +170,12 @@ public struct Manifest: Codable, Sendable, Equatable {
         /// Processor time (user and system, all threads) spent tracing the groups, for rates per
         /// core on a machine others share.
         public var cpuSeconds: Double?
+        /// Of `seconds`, those spent before the first variant: loading and checking the models.
+        public var loadSeconds: Double?
 
         enum CodingKeys: String, CodingKey {
             case started, threads, seconds, shards
-            case runID = "run_id", variantsPerSecond = "variants_per_second", cpuSeconds = "cpu_seconds"
+            case runID = "run_id", variantsPerSecond = "variants_per_second", cpuSeconds = "cpu_seconds", loadSeconds = "load_seconds"
         }
     }
 
