@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
         .target(name: "AttnCore", dependencies: ["CBLAS", "CKernels"], swiftSettings: optimised),
         .target(name: "AttnModels", dependencies: ["AttnCore", "CZlib"], swiftSettings: optimised),
-        .target(name: "AttnDiff", dependencies: ["AttnCore"]),
+        .target(name: "AttnDiff", dependencies: ["AttnCore", "CKernels"]),
         .target(name: "AttnExperiments", dependencies: ["AttnCore", "AttnModels", "AttnDiff", "Yams"]),
         .target(name: "AttnViews", dependencies: ["AttnCore", "AttnDiff"],
                 resources: [.copy("Resources")]),

@@ -1,4 +1,5 @@
 import AttnCore
+import CKernels
 import Foundation
 
 /// How much one head's attention changed between two traces.
@@ -153,14 +154,12 @@ public struct TraceDiff: Sendable {
     }
 
     /// Jensen–Shannon divergence in bits (0 to 1) of two distributions over the same outcomes.
+    /// (`attn_jensen_shannon`: its log2 is a series, the same bits with AVX2 or without.)
     public static func jensenShannon(_ p: [Double], _ q: [Double]) -> Double {
-        var total = 0.0
-        for (x, y) in zip(p, q) {
-            let m = (x + y) / 2
-            if x > 0 { total += 0.5 * x * log2(x / m) }
-            if y > 0 { total += 0.5 * y * log2(y / m) }
-        }
-        return max(0, total)
+        precondition(p.count == q.count, "two distributions over the same outcomes")
+        return max(0, p.withUnsafeBufferPointer { p in
+            q.withUnsafeBufferPointer { q in attn_jensen_shannon(p.baseAddress, q.baseAddress, p.count) }
+        })
     }
 
     /// Jensen–Shannon divergence in bits of two rows of attention over the same keys, each normalised.
