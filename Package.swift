@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "AttnFiguresTests", dependencies: ["AttnFigures"],
                     resources: [.copy("Fixtures")]),
         // Temporary repositories set up through libgit2, for the git and snapshot tests.
-        .target(name: "GitTestSupport", dependencies: ["AttnGit", "CGit2"], path: "Tests/GitTestSupport"),
+        .target(name: "GitTestSupport", dependencies: ["AttnCore", "AttnGit", "CGit2"], path: "Tests/GitTestSupport"),
         .testTarget(name: "AttnGitTests", dependencies: ["AttnGit", "GitTestSupport"]),
         .testTarget(name: "AttnSnapshotsTests", dependencies: ["AttnSnapshots", "GitTestSupport"]),
         .testTarget(name: "AttnReportsTests", dependencies: ["AttnReports"]),

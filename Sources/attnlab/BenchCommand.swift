@@ -263,7 +263,7 @@ enum ViewBench {
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
         guard (try? process.run()) != nil else { return nil }
-        let dom = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let dom = String(decoding: pipe.fileHandleForReading.readUntilEnd(), as: UTF8.self)
         process.waitUntilExit()
         guard let range = dom.range(of: #"data-first-draw-ms="(\d+)""#, options: .regularExpression) else { return nil }
         return Double(dom[range].filter(\.isNumber))

@@ -99,8 +99,8 @@ enum ScanBench {
         } catch {
             throw CoreError("cannot start \(python)", hint: "give a Python with torch and transformers with --python")
         }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
+        let data = output.fileHandleForReading.readUntilEnd()
+        let stderr = errors.fileHandleForReading.readUntilEnd()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             let last = String(decoding: stderr, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""

@@ -362,7 +362,7 @@ struct ReviewAndCommandTests {
             #expect(stopped, "attnlab serve did not stop on SIGTERM")
             if !stopped { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
-            let warning = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let warning = String(decoding: err.fileHandleForReading.readUntilEnd(), as: UTF8.self)
             #expect(warning.contains("warning: listening on 0.0.0.0") == warns, "\(host): \(warning)")
         }
     }

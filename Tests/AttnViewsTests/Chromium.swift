@@ -1,3 +1,4 @@
+import AttnCore
 import Foundation
 
 /// Drives Debian's headless Chromium for the browser tests: runs a page's `#selftest` and reads
@@ -45,7 +46,7 @@ enum Chromium {
         try process.run()
         let timer = DispatchWorkItem { if process.isRunning { process.terminate() } }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
-        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let data = output.fileHandleForReading.readUntilEnd()
         process.waitUntilExit()
         timer.cancel()
         guard process.terminationReason == .exit else {

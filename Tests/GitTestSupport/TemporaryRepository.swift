@@ -1,5 +1,6 @@
 import AttnGit
 import CGit2
+import AttnCore
 import Foundation
 
 /// A git repository in a fresh temporary folder, removed when the value goes away, with the
@@ -149,8 +150,8 @@ public func runGit(_ arguments: [String], in folder: URL, allowFailure: Bool = f
     process.standardOutput = output
     process.standardError = errors
     try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+    let data = output.fileHandleForReading.readUntilEnd()
+    let errorData = errors.fileHandleForReading.readUntilEnd()
     process.waitUntilExit()
     if process.terminationStatus != 0 && !allowFailure {
         throw TestFailure("git \(arguments.joined(separator: " ")) failed: \(String(decoding: errorData, as: UTF8.self))")

@@ -1,3 +1,4 @@
+import AttnCore
 import Foundation
 import Testing
 
@@ -85,7 +86,7 @@ import Testing
         #expect(mkfifo(fifo.path, 0o600) == 0)
         let received = LockedData()
         let reader = Thread {
-            if let handle = FileHandle(forReadingAtPath: fifo.path) { received.set(handle.readDataToEndOfFile()) }
+            if let handle = FileHandle(forReadingAtPath: fifo.path) { received.set(handle.readUntilEnd()) }
         }
         reader.start()
         let viaFIFO = try run(writer, out: fifo.path)

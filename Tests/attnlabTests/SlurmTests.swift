@@ -1,3 +1,4 @@
+import AttnCore
 import Foundation
 import Testing
 
@@ -29,7 +30,7 @@ enum SlurmCluster {
         process.standardOutput = pipe
         process.standardError = pipe
         try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        let output = pipe.fileHandleForReading.readUntilEnd()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }

@@ -89,7 +89,7 @@ import Testing
             let output = Pipe()
             process.standardOutput = output
             try process.run()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
+            let data = output.fileHandleForReading.readUntilEnd()
             process.waitUntilExit()
             return String(decoding: data, as: UTF8.self)
         }
