@@ -8,7 +8,8 @@ import Foundation
 ///
 /// BLAS itself runs single-threaded inside a pass: the large products are cut into column blocks
 /// here (`forColumnBlocks`), the small ones (per head) spread over the threads whole. One pool of
-/// threads, not two: OpenBLAS's own threads would spin between products while these work.
+/// threads, not two: OpenBLAS's own threads would spin between products while these work. The
+/// threads are AttnLab's `WorkerPool`, awake between the regions of a pass.
 public enum Parallel {
     /// The thread budget of the calling thread (1 when nobody set one).
     public static var threads: Int {
@@ -45,9 +46,7 @@ public enum Parallel {
         }
         setBudget(1)   // the calling thread runs a share too
         defer { setBudget(budget) }
-        withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: count, execute: body)
-        }
+        perform(count, threads: budget, body)
     }
 
     /// Runs `body(range)` over the `count` columns of a matrix product cut into one block per
@@ -79,11 +78,18 @@ public enum Parallel {
         let budget = threads
         setBudget(1)
         defer { setBudget(budget) }
+        perform(parts, threads: budget) { part in
+            let start = part * size
+            if start < count { body(start ..< min(count, start + size)) }
+        }
+    }
+
+    /// `body(0..<count)` on the calling thread and `threads - 1` others: AttnLab's own workers
+    /// (awake between the regions of a pass), or Dispatch's while another thread holds them.
+    private static func perform(_ count: Int, threads: Int, _ body: (Int) -> Void) {
+        if WorkerPool.shared.run(count, helpers: threads - 1, body) { return }
         withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                let start = part * size
-                if start < count { body(start ..< min(count, start + size)) }
-            }
+            DispatchQueue.concurrentPerform(iterations: count, execute: body)
         }
     }
 

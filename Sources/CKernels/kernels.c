@@ -350,3 +350,11 @@ double attn_jensen_shannon(const double *p, const double *q, long count) {
 }
 
 double attn_jensen_shannon_portable(const double *p, const double *q, long count) { return jensen_shannon_portable(p, q, count); }
+
+void attn_spin_pause(void) {
+#if ATTN_X86
+    _mm_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}

@@ -36,4 +36,7 @@ float attn_erf(float x);
 /// 1 when the AVX2 + FMA versions are in use.
 int attn_kernels_use_avx2(void);
 
+/// A hint to the CPU that this thread is spinning on a flag (x86 `pause`).
+void attn_spin_pause(void);
+
 #endif
