@@ -23,15 +23,13 @@ public enum BLAS {
     public static func chooseKernels() { _ = kernelChoice }
 
     private static let kernelChoice: Void = {
+        // Only a generic choice is ever replaced: the CPU's flags are read only then.
         guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
-              let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return }
-        func field(_ name: String) -> String {
-            guard let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix(name) }),
-                  let colon = line.firstIndex(of: ":") else { return "" }
-            return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-        }
-        let flags = Set(field("flags").split(separator: " ").map(String.init))
-        guard let core = betterCore(current: coreName, cpuFlags: flags, vendor: field("vendor_id")),
+              genericCores.contains(coreName.lowercased()),
+              let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return }
+        let flags = Set(flagsLine.split(separator: " ").map(String.init))
+        guard let core = betterCore(current: coreName, cpuFlags: flags),
               let process = dlopen(nil, RTLD_LAZY),   // the process's global symbols, OpenBLAS's among them
               let quit = dlsym(process, "gotoblas_dynamic_quit"),
               let initialise = dlsym(process, "gotoblas_dynamic_init") else { return }
@@ -52,14 +50,16 @@ public enum BLAS {
     /// longer give each input the bits it gets alone, nor two threads the bits of one. The
     /// AVX-512 kernels give the same bits either way. `OPENBLAS_CORETYPE=Haswell` trades that for
     /// the speed.
-    public static func betterCore(current: String, cpuFlags: Set<String>, vendor: String) -> String? {
-        let generic: Set<String> = ["prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai",
-                                    "coppermine", "northwood", "banias", "unknown"]
-        guard generic.contains(current.lowercased()) else { return nil }
+    public static func betterCore(current: String, cpuFlags: Set<String>) -> String? {
+        guard genericCores.contains(current.lowercased()) else { return nil }
         if cpuFlags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) { return "SkylakeX" }
         if cpuFlags.isSuperset(of: ["avx2", "fma"]) { return "Haswell" }
         return nil
     }
+
+    /// OpenBLAS's kernel families for CPUs it does not know (SSE-era kernels).
+    static let genericCores: Set<String> = ["prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai",
+                                            "coppermine", "northwood", "banias", "unknown"]
 
     /// `C[m, n] = alpha · op(A) · op(B) + beta · C`, all row-major; `op` transposes when asked.
     @inline(__always)

@@ -138,8 +138,9 @@ public struct TraceDiff: Sendable {
 
     /// A row of attention scaled to sum to 1 (a row without mass reads as uniform).
     public static func normalised<Row: Collection<Float>>(_ row: Row) -> [Double] {
-        let total = row.reduce(0) { $0 + Double($1) }
-        return total > 0 ? row.map { Double($0) / total } : row.map { _ in 1 / Double(max(row.count, 1)) }
+        var result = [Double](repeating: 0, count: row.count)
+        normalise(Array(row), 0, row.count, into: &result)
+        return result
     }
 
     /// `normalised` of `count` values of `values` from `start`, written into `row`.

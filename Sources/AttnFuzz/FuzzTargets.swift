@@ -13,6 +13,7 @@ public enum FuzzTargets {
     public static let all: [FuzzTarget] = [
         safetensors, trace, pickle, checkpoint, gguf, npy, tokenizerJSON, sentencePiece, merges, vocabularyTXT,
         experiment, inputsCSV, inputsJSONL, lexiconText, lexiconYAML, template, manifest, runRecords, runResults, snapshot, suiteSnapshot,
+        hashCache,
     ]
 
     /// The target named `name`.
@@ -191,6 +192,20 @@ public enum FuzzTargets {
     views: [head, model, neuron, compare]
     figures: [heatmap, compare]
     """
+
+    /// The weight-hash cache (`~/.cache/attnlab/file-hashes.json`): whatever it holds, a file's digest
+    /// is its own, and hashing another file rewrites the cache without the entries it cannot use.
+    static let hashCache = FuzzTarget(name: "hash-cache", seeds: {
+        [Data(#"{"/tmp/w.bin": {"sha256": "\#(String(repeating: "ab", count: 32))", "stamp": {"size": 3, "modified": 1, "changed": 1, "inode": 2, "device": 3}}}"#.utf8),
+         Data("{}".utf8)]
+    }, dictionary: [#""sha256":"#, #""stamp":"#, #""size":-1"#, #""inode":"#, "../", "{", "}", "[", #"\u0000"#]) { data, scratch in
+        let cacheURL = try scratch.write(data, "file-hashes.json")
+        let weights = try scratch.write(Data("weights".utf8), "weights.bin")
+        let cache = FileHashCache(url: cacheURL), expected = SHA256.hash(Data("weights".utf8))
+        let first = try cache.sha256(ofFileAt: weights.path), second = try cache.sha256(ofFileAt: weights.path)
+        precondition(first == expected, "a planted digest was trusted")
+        precondition(second == expected, "the cache's own entry is wrong")
+    }
 
     static let experiment = FuzzTarget(name: "experiment", seeds: {
         [Data(experimentSeed.utf8)] + FuzzSeeds.files(["Experiments/paraphrase-eminem.yaml", "Experiments/occupation-pronouns.yaml"])

@@ -189,9 +189,9 @@ public final class LoadedModel: @unchecked Sendable {
         // passes (sentence A of every variant that edits only B; a swap's two sentences).
         // A pair traced for its attention alone (the similarity task reads each sentence's own
         // pass; the attention task reads nothing more) does not need its last hidden state.
+        let tasks = requests.map { $0.task ?? defaultTask(for: $0) }
         var slots: [PassTokens: Int] = [:], unique: [ModelInput] = [], slotOfPass: [Int] = [], keepsLast: [Bool] = []
-        for (request, passes) in zip(requests, passLists) {
-            let task = request.task ?? defaultTask(for: request)
+        for (task, passes) in zip(tasks, passLists) {
             for pass in passes {
                 let keep = !(pass.role == .joint && (task == .similarity || task == .attention))
                 let key = PassTokens(ids: pass.encoding.ids, typeIds: pass.encoding.typeIds, decoderIds: pass.decoding?.ids)
@@ -211,10 +211,10 @@ public final class LoadedModel: @unchecked Sendable {
         })
         let results = slotOfPass.map { computed[$0] }
         var start = 0
-        return try zip(requests, passLists).map { request, passes in
+        return try zip(zip(requests, tasks), passLists).map { requestAndTask, passes in
+            let (request, task) = requestAndTask
             let mine = Array(results[start ..< start + passes.count])
             start += passes.count
-            let task = request.task ?? defaultTask(for: request)
             let (outputs, logits) = try self.outputs(task: task, request: request, joint: passes[0], jointOutput: mine[0], passes: passes) { pass in
                 mine[passes.firstIndex { $0.role == pass.role }!]
             }
