@@ -72,69 +72,6 @@ public enum BLAS {
     }
 }
 
-/// A dense layer `y = x · Wᵀ + b`, given PyTorch's weight layout `[out, in]` and kept transposed
-/// (`[in, out]`), which OpenBLAS packs faster for the short inputs AttnLab mostly sees.
-public struct Linear: Sendable {
-    /// The weight transposed: `[in, out]`.
-    public let kernel: Tensor
-    public let bias: Tensor?   // [out]
-
-    /// `weight` is `[out, in]`, as PyTorch's `nn.Linear` stores it.
-    public init(weight: Tensor, bias: Tensor?) {
-        precondition(weight.rank == 2, "a linear weight is [out, in], got \(weight.shape)")
-        let (out, inF) = (weight.shape[0], weight.shape[1])
-        var kernel = Tensor(uninitialized: [inF, out])
-        weight.withUnsafeBufferPointer { w in
-            kernel.withUnsafeMutableBufferPointer { k in
-                Kernels.transpose(w.baseAddress!, rows: out, columns: inF, into: k.baseAddress!, ld: out)
-            }
-        }
-        self.init(kernel: kernel, bias: bias)
-    }
-
-    /// `kernel` is `[in, out]` (GPT-2's Conv1D layout).
-    public init(kernel: Tensor, bias: Tensor?) {
-        precondition(kernel.rank == 2, "a linear kernel is [in, out], got \(kernel.shape)")
-        self.kernel = kernel
-        self.bias = bias
-    }
-
-    public var inFeatures: Int { kernel.shape[0] }
-    public var outFeatures: Int { kernel.shape[1] }
-
-    /// `x` is `[n, in]`; the result is `[n, out]`.
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        let n = x.count / inFeatures
-        var y = Tensor(uninitialized: [n, outFeatures])     // `apply` writes every element (bias, or beta 0)
-        x.withUnsafeBufferPointer { xs in
-            y.withUnsafeMutableBufferPointer { ys in
-                apply(xs.baseAddress!, rows: n, into: ys.baseAddress!)
-            }
-        }
-        return y
-    }
-
-    /// Writes `[rows, out]` into `output` from `[rows, in]` at `input`, the output's columns cut
-    /// into one block per thread (the bias copied in by the thread that computes the block).
-    public func apply(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>) {
-        let (inF, outF) = (inFeatures, outFeatures)
-        let bias = self.bias ?? Tensor(zeros: [0])
-        kernel.withUnsafeBufferPointer { w in
-            bias.withUnsafeBufferPointer { b in
-                Parallel.forColumnBlocks(outF, work: rows * outF * inF) { columns in
-                    if b.count > 0 {
-                        for r in 0 ..< rows {
-                            (output + r * outF + columns.lowerBound).update(from: b.baseAddress! + columns.lowerBound, count: columns.count)
-                        }
-                    }
-                    BLAS.gemm(m: rows, n: columns.count, k: inF, a: input, lda: inF, b: w.baseAddress! + columns.lowerBound, ldb: outF,
-                              beta: b.count > 0 ? 1 : 0, c: output + columns.lowerBound, ldc: outF)
-                }
-            }
-        }
-    }
-}
-
 /// `x · Eᵀ + b` for a tied output layer whose weight is an embedding matrix `E` `[vocab, hidden]`
 /// (kept in that layout, as the embeddings need it): `x` `[n, hidden]` → `[n, vocab]`.
 public func tiedProjection(_ x: Tensor, embeddings: Tensor, bias: Tensor?) -> Tensor {

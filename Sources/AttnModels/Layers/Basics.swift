@@ -62,12 +62,22 @@ struct Buffer: Sendable {
 func countParameters(_ root: Any) -> Int {
     var seen = Set<UnsafeRawPointer>()
     var total = 0
+    func count(_ tensor: Tensor, as parameters: Int) {   // a tensor shared by several layers counts once
+        guard tensor.count > 0 else { return }
+        let address = tensor.scalars.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!) }
+        if seen.insert(address).inserted { total += parameters }
+    }
     func visit(_ value: Any) {
         if value is Buffer { return }
         if let tensor = value as? Tensor {
-            guard tensor.count > 0 else { return }
-            let address = tensor.scalars.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!) }
-            if seen.insert(address).inserted { total += tensor.count }
+            count(tensor, as: tensor.count)
+            return
+        }
+        if let linear = value as? Linear {   // its packed weight holds zeros past the last output: not parameters
+            for child in Mirror(reflecting: linear).children {
+                if let packed = child.value as? Tensor, child.label == "packed" { count(packed, as: linear.inFeatures * linear.outFeatures) }
+            }
+            if let bias = linear.bias { visit(bias) }
             return
         }
         for child in Mirror(reflecting: value).children { visit(child.value) }

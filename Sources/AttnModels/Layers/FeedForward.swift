@@ -25,8 +25,7 @@ struct FeedForward: Sendable {
         guard gate.inFeatures == up.inFeatures, gate.outFeatures == up.outFeatures else {
             throw ModelError("the gate and up projections of a feed-forward block differ in shape")
         }
-        gateUp = Linear(kernel: try Tensor.concatenatingColumns([gate.kernel, up.kernel]),
-                        bias: try gate.bias.map { try Tensor.concatenating([$0, up.bias ?? Tensor(zeros: [up.outFeatures])]) })
+        gateUp = try gate.joiningOutputs(with: up)
         self.down = down
         self.activation = activation
     }

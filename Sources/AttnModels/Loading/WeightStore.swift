@@ -179,29 +179,29 @@ public final class WeightLoader {
         return true
     }
 
-    /// The kernel `[in, Σ rows]` of linear weights stored `[rows, in]` (PyTorch's layout), joined
-    /// along their rows in order (fused projections: q, k, v), read from the files straight into
-    /// their transposed place: no copy of each tensor, of the join, or of the transpose.
-    func kernel(_ names: [String], rows: [Int], in inputs: Int) throws -> Tensor {
+    /// One linear layer from weights stored `[rows, in]` (PyTorch's layout), joined along their
+    /// rows in order (fused projections: q, k, v), each read from the files straight into its
+    /// packed place: no copy of each tensor, of the join, or of a transpose.
+    private func packedLinear(_ names: [String], rows: [Int], in inputs: Int, bias: Tensor?) throws -> Linear {
         let width = rows.reduce(0, +)
         let found = zip(names, rows).map { check($0, [$1, inputs]) }   // every name checked, for `finish`'s list
-        if let bad = found.firstIndex(of: false) { return try placeholder([inputs, width], for: names[bad]) }
-        var kernel = Tensor(uninitialized: [inputs, width])
-        var column = 0
-        for (name, count) in zip(names, rows) {
-            do {
-                try kernel.withUnsafeMutableBufferPointer { k in
+        if let bad = found.firstIndex(of: false) { return Linear(weight: try placeholder([width, inputs], for: names[bad]), bias: bias) }
+        var failed = false
+        let linear = Linear(inFeatures: inputs, outFeatures: width, bias: bias) { packed in
+            var column = 0
+            for (name, count) in zip(names, rows) where !failed {
+                do {
                     try store.withFloat32(name) { w in
-                        Kernels.transpose(w.baseAddress!, rows: count, columns: inputs, into: k.baseAddress! + column, ld: width)
+                        Linear.packRows(w.baseAddress!, count: count, inFeatures: inputs, first: column, into: packed)
                     }
+                } catch {
+                    mismatched.append("\(name): \(error)")
+                    failed = true
                 }
-            } catch {
-                mismatched.append("\(name): \(error)")
-                return Tensor(zeros: [inputs, width])
+                column += count
             }
-            column += count
         }
-        return kernel
+        return failed ? Linear(weight: Tensor(zeros: [width, inputs]), bias: bias) : linear
     }
 
     /// A tensor that may be absent (an optional head); nil when it is.
@@ -219,9 +219,8 @@ public final class WeightLoader {
     /// joined along their outputs in order: q, k and v as one product.
     func fusedLinear(_ names: [String], out outputs: [Int], in inputs: Int, bias: Bool = true, base: Bool = false) throws -> Linear {
         let full = names.map { base ? prefix + $0 : $0 }
-        let kernel = try kernel(full.map { "\($0).weight" }, rows: outputs, in: inputs)
         let biases = bias ? try Tensor.concatenating(zip(full, outputs).map { try take("\($0).bias", [$1]) }) : nil
-        return Linear(kernel: kernel, bias: biases)
+        return try packedLinear(full.map { "\($0).weight" }, rows: outputs, in: inputs, bias: biases)
     }
 
     /// A linear layer stored in GPT-2's Conv1D layout, `name.weight` `[in, out]`.

@@ -39,4 +39,37 @@ int attn_kernels_use_avx2(void);
 /// A hint to the CPU that this thread is spinning on a flag (x86 `pause`).
 void attn_spin_pause(void);
 
+// Dense layers on packed weights (linear.c): every output element is one chain of fused
+// multiply-adds over k in order, then + bias, so a row's bits depend neither on the other rows nor
+// on the column split nor on the AVX-512 / AVX2 choice.
+
+/// Floats a packed [out, in] weight takes: panels of 32 output columns, each [in][32].
+long attn_linear_packed_count(long out, long in);
+
+/// Packs `count` weight rows ([count, in], PyTorch's layout) as output columns first… of `packed`.
+void attn_linear_pack_rows(const float *weight, long count, long in, long first, float *packed);
+
+/// Packs `count` columns of a [in, ·] kernel (row stride `ld`; GPT-2's Conv1D layout) as output
+/// columns first… of `packed`.
+void attn_linear_pack_columns(const float *kernel, long in, long count, long ld, long first, float *packed);
+
+/// Zeros the columns of the last panel past `out`.
+void attn_linear_clear_padding(float *packed, long out, long in);
+
+/// The [out, in] weight back from its packed form.
+void attn_linear_unpack(const float *packed, long out, long in, float *weight);
+
+/// y[r, c] = Σ_k x[r, k]·W[c, k] (+ bias[c]) for rows [0, rows) and columns
+/// [column_begin, column_end) (column_begin a multiple of 32); y's rows `ldy` apart.
+void attn_linear(const float *x, long rows, long in, const float *packed, long out, const float *bias,
+                 long column_begin, long column_end, float *y, long ldy);
+
+/// The same with a chosen kernel (2: AVX-512, 1: AVX2, 0: portable), for tests; the caller checks
+/// that the CPU has it.
+void attn_linear_at_level(int level, const float *x, long rows, long in, const float *packed, long out,
+                          const float *bias, long column_begin, long column_end, float *y, long ldy);
+
+/// The kernel `attn_linear` uses on this CPU (2, 1 or 0).
+int attn_linear_best_level(void);
+
 #endif
