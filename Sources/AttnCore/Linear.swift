@@ -13,6 +13,9 @@ public struct Linear: Sendable {
     public let inFeatures: Int
     public let outFeatures: Int
 
+    /// The kernel the product runs on this CPU: "AVX-512", "AVX2" or "portable".
+    public static var kernelName: String { ["portable", "AVX2", "AVX-512"][Int(attn_linear_best_level())] }
+
     /// `weight` is `[out, in]`, as PyTorch's `nn.Linear` stores it.
     public init(weight: Tensor, bias: Tensor?) {
         precondition(weight.rank == 2, "a linear weight is [out, in], got \(weight.shape)")

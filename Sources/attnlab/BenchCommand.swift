@@ -87,15 +87,24 @@ struct BenchCommand: ParsableCommand {
         let s = loaded.summary
         if !json { print("model \(folder.id): \(s.architecture), \(s.layers) layers × \(s.heads) heads, hidden \(s.hidden), \(String(format: "%.1f", Double(loaded.parameterCount) / 1e6))M parameters") }
 
-        var sgemm: [Int: Double] = [:]
+        var sgemm: [Int: Double] = [:], dense: [Int: Double] = [:]
         for t in threadCounts {
             BLAS.setThreads(t)
             sgemm[t] = Self.sgemmGFLOPS(size: 1024, seconds: seconds)
         }
-        if !json { print("OpenBLAS \(BLAS.coreName) kernels, softmax and GELU \(Kernels.usesAVX2 ? "AVX2" : "portable"); sgemm 1024×1024×1024: " + threadCounts.map { "\($0) thread\($0 == 1 ? "" : "s") \(String(format: "%.1f", sgemm[$0]!)) GFLOP/s" }.joined(separator: ", ") + "\n") }
+        for t in threadCounts {
+            dense[t] = Parallel.run(threads: t) { Self.denseGFLOPS(size: 1024, seconds: seconds) }
+        }
+        if !json {
+            let perThreads = { (figures: [Int: Double]) in
+                threadCounts.map { "\($0) thread\($0 == 1 ? "" : "s") \(String(format: "%.1f", figures[$0]!)) GFLOP/s" }.joined(separator: ", ")
+            }
+            print("OpenBLAS \(BLAS.coreName) kernels, softmax and GELU \(Kernels.usesAVX2 ? "AVX2" : "portable"); sgemm 1024×1024×1024: \(perThreads(sgemm))")
+            print("dense layers: AttnLab's product on packed weights (\(Linear.kernelName)), 1024×1024×1024: \(perThreads(dense))\n")
+        }
 
         var records: [[String: Any]] = []
-        var rows = [["tokens", "threads", "median", "best", "GFLOP/s", "sgemm", "ratio", "attention only", "qkv+hidden cost", "peak RSS", "CPU time"]]
+        var rows = [["tokens", "threads", "median", "best", "GFLOP/s", "sgemm", "ratio", "of dense", "attention only", "qkv+hidden cost", "peak RSS", "CPU time"]]
         for n in lengths {
             guard n <= s.maxPositions else {
                 if json { continue }
@@ -111,10 +120,11 @@ struct BenchCommand: ParsableCommand {
                 let gflops = flops / full.median / 1e9
                 rows.append(["\(n)", "\(t)", Self.ms(full.median), Self.ms(full.best), String(format: "%.1f", gflops),
                              String(format: "%.1f", sgemm[t]!), String(format: "%.0f%%", 100 * gflops / sgemm[t]!),
+                             String(format: "%.0f%%", 100 * gflops / dense[t]!),
                              Self.ms(bare.median), String(format: "%+.1f%%", 100 * (full.median / bare.median - 1)),
                              String(format: "%.0f MB", Double(ProcessMemory.peakResidentBytes()) / 1e6), Self.ms(full.cpu)])
                 records.append(["tokens": n, "threads": t, "median": full.median, "best": full.best, "gflops": gflops,
-                                "sgemm_gflops": sgemm[t]!, "attention_only_median": bare.median, "cpu_median": full.cpu,
+                                "sgemm_gflops": sgemm[t]!, "dense_gflops": dense[t]!, "attention_only_median": bare.median, "cpu_median": full.cpu,
                                 "peak_rss_bytes": ProcessMemory.peakResidentBytes()])
             }
         }
@@ -126,7 +136,7 @@ struct BenchCommand: ParsableCommand {
             return
         }
         print(Table.render(rows))
-        print("\nGFLOP/s counts the linear layers and the two attention products; \"attention only\" is the same pass capturing attention alone;")
+        print("\nGFLOP/s counts the linear layers and the two attention products; \"ratio\" is against OpenBLAS's sgemm, \"of dense\" against the dense layers' own product; \"attention only\" is the same pass capturing attention alone;")
         print("\"CPU time\" is the median CPU time of the process per full pass (all threads), which waiting for a busy machine does not add to.")
     }
 
@@ -173,6 +183,17 @@ struct BenchCommand: ParsableCommand {
             c.withUnsafeMutableBufferPointer { cs in
                 BLAS.gemm(m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: cs.baseAddress!, ldc: n)
             }
+        }
+        return 2 * Double(n * n * n) / timing.median / 1e9
+    }
+
+    /// The dense layers' product (`Linear`, weights packed) on `n` rows of `n` inputs and outputs.
+    static func denseGFLOPS(size n: Int, seconds: Double) -> Double {
+        let layer = Linear(weight: Tensor(shape: [n, n], scalars: [Float](repeating: 0.25, count: n * n)), bias: nil)
+        let x = [Float](repeating: 0.5, count: n * n)
+        var y = [Float](repeating: 0, count: n * n)
+        let timing = time(seconds: seconds) {
+            y.withUnsafeMutableBufferPointer { layer.apply(x, rows: n, into: $0.baseAddress!) }
         }
         return 2 * Double(n * n * n) / timing.median / 1e9
     }
