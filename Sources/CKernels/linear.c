@@ -158,12 +158,14 @@ void attn_linear_at_level(int level, const float *x, long rows, long in, const f
     }
     float scratch[8 * PANEL], padded_bias[PANEL];
     for (long panel = column_begin / PANEL; panel * PANEL < column_end; panel++) {
-        const long column = panel * PANEL;
-        const long width = column_end - column < PANEL ? column_end - column : PANEL;
+        const long column = panel * PANEL;   // the panel's first column; [from, to) of it are written
+        const long from = column_begin > column ? column_begin - column : 0;
+        const long to = column_end - column < PANEL ? column_end - column : PANEL;
+        const int whole = from == 0 && to == PANEL;
         const float *panel_bias = bias ? bias + column : 0;
-        if (bias && width < PANEL) {   // the zeros past `out` get a zero bias, never read past its end
+        if (bias && !whole) {   // never read the bias past `out`
             memset(padded_bias, 0, sizeof padded_bias);
-            memcpy(padded_bias, bias + column, sizeof(float) * width);
+            memcpy(padded_bias + from, bias + column + from, sizeof(float) * (to - from));
             panel_bias = padded_bias;
         }
         for (long k0 = 0; k0 < in; k0 += K_BLOCK) {
@@ -174,13 +176,14 @@ void attn_linear_at_level(int level, const float *x, long rows, long in, const f
                 const long mr = rows - r < tile_rows ? rows - r : tile_rows;
                 const float *a = x + r * in + k0;
                 float *c = y + r * ldy + column;
-                if (width == PANEL) {
+                if (whole) {
                     tiles[mr](a, in, b, kc, c, ldy, first, last ? panel_bias : 0);
-                } else {   // a last, narrower panel: through a full-width scratch tile
+                } else {   // part of a panel (the last, narrower one): through a full-width scratch tile
+                    const size_t bytes = sizeof(float) * (to - from);
                     for (long i = 0; i < mr; i++)
-                        if (!first) memcpy(scratch + i * PANEL, c + i * ldy, sizeof(float) * width);
+                        if (!first) memcpy(scratch + i * PANEL + from, c + i * ldy + from, bytes);
                     tiles[mr](a, in, b, kc, scratch, PANEL, first, last ? panel_bias : 0);
-                    for (long i = 0; i < mr; i++) memcpy(c + i * ldy, scratch + i * PANEL, sizeof(float) * width);
+                    for (long i = 0; i < mr; i++) memcpy(c + i * ldy + from, scratch + i * PANEL + from, bytes);
                 }
             }
         }

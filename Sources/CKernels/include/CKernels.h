@@ -60,7 +60,8 @@ void attn_linear_clear_padding(float *packed, long out, long in);
 void attn_linear_unpack(const float *packed, long out, long in, float *weight);
 
 /// y[r, c] = Σ_k x[r, k]·W[c, k] (+ bias[c]) for rows [0, rows) and columns
-/// [column_begin, column_end) (column_begin a multiple of 32); y's rows `ldy` apart.
+/// [column_begin, column_end) (whole panels when column_begin is a multiple of 32); y's rows `ldy`
+/// apart; no other element of y is written.
 void attn_linear(const float *x, long rows, long in, const float *packed, long out, const float *bias,
                  long column_begin, long column_end, float *y, long ldy);
 
