@@ -13,6 +13,7 @@ included). The load average is printed before and after: on a shared machine, qu
 Run it with the reference venv's python (torch, transformers, gguf).
 """
 import argparse
+import json
 import os
 import re
 import statistics
@@ -26,14 +27,13 @@ PEER = os.path.join(os.path.dirname(__file__), "llm_peer.py")
 
 def attnlab(model, n, threads, seconds):
     out = subprocess.run([ATTNLAB, "bench", "--model", model, "--tokens", str(n), "--threads", str(threads),
-                          "--seconds", str(seconds)], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    # The table row: tokens, threads, median, best, GFLOP/s, sgemm, ratio, attention only, cost, peak RSS, CPU time.
-    for line in out.splitlines():
-        cells = [c.strip() for c in re.split(r"\s{2,}|\|", line.strip()) if c.strip()]
-        if len(cells) >= 11 and cells[0] == str(n) and cells[1] == str(threads):
-            return {"median": float(cells[2].split()[0]), "best": float(cells[3].split()[0]), "gflops": float(cells[4]),
-                    "peak": float(cells[9].split()[0]), "cpu": float(cells[10].split()[0])}
-    raise RuntimeError("no row for %d tokens, %d threads in:\n%s" % (n, threads, out))
+                          "--seconds", str(seconds), "--json"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    rows = [r for r in json.loads(out)["rows"] if r["tokens"] == n and r["threads"] == threads]
+    if not rows:
+        raise RuntimeError("no row for %d tokens, %d threads in:\n%s" % (n, threads, out))
+    r = rows[0]   # seconds and bytes; this script prints milliseconds and megabytes
+    return {"median": r["median"] * 1000, "best": r["best"] * 1000, "gflops": r["gflops"],
+            "peak": r["peak_rss_bytes"] / 1e6, "cpu": r["cpu_median"] * 1000}
 
 
 def peer(model, n, threads, seconds):
