@@ -34,8 +34,8 @@ public struct Linear: Sendable {
         }
     }
 
-    /// A layer whose packed weight `fill` writes, part by part, through `Linear.packRows` (a loader
-    /// reads each stored `[rows, in]` weight straight into place, several joined along the outputs).
+    /// A layer whose packed weight `fill` writes, part by part, through `packRows` or `packColumns`
+    /// (a loader reads each stored weight straight into place, several joined along the outputs).
     public init(inFeatures: Int, outFeatures: Int, bias: Tensor?, fill: (UnsafeMutablePointer<Float>) throws -> Void) rethrows {
         precondition(bias.map { $0.count == outFeatures } ?? true, "a bias of \(bias?.count ?? 0) for \(outFeatures) outputs")
         let panels = (outFeatures + 31) / 32
@@ -55,6 +55,13 @@ public struct Linear: Sendable {
     public static func packRows(_ rows: UnsafePointer<Float>, count: Int, inFeatures: Int, first: Int,
                                 into packed: UnsafeMutablePointer<Float>) {
         attn_linear_pack_rows(rows, count, inFeatures, first, packed)
+    }
+
+    /// Packs `count` columns of a `[in, count]` kernel (GPT-2's Conv1D layout) as outputs
+    /// `first ..< first + count`, as `packRows` does rows.
+    public static func packColumns(_ kernel: UnsafePointer<Float>, count: Int, inFeatures: Int, first: Int,
+                                   into packed: UnsafeMutablePointer<Float>) {
+        attn_linear_pack_columns(kernel, inFeatures, count, count, first, packed)
     }
 
     /// The weight `[out, in]`, unpacked (for joining layers and for tests; not on any hot path).

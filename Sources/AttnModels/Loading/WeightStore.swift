@@ -179,12 +179,13 @@ public final class WeightLoader {
         return true
     }
 
-    /// One linear layer from weights stored `[rows, in]` (PyTorch's layout), joined along their
-    /// rows in order (fused projections: q, k, v), each read from the files straight into its
-    /// packed place: no copy of each tensor, of the join, or of a transpose.
-    private func packedLinear(_ names: [String], rows: [Int], in inputs: Int, bias: Tensor?) throws -> Linear {
+    /// One linear layer from weights stored `[rows, in]` (PyTorch's layout; `[in, rows]` when
+    /// `conv1D`, GPT-2's), joined along their rows in order (fused projections: q, k, v), each read
+    /// from the files straight into its packed place: no copy of each tensor, of the join, or of a
+    /// transpose.
+    private func packedLinear(_ names: [String], rows: [Int], in inputs: Int, bias: Tensor?, conv1D: Bool = false) throws -> Linear {
         let width = rows.reduce(0, +)
-        let found = zip(names, rows).map { check($0, [$1, inputs]) }   // every name checked, for `finish`'s list
+        let found = zip(names, rows).map { check($0, conv1D ? [inputs, $1] : [$1, inputs]) }   // every name checked, for `finish`'s list
         if let bad = found.firstIndex(of: false) { return Linear(weight: try placeholder([width, inputs], for: names[bad]), bias: bias) }
         var failed = false
         let linear = Linear(inFeatures: inputs, outFeatures: width, bias: bias) { packed in
@@ -192,7 +193,11 @@ public final class WeightLoader {
             for (name, count) in zip(names, rows) where !failed {
                 do {
                     try store.withFloat32(name) { w in
-                        Linear.packRows(w.baseAddress!, count: count, inFeatures: inputs, first: column, into: packed)
+                        if conv1D {
+                            Linear.packColumns(w.baseAddress!, count: count, inFeatures: inputs, first: column, into: packed)
+                        } else {
+                            Linear.packRows(w.baseAddress!, count: count, inFeatures: inputs, first: column, into: packed)
+                        }
                     }
                 } catch {
                     mismatched.append("\(name): \(error)")
@@ -225,7 +230,7 @@ public final class WeightLoader {
 
     /// A linear layer stored in GPT-2's Conv1D layout, `name.weight` `[in, out]`.
     func conv1D(_ name: String, in inputs: Int, out outputs: Int) throws -> Linear {
-        Linear(kernel: try base("\(name).weight", [inputs, outputs]), bias: try base("\(name).bias", [outputs]))
+        try packedLinear([prefix + "\(name).weight"], rows: [outputs], in: inputs, bias: try base("\(name).bias", [outputs]), conv1D: true)
     }
 
     /// Throws one error naming every missing tensor and shape mismatch, and the unexpected names.
