@@ -72,35 +72,6 @@ public enum BLAS {
     }
 }
 
-/// `x · Eᵀ + b` for a tied output layer whose weight is an embedding matrix `E` `[vocab, hidden]`
-/// (kept in that layout, as the embeddings need it): `x` `[n, hidden]` → `[n, vocab]`.
-public func tiedProjection(_ x: Tensor, embeddings: Tensor, bias: Tensor?) -> Tensor {
-    let (vocab, hidden) = (embeddings.shape[0], embeddings.shape[1])
-    let n = x.count / hidden
-    var y = Tensor(uninitialized: [n, vocab])     // every element written (bias, or beta 0)
-    let bias = bias ?? Tensor(zeros: [0])
-    x.withUnsafeBufferPointer { xs in
-        embeddings.withUnsafeBufferPointer { es in
-            bias.withUnsafeBufferPointer { b in
-                y.withUnsafeMutableBufferPointer { ys in
-                    let (x, e, y) = (xs.baseAddress!, es.baseAddress!, ys.baseAddress!)
-                    Parallel.forColumnBlocks(vocab, work: n * vocab * hidden) { columns in
-                        if b.count > 0 {
-                            for r in 0 ..< n {
-                                (y + r * vocab + columns.lowerBound).update(from: b.baseAddress! + columns.lowerBound, count: columns.count)
-                            }
-                        }
-                        BLAS.gemm(transposeB: true, m: n, n: columns.count, k: hidden, a: x, lda: hidden,
-                                  b: e + columns.lowerBound * hidden, ldb: hidden, beta: b.count > 0 ? 1 : 0,
-                                  c: y + columns.lowerBound, ldc: vocab)
-                    }
-                }
-            }
-        }
-    }
-    return y
-}
-
 /// Element-wise and row-wise kernels written so that the compiler vectorises them.
 public enum Kernels {
     /// Softmax of each row of `[rows, cols]` in place, with the maximum subtracted first; scores at

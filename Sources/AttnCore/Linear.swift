@@ -113,3 +113,30 @@ public struct Linear: Sendable {
         }
     }
 }
+
+/// `x · Eᵀ + b` for a tied output layer whose weight is an embedding matrix `E` `[vocab, hidden]`
+/// (kept in that layout, as the embeddings need it): `x` `[n, hidden]` → `[n, vocab]`. The same
+/// product as `Linear`, with the same bits, each block of 32 rows of `E` packed on the way (a second,
+/// packed copy of a vocabulary-sized matrix would cost its size in memory).
+public func tiedProjection(_ x: Tensor, embeddings: Tensor, bias: Tensor?) -> Tensor {
+    let (vocab, hidden) = (embeddings.shape[0], embeddings.shape[1])
+    let n = x.count / hidden
+    var y = Tensor(uninitialized: [n, vocab])     // every element written
+    x.withUnsafeBufferPointer { xs in
+        embeddings.withUnsafeBufferPointer { es in
+            y.withUnsafeMutableBufferPointer { ys in
+                let (x, e, y) = (xs.baseAddress!, es.baseAddress!, ys.baseAddress!)
+                let product = { (b: UnsafePointer<Float>?) in
+                    Parallel.forColumnBlocks(vocab, work: n * vocab * hidden) { columns in
+                        var scratch = [Float](repeating: 0, count: 32 * hidden)
+                        scratch.withUnsafeMutableBufferPointer {
+                            attn_linear_unpacked(x, n, hidden, e, vocab, b, columns.lowerBound, columns.upperBound, y, vocab, $0.baseAddress!)
+                        }
+                    }
+                }
+                if let bias { bias.withUnsafeBufferPointer { product($0.baseAddress!) } } else { product(nil) }
+            }
+        }
+    }
+    return y
+}

@@ -146,8 +146,42 @@ int attn_linear_best_level(void) {
     return best_level;
 }
 
-void attn_linear_at_level(int level, const float *x, long rows, long in, const float *packed, long out,
-                          const float *bias, long column_begin, long column_end, float *y, long ldy) {
+// Columns [column + from, column + to) of y from one panel's weights ([in][32]).
+static void panel_product(const tile_kernel *tiles, long tile_rows, const float *x, long rows, long in,
+                          const float *panel_weights, long column, long from, long to, const float *bias, float *y,
+                          long ldy) {
+    float scratch[8 * PANEL], padded_bias[PANEL];
+    const int whole = from == 0 && to == PANEL;
+    const float *panel_bias = bias ? bias + column : 0;
+    if (bias && !whole) {   // never read the bias past `out`
+        memset(padded_bias, 0, sizeof padded_bias);
+        memcpy(padded_bias + from, bias + column + from, sizeof(float) * (to - from));
+        panel_bias = padded_bias;
+    }
+    for (long k0 = 0; k0 < in; k0 += K_BLOCK) {
+        const long kc = in - k0 < K_BLOCK ? in - k0 : K_BLOCK;
+        const int first = k0 == 0, last = k0 + kc == in;
+        const float *b = panel_weights + k0 * PANEL;
+        for (long r = 0; r < rows; r += tile_rows) {
+            const long mr = rows - r < tile_rows ? rows - r : tile_rows;
+            const float *a = x + r * in + k0;
+            float *c = y + r * ldy + column;
+            if (whole) {
+                tiles[mr](a, in, b, kc, c, ldy, first, last ? panel_bias : 0);
+            } else {   // part of a panel (the last, narrower one): through a full-width scratch tile
+                const size_t bytes = sizeof(float) * (to - from);
+                for (long i = 0; i < mr; i++)
+                    if (!first) memcpy(scratch + i * PANEL + from, c + i * ldy + from, bytes);
+                tiles[mr](a, in, b, kc, scratch, PANEL, first, last ? panel_bias : 0);
+                for (long i = 0; i < mr; i++) memcpy(c + i * ldy + from, scratch + i * PANEL + from, bytes);
+            }
+        }
+    }
+}
+
+// Every panel that [column_begin, column_end) touches, from `packed` or else from `weight` ([out, in]).
+static void product(int level, const float *x, long rows, long in, long out, const float *bias, long column_begin,
+                    long column_end, float *y, long ldy, const float *packed, const float *weight, float *scratch) {
     const tile_kernel *tiles = level >= 2 ? tiles_avx512 : level == 1 ? tiles_avx2 : tiles_portable;
     const long tile_rows = level >= 2 ? 8 : level == 1 ? 6 : 1;
     if (column_end > out) column_end = out;
@@ -156,38 +190,29 @@ void attn_linear_at_level(int level, const float *x, long rows, long in, const f
             for (long c = column_begin; c < column_end; c++) y[r * ldy + c] = bias ? bias[c] : 0;
         return;
     }
-    float scratch[8 * PANEL], padded_bias[PANEL];
     for (long panel = column_begin / PANEL; panel * PANEL < column_end; panel++) {
         const long column = panel * PANEL;   // the panel's first column; [from, to) of it are written
         const long from = column_begin > column ? column_begin - column : 0;
         const long to = column_end - column < PANEL ? column_end - column : PANEL;
-        const int whole = from == 0 && to == PANEL;
-        const float *panel_bias = bias ? bias + column : 0;
-        if (bias && !whole) {   // never read the bias past `out`
-            memset(padded_bias, 0, sizeof padded_bias);
-            memcpy(padded_bias + from, bias + column + from, sizeof(float) * (to - from));
-            panel_bias = padded_bias;
+        const float *panel_weights = packed + panel * in * PANEL;
+        if (!packed) {   // an unpacked weight: this panel's rows packed into the scratch first
+            const long count = out - column < PANEL ? out - column : PANEL;
+            attn_linear_clear_padding(scratch, count, in);
+            attn_linear_pack_rows(weight + column * in, count, in, 0, scratch);
+            panel_weights = scratch;
         }
-        for (long k0 = 0; k0 < in; k0 += K_BLOCK) {
-            const long kc = in - k0 < K_BLOCK ? in - k0 : K_BLOCK;
-            const int first = k0 == 0, last = k0 + kc == in;
-            const float *b = packed + panel * in * PANEL + k0 * PANEL;
-            for (long r = 0; r < rows; r += tile_rows) {
-                const long mr = rows - r < tile_rows ? rows - r : tile_rows;
-                const float *a = x + r * in + k0;
-                float *c = y + r * ldy + column;
-                if (whole) {
-                    tiles[mr](a, in, b, kc, c, ldy, first, last ? panel_bias : 0);
-                } else {   // part of a panel (the last, narrower one): through a full-width scratch tile
-                    const size_t bytes = sizeof(float) * (to - from);
-                    for (long i = 0; i < mr; i++)
-                        if (!first) memcpy(scratch + i * PANEL + from, c + i * ldy + from, bytes);
-                    tiles[mr](a, in, b, kc, scratch, PANEL, first, last ? panel_bias : 0);
-                    for (long i = 0; i < mr; i++) memcpy(c + i * ldy + from, scratch + i * PANEL + from, bytes);
-                }
-            }
-        }
+        panel_product(tiles, tile_rows, x, rows, in, panel_weights, column, from, to, bias, y, ldy);
     }
+}
+
+void attn_linear_at_level(int level, const float *x, long rows, long in, const float *packed, long out,
+                          const float *bias, long column_begin, long column_end, float *y, long ldy) {
+    product(level, x, rows, in, out, bias, column_begin, column_end, y, ldy, packed, 0, 0);
+}
+
+void attn_linear_unpacked(const float *x, long rows, long in, const float *weight, long out, const float *bias,
+                          long column_begin, long column_end, float *y, long ldy, float *scratch) {
+    product(attn_linear_best_level(), x, rows, in, out, bias, column_begin, column_end, y, ldy, 0, weight, scratch);
 }
 
 void attn_linear(const float *x, long rows, long in, const float *packed, long out, const float *bias,

@@ -104,4 +104,16 @@ import Testing
             #expect(Self.product(level: level, layer, [], rows: 2) == [1, 2, 3, 1, 2, 3])
         }
     }
+
+    @Test func aTiedProjectionGivesTheBitsOfTheSameLayerPacked() {
+        let (rows, hidden, vocabulary) = (11, 70, 301)
+        let embeddings = Tensor(shape: [vocabulary, hidden], scalars: Self.values(vocabulary * hidden, 20))
+        let bias = Tensor(shape: [vocabulary], scalars: Self.values(vocabulary, 21))
+        let x = Tensor(shape: [rows, hidden], scalars: Self.values(rows * hidden, 22))
+        let tied = tiedProjection(x, embeddings: embeddings, bias: bias)
+        #expect(tied == Linear(weight: embeddings, bias: bias)(x))
+        #expect(tiedProjection(x, embeddings: embeddings, bias: nil) == Linear(weight: embeddings, bias: nil)(x))
+        let lastRow = Tensor(shape: [1, hidden], scalars: Array(x.scalars[(rows - 1) * hidden ..< rows * hidden]))
+        #expect(tiedProjection(lastRow, embeddings: embeddings, bias: bias).scalars == Array(tied.scalars[(rows - 1) * vocabulary ..< rows * vocabulary]))
+    }
 }

@@ -65,6 +65,12 @@ void attn_linear_unpack(const float *packed, long out, long in, float *weight);
 void attn_linear(const float *x, long rows, long in, const float *packed, long out, const float *bias,
                  long column_begin, long column_end, float *y, long ldy);
 
+/// The same product from an unpacked weight [out, in] (an embedding matrix a language-model head
+/// is tied to), each panel packed into `scratch` (32·in floats) on the way: the same bits as
+/// `attn_linear` on the packed weight.
+void attn_linear_unpacked(const float *x, long rows, long in, const float *weight, long out, const float *bias,
+                          long column_begin, long column_end, float *y, long ldy, float *scratch);
+
 /// The same with a chosen kernel (2: AVX-512, 1: AVX2, 0: portable), for tests; the caller checks
 /// that the CPU has it.
 void attn_linear_at_level(int level, const float *x, long rows, long in, const float *packed, long out,
