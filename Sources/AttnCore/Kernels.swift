@@ -155,14 +155,6 @@ public enum Kernels {
         }
     }
 
-    /// Writes the transpose of the row-major `[rows, columns]` matrix at `source` into
-    /// `destination`, whose rows are `ld` apart: `destination[j·ld + i] = source[i·columns + j]`.
-    /// (C, in 8 × 8 blocks with AVX2.)
-    public static func transpose(_ source: UnsafePointer<Float>, rows: Int, columns: Int,
-                                 into destination: UnsafeMutablePointer<Float>, ld: Int) {
-        attn_transpose(source, rows, columns, destination, ld)
-    }
-
     /// `a += b`, element-wise.
     public static func add(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
         for i in 0 ..< count { a[i] += b[i] }

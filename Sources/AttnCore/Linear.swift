@@ -104,12 +104,11 @@ public struct Linear: Sendable {
     public func apply(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>) {
         let (inputs, outputs) = (inFeatures, outFeatures)
         packed.withUnsafeBufferPointer { w in
-            let product = { (b: UnsafePointer<Float>?) in
+            withPointer(to: bias) { b in
                 Parallel.forColumnBlocks(outputs, work: rows * outputs * inputs) { columns in
                     attn_linear(input, rows, inputs, w.baseAddress!, outputs, b, columns.lowerBound, columns.upperBound, output, outputs)
                 }
             }
-            if let bias { bias.withUnsafeBufferPointer { product($0.baseAddress!) } } else { product(nil) }
         }
     }
 }
@@ -126,17 +125,21 @@ public func tiedProjection(_ x: Tensor, embeddings: Tensor, bias: Tensor?) -> Te
         embeddings.withUnsafeBufferPointer { es in
             y.withUnsafeMutableBufferPointer { ys in
                 let (x, e, y) = (xs.baseAddress!, es.baseAddress!, ys.baseAddress!)
-                let product = { (b: UnsafePointer<Float>?) in
+                withPointer(to: bias) { b in
                     Parallel.forColumnBlocks(vocab, work: n * vocab * hidden) { columns in
-                        var scratch = [Float](repeating: 0, count: 32 * hidden)
+                        var scratch = Tensor(uninitialized: [32, hidden])   // one panel, packed by the kernel
                         scratch.withUnsafeMutableBufferPointer {
                             attn_linear_unpacked(x, n, hidden, e, vocab, b, columns.lowerBound, columns.upperBound, y, vocab, $0.baseAddress!)
                         }
                     }
                 }
-                if let bias { bias.withUnsafeBufferPointer { product($0.baseAddress!) } } else { product(nil) }
             }
         }
     }
     return y
+}
+
+/// `body` with a pointer to `bias`'s scalars, or nil without a bias.
+private func withPointer(to bias: Tensor?, _ body: (UnsafePointer<Float>?) -> Void) {
+    if let bias { bias.withUnsafeBufferPointer { body($0.baseAddress!) } } else { body(nil) }
 }

@@ -92,26 +92,6 @@ public struct Tensor: Sendable, Equatable {
         return Tensor(shape: [rows] + inner, scalars: scalars)
     }
 
-    /// Joins matrices `[rows, a]`, `[rows, b]`, … side by side into `[rows, a + b + …]`, as
-    /// PyTorch's `torch.cat(dim=1)`.
-    public static func concatenatingColumns(_ parts: [Tensor]) throws -> Tensor {
-        guard let first = parts.first else { return Tensor(zeros: [0, 0]) }
-        let rows = first.shape.first ?? 0
-        guard parts.allSatisfy({ $0.rank == 2 && $0.shape[0] == rows }) else {
-            throw CoreError("cannot join matrices of shapes \(parts.map(\.shape)) side by side")
-        }
-        let width = parts.reduce(0) { $0 + $1.shape[1] }
-        var scalars: [Float] = []
-        scalars.reserveCapacity(rows * width)
-        for r in 0 ..< rows {
-            for part in parts {
-                let w = part.shape[1]
-                scalars += part.scalars[r * w ..< (r + 1) * w]
-            }
-        }
-        return Tensor(shape: [rows, width], scalars: scalars)
-    }
-
     /// Stacks tensors of one shape along a new first dimension.
     public static func stack(_ parts: [Tensor]) -> Tensor {
         guard let first = parts.first else { return Tensor(zeros: [0]) }

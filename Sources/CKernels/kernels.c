@@ -216,45 +216,7 @@ AVX2 static void exp_avx2(float *values, long count) {
 }
 #endif
 
-// Transpose of a row-major [rows, cols] matrix into rows `ld` apart, in 8 × 8 blocks.
-static void transpose_portable(const float *source, long rows, long cols, float *destination, long ld,
-                               long i0, long j0) {
-    for (long j = j0; j < cols; j++)
-        for (long i = 0; i < rows; i++) destination[j * ld + i] = source[i * cols + j];
-    for (long i = i0; i < rows; i++)
-        for (long j = 0; j < j0; j++) destination[j * ld + i] = source[i * cols + j];
-}
-
 #if ATTN_X86
-AVX2 static void transpose_avx2(const float *source, long rows, long cols, float *destination, long ld) {
-    long rows8 = rows & ~7L, cols8 = cols & ~7L;
-    for (long i = 0; i < rows8; i += 8) {
-        for (long j = 0; j < cols8; j += 8) {
-            __m256 r0 = _mm256_loadu_ps(source + (i + 0) * cols + j), r1 = _mm256_loadu_ps(source + (i + 1) * cols + j);
-            __m256 r2 = _mm256_loadu_ps(source + (i + 2) * cols + j), r3 = _mm256_loadu_ps(source + (i + 3) * cols + j);
-            __m256 r4 = _mm256_loadu_ps(source + (i + 4) * cols + j), r5 = _mm256_loadu_ps(source + (i + 5) * cols + j);
-            __m256 r6 = _mm256_loadu_ps(source + (i + 6) * cols + j), r7 = _mm256_loadu_ps(source + (i + 7) * cols + j);
-            __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-            __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-            __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-            __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-            __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-            __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-            __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-            __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-            _mm256_storeu_ps(destination + (j + 0) * ld + i, _mm256_permute2f128_ps(s0, s4, 0x20));
-            _mm256_storeu_ps(destination + (j + 1) * ld + i, _mm256_permute2f128_ps(s1, s5, 0x20));
-            _mm256_storeu_ps(destination + (j + 2) * ld + i, _mm256_permute2f128_ps(s2, s6, 0x20));
-            _mm256_storeu_ps(destination + (j + 3) * ld + i, _mm256_permute2f128_ps(s3, s7, 0x20));
-            _mm256_storeu_ps(destination + (j + 4) * ld + i, _mm256_permute2f128_ps(s0, s4, 0x31));
-            _mm256_storeu_ps(destination + (j + 5) * ld + i, _mm256_permute2f128_ps(s1, s5, 0x31));
-            _mm256_storeu_ps(destination + (j + 6) * ld + i, _mm256_permute2f128_ps(s2, s6, 0x31));
-            _mm256_storeu_ps(destination + (j + 7) * ld + i, _mm256_permute2f128_ps(s3, s7, 0x31));
-        }
-    }
-    transpose_portable(source, rows, cols, destination, ld, rows8, cols8);
-}
-
 AVX2 static inline __m256d log2_series4(__m256d x) {
 #pragma clang fp contract(off)
     const __m256i bits = _mm256_castpd_si256(x);
@@ -324,13 +286,6 @@ void attn_gelu_erf(float *values, long count) {
     if (attn_kernels_use_avx2()) { gelu_erf_avx2(values, count); return; }
 #endif
     gelu_erf_portable(values, count);
-}
-
-void attn_transpose(const float *source, long rows, long cols, float *destination, long ld) {
-#if ATTN_X86
-    if (attn_kernels_use_avx2()) { transpose_avx2(source, rows, cols, destination, ld); return; }
-#endif
-    transpose_portable(source, rows, cols, destination, ld, 0, 0);
 }
 
 void attn_gelu_tanh(float *values, long count) { gelu_tanh_portable(values, count); }

@@ -11,10 +11,14 @@
 // hold zeros. A K block's partial sums are stored in y and read back exactly, so blocking k for
 // the caches does not change a bit.
 
-#include <immintrin.h>
 #include <string.h>
 
 #include "CKernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define ATTN_X86 1
+#endif
 
 #define PANEL 32
 #define K_BLOCK 768   // a panel's block of k, 96 KB, stays in L2 while every row tile passes over it
@@ -59,6 +63,7 @@ void attn_linear_unpack(const float *packed, long out, long in, float *weight) {
 typedef void (*tile_kernel)(const float *a, long lda, const float *b, long kc, float *c, long ldc, int first,
                             const float *bias);
 
+#if ATTN_X86
 #define AVX512 __attribute__((target("avx512f,fma")))
 #define AVX2 __attribute__((target("avx2,fma")))
 
@@ -117,6 +122,7 @@ static const tile_kernel tiles_avx512[9] = {0, tile_avx512_1, tile_avx512_2, til
 TILE_AVX2(1) TILE_AVX2(2) TILE_AVX2(3) TILE_AVX2(4) TILE_AVX2(5) TILE_AVX2(6)
 static const tile_kernel tiles_avx2[7] = {0, tile_avx2_1, tile_avx2_2, tile_avx2_3, tile_avx2_4, tile_avx2_5,
                                           tile_avx2_6};
+#endif
 
 // Portable: one row × 32 columns, multiplied and added apart (no FMA to rely on).
 static void tile_portable_1(const float *a, long lda, const float *b, long kc, float *c, long ldc, int first,
@@ -138,10 +144,14 @@ static int best_level = -1;
 
 int attn_linear_best_level(void) {
     if (best_level < 0) {
+#if ATTN_X86
         __builtin_cpu_init();
         best_level = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma") ? 2
                      : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")  ? 1
                                                                                         : 0;
+#else
+        best_level = 0;
+#endif
     }
     return best_level;
 }
@@ -182,8 +192,14 @@ static void panel_product(const tile_kernel *tiles, long tile_rows, const float 
 // Every panel that [column_begin, column_end) touches, from `packed` or else from `weight` ([out, in]).
 static void product(int level, const float *x, long rows, long in, long out, const float *bias, long column_begin,
                     long column_end, float *y, long ldy, const float *packed, const float *weight, float *scratch) {
+#if ATTN_X86
     const tile_kernel *tiles = level >= 2 ? tiles_avx512 : level == 1 ? tiles_avx2 : tiles_portable;
     const long tile_rows = level >= 2 ? 8 : level == 1 ? 6 : 1;
+#else
+    (void)level;
+    const tile_kernel *tiles = tiles_portable;
+    const long tile_rows = 1;
+#endif
     if (column_end > out) column_end = out;
     if (in == 0) {   // no inputs: the bias alone
         for (long r = 0; r < rows; r++)

@@ -18,9 +18,6 @@ void attn_gelu_tanh(float *values, long count);
 /// e^x in place (relative error about 1e-7; 0 at or below -87.3).
 void attn_exp(float *values, long count);
 
-/// destination[j·ld + i] = source[i·cols + j] for a row-major [rows, cols] source.
-void attn_transpose(const float *source, long rows, long cols, float *destination, long ld);
-
 /// Jensen–Shannon divergence in bits of two distributions over `count` outcomes:
 /// Σ ½·p·log2(p/m) + ½·q·log2(q/m), m = (p + q)/2, terms with no mass left out. log2 is a series
 /// (relative error below 1e-15) whose AVX2 version does the same operations in the same order,
