@@ -73,13 +73,15 @@ public enum FuzzTargets {
         FuzzSeeds.files(["Tests/AttnModelsTests/Fixtures/gguf/tiny-llama.gguf", "Tests/AttnModelsTests/Fixtures/gguf/quants.gguf",
                          "Tests/AttnModelsTests/Fixtures/gguf/tokenizers/bpe-llama-bpe.gguf", "Tests/AttnModelsTests/Fixtures/gguf/tokenizers/spm-llama.gguf"])
     }, dictionary: ["GGUF", "general.architecture", "llama", "tokenizer.ggml.tokens", "tokenizer.ggml.merges", "general.alignment"]) { data, scratch in
-        // The tensors (dequantized), the configuration the metadata implies, and the tokenizer in it.
+        // The tensors (dequantized), the configuration the metadata implies, the model built from
+        // them, and the tokenizer in it.
         let folder = try scratch.emptyFolder("gguf")
         let path = folder.appendingPathComponent("model.gguf").path
         try data.write(to: URL(fileURLWithPath: path))
         let file = try GGUFFile(path: path)
         for info in file.tensors { _ = try? file.tensor(info.name) }
         _ = try? GGUFModel(file: file).configJSON()
+        _ = try? ModelRegistry.load(folder: folder)   // the weights packed into the model's layers
         exercise(try TokenizerLoader.load(folder: folder))
     }
 
